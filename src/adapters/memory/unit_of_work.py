@@ -1,0 +1,407 @@
+"""An in-memory unit of work with real transaction semantics.
+
+One lock serialises units of work (like SERIALIZABLE isolation); repositories hand out copies,
+so changes reach the shared store only on commit, and a rollback restores the snapshot."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Self
+
+import attrs
+
+from checkout_core.errors import Conflict, VehicleUnavailable
+from checkout_core.model.order import OPEN_STATUSES, Order, OrderStatus
+from checkout_core.model.parties import Advisor, Customer, FinancingApplication, TradeInOffer
+from checkout_core.model.payments import Payment, PaymentStatus, Refund, RefundStatus
+from checkout_core.model.reservation import ACTIVE_STATUSES, Reservation, ReservationStatus
+from checkout_core.model.vehicle import Vehicle, VehicleStatus
+from checkout_core.ports.clock import IdGenerator
+from checkout_core.ports.repositories import StoredEvent
+from checkout_core.ports.unit_of_work import EventHandler, UnitOfWorkBase
+
+
+@attrs.define
+class MemoryStore:
+    """The shared state behind every in-memory unit of work."""
+
+    vehicles: dict[str, Vehicle] = attrs.field(factory=dict)
+    reservations: dict[str, Reservation] = attrs.field(factory=dict)
+    orders: dict[str, Order] = attrs.field(factory=dict)
+    payments: dict[str, Payment] = attrs.field(factory=dict)
+    refunds: dict[str, Refund] = attrs.field(factory=dict)
+    customers: dict[str, Customer] = attrs.field(factory=dict)
+    advisors: dict[str, Advisor] = attrs.field(factory=dict)
+    trade_ins: dict[str, TradeInOffer] = attrs.field(factory=dict)
+    financing: dict[str, FinancingApplication] = attrs.field(factory=dict)
+    events: list[StoredEvent] = attrs.field(factory=list)
+    order_numbers: dict[int, int] = attrs.field(factory=dict)
+    lock: threading.RLock = attrs.field(factory=threading.RLock, eq=False, repr=False)
+
+    def snapshot(self) -> dict[str, object]:
+        """Shallow copies of every table (entities are replaced, never mutated, in the store)."""
+        return {f.name: copy.copy(getattr(self, f.name)) for f in attrs.fields(MemoryStore) if f.name != "lock"}
+
+    def restore(self, snapshot: dict[str, object]) -> None:
+        """Put the tables back as they were."""
+        for name, value in snapshot.items():
+            setattr(self, name, value)
+
+
+class _Repo:
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self._uow = uow
+        self._s = uow.store
+
+
+class MemoryVehicles(_Repo):
+    """See :class:`checkout_core.ports.repositories.VehicleRepository`."""
+
+    def get(self, vehicle_id: str) -> Vehicle | None:
+        return self._s.vehicles.get(vehicle_id)
+
+    def list(self, *, status: VehicleStatus | None = None, limit: int = 100, offset: int = 0) -> Sequence[Vehicle]:
+        rows = sorted(self._s.vehicles.values(), key=lambda v: v.id)
+        rows = [v for v in rows if status is None or v.status is status]
+        return rows[offset : offset + limit]
+
+    def upsert(self, vehicle: Vehicle) -> None:
+        self._s.vehicles[vehicle.id] = vehicle
+
+    def claim(self, vehicle_id: str) -> bool:
+        return self.set_status(vehicle_id, VehicleStatus.RESERVED, expected=VehicleStatus.AVAILABLE)
+
+    def set_status(self, vehicle_id: str, status: VehicleStatus, *, expected: VehicleStatus | None = None) -> bool:
+        vehicle = self._s.vehicles.get(vehicle_id)
+        if vehicle is None or (expected is not None and vehicle.status is not expected):
+            return False
+        self._s.vehicles[vehicle_id] = attrs.evolve(vehicle, status=status)
+        return True
+
+
+class MemoryReservations(_Repo):
+    """See :class:`checkout_core.ports.repositories.ReservationRepository`."""
+
+    def _out(self, reservation: Reservation) -> Reservation:
+        mine = copy.deepcopy(reservation)
+        self._uow.track(mine)
+        return mine
+
+    def add(self, reservation: Reservation) -> None:
+        if reservation.status in ACTIVE_STATUSES and self.active_for_vehicle(reservation.vehicle_id) is not None:
+            raise VehicleUnavailable(f"vehicle {reservation.vehicle_id} is already reserved")
+        self.save(reservation)
+
+    def get(self, reservation_id: str, *, for_update: bool = False) -> Reservation | None:
+        found = self._s.reservations.get(reservation_id)
+        return None if found is None else self._out(found)
+
+    def save(self, reservation: Reservation) -> None:
+        self._uow.track(reservation)
+        stored = copy.deepcopy(reservation)
+        stored.pending_events = []
+        self._s.reservations[reservation.id] = stored
+
+    def active_for_vehicle(self, vehicle_id: str) -> Reservation | None:
+        for r in self._s.reservations.values():
+            if r.vehicle_id == vehicle_id and r.status in ACTIVE_STATUSES:
+                return self._out(r)
+        return None
+
+    def count_active_for_customer(self, customer_id: str, now: datetime) -> int:
+        return sum(1 for r in self._s.reservations.values() if r.customer_id == customer_id and r.is_active(now))
+
+    def claim_due_for_expiry(self, now: datetime, limit: int) -> Sequence[Reservation]:
+        due = [r for r in self._s.reservations.values() if r.is_overdue(now)]
+        return [self._out(r) for r in sorted(due, key=lambda r: (r.expires_at, r.id))[:limit]]
+
+    def claim_stale_pending(self, older_than: datetime, limit: int) -> Sequence[Reservation]:
+        stale = [
+            r
+            for r in self._s.reservations.values()
+            if r.status is ReservationStatus.PENDING_DEPOSIT and r.created_at < older_than
+        ]
+        return [self._out(r) for r in sorted(stale, key=lambda r: (r.created_at, r.id))[:limit]]
+
+    def list(
+        self,
+        *,
+        customer_id: str | None = None,
+        status: ReservationStatus | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Sequence[Reservation]:
+        rows = [
+            r
+            for r in self._s.reservations.values()
+            if (customer_id is None or r.customer_id == customer_id) and (status is None or r.status is status)
+        ]
+        rows.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+        return [self._out(r) for r in rows[offset : offset + limit]]
+
+
+class MemoryOrders(_Repo):
+    """See :class:`checkout_core.ports.repositories.OrderRepository`."""
+
+    def _out(self, order: Order) -> Order:
+        mine = copy.deepcopy(order)
+        self._uow.track(mine)
+        return mine
+
+    def add(self, order: Order) -> None:
+        if order.id in self._s.orders:
+            raise Conflict(f"order {order.id} exists")
+        self._store(order)
+
+    def _store(self, order: Order) -> None:
+        self._uow.track(order)
+        stored = copy.deepcopy(order)
+        stored.pending_events = []
+        self._s.orders[order.id] = stored
+
+    def get(self, order_id: str, *, for_update: bool = False) -> Order | None:
+        found = self._s.orders.get(order_id)
+        return None if found is None else self._out(found)
+
+    def get_by_number(self, number: str) -> Order | None:
+        for order in self._s.orders.values():
+            if order.number == number:
+                return self._out(order)
+        return None
+
+    def save(self, order: Order) -> None:
+        current = self._s.orders.get(order.id)
+        if current is None or current.version != order.version:
+            raise Conflict(f"order {order.id} was changed by someone else; reload and try again")
+        order.version += 1
+        self._store(order)
+
+    def next_number(self, year: int) -> str:
+        n = self._s.order_numbers.get(year, 10000) + 1
+        self._s.order_numbers[year] = n
+        return f"CLT-{year}-{n:05d}"
+
+    def list(
+        self,
+        *,
+        customer_id: str | None = None,
+        status: OrderStatus | None = None,
+        advisor_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Sequence[Order]:
+        rows = [
+            o
+            for o in self._s.orders.values()
+            if (customer_id is None or o.customer_id == customer_id)
+            and (status is None or o.status is status)
+            and (advisor_id is None or o.advisor_id == advisor_id)
+        ]
+        rows.sort(key=lambda o: (o.created_at, o.id), reverse=True)
+        return [self._out(o) for o in rows[offset : offset + limit]]
+
+    def open_counts_by_advisor(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for o in self._s.orders.values():
+            if o.status in OPEN_STATUSES:
+                counts[o.advisor_id] = counts.get(o.advisor_id, 0) + 1
+        return counts
+
+    def claim_due_for_completion(self, delivered_before: datetime, limit: int) -> Sequence[Order]:
+        due = [
+            o
+            for o in self._s.orders.values()
+            if o.status is OrderStatus.DELIVERED and o.delivered_at is not None and o.delivered_at <= delivered_before
+        ]
+        return [self._out(o) for o in sorted(due, key=lambda o: o.id)[:limit]]
+
+
+class MemoryLedger(_Repo):
+    """See :class:`checkout_core.ports.repositories.PaymentLedger`."""
+
+    def add_payment(self, payment: Payment) -> None:
+        if any(p.idempotency_key == payment.idempotency_key for p in self._s.payments.values()):
+            raise Conflict(f"a payment with key {payment.idempotency_key} exists")
+        self.save_payment(payment)
+
+    def save_payment(self, payment: Payment) -> None:
+        self._s.payments[payment.id] = copy.deepcopy(payment)
+
+    def get_payment(self, payment_id: str) -> Payment | None:
+        found = self._s.payments.get(payment_id)
+        return copy.deepcopy(found) if found else None
+
+    def payment_by_key(self, idempotency_key: str) -> Payment | None:
+        return self._first(p for p in self._s.payments.values() if p.idempotency_key == idempotency_key)
+
+    def payment_by_gateway_ref(self, gateway_ref: str) -> Payment | None:
+        return self._first(p for p in self._s.payments.values() if p.gateway_ref == gateway_ref)
+
+    @staticmethod
+    def _first(found: Iterable[Payment]) -> Payment | None:
+        value = next(iter(found), None)
+        return copy.deepcopy(value) if value is not None else None
+
+    def payments_for(self, *, order_id: str | None = None, reservation_id: str | None = None) -> Sequence[Payment]:
+        rows = [
+            p
+            for p in self._s.payments.values()
+            if (order_id is not None and p.order_id == order_id)
+            or (reservation_id is not None and p.reservation_id == reservation_id)
+        ]
+        return [copy.deepcopy(p) for p in sorted(rows, key=lambda p: (p.created_at, p.id))]
+
+    def pending_payments(self, older_than: datetime, limit: int) -> Sequence[Payment]:
+        rows = [p for p in self._s.payments.values() if p.status is PaymentStatus.PENDING and p.created_at < older_than]
+        return [copy.deepcopy(p) for p in sorted(rows, key=lambda p: p.created_at)[:limit]]
+
+    def add_refund(self, refund: Refund) -> None:
+        self.save_refund(refund)
+
+    def save_refund(self, refund: Refund) -> None:
+        self._s.refunds[refund.id] = copy.deepcopy(refund)
+
+    def get_refund(self, refund_id: str) -> Refund | None:
+        found = self._s.refunds.get(refund_id)
+        return copy.deepcopy(found) if found else None
+
+    def refunds_for(self, payment_id: str) -> Sequence[Refund]:
+        rows = [r for r in self._s.refunds.values() if r.payment_id == payment_id]
+        return [copy.deepcopy(r) for r in sorted(rows, key=lambda r: (r.created_at, r.id))]
+
+    def refund_by_gateway_ref(self, gateway_ref: str) -> Refund | None:
+        for r in self._s.refunds.values():
+            if r.gateway_ref == gateway_ref:
+                return copy.deepcopy(r)
+        return None
+
+    def pending_refunds(self, limit: int) -> Sequence[Refund]:
+        rows = [r for r in self._s.refunds.values() if r.status is RefundStatus.PENDING]
+        return [copy.deepcopy(r) for r in sorted(rows, key=lambda r: (r.created_at, r.id))[:limit]]
+
+    def payments_between(self, since: datetime, until: datetime) -> Sequence[Payment]:
+        rows = [p for p in self._s.payments.values() if since <= p.created_at < until]
+        return [copy.deepcopy(p) for p in sorted(rows, key=lambda p: (p.created_at, p.id))]
+
+    def refunds_between(self, since: datetime, until: datetime) -> Sequence[Refund]:
+        rows = [r for r in self._s.refunds.values() if since <= r.created_at < until]
+        return [copy.deepcopy(r) for r in sorted(rows, key=lambda r: (r.created_at, r.id))]
+
+
+class _Directory(_Repo):
+    table: str
+
+    def _put(self, record_id: str, record: object) -> None:
+        getattr(self._s, self.table)[record_id] = record
+
+
+class MemoryCustomers(_Directory):
+    """See :class:`checkout_core.ports.repositories.CustomerDirectory`."""
+
+    table = "customers"
+
+    def get(self, customer_id: str) -> Customer | None:
+        return self._s.customers.get(customer_id)
+
+    def upsert(self, customer: Customer) -> None:
+        self._put(customer.id, customer)
+
+
+class MemoryAdvisors(_Directory):
+    """See :class:`checkout_core.ports.repositories.AdvisorDirectory`."""
+
+    table = "advisors"
+
+    def get(self, advisor_id: str) -> Advisor | None:
+        return self._s.advisors.get(advisor_id)
+
+    def upsert(self, advisor: Advisor) -> None:
+        self._put(advisor.id, advisor)
+
+    def list_active(self) -> Sequence[Advisor]:
+        return sorted((a for a in self._s.advisors.values() if a.active), key=lambda a: a.id)
+
+
+class MemoryTradeIns(_Directory):
+    """See :class:`checkout_core.ports.repositories.TradeInOffers`."""
+
+    table = "trade_ins"
+
+    def get(self, offer_id: str) -> TradeInOffer | None:
+        return self._s.trade_ins.get(offer_id)
+
+    def upsert(self, offer: TradeInOffer) -> None:
+        self._put(offer.id, offer)
+
+
+class MemoryFinancing(_Directory):
+    """See :class:`checkout_core.ports.repositories.FinancingApplications`."""
+
+    table = "financing"
+
+    def get(self, application_id: str) -> FinancingApplication | None:
+        return self._s.financing.get(application_id)
+
+    def upsert(self, application: FinancingApplication) -> None:
+        self._put(application.id, application)
+
+
+class MemoryOutbox(_Repo):
+    """See :class:`checkout_core.ports.repositories.Outbox`."""
+
+    def add(self, event: StoredEvent) -> None:
+        self._s.events.append(event)
+
+    def for_aggregate(self, aggregate_id: str) -> Sequence[StoredEvent]:
+        return [e for e in self._s.events if e.aggregate_id == aggregate_id]
+
+    def claim_unpublished(self, limit: int) -> Sequence[StoredEvent]:
+        return [e for e in self._s.events if e.published_at is None][:limit]
+
+    def mark_published(self, event_ids: Sequence[str], at: datetime) -> None:
+        wanted = set(event_ids)
+        self._s.events = [attrs.evolve(e, published_at=at) if e.id in wanted else e for e in self._s.events]
+
+
+class MemoryUnitOfWork(UnitOfWorkBase):
+    """See :class:`checkout_core.ports.unit_of_work.UnitOfWork`."""
+
+    def __init__(self, store: MemoryStore, ids: IdGenerator, handlers: Sequence[EventHandler] = ()) -> None:
+        super().__init__(ids, handlers)
+        self.store = store
+        self._snapshot: dict[str, object] | None = None
+        self.vehicles = MemoryVehicles(self)
+        self.reservations = MemoryReservations(self)
+        self.orders = MemoryOrders(self)
+        self.ledger = MemoryLedger(self)
+        self.customers = MemoryCustomers(self)
+        self.advisors = MemoryAdvisors(self)
+        self.trade_ins = MemoryTradeIns(self)
+        self.financing = MemoryFinancing(self)
+        self.outbox = MemoryOutbox(self)
+
+    def __enter__(self) -> Self:
+        self.store.lock.acquire()
+        self._snapshot = self.store.snapshot()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if self._snapshot is not None:
+                self.rollback()
+        finally:
+            self.store.lock.release()
+
+    def _commit(self) -> None:
+        self._snapshot = self.store.snapshot()
+
+    def _rollback(self) -> None:
+        if self._snapshot is not None:
+            self.store.restore(self._snapshot)
+            self._snapshot = self.store.snapshot()

@@ -1,0 +1,1 @@
+"""Payment gateway adapters: the offline sandbox (embedded default) and Stripe."""

@@ -1,0 +1,1 @@
+"""Signing service adapters: the built-in signing page and third-party providers."""

@@ -1,0 +1,1 @@
+"""Domain model: entities (reservation, order, payments) and the value objects they hold."""

@@ -1,0 +1,86 @@
+"""Our own ledger of money movements. Every charge and refund is written here before the
+gateway is called (``pending``) and after it answers, so a crash in between leaves a row the
+recovery job can settle by asking the gateway with the same idempotency key."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import attrs
+
+from checkout_core.money import Money
+
+
+class PaymentPurpose(enum.StrEnum):
+    """What a payment pays for."""
+
+    DEPOSIT = "deposit"
+    ORDER = "order"
+
+
+class PaymentMethod(enum.StrEnum):
+    """How the money came in."""
+
+    CARD = "card"
+    BANK_TRANSFER = "bank_transfer"
+
+
+class PaymentStatus(enum.StrEnum):
+    """Ledger status; ``pending`` means the gateway's answer is not known yet."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class RefundStatus(enum.StrEnum):
+    """Refunds are followed until the gateway says they succeeded or failed."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@attrs.define(kw_only=True)
+class Payment:
+    """One attempt to collect money (a card charge, a received bank transfer)."""
+
+    id: str
+    purpose: PaymentPurpose
+    method: PaymentMethod
+    amount: Money
+    status: PaymentStatus
+    idempotency_key: str
+    created_at: datetime
+    updated_at: datetime
+    reservation_id: str | None = None
+    order_id: str | None = None
+    gateway_ref: str | None = None
+    failure_code: str | None = None
+    card_brand: str | None = None
+    card_last4: str | None = None
+    refunded: Money = attrs.field(factory=Money.zero)
+
+    @property
+    def refundable(self) -> Money:
+        """What can still be refunded: succeeded amount less refunds already sent."""
+        if self.status is not PaymentStatus.SUCCEEDED:
+            return Money.zero()
+        return self.amount - self.refunded
+
+
+@attrs.define(kw_only=True)
+class Refund:
+    """Money sent back for one payment."""
+
+    id: str
+    payment_id: str
+    amount: Money
+    status: RefundStatus
+    idempotency_key: str
+    reason: str
+    created_at: datetime
+    updated_at: datetime
+    gateway_ref: str | None = None
+    failure_code: str | None = None

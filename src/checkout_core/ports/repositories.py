@@ -1,0 +1,276 @@
+"""Repositories: how the core reads and writes its aggregates and reference records.
+
+All methods run inside the unit of work that owns them; nothing here commits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+import attrs
+
+from checkout_core.model.order import Order, OrderStatus
+from checkout_core.model.parties import Advisor, Customer, FinancingApplication, TradeInOffer
+from checkout_core.model.payments import Payment, Refund
+from checkout_core.model.reservation import Reservation, ReservationStatus
+from checkout_core.model.vehicle import Vehicle, VehicleStatus
+
+
+class VehicleRepository(Protocol):
+    """Cars for sale. ``claim`` is the atomic step that makes double-selling impossible."""
+
+    def get(self, vehicle_id: str) -> Vehicle | None:
+        """The car, or None."""
+        ...
+
+    def list(self, *, status: VehicleStatus | None = None, limit: int = 100, offset: int = 0) -> Sequence[Vehicle]:
+        """Cars ordered by id, optionally only those with ``status``."""
+        ...
+
+    def upsert(self, vehicle: Vehicle) -> None:
+        """Insert or replace a car's listing (catalogue sync, demo data)."""
+        ...
+
+    def claim(self, vehicle_id: str) -> bool:
+        """Atomically move the car from available to reserved; False if it was not available."""
+        ...
+
+    def set_status(self, vehicle_id: str, status: VehicleStatus, *, expected: VehicleStatus | None = None) -> bool:
+        """Change the car's status (only if it is ``expected``, when given); False if nothing changed."""
+        ...
+
+
+class ReservationRepository(Protocol):
+    """Reservations. Adding a second active reservation for one car raises VehicleUnavailable."""
+
+    def add(self, reservation: Reservation) -> None:
+        """Store a new reservation (the database forbids two active ones per car)."""
+        ...
+
+    def get(self, reservation_id: str, *, for_update: bool = False) -> Reservation | None:
+        """The reservation, or None; ``for_update`` locks its row until commit where supported."""
+        ...
+
+    def save(self, reservation: Reservation) -> None:
+        """Persist changes to a reservation loaded from this repository."""
+        ...
+
+    def active_for_vehicle(self, vehicle_id: str) -> Reservation | None:
+        """The pending or confirmed reservation holding the car, overdue or not."""
+        ...
+
+    def count_active_for_customer(self, customer_id: str, now: datetime) -> int:
+        """How many holds the customer has now (pending deposit, or confirmed and not overdue)."""
+        ...
+
+    def claim_due_for_expiry(self, now: datetime, limit: int) -> Sequence[Reservation]:
+        """Confirmed reservations past ``expires_at``, locked so that concurrent sweeps skip them."""
+        ...
+
+    def claim_stale_pending(self, older_than: datetime, limit: int) -> Sequence[Reservation]:
+        """Pending-deposit reservations created before ``older_than`` (left by a crash), locked."""
+        ...
+
+    def list(
+        self,
+        *,
+        customer_id: str | None = None,
+        status: ReservationStatus | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Sequence[Reservation]:
+        """Reservations, newest first."""
+        ...
+
+
+class OrderRepository(Protocol):
+    """Orders. ``save`` checks the version so that lost updates become a Conflict."""
+
+    def add(self, order: Order) -> None:
+        """Store a new order."""
+        ...
+
+    def get(self, order_id: str, *, for_update: bool = False) -> Order | None:
+        """The order, or None."""
+        ...
+
+    def save(self, order: Order) -> None:
+        """Persist changes; raises Conflict if someone else saved it since it was loaded."""
+        ...
+
+    def get_by_number(self, number: str) -> Order | None:
+        """The order with this order number (also the bank transfer reference), or None."""
+        ...
+
+    def next_number(self, year: int) -> str:
+        """A new unique order number ``CLT-<year>-<5+ digits>``."""
+        ...
+
+    def list(
+        self,
+        *,
+        customer_id: str | None = None,
+        status: OrderStatus | None = None,
+        advisor_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Sequence[Order]:
+        """Orders, newest first."""
+        ...
+
+    def open_counts_by_advisor(self) -> dict[str, int]:
+        """Open (not completed, cancelled or returned) orders per advisor id."""
+        ...
+
+    def claim_due_for_completion(self, delivered_before: datetime, limit: int) -> Sequence[Order]:
+        """Delivered orders whose return window has closed, locked for this sweep."""
+        ...
+
+
+class PaymentLedger(Protocol):
+    """Our record of every payment and refund, written before and after each gateway call."""
+
+    def add_payment(self, payment: Payment) -> None:
+        """Record a new payment (usually ``pending``)."""
+        ...
+
+    def save_payment(self, payment: Payment) -> None:
+        """Persist a payment's new status."""
+        ...
+
+    def get_payment(self, payment_id: str) -> Payment | None:
+        """A payment by our id."""
+        ...
+
+    def payment_by_key(self, idempotency_key: str) -> Payment | None:
+        """A payment by the idempotency key it was sent with."""
+        ...
+
+    def payment_by_gateway_ref(self, gateway_ref: str) -> Payment | None:
+        """A payment by the gateway's id (charge / PaymentIntent id, bank reference)."""
+        ...
+
+    def payments_for(self, *, order_id: str | None = None, reservation_id: str | None = None) -> Sequence[Payment]:
+        """Payments of an order or a reservation, oldest first."""
+        ...
+
+    def pending_payments(self, older_than: datetime, limit: int) -> Sequence[Payment]:
+        """Payments still ``pending`` since before ``older_than``."""
+        ...
+
+    def add_refund(self, refund: Refund) -> None:
+        """Record a new refund."""
+        ...
+
+    def save_refund(self, refund: Refund) -> None:
+        """Persist a refund's new status."""
+        ...
+
+    def get_refund(self, refund_id: str) -> Refund | None:
+        """A refund by our id."""
+        ...
+
+    def refunds_for(self, payment_id: str) -> Sequence[Refund]:
+        """Refunds of a payment, oldest first."""
+        ...
+
+    def refund_by_gateway_ref(self, gateway_ref: str) -> Refund | None:
+        """A refund by the gateway's id."""
+        ...
+
+    def pending_refunds(self, limit: int) -> Sequence[Refund]:
+        """Refunds whose outcome is not known yet."""
+        ...
+
+    def payments_between(self, since: datetime, until: datetime) -> Sequence[Payment]:
+        """Payments created in [since, until)."""
+        ...
+
+    def refunds_between(self, since: datetime, until: datetime) -> Sequence[Refund]:
+        """Refunds created in [since, until)."""
+        ...
+
+
+class CustomerDirectory(Protocol):
+    """Registered customers (contact details used to prefill and check orders)."""
+
+    def get(self, customer_id: str) -> Customer | None:
+        """The customer, or None."""
+        ...
+
+    def upsert(self, customer: Customer) -> None:
+        """Insert or replace a customer."""
+        ...
+
+
+class AdvisorDirectory(Protocol):
+    """The sales advisors who can be assigned to orders."""
+
+    def get(self, advisor_id: str) -> Advisor | None:
+        """The advisor, or None."""
+        ...
+
+    def list_active(self) -> Sequence[Advisor]:
+        """Advisors who take new orders, ordered by id."""
+        ...
+
+    def upsert(self, advisor: Advisor) -> None:
+        """Insert or replace an advisor."""
+        ...
+
+
+class TradeInOffers(Protocol):
+    """Trade-in appraisals, owned by the trade-in service; read by id, never trusted from clients."""
+
+    def get(self, offer_id: str) -> TradeInOffer | None:
+        """The offer, or None."""
+        ...
+
+    def upsert(self, offer: TradeInOffer) -> None:
+        """Insert or replace an offer (sync, demo data)."""
+        ...
+
+
+class FinancingApplications(Protocol):
+    """Financing applications, owned by the lender integration; read by id."""
+
+    def get(self, application_id: str) -> FinancingApplication | None:
+        """The application, or None."""
+        ...
+
+    def upsert(self, application: FinancingApplication) -> None:
+        """Insert or replace an application (sync, demo data)."""
+        ...
+
+
+@attrs.frozen(kw_only=True)
+class StoredEvent:
+    """An event as kept in the outbox: the payload is :func:`checkout_core.events.event_payload`."""
+
+    id: str
+    aggregate_id: str
+    name: str
+    payload: dict[str, object]
+    occurred_at: datetime
+    published_at: datetime | None = None
+
+
+class Outbox(Protocol):
+    """Events stored in the same transaction as the change they describe."""
+
+    def add(self, event: StoredEvent) -> None:
+        """Store one event."""
+        ...
+
+    def for_aggregate(self, aggregate_id: str) -> Sequence[StoredEvent]:
+        """Every event of a reservation or order, in the order they happened."""
+        ...
+
+    def claim_unpublished(self, limit: int) -> Sequence[StoredEvent]:
+        """The oldest events not yet published, locked for this relay."""
+        ...
+
+    def mark_published(self, event_ids: Sequence[str], at: datetime) -> None:
+        """Remember that these events reached the broker."""
+        ...

@@ -1,0 +1,168 @@
+"""The unit of work: one transaction per use-case call, with its repositories and outbox.
+
+A unit of work rolls back unless ``commit()`` was called. On commit it writes the events raised
+by every aggregate it has seen into the outbox *in the same transaction*, and only after the
+transaction succeeded hands them to the in-process handlers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Protocol, Self
+
+from checkout_core.events import DomainEvent, event_payload
+from checkout_core.model.aggregate import Aggregate
+from checkout_core.ports.clock import IdGenerator
+from checkout_core.ports.repositories import (
+    AdvisorDirectory,
+    CustomerDirectory,
+    FinancingApplications,
+    OrderRepository,
+    Outbox,
+    PaymentLedger,
+    ReservationRepository,
+    StoredEvent,
+    TradeInOffers,
+    VehicleRepository,
+)
+
+EventHandler = Callable[[Sequence[DomainEvent]], None]
+
+
+class UnitOfWork(Protocol):
+    """One transaction. Use as ``with uow_factory() as uow: …; uow.commit()``."""
+
+    @property
+    def vehicles(self) -> VehicleRepository:
+        """Cars."""
+        ...
+
+    @property
+    def reservations(self) -> ReservationRepository:
+        """Reservations."""
+        ...
+
+    @property
+    def orders(self) -> OrderRepository:
+        """Orders."""
+        ...
+
+    @property
+    def ledger(self) -> PaymentLedger:
+        """Payments and refunds."""
+        ...
+
+    @property
+    def customers(self) -> CustomerDirectory:
+        """Customers."""
+        ...
+
+    @property
+    def advisors(self) -> AdvisorDirectory:
+        """Advisors."""
+        ...
+
+    @property
+    def trade_ins(self) -> TradeInOffers:
+        """Trade-in offers."""
+        ...
+
+    @property
+    def financing(self) -> FinancingApplications:
+        """Financing applications."""
+        ...
+
+    @property
+    def outbox(self) -> Outbox:
+        """Stored events."""
+        ...
+
+
+    def __enter__(self) -> Self:
+        """Begin the transaction."""
+        ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Roll back whatever was not committed and release the connection."""
+        ...
+
+    def track(self, aggregate: Aggregate) -> None:
+        """Remember an aggregate so its events are stored on commit (repositories call this)."""
+        ...
+
+    def emit(self, *events: DomainEvent) -> None:
+        """Stage events that belong to no loaded aggregate."""
+        ...
+
+    def commit(self) -> None:
+        """Store staged events in the outbox, commit, then run the after-commit handlers."""
+        ...
+
+    def rollback(self) -> None:
+        """Forget everything since the last commit."""
+        ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+class UnitOfWorkBase:
+    """Event bookkeeping shared by every unit-of-work adapter.
+
+    Subclasses provide the repositories and ``_commit`` / ``_rollback``; this class turns the
+    events of tracked aggregates into outbox rows and calls the handlers after a real commit.
+    """
+
+    outbox: Outbox
+
+    def __init__(self, ids: IdGenerator, handlers: Sequence[EventHandler] = ()) -> None:
+        self._ids = ids
+        self._handlers = tuple(handlers)
+        self._seen: list[Aggregate] = []
+        self._staged: list[DomainEvent] = []
+
+    def track(self, aggregate: Aggregate) -> None:
+        """See :meth:`UnitOfWork.track`."""
+        if not any(a is aggregate for a in self._seen):
+            self._seen.append(aggregate)
+
+    def emit(self, *events: DomainEvent) -> None:
+        """See :meth:`UnitOfWork.emit`."""
+        self._staged.extend(events)
+
+    def commit(self) -> None:
+        """See :meth:`UnitOfWork.commit`."""
+        events = list(self._staged)
+        for aggregate in self._seen:
+            events.extend(aggregate.pull_events())
+        events.sort(key=lambda e: e.occurred_at)
+        for event in events:
+            self.outbox.add(
+                StoredEvent(
+                    id=self._ids.new("evt"),
+                    aggregate_id=event.aggregate_id,
+                    name=event.name,
+                    payload=event_payload(event),
+                    occurred_at=event.occurred_at,
+                )
+            )
+        self._commit()
+        self._staged.clear()
+        if events:
+            for handler in self._handlers:
+                handler(events)
+
+    def rollback(self) -> None:
+        """See :meth:`UnitOfWork.rollback`."""
+        for aggregate in self._seen:
+            aggregate.pull_events()
+        self._staged.clear()
+        self._rollback()
+
+    def _commit(self) -> None:
+        raise NotImplementedError
+
+    def _rollback(self) -> None:
+        raise NotImplementedError

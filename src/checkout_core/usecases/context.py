@@ -1,0 +1,110 @@
+"""What a use case needs: the ports (built by the composition root) and the business policy."""
+
+from __future__ import annotations
+
+import enum
+from datetime import timedelta
+
+import attrs
+
+from checkout_core.errors import Forbidden
+from checkout_core.model.reservation import DEFAULT_HOLD_HOURS, validate_hold_hours
+from checkout_core.money import Money
+from checkout_core.ports.clock import Clock, IdGenerator
+from checkout_core.ports.documents import (
+    AgreementRenderer,
+    Dealer,
+    DocumentStore,
+    SignedCopyMaker,
+    SigningService,
+)
+from checkout_core.ports.payments import PaymentGateway
+from checkout_core.ports.unit_of_work import UnitOfWorkFactory
+from checkout_core.pricing.fees import FeeSchedule
+
+
+@attrs.frozen(kw_only=True)
+class BankDetails:
+    """Where buyers send bank transfers (printed on the instructions)."""
+
+    beneficiary: str = "Clutch Clone Motors Inc."
+    institution: str = "Royal Bank of Canada"
+    institution_number: str = "003"
+    transit_number: str = "00002"
+    account_number: str = "1234567"
+    swift: str = "ROYCCAT2"
+    due_days: int = 3
+
+
+@attrs.frozen(kw_only=True)
+class Policy:
+    """Business settings the rules depend on. Defaults are the marketplace's current terms."""
+
+    deposit: Money = Money(10000)
+    hold_hours: int = attrs.field(default=DEFAULT_HOLD_HOURS, validator=lambda _i, _a, v: validate_hold_hours(v))
+    max_active_reservations: int = 1
+    fees: FeeSchedule = attrs.field(factory=FeeSchedule)
+    return_window: timedelta = timedelta(days=10)
+    #: A pending-deposit reservation older than this is presumed left by a crash.
+    pending_deposit_grace: timedelta = timedelta(minutes=2)
+    signing_link_ttl: timedelta = timedelta(hours=24)
+    card_payment_limit: Money = Money(1_000_000)
+    max_upload_bytes: int = 10 * 1024 * 1024
+    bank: BankDetails = attrs.field(factory=BankDetails)
+    dealer: Dealer = attrs.field(
+        factory=lambda: Dealer(
+            name="Clutch Clone Motors Inc.",
+            address="100 King St W, Toronto ON M5X 1A9",
+            registration_number="OMVIC 5551234",
+            phone="1-888-555-0100",
+            email="sales@clutchclone.ca",
+        )
+    )
+
+
+@attrs.frozen(kw_only=True)
+class Context:
+    """The ports and policy, built once by the composition root and passed to every use case."""
+
+    uow: UnitOfWorkFactory
+    clock: Clock
+    ids: IdGenerator
+    gateway: PaymentGateway
+    documents: DocumentStore
+    renderer: AgreementRenderer
+    signer: SigningService
+    signed_copies: SignedCopyMaker
+    policy: Policy = attrs.field(factory=Policy)
+
+
+class Role(enum.StrEnum):
+    """Who is calling."""
+
+    CUSTOMER = "customer"
+    ADVISOR = "advisor"
+    SYSTEM = "system"
+
+
+@attrs.frozen
+class Actor:
+    """The authenticated caller. Customers see only their own things; advisors see all."""
+
+    id: str
+    role: Role = Role.CUSTOMER
+
+    @property
+    def is_staff(self) -> bool:
+        """Advisors and the system's own jobs."""
+        return self.role in (Role.ADVISOR, Role.SYSTEM)
+
+    def require_staff(self) -> None:
+        """Only advisors (and the system's jobs) may do this."""
+        if not self.is_staff:
+            raise Forbidden("this action is for advisors only")
+
+    def may_see(self, owner_id: str) -> bool:
+        """Whether this caller may see something owned by ``owner_id``."""
+        return self.is_staff or self.id == owner_id
+
+
+SYSTEM = Actor("system", Role.SYSTEM)

@@ -1,0 +1,676 @@
+"""Placing an order and everything that happens to it afterwards (signing, insurance, payment,
+delivery, completion, cancellation, return). Amounts never come from the client: trade-in
+credit and financing are read from their stored records, the deposit from our ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, timedelta
+
+import attrs
+
+from checkout_core.errors import (
+    AmountMismatch,
+    Conflict,
+    IllegalTransition,
+    NotFound,
+    PaymentDeclined,
+    ReservationMismatch,
+    SigningNotAvailable,
+    ValidationFailed,
+)
+from checkout_core.events import AdvisorAssigned, OrderPlaced, PurchaseAgreementGenerated
+from checkout_core.model.order import (
+    Delivery,
+    DeliveryMethod,
+    DocumentKind,
+    DocumentRecord,
+    Insurance,
+    InsuranceStatus,
+    Order,
+    OrderStatus,
+    PaymentChoice,
+    PaymentPlan,
+    SigningEnvelope,
+    TradeIn,
+)
+from checkout_core.model.parties import Advisor, ContactInfo, FinancingStatus
+from checkout_core.model.payments import Payment, PaymentMethod, PaymentPurpose, PaymentStatus
+from checkout_core.model.vehicle import VehicleStatus
+from checkout_core.money import Money
+from checkout_core.ports.documents import AgreementInput, SignatureEvidence
+from checkout_core.ports.payments import ChargeStatus
+from checkout_core.ports.unit_of_work import UnitOfWork
+from checkout_core.pricing.financing import financed_amount, monthly_payment
+from checkout_core.pricing.quote import price_purchase
+from checkout_core.usecases.context import SYSTEM, Actor, Context
+from checkout_core.usecases.file_types import sniff_document_type
+from checkout_core.usecases.refunds import refund_all
+
+
+@attrs.frozen(kw_only=True)
+class PlaceOrder:
+    """The checkout form, validated into domain values."""
+
+    reservation_id: str
+    vehicle_id: str
+    contact: ContactInfo
+    trade_in_id: str | None = None
+    claimed_trade_in_credit: int | None = None
+    payment_method: PaymentChoice = PaymentChoice.CASH
+    financing_application_id: str | None = None
+    down_payment: Money = attrs.field(factory=Money.zero)
+    delivery: Delivery
+
+
+def place_order(ctx: Context, actor: Actor, command: PlaceOrder) -> Order:
+    """Turn a confirmed reservation into an order: price it, assign an advisor, generate and
+    store the purchase agreement. Status ``pending_documents``."""
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        reservation = uow.reservations.get(command.reservation_id, for_update=True)
+        if reservation is None or reservation.customer_id != actor.id:
+            raise NotFound(f"reservation {command.reservation_id} not found")
+        if reservation.vehicle_id != command.vehicle_id:
+            raise ReservationMismatch(
+                f"reservation {reservation.id} is for vehicle {reservation.vehicle_id}, not {command.vehicle_id}"
+            )
+        reservation.ensure_usable_for_order(customer_id=actor.id, now=now)
+        vehicle = uow.vehicles.get(reservation.vehicle_id)
+        if vehicle is None:
+            raise NotFound(f"vehicle {reservation.vehicle_id} not found")
+        trade_in = _trade_in(uow, actor, command, now)
+        pricing = price_purchase(
+            vehicle_price=vehicle.price,
+            trade_in_credit=trade_in.credit if trade_in else Money.zero(),
+            province=command.contact.address.province,
+            on=now.date(),
+            fees=ctx.policy.fees,
+        )
+        plan = _payment_plan(uow, actor, command, pricing.total_due, reservation.deposit)
+        advisor = _pick_advisor(uow)
+        order = Order(
+            id=ctx.ids.new("ord"),
+            number=uow.orders.next_number(now.year),
+            status=OrderStatus.PENDING_DOCUMENTS,
+            vehicle_id=vehicle.id,
+            customer_id=actor.id,
+            reservation_id=reservation.id,
+            contact=command.contact,
+            pricing=pricing,
+            payment=plan,
+            trade_in=trade_in,
+            delivery=command.delivery,
+            advisor_id=advisor.id,
+            created_at=now,
+            updated_at=now,
+        )
+        deposit = uow.ledger.payment_by_key(reservation.deposit_idempotency_key)
+        if deposit is not None and deposit.status is PaymentStatus.SUCCEEDED:
+            deposit.order_id = order.id
+            uow.ledger.save_payment(deposit)
+            order.paid = deposit.amount  # the deposit counts toward the order
+        pdf = ctx.renderer.render(
+            AgreementInput(
+                order=order, vehicle=vehicle, advisor=advisor, dealer=ctx.policy.dealer, sale_date=now.date()
+            )
+        )
+        stored = ctx.documents.put(pdf, "application/pdf")
+        agreement = DocumentRecord(
+            id=ctx.ids.new("doc"),
+            kind=DocumentKind.PURCHASE_AGREEMENT,
+            storage_key=stored.key,
+            sha256=stored.sha256,
+            content_type="application/pdf",
+            size=stored.size,
+            created_at=now,
+        )
+        order.documents.append(agreement)
+        order.raise_event(
+            OrderPlaced(
+                occurred_at=now,
+                order_id=order.id,
+                order_number=order.number,
+                reservation_id=reservation.id,
+                vehicle_id=vehicle.id,
+                customer_id=actor.id,
+                total_due=pricing.total_due.cents,
+            )
+        )
+        order.raise_event(AdvisorAssigned(occurred_at=now, order_id=order.id, advisor_id=advisor.id))
+        order.raise_event(PurchaseAgreementGenerated(occurred_at=now, order_id=order.id, agreement_id=agreement.id))
+        reservation.convert(order_id=order.id, now=now)
+        uow.reservations.save(reservation)
+        uow.vehicles.set_status(vehicle.id, VehicleStatus.SALE_PENDING, expected=VehicleStatus.RESERVED)
+        uow.orders.add(order)
+        uow.commit()
+    return order
+
+
+def _trade_in(uow: UnitOfWork, actor: Actor, command: PlaceOrder, now: datetime) -> TradeIn | None:
+    if command.trade_in_id is None:
+        if command.claimed_trade_in_credit not in (None, 0):
+            raise ValidationFailed("creditAmount given without a tradeInId", field="tradeIn.tradeInId")
+        return None
+    offer = uow.trade_ins.get(command.trade_in_id)
+    if offer is None or offer.customer_id != actor.id:
+        raise NotFound(f"trade-in offer {command.trade_in_id} not found")
+    if offer.expires_at is not None and now >= offer.expires_at:
+        raise ValidationFailed(f"trade-in offer {offer.id} expired", field="tradeIn.tradeInId")
+    if command.claimed_trade_in_credit is not None and command.claimed_trade_in_credit != offer.credit.cents:
+        raise AmountMismatch(
+            f"creditAmount {command.claimed_trade_in_credit} does not match the offer's {offer.credit.cents}",
+            field="tradeIn.creditAmount",
+            expected=offer.credit.cents,
+        )
+    return TradeIn(offer_id=offer.id, credit=offer.credit, description=offer.description)
+
+
+def _payment_plan(uow: UnitOfWork, actor: Actor, command: PlaceOrder, total_due: Money, deposit: Money) -> PaymentPlan:
+    if command.down_payment.is_negative:
+        raise ValidationFailed("downPayment must not be negative", field="payment.downPayment")
+    if command.payment_method is PaymentChoice.CASH:
+        if command.financing_application_id is not None:
+            raise ValidationFailed("a cash purchase takes no financing application", field="payment")
+        return PaymentPlan(
+            method=PaymentChoice.CASH, deposit=deposit, down_payment=Money.zero(), financed_amount=Money.zero()
+        )
+    if command.financing_application_id is None:
+        raise ValidationFailed("financing needs a financingApplicationId", field="payment.financingApplicationId")
+    application = uow.financing.get(command.financing_application_id)
+    if application is None or application.customer_id != actor.id:
+        raise NotFound(f"financing application {command.financing_application_id} not found")
+    if application.status is not FinancingStatus.APPROVED:
+        raise ValidationFailed(
+            f"financing application {application.id} is {application.status.value}, not approved",
+            field="payment.financingApplicationId",
+        )
+    principal = financed_amount(total_due, deposit, command.down_payment)
+    if application.max_amount is not None and principal.cents > application.max_amount.cents:
+        raise AmountMismatch(
+            f"the amount to finance {principal.format()} exceeds the approved {application.max_amount.format()}",
+            field="payment.downPayment",
+            approved=application.max_amount.cents,
+        )
+    return PaymentPlan(
+        method=PaymentChoice.FINANCE,
+        deposit=deposit,
+        down_payment=command.down_payment,
+        financed_amount=principal,
+        financing_application_id=application.id,
+        apr_percent=application.apr_percent,
+        term_months=application.term_months,
+        monthly_payment=monthly_payment(principal, application.apr_percent, application.term_months),
+        lender=application.lender,
+    )
+
+
+def _pick_advisor(uow: UnitOfWork) -> Advisor:
+    """The active advisor with the fewest open orders (ties: lowest id, for determinism)."""
+    advisors = list(uow.advisors.list_active())
+    if not advisors:
+        raise Conflict("no advisor is available to take the order")
+    load = uow.orders.open_counts_by_advisor()
+    return min(advisors, key=lambda a: (load.get(a.id, 0), a.id))
+
+
+# -- reading ----------------------------------------------------------------------------
+
+
+def load_order(uow: UnitOfWork, actor: Actor, order_id: str, *, for_update: bool = False) -> Order:
+    """The order if the caller may see it; NotFound otherwise (never reveal others' orders)."""
+    order = uow.orders.get(order_id, for_update=for_update)
+    if order is None or not actor.may_see(order.customer_id):
+        raise NotFound(f"order {order_id} not found")
+    return order
+
+
+def list_orders(
+    ctx: Context,
+    actor: Actor,
+    *,
+    status: OrderStatus | None = None,
+    advisor_id: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> Sequence[Order]:
+    """Orders the caller may see, newest first."""
+    with ctx.uow() as uow:
+        return uow.orders.list(
+            customer_id=None if actor.is_staff else actor.id,
+            status=status,
+            advisor_id=advisor_id,
+            limit=limit,
+            offset=offset,
+        )
+
+
+def document_bytes(ctx: Context, actor: Actor, order_id: str, document_id: str) -> tuple[DocumentRecord, bytes]:
+    """A stored document of an order, for its owner and advisors only."""
+    with ctx.uow() as uow:
+        order = load_order(uow, actor, order_id)
+    record = next((d for d in order.documents if d.id == document_id), None)
+    if record is None:
+        raise NotFound(f"document {document_id} not found")
+    return record, ctx.documents.get(record.storage_key)
+
+
+# -- signing ----------------------------------------------------------------------------
+
+
+def start_signing(ctx: Context, actor: Actor, order_id: str) -> SigningEnvelope:
+    """Open (or reuse, while it is valid) a signing envelope for the agreement."""
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        order = load_order(uow, actor, order_id, for_update=True)
+        if order.status is not OrderStatus.PENDING_DOCUMENTS:
+            raise IllegalTransition(order.status.value, "sign_documents")
+        if order.envelope is not None and order.envelope.status == "sent" and now < order.envelope.expires_at:
+            return order.envelope
+        agreement = order.document(DocumentKind.PURCHASE_AGREEMENT)
+        if agreement is None:
+            raise SigningNotAvailable("the order has no purchase agreement to sign")
+        envelope = ctx.signer.create_envelope(
+            order_id=order.id,
+            document=ctx.documents.get(agreement.storage_key),
+            signer_name=order.contact.full_name,
+            signer_email=order.contact.email,
+            expires_at=now + ctx.policy.signing_link_ttl,
+        )
+        record = SigningEnvelope(
+            id=envelope.id,
+            provider=envelope.provider,
+            signature_url=envelope.signature_url,
+            expires_at=envelope.expires_at,
+        )
+        order.start_signing(record, now)
+        uow.orders.save(order)
+        uow.commit()
+    return record
+
+
+def envelope_for_signing(ctx: Context, order_id: str, envelope_id: str) -> tuple[Order, bytes]:
+    """The order and agreement bytes behind a valid, open envelope (the signing page shows them).
+
+    The envelope id is the secret in the signing link, so this needs no other credential."""
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        order = uow.orders.get(order_id)
+        if order is None or order.envelope is None or order.envelope.id != envelope_id:
+            raise NotFound("signing link not found")
+    if order.envelope is None or order.envelope.status != "sent":
+        raise SigningNotAvailable("this agreement is already signed")
+    if now >= order.envelope.expires_at:
+        raise SigningNotAvailable("this signing link has expired; ask for a new one")
+    agreement = order.document(DocumentKind.PURCHASE_AGREEMENT)
+    if agreement is None:
+        raise SigningNotAvailable("the order has no purchase agreement")
+    return order, ctx.documents.get(agreement.storage_key)
+
+
+def complete_signing(
+    ctx: Context, *, order_id: str, envelope_id: str, typed_name: str, consent: bool, ip_address: str, user_agent: str
+) -> Order:
+    """The buyer signed through the built-in signing page (or a provider reported completion)."""
+    if not consent:
+        raise ValidationFailed("consent to sign electronically is required", field="consent")
+    order, agreement_pdf = envelope_for_signing(ctx, order_id, envelope_id)
+    expected = " ".join(order.contact.full_name.split()).casefold()
+    if " ".join(typed_name.split()).casefold() != expected:
+        raise ValidationFailed("type your full name exactly as it appears on the agreement", field="typedName")
+    now = ctx.clock.now()
+    evidence = SignatureEvidence(
+        signer_name=order.contact.full_name,
+        signer_email=order.contact.email,
+        signed_at=now,
+        ip_address=ip_address,
+        user_agent=user_agent,
+    )
+    signed_pdf = ctx.signed_copies.make_signed_copy(agreement_pdf, evidence)
+    stored = ctx.documents.put(signed_pdf, "application/pdf")
+    with ctx.uow() as uow:
+        order = load_order(uow, SYSTEM, order_id, for_update=True)
+        if order.envelope is None or order.envelope.id != envelope_id or order.envelope.status != "sent":
+            raise SigningNotAvailable("this agreement is already signed")
+        order.sign_documents(
+            signed_copy=DocumentRecord(
+                id=ctx.ids.new("doc"),
+                kind=DocumentKind.SIGNED_AGREEMENT,
+                storage_key=stored.key,
+                sha256=stored.sha256,
+                content_type="application/pdf",
+                size=stored.size,
+                created_at=now,
+                status="signed",
+                signed_at=now,
+            ),
+            signed_at=now,
+        )
+        uow.orders.save(order)
+        uow.commit()
+    return order
+
+
+# -- insurance --------------------------------------------------------------------------
+
+
+def submit_insurance(
+    ctx: Context, actor: Actor, order_id: str, *, content: bytes, policy_number: str, provider: str
+) -> Insurance:
+    """The buyer uploads proof of insurance (PDF, JPEG or PNG, checked by content)."""
+    policy_number = policy_number.strip()
+    provider = provider.strip()
+    if not policy_number or len(policy_number) > 64:
+        raise ValidationFailed("policyNumber is required (at most 64 characters)", field="policyNumber")
+    if not provider or len(provider) > 120:
+        raise ValidationFailed("provider is required (at most 120 characters)", field="provider")
+    content_type = sniff_document_type(content, max_bytes=ctx.policy.max_upload_bytes)
+    with ctx.uow() as uow:  # check access and status before storing anything
+        load_order(uow, actor, order_id)
+    stored = ctx.documents.put(content, content_type)
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        order = load_order(uow, actor, order_id, for_update=True)
+        document = DocumentRecord(
+            id=ctx.ids.new("doc"),
+            kind=DocumentKind.INSURANCE_PROOF,
+            storage_key=stored.key,
+            sha256=stored.sha256,
+            content_type=content_type,
+            size=stored.size,
+            created_at=now,
+            status="submitted",
+        )
+        insurance = Insurance(
+            id=ctx.ids.new("ins"),
+            policy_number=policy_number,
+            provider=provider,
+            document_id=document.id,
+            status=InsuranceStatus.PENDING_VERIFICATION,
+            submitted_at=now,
+        )
+        order.submit_insurance(insurance, document, now)
+        uow.orders.save(order)
+        uow.commit()
+    return insurance
+
+
+def verify_insurance(ctx: Context, actor: Actor, order_id: str) -> Order:
+    """An advisor accepts the proof of insurance; the order moves on."""
+    actor.require_staff()
+    return _mutate(ctx, actor, order_id, lambda order, now: order.verify_insurance(now))
+
+
+def reject_insurance(ctx: Context, actor: Actor, order_id: str, reason: str) -> Order:
+    """An advisor rejects the proof; the buyer is asked for a new upload."""
+    actor.require_staff()
+    return _mutate(ctx, actor, order_id, lambda order, now: order.reject_insurance(reason, now))
+
+
+# -- paying the balance -----------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class BankTransferInstructions:
+    """What the buyer needs to send a bank transfer for the balance."""
+
+    order_id: str
+    reference: str
+    amount: Money
+    due_date: date
+    beneficiary: str
+    institution: str
+    institution_number: str
+    transit_number: str
+    account_number: str
+    swift: str
+
+
+def bank_transfer_instructions(ctx: Context, actor: Actor, order_id: str) -> BankTransferInstructions:
+    """Instructions for paying what is still due by bank transfer (reference = order number)."""
+    with ctx.uow() as uow:
+        order = load_order(uow, actor, order_id)
+    if (
+        order.status
+        not in (
+            OrderStatus.PENDING_DOCUMENTS,
+            OrderStatus.PENDING_INSURANCE,
+            OrderStatus.PENDING_PAYMENT,
+        )
+        or order.balance_due.cents == 0
+    ):
+        raise IllegalTransition(order.status.value, "pay_balance")
+    bank = ctx.policy.bank
+    return BankTransferInstructions(
+        order_id=order.id,
+        reference=order.number,
+        amount=order.balance_due,
+        due_date=ctx.clock.now().date() + timedelta(days=bank.due_days),
+        beneficiary=bank.beneficiary,
+        institution=bank.institution,
+        institution_number=bank.institution_number,
+        transit_number=bank.transit_number,
+        account_number=bank.account_number,
+        swift=bank.swift,
+    )
+
+
+def record_bank_transfer(ctx: Context, actor: Actor, *, reference: str, amount: Money, bank_reference: str) -> Order:
+    """An advisor records a received transfer, matched to its order by the reference.
+
+    Recording the same bank reference twice changes nothing (the ledger key is unique)."""
+    actor.require_staff()
+    if amount.cents <= 0:
+        raise ValidationFailed("the amount received must be positive", field="amount")
+    if not bank_reference.strip():
+        raise ValidationFailed("the bank's transaction reference is required", field="bankReference")
+    now = ctx.clock.now()
+    key = f"transfer:{bank_reference.strip()}"
+    with ctx.uow() as uow:
+        order = uow.orders.get_by_number(reference.strip().upper())
+        if order is None:
+            raise NotFound(f"no order has the transfer reference {reference!r}")
+        if uow.ledger.payment_by_key(key) is not None:
+            return order
+        order = load_order(uow, actor, order.id, for_update=True)
+        payment = Payment(
+            id=ctx.ids.new("pay"),
+            purpose=PaymentPurpose.ORDER,
+            method=PaymentMethod.BANK_TRANSFER,
+            amount=amount,
+            status=PaymentStatus.SUCCEEDED,
+            idempotency_key=key,
+            order_id=order.id,
+            gateway_ref=bank_reference.strip(),
+            created_at=now,
+            updated_at=now,
+        )
+        order.record_payment(payment_id=payment.id, amount=amount, method=PaymentMethod.BANK_TRANSFER.value, now=now)
+        uow.ledger.add_payment(payment)
+        uow.orders.save(order)
+        uow.commit()
+    return order
+
+
+def pay_by_card(ctx: Context, actor: Actor, order_id: str, *, token: str, amount: Money | None = None) -> Payment:
+    """Pay (part of) the balance by card; at most the balance and the card limit."""
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        order = load_order(uow, actor, order_id, for_update=True)
+        due = order.balance_due
+        wanted = due if amount is None else amount
+        if wanted.cents <= 0 or wanted.cents > due.cents:
+            raise ValidationFailed(
+                f"the card payment must be between $0.01 and the balance {due.format()}", field="amount"
+            )
+        if wanted.cents > ctx.policy.card_payment_limit.cents:
+            raise ValidationFailed(
+                f"card payments are limited to {ctx.policy.card_payment_limit.format()}; pay the rest by bank transfer",
+                field="amount",
+            )
+        if order.status not in (
+            OrderStatus.PENDING_DOCUMENTS,
+            OrderStatus.PENDING_INSURANCE,
+            OrderStatus.PENDING_PAYMENT,
+        ):
+            raise IllegalTransition(order.status.value, "pay_balance")
+        attempt = len(uow.ledger.payments_for(order_id=order.id))
+        payment = Payment(
+            id=ctx.ids.new("pay"),
+            purpose=PaymentPurpose.ORDER,
+            method=PaymentMethod.CARD,
+            amount=wanted,
+            status=PaymentStatus.PENDING,
+            idempotency_key=f"{order.id}:card:{attempt}",
+            order_id=order.id,
+            created_at=now,
+            updated_at=now,
+        )
+        uow.ledger.add_payment(payment)
+        uow.commit()
+    charge = ctx.gateway.charge(
+        amount=wanted,
+        source=token,
+        idempotency_key=payment.idempotency_key,
+        description=f"Payment for order {order.number}",
+        metadata={"order_id": order.id, "ledger_id": payment.id},
+    )
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        stored = uow.ledger.get_payment(payment.id)
+        assert stored is not None
+        stored.gateway_ref = charge.ref
+        stored.card_brand = charge.card_brand
+        stored.card_last4 = charge.card_last4
+        stored.updated_at = now
+        if charge.status is ChargeStatus.SUCCEEDED:
+            stored.status = PaymentStatus.SUCCEEDED
+            order = load_order(uow, actor, order_id, for_update=True)
+            order.record_payment(payment_id=stored.id, amount=stored.amount, method="card", now=now)
+            uow.orders.save(order)
+        elif charge.status is ChargeStatus.FAILED:
+            stored.status = PaymentStatus.FAILED
+            stored.failure_code = charge.decline_code
+        uow.ledger.save_payment(stored)
+        uow.commit()
+    if charge.status is ChargeStatus.FAILED:
+        raise PaymentDeclined(charge.message or "the card was declined", decline_code=charge.decline_code)
+    return stored
+
+
+# -- delivery and the end of the order ----------------------------------------------------
+
+
+def schedule_delivery(ctx: Context, actor: Actor, order_id: str, *, on: date, time_window: str) -> Order:
+    """An advisor sets the delivery (or pickup) date and time window."""
+    actor.require_staff()
+    if not time_window.strip() or len(time_window) > 40:
+        raise ValidationFailed("a time window like '10:00 AM - 2:00 PM' is required", field="timeWindow")
+    return _mutate(
+        ctx, actor, order_id, lambda o, now: o.schedule_delivery(scheduled_date=on, time_window=time_window, now=now)
+    )
+
+
+def dispatch_order(ctx: Context, actor: Actor, order_id: str) -> Order:
+    """The car leaves for the buyer."""
+    actor.require_staff()
+    return _mutate(ctx, actor, order_id, lambda o, now: o.dispatch(now))
+
+
+def deliver_order(ctx: Context, actor: Actor, order_id: str) -> Order:
+    """The buyer has the car (delivered, or picked up); the return window starts."""
+    actor.require_staff()
+    order = _mutate(ctx, actor, order_id, lambda o, now: o.deliver(now))
+    with ctx.uow() as uow:
+        uow.vehicles.set_status(order.vehicle_id, VehicleStatus.SOLD)
+        uow.commit()
+    return order
+
+
+def complete_order(ctx: Context, actor: Actor, order_id: str) -> Order:
+    """An advisor finalises a delivered order (before the return window closes, if the buyer waives it)."""
+    actor.require_staff()
+    return _mutate(ctx, actor, order_id, lambda o, now: o.complete(now))
+
+
+def advance_order(ctx: Context, actor: Actor, order_id: str) -> Order:
+    """Take the next operational step an advisor can take for the order's current status."""
+    actor.require_staff()
+    with ctx.uow() as uow:
+        order = load_order(uow, actor, order_id)
+    if order.status is OrderStatus.PENDING_DELIVERY and order.delivery.method is DeliveryMethod.DELIVERY:
+        return dispatch_order(ctx, actor, order_id)
+    if order.status in (OrderStatus.IN_TRANSIT, OrderStatus.PENDING_DELIVERY):
+        return deliver_order(ctx, actor, order_id)
+    if order.status is OrderStatus.DELIVERED:
+        return complete_order(ctx, actor, order_id)
+    waiting = {
+        OrderStatus.PENDING_DOCUMENTS: "the buyer's signature",
+        OrderStatus.PENDING_INSURANCE: "insurance verification (checkout insurance verify)",
+        OrderStatus.PENDING_PAYMENT: "the balance to be paid (checkout payments record-transfer)",
+    }
+    raise IllegalTransition(
+        order.status.value + (f", waiting for {waiting[order.status]}" if order.status in waiting else ""),
+        "advance",
+    )
+
+
+def complete_due_orders(ctx: Context, *, batch_size: int = 100) -> int:
+    """Complete delivered orders whose return window has closed (a job; safe in parallel)."""
+    completed = 0
+    while True:
+        now = ctx.clock.now()
+        with ctx.uow() as uow:
+            due = list(uow.orders.claim_due_for_completion(now - ctx.policy.return_window, batch_size))
+            for order in due:
+                order.complete(now)
+                uow.orders.save(order)
+            uow.commit()
+        completed += len(due)
+        if len(due) < batch_size:
+            return completed
+
+
+def cancel_order(ctx: Context, actor: Actor, order_id: str, reason: str = "cancelled_by_customer") -> Order:
+    """Cancel before dispatch: refund everything paid (deposit included), put the car back on sale."""
+    order = _mutate(ctx, actor, order_id, lambda o, now: o.cancel(reason, now))
+    _refund_and_release(ctx, order, "order_cancelled")
+    return order
+
+
+def return_order(ctx: Context, actor: Actor, order_id: str, reason: str = "returned_by_customer") -> Order:
+    """Take the car back inside the return window: refund everything, put the car back on sale."""
+    actor.require_staff()
+    window = ctx.policy.return_window
+    order = _mutate(ctx, actor, order_id, lambda o, now: o.return_vehicle(reason, window, now))
+    _refund_and_release(ctx, order, "order_returned")
+    return order
+
+
+def _refund_and_release(ctx: Context, order: Order, reason: str) -> None:
+    with ctx.uow() as uow:
+        uow.vehicles.set_status(order.vehicle_id, VehicleStatus.AVAILABLE)
+        payments = list(uow.ledger.payments_for(order_id=order.id))
+        uow.commit()
+    refunds = refund_all(ctx, payments, reason=reason)
+    if refunds:
+        with ctx.uow() as uow:
+            fresh = uow.orders.get(order.id, for_update=True)
+            if fresh is not None:
+                total = sum((r.amount.cents for r in refunds), 0)
+                fresh.record_refund(Money(total), ctx.clock.now())
+                uow.orders.save(fresh)
+                uow.commit()
+
+
+_Change = Callable[[Order, datetime], None]
+
+
+def _mutate(ctx: Context, actor: Actor, order_id: str, change: _Change) -> Order:
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        order = load_order(uow, actor, order_id, for_update=True)
+        change(order, now)
+        uow.orders.save(order)
+        uow.commit()
+    return order

@@ -1,0 +1,152 @@
+"""Refunds, recorded in our ledger before and after the gateway call."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from checkout_core.errors import NotFound, PaymentGatewayUnavailable, RefundNotAllowed, ValidationFailed
+from checkout_core.events import RefundIssued
+from checkout_core.model.payments import Payment, PaymentMethod, Refund, RefundStatus
+from checkout_core.money import Money
+from checkout_core.ports.payments import RefundOutcome
+from checkout_core.usecases.context import Context
+
+_OUTCOME_TO_STATUS = {
+    RefundOutcome.SUCCEEDED: RefundStatus.SUCCEEDED,
+    RefundOutcome.PENDING: RefundStatus.PENDING,
+    RefundOutcome.FAILED: RefundStatus.FAILED,
+}
+
+
+def refund_payment(
+    ctx: Context, *, payment_id: str, amount: Money | None, reason: str, key_suffix: str = "refund"
+) -> Refund:
+    """Refund ``amount`` (all that is refundable when None) of a payment. Idempotent per
+    ``key_suffix``: a second call with the same suffix returns the first refund."""
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        payment = uow.ledger.get_payment(payment_id)
+        if payment is None:
+            raise NotFound(f"payment {payment_id} not found")
+        key = f"{payment.id}:{key_suffix}"
+        for existing in uow.ledger.refunds_for(payment.id):
+            if existing.idempotency_key == key:
+                return existing
+        wanted = payment.refundable if amount is None else amount
+        if wanted.cents <= 0:
+            raise RefundNotAllowed(f"nothing to refund on payment {payment.id}")
+        if wanted.cents > payment.refundable.cents:
+            raise RefundNotAllowed(
+                f"refund of {wanted.format()} exceeds the {payment.refundable.format()} still refundable",
+                refundable=payment.refundable.cents,
+            )
+        refund = Refund(
+            id=ctx.ids.new("rfd"),
+            payment_id=payment.id,
+            amount=wanted,
+            status=RefundStatus.PENDING,
+            idempotency_key=key,
+            reason=reason,
+            created_at=now,
+            updated_at=now,
+        )
+        # Reserve the amount now, so two concurrent refunds can never exceed what was paid.
+        payment.refunded = payment.refunded + wanted
+        uow.ledger.add_refund(refund)
+        uow.ledger.save_payment(payment)
+        uow.commit()
+    return _send_refund(ctx, payment, refund)
+
+
+def _send_refund(ctx: Context, payment: Payment, refund: Refund) -> Refund:
+    if payment.method is PaymentMethod.BANK_TRANSFER:
+        # Bank transfers are returned by the treasury team by wire; the ledger entry is what
+        # they work from, so it stays pending until they mark it done.
+        return refund
+    if payment.gateway_ref is None:
+        raise RefundNotAllowed(f"payment {payment.id} has no gateway charge to refund")
+    try:
+        result = ctx.gateway.refund(
+            charge_ref=payment.gateway_ref,
+            amount=refund.amount,
+            idempotency_key=refund.idempotency_key,
+            reason=refund.reason,
+        )
+    except PaymentGatewayUnavailable:
+        return refund  # stays pending; settle_pending_refunds retries with the same key
+    return _record_refund_outcome(ctx, refund.id, _OUTCOME_TO_STATUS[result.status], result.ref, result.failure_code)
+
+
+def _record_refund_outcome(
+    ctx: Context, refund_id: str, status: RefundStatus, gateway_ref: str | None, failure_code: str | None
+) -> Refund:
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        refund = uow.ledger.get_refund(refund_id)
+        if refund is None:
+            raise NotFound(f"refund {refund_id} not found")
+        if refund.status is not RefundStatus.PENDING:
+            return refund  # already settled by a webhook or a parallel job
+        refund.status = status
+        refund.gateway_ref = gateway_ref or refund.gateway_ref
+        refund.failure_code = failure_code
+        refund.updated_at = now
+        uow.ledger.save_refund(refund)
+        payment = uow.ledger.get_payment(refund.payment_id)
+        if payment is not None:
+            if status is RefundStatus.FAILED:
+                payment.refunded = payment.refunded - refund.amount
+                uow.ledger.save_payment(payment)
+            elif status is RefundStatus.SUCCEEDED:
+                uow.emit(
+                    RefundIssued(
+                        occurred_at=now,
+                        reservation_id=payment.reservation_id,
+                        order_id=payment.order_id,
+                        payment_id=payment.id,
+                        amount=refund.amount.cents,
+                    )
+                )
+        uow.commit()
+        return refund
+
+
+def refund_all(ctx: Context, payments: Sequence[Payment], reason: str) -> list[Refund]:
+    """Refund everything still refundable on these payments (cancellations, expiries, returns)."""
+    refunds: list[Refund] = []
+    for payment in payments:
+        if payment.refundable.cents > 0:
+            refunds.append(refund_payment(ctx, payment_id=payment.id, amount=None, reason=reason, key_suffix=reason))
+    return refunds
+
+
+def settle_pending_refunds(ctx: Context, limit: int = 100) -> int:
+    """Follow pending refunds to the end: resend (same key) those never answered, poll the others."""
+    with ctx.uow() as uow:
+        pending = [(r, uow.ledger.get_payment(r.payment_id)) for r in uow.ledger.pending_refunds(limit)]
+    settled = 0
+    for refund, payment in pending:
+        if payment is None or payment.method is PaymentMethod.BANK_TRANSFER:
+            continue
+        try:
+            if refund.gateway_ref is None:
+                done = _send_refund(ctx, payment, refund)
+            else:
+                result = ctx.gateway.get_refund(refund.gateway_ref)
+                done = _record_refund_outcome(
+                    ctx, refund.id, _OUTCOME_TO_STATUS[result.status], result.ref, result.failure_code
+                )
+        except PaymentGatewayUnavailable:
+            continue
+        if done.status is not RefundStatus.PENDING:
+            settled += 1
+    return settled
+
+
+def validate_refund_amount(cents: int | None) -> Money | None:
+    """A refund amount from a caller: positive cents, or None for everything refundable."""
+    if cents is None:
+        return None
+    if cents <= 0:
+        raise ValidationFailed("a refund amount must be a positive number of cents", field="amount")
+    return Money(cents)

@@ -1,0 +1,256 @@
+"""The reservation saga (design.md): claim the car, charge the deposit, confirm — with expiry,
+crash recovery and cancellation. Each step is its own short transaction; the gateway is never
+called while a transaction (and its row locks) is open."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+
+from checkout_core.errors import (
+    NotFound,
+    PaymentDeclined,
+    PaymentGatewayUnavailable,
+    ReservationLimitReached,
+    ValidationFailed,
+    VehicleUnavailable,
+)
+from checkout_core.model.payments import Payment, PaymentMethod, PaymentPurpose, PaymentStatus
+from checkout_core.model.reservation import Reservation, ReservationStatus
+from checkout_core.model.vehicle import VehicleStatus
+from checkout_core.ports.payments import ChargeResult, ChargeStatus
+from checkout_core.ports.unit_of_work import UnitOfWork
+from checkout_core.usecases.context import Actor, Context
+from checkout_core.usecases.refunds import refund_all
+
+
+@attrs.frozen(kw_only=True)
+class ReservationResult:
+    """A reservation and its deposit payment, as the API shows them."""
+
+    reservation: Reservation
+    deposit: Payment | None
+
+
+def reserve_vehicle(ctx: Context, actor: Actor, *, vehicle_id: str, payment_token: str) -> ReservationResult:
+    """Reserve a car for the caller with the deposit charged to ``payment_token``.
+
+    Raises VehicleUnavailable (someone else holds it), ReservationLimitReached, PaymentDeclined
+    (the car is released again) or PaymentGatewayUnavailable (left pending for recovery).
+    """
+    if not payment_token or len(payment_token) > 255:
+        raise ValidationFailed("a payment token is required", field="paymentMethod.token")
+    reservation, payment, lapsed = _claim(ctx, actor, vehicle_id)
+    if lapsed is not None:
+        _refund_deposit(ctx, lapsed)
+    try:
+        charge = ctx.gateway.charge(
+            amount=reservation.deposit,
+            source=payment_token,
+            idempotency_key=reservation.deposit_idempotency_key,
+            description=f"Refundable deposit for reservation {reservation.id}",
+            metadata={"reservation_id": reservation.id, "ledger_id": payment.id, "vehicle_id": vehicle_id},
+        )
+    except PaymentGatewayUnavailable:
+        # The charge may or may not have happened: the reservation stays pending_deposit and
+        # the recovery job asks the gateway (same key) and settles it either way.
+        raise
+    return _settle(ctx, reservation.id, charge)
+
+
+def _claim(ctx: Context, actor: Actor, vehicle_id: str) -> tuple[Reservation, Payment, Reservation | None]:
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        vehicle = uow.vehicles.get(vehicle_id)
+        if vehicle is None:
+            raise NotFound(f"vehicle {vehicle_id} not found")
+        lapsed = _expire_if_overdue(ctx, uow, vehicle_id)
+        if uow.reservations.count_active_for_customer(actor.id, now) >= ctx.policy.max_active_reservations:
+            raise ReservationLimitReached(
+                f"you already hold {ctx.policy.max_active_reservations} active reservation(s)",
+                limit=ctx.policy.max_active_reservations,
+            )
+        if not uow.vehicles.claim(vehicle_id):
+            raise VehicleUnavailable(f"vehicle {vehicle_id} is not available", vehicle_id=vehicle_id)
+        reservation = Reservation.start(
+            id=ctx.ids.new("res"),
+            vehicle_id=vehicle_id,
+            customer_id=actor.id,
+            deposit=ctx.policy.deposit,
+            hold_hours=ctx.policy.hold_hours,
+            now=now,
+        )
+        uow.reservations.add(reservation)
+        payment = Payment(
+            id=ctx.ids.new("pay"),
+            purpose=PaymentPurpose.DEPOSIT,
+            method=PaymentMethod.CARD,
+            amount=reservation.deposit,
+            status=PaymentStatus.PENDING,
+            idempotency_key=reservation.deposit_idempotency_key,
+            reservation_id=reservation.id,
+            created_at=now,
+            updated_at=now,
+        )
+        uow.ledger.add_payment(payment)
+        uow.commit()
+    return reservation, payment, lapsed
+
+
+def _expire_if_overdue(ctx: Context, uow: UnitOfWork, vehicle_id: str) -> Reservation | None:
+    """Availability treats an overdue hold as expired before any sweep runs: expire it here and
+    return it, so the caller refunds its deposit once this transaction has committed."""
+    now = ctx.clock.now()
+    holder = uow.reservations.active_for_vehicle(vehicle_id)
+    if holder is None or not holder.is_overdue(now):
+        return None
+    holder.expire(now=now)
+    uow.reservations.save(holder)
+    uow.vehicles.set_status(vehicle_id, VehicleStatus.AVAILABLE, expected=VehicleStatus.RESERVED)
+    return holder
+
+
+def _settle(ctx: Context, reservation_id: str, charge: ChargeResult | None) -> ReservationResult:
+    """Saga step 3 (also used by recovery): confirm on success, release the car otherwise."""
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        reservation = uow.reservations.get(reservation_id, for_update=True)
+        if reservation is None:
+            raise NotFound(f"reservation {reservation_id} not found")
+        payment = uow.ledger.payment_by_key(reservation.deposit_idempotency_key)
+        if reservation.status is not ReservationStatus.PENDING_DEPOSIT:
+            return ReservationResult(reservation=reservation, deposit=payment)  # settled by someone else
+        if charge is not None and charge.status is ChargeStatus.PENDING:
+            return ReservationResult(reservation=reservation, deposit=payment)  # ask again later
+        succeeded = charge is not None and charge.status is ChargeStatus.SUCCEEDED
+        if payment is not None:
+            payment.status = PaymentStatus.SUCCEEDED if succeeded else PaymentStatus.FAILED
+            payment.updated_at = now
+            if charge is not None:
+                payment.gateway_ref = charge.ref
+                payment.failure_code = charge.decline_code
+                payment.card_brand = charge.card_brand
+                payment.card_last4 = charge.card_last4
+            uow.ledger.save_payment(payment)
+        if succeeded:
+            assert charge is not None
+            reservation.confirm(charge_id=charge.ref, now=now)
+        else:
+            reason = (charge.decline_code or "card_declined") if charge is not None else "charge_not_made"
+            reservation.fail(reason=reason, now=now)
+            uow.vehicles.set_status(reservation.vehicle_id, VehicleStatus.AVAILABLE, expected=VehicleStatus.RESERVED)
+        uow.reservations.save(reservation)
+        uow.commit()
+    if charge is not None and charge.status is ChargeStatus.FAILED:
+        raise PaymentDeclined(
+            charge.message or "the card was declined",
+            decline_code=charge.decline_code,
+            reservation_id=reservation_id,
+        )
+    return ReservationResult(reservation=reservation, deposit=payment)
+
+
+def get_reservation(ctx: Context, actor: Actor, reservation_id: str) -> ReservationResult:
+    """A reservation the caller may see (anyone else's is NotFound)."""
+    with ctx.uow() as uow:
+        reservation = uow.reservations.get(reservation_id)
+        if reservation is None or not actor.may_see(reservation.customer_id):
+            raise NotFound(f"reservation {reservation_id} not found")
+        payment = uow.ledger.payment_by_key(reservation.deposit_idempotency_key)
+    return ReservationResult(reservation=reservation, deposit=payment)
+
+
+def list_reservations(
+    ctx: Context, actor: Actor, *, status: ReservationStatus | None = None, limit: int = 100, offset: int = 0
+) -> Sequence[Reservation]:
+    """Reservations the caller may see: their own, or all for advisors."""
+    with ctx.uow() as uow:
+        return uow.reservations.list(
+            customer_id=None if actor.is_staff else actor.id, status=status, limit=limit, offset=offset
+        )
+
+
+def cancel_reservation(ctx: Context, actor: Actor, reservation_id: str) -> ReservationResult:
+    """Cancel a confirmed hold: the car goes back on sale and the deposit is refunded."""
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        reservation = uow.reservations.get(reservation_id, for_update=True)
+        if reservation is None or not actor.may_see(reservation.customer_id):
+            raise NotFound(f"reservation {reservation_id} not found")
+        reservation.cancel(now=now)
+        uow.reservations.save(reservation)
+        uow.vehicles.set_status(reservation.vehicle_id, VehicleStatus.AVAILABLE, expected=VehicleStatus.RESERVED)
+        payments = list(uow.ledger.payments_for(reservation_id=reservation.id))
+        uow.commit()
+    refund_all(ctx, payments, reason="reservation_cancelled")
+    return get_reservation(ctx, actor, reservation_id)
+
+
+def expire_due_reservations(ctx: Context, *, batch_size: int = 100) -> int:
+    """Expire confirmed holds past ``expiresAt``: release the car, refund the deposit.
+
+    Safe to run in several processes at once: each batch is claimed with row locks that other
+    sweeps skip, and every state change is conditional. Returns how many were expired.
+    """
+    expired = 0
+    while True:
+        now = ctx.clock.now()
+        with ctx.uow() as uow:
+            due = list(uow.reservations.claim_due_for_expiry(now, batch_size))
+            for reservation in due:
+                reservation.expire(now=now)
+                uow.reservations.save(reservation)
+                uow.vehicles.set_status(
+                    reservation.vehicle_id, VehicleStatus.AVAILABLE, expected=VehicleStatus.RESERVED
+                )
+            uow.commit()
+        for reservation in due:
+            _refund_deposit(ctx, reservation)
+        expired += len(due)
+        if len(due) < batch_size:
+            break
+    return expired
+
+
+def _refund_deposit(ctx: Context, reservation: Reservation) -> None:
+    with ctx.uow() as uow:
+        payments = list(uow.ledger.payments_for(reservation_id=reservation.id))
+    refund_all(ctx, payments, reason="reservation_expired")
+
+
+def refund_expired_deposits(ctx: Context, limit: int = 500) -> int:
+    """Refund deposits of expired holds that were not refunded yet (a refund that a crash
+    interrupted between the expiry commit and the gateway call). Idempotent; run by recovery."""
+    with ctx.uow() as uow:
+        candidates = list(uow.reservations.list(status=ReservationStatus.EXPIRED, limit=limit))
+        todo = [p for r in candidates for p in uow.ledger.payments_for(reservation_id=r.id) if p.refundable.cents > 0]
+    refund_all(ctx, todo, reason="reservation_expired")
+    return len(todo)
+
+
+def recover_pending_deposits(ctx: Context, *, batch_size: int = 100) -> int:
+    """Settle reservations left in pending_deposit by a crash between the charge and the commit:
+    confirm those the gateway charged, release the others. Returns how many were settled."""
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        stale = list(uow.reservations.claim_stale_pending(now - ctx.policy.pending_deposit_grace, batch_size))
+        keys = {r.id: uow.ledger.payment_by_key(r.deposit_idempotency_key) for r in stale}
+    settled = 0
+    for reservation in stale:
+        payment = keys[reservation.id]
+        try:
+            charge = ctx.gateway.find_charge(
+                idempotency_key=reservation.deposit_idempotency_key,
+                ledger_id=payment.id if payment is not None else "",
+            )
+        except PaymentGatewayUnavailable:
+            continue
+        try:
+            result = _settle(ctx, reservation.id, charge)
+        except PaymentDeclined:
+            settled += 1
+            continue
+        if result.reservation.status is not ReservationStatus.PENDING_DEPOSIT:
+            settled += 1
+    return settled

@@ -1,0 +1,234 @@
+"""The composition root: the only place that names concrete adapters.
+
+HTTP, CLI and library users all get their use cases from an :class:`App` built here, so the
+three entrypoints cannot drift apart. Nothing is built at import time."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from pathlib import Path
+
+import attrs
+
+from adapters.memory.documents import MemoryDocumentStore, PlainSignedCopyMaker, PlainTextAgreementRenderer
+from adapters.memory.idempotency import MemoryIdempotencyStore
+from adapters.memory.unit_of_work import MemoryStore, MemoryUnitOfWork
+from adapters.payments.sandbox import SandboxGateway
+from adapters.signing.builtin import BuiltinSigner
+from adapters.system.clock import SystemClock
+from adapters.system.ids import RandomIds
+from checkout_core.events import DomainEvent
+from checkout_core.money import Money
+from checkout_core.ports.clock import Clock, IdGenerator
+from checkout_core.ports.documents import AgreementRenderer, Dealer, DocumentStore, SignedCopyMaker, SigningService
+from checkout_core.ports.idempotency import IdempotencyStore
+from checkout_core.ports.payments import PaymentGateway
+from checkout_core.ports.unit_of_work import EventHandler, UnitOfWork, UnitOfWorkFactory
+from checkout_core.pricing.fees import FeeSchedule
+from checkout_core.usecases.context import BankDetails, Context, Policy
+from entrypoints.settings import Settings, load_settings
+
+log = logging.getLogger("checkout.events")
+
+
+@attrs.define(kw_only=True)
+class App:
+    """Everything an entrypoint needs, built once per process."""
+
+    settings: Settings
+    ctx: Context
+    idempotency: IdempotencyStore
+    jwt_secret: str = attrs.field(repr=False)
+    check_database: Callable[[], None]
+    closers: list[Callable[[], None]] = attrs.field(factory=list)
+
+    def close(self) -> None:
+        """Release connections and files."""
+        for close in reversed(self.closers):
+            close()
+        self.closers.clear()
+
+
+def log_events(events: Sequence[DomainEvent]) -> None:
+    """After-commit handler: one log line per event (ids only: no personal data in logs)."""
+    for event in events:
+        log.info("event %s for %s", event.name, event.aggregate_id)
+
+
+def policy_from(settings: Settings) -> Policy:
+    """The business policy the settings describe."""
+    return Policy(
+        hold_hours=settings.hold_hours,
+        max_active_reservations=settings.max_active_reservations,
+        fees=FeeSchedule(
+            admin_fee=Money(settings.admin_fee_cents), documentation_fee=Money(settings.documentation_fee_cents)
+        ),
+        return_window=timedelta(days=settings.return_window_days),
+        card_payment_limit=Money(settings.card_payment_limit_cents),
+        max_upload_bytes=settings.max_upload_bytes,
+        bank=BankDetails(
+            beneficiary=settings.bank_beneficiary,
+            institution=settings.bank_institution,
+            institution_number=settings.bank_institution_number,
+            transit_number=settings.bank_transit_number,
+            account_number=settings.bank_account_number,
+            swift=settings.bank_swift,
+            due_days=settings.bank_due_days,
+        ),
+        dealer=Dealer(
+            name=settings.dealer_name,
+            address=settings.dealer_address,
+            registration_number=settings.dealer_registration,
+        ),
+    )
+
+
+def _local_secret(data_dir: Path, name: str) -> str:
+    """A secret generated once and kept in the data directory (embedded default only)."""
+    path = data_dir / name
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(secret)
+    tmp.chmod(0o600)
+    tmp.replace(path)
+    return path.read_text().strip()
+
+
+# -- one builder per concern ----------------------------------------------------------------
+
+
+def _sql_units_of_work(
+    settings: Settings, ids: IdGenerator, handlers: Sequence[EventHandler], migrate: bool
+) -> tuple[UnitOfWorkFactory, IdempotencyStore, Callable[[], None], Callable[[], None]]:
+    """SQLAlchemy: (unit-of-work factory, idempotency store, readiness check, closer)."""
+    from adapters.sql.engine import make_engine
+    from adapters.sql.idempotency import SqlIdempotencyStore
+    from adapters.sql.migrations import upgrade_database
+    from adapters.sql.unit_of_work import SqlUnitOfWork, check_connection
+
+    engine = make_engine(settings.effective_database_url)
+    if migrate:
+        upgrade_database(engine)
+
+    def factory() -> UnitOfWork:
+        return SqlUnitOfWork(engine, ids, handlers)
+
+    return factory, SqlIdempotencyStore(engine), lambda: check_connection(engine), engine.dispose
+
+
+def _documents(settings: Settings) -> tuple[DocumentStore, AgreementRenderer, SignedCopyMaker]:
+    """Local files and reportlab PDFs."""
+    from adapters.documents.agreement_pdf import ReportlabAgreementRenderer
+    from adapters.documents.local_store import LocalDocumentStore
+    from adapters.documents.signed_copy import StampedSignedCopyMaker
+
+    return (
+        LocalDocumentStore(settings.data_dir / "documents"),
+        ReportlabAgreementRenderer(),
+        StampedSignedCopyMaker(),
+    )
+
+
+def _gateway(settings: Settings, clock: Clock) -> PaymentGateway:
+    """The sandbox (its records in the data directory) or Stripe."""
+    if settings.payment_gateway == "stripe":
+        from adapters.payments.stripe_gateway import StripeGateway
+
+        return StripeGateway(api_key=settings.stripe_api_key, api_base=settings.stripe_api_base or None)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SandboxGateway(clock, settings.data_dir / "sandbox-gateway.sqlite3")
+
+
+def _signer(settings: Settings) -> SigningService:
+    """The built-in signing page, or a provider."""
+    return BuiltinSigner(settings.public_url)
+
+
+def bootstrap(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    ids: IdGenerator | None = None,
+    gateway: PaymentGateway | None = None,
+    signer: SigningService | None = None,
+    handlers: Sequence[EventHandler] = (),
+    migrate: bool = True,
+) -> App:
+    """Build the application for ``settings`` (default: from the environment).
+
+    On the embedded default this creates the data directory, brings the SQLite database up to
+    date and generates the local JWT secret once. Tests pass their own clock, ids or gateway."""
+    settings = settings or load_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    clock = clock or SystemClock()
+    ids = ids or RandomIds()
+    uow, idempotency, check, close_db = _sql_units_of_work(settings, ids, (log_events, *handlers), migrate)
+    store, renderer, signed_copies = _documents(settings)
+    gateway = gateway or _gateway(settings, clock)
+    ctx = Context(
+        uow=uow,
+        clock=clock,
+        ids=ids,
+        gateway=gateway,
+        documents=store,
+        renderer=renderer,
+        signer=signer or _signer(settings),
+        signed_copies=signed_copies,
+        policy=policy_from(settings),
+    )
+    app = App(
+        settings=settings,
+        ctx=ctx,
+        idempotency=idempotency,
+        jwt_secret=settings.jwt_secret or _local_secret(settings.data_dir, "jwt-secret"),
+        check_database=check,
+    )
+    app.closers.append(close_db)
+    if isinstance(gateway, SandboxGateway):
+        app.closers.append(gateway.close)
+    return app
+
+
+def bootstrap_in_memory(
+    *,
+    clock: Clock | None = None,
+    ids: IdGenerator | None = None,
+    policy: Policy | None = None,
+    gateway: PaymentGateway | None = None,
+    handlers: Sequence[EventHandler] = (),
+    settings: Settings | None = None,
+) -> App:
+    """Everything in memory (no database, no files): for library users' tests and our own."""
+    settings = settings or Settings(jwt_secret="in-memory-test-secret-" + "x" * 16)
+    clock = clock or SystemClock()
+    ids = ids or RandomIds()
+    store = MemoryStore()
+    all_handlers = (log_events, *handlers)
+
+    def factory() -> UnitOfWork:
+        return MemoryUnitOfWork(store, ids, all_handlers)
+
+    ctx = Context(
+        uow=factory,
+        clock=clock,
+        ids=ids,
+        gateway=gateway or SandboxGateway(clock),
+        documents=MemoryDocumentStore(),
+        renderer=PlainTextAgreementRenderer(),
+        signer=BuiltinSigner(settings.public_url),
+        signed_copies=PlainSignedCopyMaker(),
+        policy=policy or policy_from(settings),
+    )
+    return App(
+        settings=settings,
+        ctx=ctx,
+        idempotency=MemoryIdempotencyStore(),
+        jwt_secret=settings.jwt_secret,
+        check_database=lambda: None,
+    )

@@ -1,0 +1,151 @@
+"""Settings from the environment (``CHECKOUT_…``), validated once at start.
+
+A bad value stops the program with a message naming the variable. Nothing here runs at import
+time: call :func:`load_settings`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import attrs
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message names the variable."""
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """Every setting the program reads. Defaults give the embedded, configuration-free setup."""
+
+    data_dir: Path = Path(".checkout")
+    database_url: str = ""  # empty: SQLite file in data_dir
+    public_url: str = "http://127.0.0.1:8000"
+    payment_gateway: str = "sandbox"  # sandbox | stripe
+    stripe_api_key: str = attrs.field(default="", repr=False)
+    stripe_webhook_secret: str = attrs.field(default="", repr=False)
+    stripe_api_base: str = ""
+    signing_provider: str = "builtin"  # builtin | dropbox_sign
+    dropbox_sign_api_key: str = attrs.field(default="", repr=False)
+    dropbox_sign_api_base: str = ""
+    dropbox_sign_client_id: str = ""
+    jwt_secret: str = attrs.field(default="", repr=False)  # empty: generated once in data_dir
+    hold_hours: int = 72
+    max_active_reservations: int = 1
+    return_window_days: int = 10
+    admin_fee_cents: int = 49900
+    documentation_fee_cents: int = 15000
+    card_payment_limit_cents: int = 1_000_000
+    max_upload_bytes: int = 10 * 1024 * 1024
+    max_request_bytes: int = 12 * 1024 * 1024
+    dealer_name: str = "Clutch Clone Motors Inc."
+    dealer_address: str = "100 King St W, Toronto ON M5X 1A9"
+    dealer_registration: str = "OMVIC 5551234"
+    bank_beneficiary: str = "Clutch Clone Motors Inc."
+    bank_institution: str = "Royal Bank of Canada"
+    bank_institution_number: str = "003"
+    bank_transit_number: str = "00002"
+    bank_account_number: str = "1234567"
+    bank_swift: str = "ROYCCAT2"
+    bank_due_days: int = 3
+    signing_cert_file: str = ""
+    signing_key_file: str = ""
+    nats_url: str = "nats://127.0.0.1:4222"
+    log_level: str = "INFO"
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured database, or the embedded SQLite file."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'checkout.sqlite3').resolve()}"
+
+    @property
+    def is_embedded_sqlite(self) -> bool:
+        """True when running on the embedded SQLite default."""
+        return self.effective_database_url.startswith("sqlite")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = env.get(name) or default
+    if value not in allowed:
+        raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate settings from ``env`` (default: the process environment)."""
+    env = os.environ if env is None else env
+    s = env.get
+    database_url = s("CHECKOUT_DATABASE_URL", "")
+    if database_url and not database_url.startswith(("sqlite", "postgresql")):
+        raise SettingsError(
+            "CHECKOUT_DATABASE_URL must be a sqlite:/// or postgresql+psycopg:// URL, "
+            f"got one starting {database_url.split(':', 1)[0]!r}"
+        )
+    if database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+    public_url = s("CHECKOUT_PUBLIC_URL", "http://127.0.0.1:8000")
+    if not public_url.startswith(("http://", "https://")):
+        raise SettingsError(f"CHECKOUT_PUBLIC_URL must start with http:// or https://, got {public_url!r}")
+    gateway = _choice(env, "CHECKOUT_PAYMENT_GATEWAY", "sandbox", ("sandbox", "stripe"))
+    if gateway == "stripe" and not s("STRIPE_API_KEY"):
+        raise SettingsError("STRIPE_API_KEY is required when CHECKOUT_PAYMENT_GATEWAY=stripe")
+    signing = _choice(env, "CHECKOUT_SIGNING_PROVIDER", "builtin", ("builtin", "dropbox_sign"))
+    if signing == "dropbox_sign" and not s("DROPBOX_SIGN_API_KEY"):
+        raise SettingsError("DROPBOX_SIGN_API_KEY is required when CHECKOUT_SIGNING_PROVIDER=dropbox_sign")
+    jwt_secret = s("CHECKOUT_JWT_SECRET", "")
+    if jwt_secret and len(jwt_secret) < 32:
+        raise SettingsError("CHECKOUT_JWT_SECRET must be at least 32 characters")
+    log_level = (s("CHECKOUT_LOG_LEVEL") or "INFO").upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise SettingsError(f"CHECKOUT_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+    return Settings(
+        data_dir=Path(s("CHECKOUT_DATA_DIR") or ".checkout"),
+        database_url=database_url,
+        public_url=public_url.rstrip("/"),
+        payment_gateway=gateway,
+        stripe_api_key=s("STRIPE_API_KEY", ""),
+        stripe_webhook_secret=s("STRIPE_WEBHOOK_SECRET", ""),
+        stripe_api_base=s("CHECKOUT_STRIPE_API_BASE", ""),
+        signing_provider=signing,
+        dropbox_sign_api_key=s("DROPBOX_SIGN_API_KEY", ""),
+        dropbox_sign_api_base=s("CHECKOUT_DROPBOX_SIGN_API_BASE", ""),
+        dropbox_sign_client_id=s("DROPBOX_SIGN_CLIENT_ID", ""),
+        jwt_secret=jwt_secret,
+        hold_hours=_int(env, "CHECKOUT_RESERVATION_HOLD_HOURS", 72, 48, 72),
+        max_active_reservations=_int(env, "CHECKOUT_MAX_ACTIVE_RESERVATIONS", 1, 1, 100),
+        return_window_days=_int(env, "CHECKOUT_RETURN_WINDOW_DAYS", 10, 0, 90),
+        admin_fee_cents=_int(env, "CHECKOUT_ADMIN_FEE_CENTS", 49900, 0, 10_000_000),
+        documentation_fee_cents=_int(env, "CHECKOUT_DOCUMENTATION_FEE_CENTS", 15000, 0, 10_000_000),
+        card_payment_limit_cents=_int(env, "CHECKOUT_CARD_PAYMENT_LIMIT_CENTS", 1_000_000, 100, 1_000_000_000),
+        max_upload_bytes=_int(env, "CHECKOUT_MAX_UPLOAD_BYTES", 10 * 1024 * 1024, 1024, 100 * 1024 * 1024),
+        max_request_bytes=_int(env, "CHECKOUT_MAX_REQUEST_BYTES", 12 * 1024 * 1024, 1024, 200 * 1024 * 1024),
+        dealer_name=s("CHECKOUT_DEALER_NAME") or "Clutch Clone Motors Inc.",
+        dealer_address=s("CHECKOUT_DEALER_ADDRESS") or "100 King St W, Toronto ON M5X 1A9",
+        dealer_registration=s("CHECKOUT_DEALER_REGISTRATION") or "OMVIC 5551234",
+        bank_beneficiary=s("CHECKOUT_BANK_BENEFICIARY") or "Clutch Clone Motors Inc.",
+        bank_institution=s("CHECKOUT_BANK_INSTITUTION") or "Royal Bank of Canada",
+        bank_institution_number=s("CHECKOUT_BANK_INSTITUTION_NUMBER") or "003",
+        bank_transit_number=s("CHECKOUT_BANK_TRANSIT_NUMBER") or "00002",
+        bank_account_number=s("CHECKOUT_BANK_ACCOUNT_NUMBER") or "1234567",
+        bank_swift=s("CHECKOUT_BANK_SWIFT") or "ROYCCAT2",
+        bank_due_days=_int(env, "CHECKOUT_BANK_DUE_DAYS", 3, 1, 30),
+        signing_cert_file=s("CHECKOUT_SIGNING_CERT_FILE", ""),
+        signing_key_file=s("CHECKOUT_SIGNING_KEY_FILE", ""),
+        nats_url=s("CHECKOUT_NATS_URL") or "nats://127.0.0.1:4222",
+        log_level=log_level,
+    )
