@@ -13,7 +13,7 @@ import attrs
 
 from checkout_core.errors import ValidationFailed
 from checkout_core.money import Money
-from checkout_core.tax.rates import PROVINCES
+from checkout_core.tax.rates import normalize_province
 
 _POSTAL_CODE = re.compile(r"^[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z] ?\d[ABCEGHJ-NPRSTV-Z]\d$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[A-Za-z]{2,}$")
@@ -30,12 +30,7 @@ def normalize_postal_code(value: str) -> str:
 
 def validate_province(value: str) -> str:
     """Upper-case two-letter province or territory code, or ValidationFailed."""
-    code = value.strip().upper()
-    if code not in PROVINCES:
-        raise ValidationFailed(
-            f"unknown province {value!r}; expected one of {', '.join(sorted(PROVINCES))}", field="province"
-        )
-    return code
+    return normalize_province(value)
 
 
 def validate_email(value: str) -> str:
