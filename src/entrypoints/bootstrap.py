@@ -122,16 +122,31 @@ def _sql_units_of_work(
     return factory, SqlIdempotencyStore(engine), lambda: check_connection(engine), engine.dispose
 
 
+def _signing_files(settings: Settings) -> tuple[Path, Path]:
+    """The sealing certificate and key: the configured pair, or the self-signed one in the data directory."""
+    from adapters.documents.certificates import ensure_self_signed
+    from entrypoints.settings import SettingsError
+
+    cert, key = settings.signing_cert_file, settings.signing_key_file
+    if cert and key:
+        return Path(cert), Path(key)
+    if cert or key:
+        # Half a configuration would silently fall back to a self-signed seal: refuse it.
+        raise SettingsError("CHECKOUT_SIGNING_CERT_FILE and CHECKOUT_SIGNING_KEY_FILE must be set together")
+    return ensure_self_signed(settings.data_dir, organization=settings.dealer_name)
+
+
 def _documents(settings: Settings) -> tuple[DocumentStore, AgreementRenderer, SignedCopyMaker]:
-    """Local files and reportlab PDFs."""
+    """Local files, reportlab PDFs and PAdES-sealed signed copies."""
     from adapters.documents.agreement_pdf import ReportlabAgreementRenderer
     from adapters.documents.local_store import LocalDocumentStore
     from adapters.documents.signed_copy import StampedSignedCopyMaker
 
+    cert_file, key_file = _signing_files(settings)
     return (
         LocalDocumentStore(settings.data_dir / "documents"),
-        ReportlabAgreementRenderer(),
-        StampedSignedCopyMaker(),
+        ReportlabAgreementRenderer(return_window_days=settings.return_window_days),
+        StampedSignedCopyMaker(cert_file, key_file),
     )
 
 

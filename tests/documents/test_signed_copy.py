@@ -1,0 +1,178 @@
+"""The signed copy: a signature page appended, and a PAdES seal that breaks on any change."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from pyhanko.keys import load_certs_from_pemder_data
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.validation import PdfSignatureStatus, validate_pdf_signature
+from pyhanko.sign.validation.status import SignatureCoverageLevel
+from pyhanko_certvalidator import ValidationContext
+from pypdf import PdfReader
+
+from adapters.documents.agreement_pdf import ReportlabAgreementRenderer
+from adapters.documents.certificates import ensure_self_signed
+from adapters.documents.signed_copy import SEAL_FIELD, SignedCopyError, StampedSignedCopyMaker, check_seal
+from checkout_core.ports.documents import AgreementInput, SignatureEvidence
+
+EVIDENCE = SignatureEvidence(
+    signer_name="John Doe",
+    signer_email="john@example.com",
+    signed_at=datetime(2025, 12, 23, 12, 0, 5, tzinfo=UTC),
+    ip_address="203.0.113.7",
+    user_agent="Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0",
+)
+
+
+@pytest.fixture(scope="module")
+def agreement_pdf(financed_agreement: AgreementInput) -> bytes:
+    """The spec example's agreement."""
+    return ReportlabAgreementRenderer().render(financed_agreement)
+
+
+@pytest.fixture(scope="module")
+def signed_pdf(signed_copy_maker: StampedSignedCopyMaker, agreement_pdf: bytes) -> bytes:
+    """The spec example's agreement, signed and sealed."""
+    return signed_copy_maker.make_signed_copy(agreement_pdf, EVIDENCE)
+
+
+def _validate(pdf: bytes, cert_file: Path) -> PdfSignatureStatus:
+    """pyHanko's own validation of the (only) signature, trusting the self-signed certificate."""
+    reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+    (signature,) = reader.embedded_signatures
+    context = ValidationContext(trust_roots=list(load_certs_from_pemder_data(cert_file.read_bytes())))
+    return validate_pdf_signature(signature, context)
+
+
+def _text(pdf: bytes) -> list[str]:
+    return [" ".join((page.extract_text() or "").split()) for page in PdfReader(io.BytesIO(pdf)).pages]
+
+
+def test_the_seal_validates_as_intact_trusted_and_covering_the_whole_file(
+    signed_pdf: bytes, signing_material: tuple[Path, Path]
+) -> None:
+    status = _validate(signed_pdf, signing_material[0])
+    assert status.intact
+    assert status.valid
+    assert status.trusted
+    assert status.coverage is SignatureCoverageLevel.ENTIRE_FILE
+    assert status.bottom_line
+
+
+def test_the_seal_is_a_pades_signature(signed_pdf: bytes) -> None:
+    reader = PdfFileReader(io.BytesIO(signed_pdf), strict=False)
+    (signature,) = reader.embedded_signatures
+    assert signature.field_name == SEAL_FIELD
+    assert signature.sig_object["/SubFilter"] == "/ETSI.CAdES.detached"
+    assert signature.md_algorithm == "sha256"
+    assert "John Doe" in str(signature.sig_object["/Reason"])
+
+
+def test_one_changed_byte_inside_the_signed_range_breaks_the_seal(
+    signed_pdf: bytes, signing_material: tuple[Path, Path], financed_agreement: AgreementInput
+) -> None:
+    reader = PdfFileReader(io.BytesIO(signed_pdf), strict=False)
+    (signature,) = reader.embedded_signatures
+    start, first_length, second_start, _ = (int(v) for v in signature.sig_object["/ByteRange"])
+    vin = financed_agreement.vehicle.vin.encode()
+    position = signed_pdf.index(vin) + 5  # a character of the VIN on page 1
+    assert start <= position < start + first_length < second_start
+    tampered = bytearray(signed_pdf)
+    tampered[position] ^= 0x01  # one bit of one byte: "F" becomes "G"
+    assert bytes(tampered) != signed_pdf
+
+    status = _validate(bytes(tampered), signing_material[0])
+    assert not status.intact  # the document digest no longer matches the signed one
+    assert not status.bottom_line
+
+
+def test_a_change_on_the_signature_page_breaks_the_seal_too(
+    signed_pdf: bytes, signed_copy_maker: StampedSignedCopyMaker
+) -> None:
+    tampered = signed_pdf.replace(b"203.0.113.7", b"203.0.113.8", 1)
+    assert tampered != signed_pdf
+    assert signed_copy_maker.check(signed_pdf).ok
+    check = signed_copy_maker.check(tampered)
+    assert not check.ok
+    assert not check.intact
+
+
+def test_check_seal_reports_trust_and_damage_without_raising(
+    signed_pdf: bytes, agreement_pdf: bytes, signing_material: tuple[Path, Path], tmp_path: Path
+) -> None:
+    maker = StampedSignedCopyMaker(*signing_material)
+    good = maker.check(signed_pdf)
+    assert good.ok
+    assert "document seal" in good.signer
+    assert good.signed_at is not None
+
+    stranger = StampedSignedCopyMaker(*ensure_self_signed(tmp_path, organization="Someone Else"))
+    untrusted = check_seal(signed_pdf, [stranger.certificate])
+    assert untrusted.intact
+    assert untrusted.valid
+    assert not untrusted.trusted
+    assert not untrusted.ok
+
+    unsigned = maker.check(agreement_pdf)
+    assert not unsigned.ok
+    assert unsigned.problem == "no seal"
+    garbage = maker.check(b"not a pdf at all")
+    assert not garbage.ok
+    assert garbage.problem.startswith("unreadable")
+
+
+def test_the_signature_page_records_who_when_where_and_what(
+    signed_pdf: bytes, agreement_pdf: bytes, financed_agreement: AgreementInput
+) -> None:
+    agreement_pages = _text(agreement_pdf)
+    pages = _text(signed_pdf)
+    assert len(pages) == len(agreement_pages) + 1
+    assert pages[: len(agreement_pages)] == agreement_pages  # the agreement itself is unchanged
+    assert financed_agreement.vehicle.vin in pages[0]
+    record = pages[-1]
+    for item in (
+        "ELECTRONIC SIGNATURE RECORD",
+        f"Vehicle purchase agreement {financed_agreement.order.number}",
+        "Signed by John Doe",
+        "Email john@example.com",
+        "Signed at (UTC) 2025-12-23 12:00:05 UTC",
+        "IP address 203.0.113.7",
+        "User agent Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0",
+        hashlib.sha256(agreement_pdf).hexdigest(),
+        "consented to use electronic records and to sign it electronically",
+        "Electronic Commerce Act, 2000",
+        "PAdES",
+    ):
+        assert item in record, item
+
+
+def test_a_naive_signing_time_is_taken_as_utc_and_missing_details_are_said_so(
+    signed_copy_maker: StampedSignedCopyMaker, agreement_pdf: bytes
+) -> None:
+    evidence = SignatureEvidence(
+        signer_name="John Doe", signer_email="john@example.com", signed_at=datetime(2025, 12, 23, 7, 30)
+    )
+    record = _text(signed_copy_maker.make_signed_copy(agreement_pdf, evidence))[-1]
+    assert "2025-12-23 07:30:00 UTC" in record
+    assert "IP address Not recorded" in record
+
+
+def test_signing_works_from_inside_a_running_event_loop(
+    signed_copy_maker: StampedSignedCopyMaker, agreement_pdf: bytes
+) -> None:
+    async def sign_in_async_code() -> bytes:
+        return signed_copy_maker.make_signed_copy(agreement_pdf, EVIDENCE)
+
+    signed = asyncio.run(sign_in_async_code())
+    assert signed_copy_maker.check(signed).ok
+
+
+def test_a_document_that_is_not_a_pdf_is_refused(signed_copy_maker: StampedSignedCopyMaker) -> None:
+    with pytest.raises(SignedCopyError, match="not a readable PDF"):
+        signed_copy_maker.make_signed_copy(b"PURCHASE AGREEMENT\nplain text\n", EVIDENCE)
