@@ -93,5 +93,3 @@ def quote(
             (f"Monthly payment ({term_months} months)", Money(int(financing["monthlyPayment"])).format()),
         ]
     table(rows, ("Item", f"Amount ({pricing.province})"))
-
-

@@ -1,0 +1,121 @@
+"""``checkout payments``: bank transfer instructions and receipts, and refunds."""
+
+from __future__ import annotations
+
+import click
+
+from checkout_core.money import Money
+from checkout_core.usecases.orders import bank_transfer_instructions, record_bank_transfer
+from checkout_core.usecases.refunds import refund_payment, validate_refund_amount
+from entrypoints.cli.app_factory import CliState, pass_state
+from entrypoints.cli.orders import report_order
+from entrypoints.cli.output import domain_errors, emit_json, fields, json_option, money, when
+
+
+@click.group()
+def payments() -> None:
+    """Payments: bank transfers and refunds."""
+
+
+@payments.command("instructions")
+@click.argument("order_id")
+@json_option
+@pass_state
+def instructions(state: CliState, order_id: str, as_json: bool) -> None:
+    """What the buyer needs to pay the balance by bank transfer (the reference is the order number)."""
+    with domain_errors():
+        found = bank_transfer_instructions(state.app().ctx, state.actor, order_id)
+    data = {
+        "orderId": found.order_id,
+        "reference": found.reference,
+        "amount": found.amount.cents,
+        "currency": found.amount.currency.lower(),
+        "dueDate": found.due_date.isoformat(),
+        "beneficiary": found.beneficiary,
+        "institution": found.institution,
+        "institutionNumber": found.institution_number,
+        "transitNumber": found.transit_number,
+        "accountNumber": found.account_number,
+        "swift": found.swift,
+    }
+    if as_json:
+        emit_json(data)
+        return
+    fields(
+        [
+            ("Amount", f"{money(found.amount)} {found.amount.currency}"),
+            ("Reference", f"{found.reference}  (the buyer must quote it)"),
+            ("Due by", found.due_date.isoformat()),
+            ("Beneficiary", found.beneficiary),
+            ("Bank", found.institution),
+            ("Institution / transit", f"{found.institution_number} / {found.transit_number}"),
+            ("Account", found.account_number),
+            ("SWIFT", found.swift),
+        ]
+    )
+
+
+@payments.command("record-transfer")
+@click.option("--reference", required=True, metavar="CLT-…", help="The reference the buyer quoted (order number).")
+@click.option("--amount", type=int, required=True, metavar="CENTS", help="Amount received, in cents.")
+@click.option("--bank-reference", required=True, metavar="REF", help="The bank's transaction reference.")
+@json_option
+@pass_state
+def record_transfer(state: CliState, reference: str, amount: int, bank_reference: str, as_json: bool) -> None:
+    """Record a received bank transfer against its order. Recording the same bank reference again
+    changes nothing, so a retried command never counts a transfer twice."""
+    if amount <= 0:
+        raise click.BadParameter(f"must be a positive number of cents (got {amount})", param_hint="--amount")
+    with domain_errors():
+        order = record_bank_transfer(
+            state.app().ctx, state.actor, reference=reference, amount=Money(amount), bank_reference=bank_reference
+        )
+    report_order(
+        state, order, as_json, f"transfer {bank_reference.strip()} recorded, balance {money(order.balance_due)}"
+    )
+
+
+@payments.command("refund")
+@click.argument("payment_id")
+@click.option("--amount", type=int, default=None, metavar="CENTS", help="Cents to refund (default: all refundable).")
+@click.option("--reason", default="requested_by_customer", show_default=True, help="Why (sent to the gateway).")
+@click.option(
+    "--idempotency-key",
+    "key",
+    default=None,
+    help="Makes a retry safe: the same key returns the first refund. Default: derived from --amount and "
+    "--reason, so re-running the same command never refunds twice.",
+)
+@json_option
+@pass_state
+def refund(state: CliState, payment_id: str, amount: int | None, reason: str, key: str | None, as_json: bool) -> None:
+    """Refund a payment, fully or in part (never more than is still refundable)."""
+    reason = reason.strip()
+    if not reason or len(reason) > 200:
+        raise click.BadParameter("must be 1 to 200 characters", param_hint="--reason")
+    if key is not None and not 1 <= len(key.strip()) <= 100:
+        raise click.BadParameter("must be 1 to 100 characters", param_hint="--idempotency-key")
+    with domain_errors():
+        wanted = validate_refund_amount(amount)
+        suffix = f"cli:{key.strip()}" if key else f"cli:{amount if amount is not None else 'all'}:{reason}"
+        done = refund_payment(state.app().ctx, payment_id=payment_id, amount=wanted, reason=reason, key_suffix=suffix)
+    data = {
+        "refundId": done.id,
+        "paymentId": done.payment_id,
+        "amount": done.amount.cents,
+        "currency": done.amount.currency.lower(),
+        "status": done.status.value,
+        "reason": done.reason,
+        "gatewayRef": done.gateway_ref,
+        "failureCode": done.failure_code,
+        "createdAt": when(done.created_at),
+    }
+    if as_json:
+        emit_json(data)
+        return
+    click.echo(f"refund {done.id} of {money(done.amount)} on payment {done.payment_id}: {done.status.value}")
+    if done.status.value == "pending":
+        click.echo(
+            "pending: a bank transfer is returned by treasury, a card refund is followed by `reservations recover`",
+            err=True,
+        )
