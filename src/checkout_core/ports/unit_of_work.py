@@ -77,7 +77,6 @@ class UnitOfWork(Protocol):
         """Stored events."""
         ...
 
-
     def __enter__(self) -> Self:
         """Begin the transaction."""
         ...

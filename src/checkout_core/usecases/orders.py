@@ -652,15 +652,7 @@ def _refund_and_release(ctx: Context, order: Order, reason: str) -> None:
         uow.vehicles.set_status(order.vehicle_id, VehicleStatus.AVAILABLE)
         payments = list(uow.ledger.payments_for(order_id=order.id))
         uow.commit()
-    refunds = refund_all(ctx, payments, reason=reason)
-    if refunds:
-        with ctx.uow() as uow:
-            fresh = uow.orders.get(order.id, for_update=True)
-            if fresh is not None:
-                total = sum((r.amount.cents for r in refunds), 0)
-                fresh.record_refund(Money(total), ctx.clock.now())
-                uow.orders.save(fresh)
-                uow.commit()
+    refund_all(ctx, payments, reason=reason)
 
 
 _Change = Callable[[Order, datetime], None]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from checkout_core.errors import NotFound, PaymentGatewayUnavailable, RefundNotAllowed, ValidationFailed
 from checkout_core.events import RefundIssued
 from checkout_core.model.payments import Payment, PaymentMethod, Refund, RefundStatus
 from checkout_core.money import Money
 from checkout_core.ports.payments import RefundOutcome
+from checkout_core.ports.unit_of_work import UnitOfWork
 from checkout_core.usecases.context import Context
 
 _OUTCOME_TO_STATUS = {
@@ -54,6 +56,7 @@ def refund_payment(
         payment.refunded = payment.refunded + wanted
         uow.ledger.add_refund(refund)
         uow.ledger.save_payment(payment)
+        _book_on_order(uow, payment, wanted, now)
         uow.commit()
     return _send_refund(ctx, payment, refund)
 
@@ -97,6 +100,7 @@ def _record_refund_outcome(
             if status is RefundStatus.FAILED:
                 payment.refunded = payment.refunded - refund.amount
                 uow.ledger.save_payment(payment)
+                _book_on_order(uow, payment, -refund.amount, now)
             elif status is RefundStatus.SUCCEEDED:
                 uow.emit(
                     RefundIssued(
@@ -109,6 +113,16 @@ def _record_refund_outcome(
                 )
         uow.commit()
         return refund
+
+
+def _book_on_order(uow: UnitOfWork, payment: Payment, amount: Money, now: datetime) -> None:
+    """Keep the order's refunded total in step with the ledger (issued refunds count at once)."""
+    if payment.order_id is None:
+        return
+    order = uow.orders.get(payment.order_id, for_update=True)
+    if order is not None:
+        order.record_refund(amount, now)
+        uow.orders.save(order)
 
 
 def refund_all(ctx: Context, payments: Sequence[Payment], reason: str) -> list[Refund]:

@@ -18,7 +18,7 @@ from checkout_core.errors import (
 )
 from checkout_core.model.payments import Payment, PaymentMethod, PaymentPurpose, PaymentStatus
 from checkout_core.model.reservation import Reservation, ReservationStatus
-from checkout_core.model.vehicle import VehicleStatus
+from checkout_core.model.vehicle import Vehicle, VehicleStatus
 from checkout_core.ports.payments import ChargeResult, ChargeStatus
 from checkout_core.ports.unit_of_work import UnitOfWork
 from checkout_core.usecases.context import Actor, Context
@@ -162,13 +162,27 @@ def get_reservation(ctx: Context, actor: Actor, reservation_id: str) -> Reservat
 
 
 def list_reservations(
-    ctx: Context, actor: Actor, *, status: ReservationStatus | None = None, limit: int = 100, offset: int = 0
+    ctx: Context,
+    actor: Actor,
+    *,
+    status: ReservationStatus | None = None,
+    customer_id: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
 ) -> Sequence[Reservation]:
-    """Reservations the caller may see: their own, or all for advisors."""
+    """Reservations the caller may see: their own, or all (optionally one customer's) for advisors."""
     with ctx.uow() as uow:
         return uow.reservations.list(
-            customer_id=None if actor.is_staff else actor.id, status=status, limit=limit, offset=offset
+            customer_id=customer_id if actor.is_staff else actor.id, status=status, limit=limit, offset=offset
         )
+
+
+def list_vehicles(
+    ctx: Context, *, status: VehicleStatus | None = None, limit: int = 100, offset: int = 0
+) -> Sequence[Vehicle]:
+    """The catalogue as the checkout sees it (public: no personal data)."""
+    with ctx.uow() as uow:
+        return uow.vehicles.list(status=status, limit=limit, offset=offset)
 
 
 def cancel_reservation(ctx: Context, actor: Actor, reservation_id: str) -> ReservationResult:

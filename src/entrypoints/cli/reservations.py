@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from checkout_core.model.reservation import Reservation, ReservationStatus
-from checkout_core.usecases.context import Actor, Context, Role
+from checkout_core.usecases.context import Actor, Context
 from checkout_core.usecases.order_view import iso, reservation_to_dict
 from checkout_core.usecases.refunds import settle_pending_refunds
 from checkout_core.usecases.reservations import (
@@ -60,10 +60,9 @@ def list_(state: CliState, status: str | None, customer: str | None, limit: int,
     wanted = ReservationStatus(status) if status else None
     with domain_errors():
         app = state.app()
-        # The use case scopes a customer's own call to their reservations, which is exactly the
-        # filter asked for; an advisor's call sees everyone's.
-        viewer = Actor(customer, Role.CUSTOMER) if customer else state.actor
-        rows = list(list_reservations(app.ctx, viewer, status=wanted, limit=limit, offset=offset))
+        rows = list(
+            list_reservations(app.ctx, state.actor, status=wanted, customer_id=customer, limit=limit, offset=offset)
+        )
         deposits = {r.id: get_reservation(app.ctx, state.actor, r.id).deposit for r in rows} if as_json else {}
     if as_json:
         emit_json([reservation_to_dict(r, deposits.get(r.id)) for r in rows])

@@ -6,6 +6,7 @@ import click
 
 from checkout_core.model.vehicle import VehicleStatus
 from checkout_core.usecases.order_view import vehicle_to_dict
+from checkout_core.usecases.reservations import list_vehicles
 from entrypoints.cli.app_factory import CliState, pass_state
 from entrypoints.cli.output import domain_errors, emit_json, json_option, limit_option, money, offset_option, table
 
@@ -25,10 +26,8 @@ def list_(state: CliState, status: str | None, limit: int, offset: int, as_json:
     """List cars by id, with their status (available, reserved, sale_pending, sold, withdrawn)."""
     with domain_errors():
         app = state.app()
-        # A plain read with no business rule: the core has no list use case for cars, so this
-        # reads the repository through a unit of work of its own (rolled back, nothing written).
-        with app.ctx.uow() as uow:
-            cars = list(uow.vehicles.list(status=VehicleStatus(status) if status else None, limit=limit, offset=offset))
+        wanted = VehicleStatus(status) if status else None
+        cars = list(list_vehicles(app.ctx, status=wanted, limit=limit, offset=offset))
     if as_json:
         emit_json([vehicle_to_dict(car) for car in cars])
         return
