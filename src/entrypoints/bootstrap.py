@@ -160,8 +160,18 @@ def _gateway(settings: Settings, clock: Clock) -> PaymentGateway:
     return SandboxGateway(clock, settings.data_dir / "sandbox-gateway.sqlite3")
 
 
-def _signer(settings: Settings) -> SigningService:
-    """The built-in signing page, or a provider."""
+def _signer(settings: Settings, clock: Clock) -> SigningService:
+    """The built-in signing page, or Dropbox Sign (``CHECKOUT_SIGNING_PROVIDER=dropbox_sign``)."""
+    if settings.signing_provider == "dropbox_sign":
+        from adapters.signing.dropbox_sign import DropboxSignSigner
+
+        return DropboxSignSigner(
+            settings.dropbox_sign_api_key,
+            api_base=settings.dropbox_sign_api_base or None,
+            client_id=settings.dropbox_sign_client_id,
+            test_mode=settings.dropbox_sign_test_mode,
+            clock=clock,
+        )
     return BuiltinSigner(settings.public_url)
 
 
@@ -193,7 +203,7 @@ def bootstrap(
         gateway=gateway,
         documents=store,
         renderer=renderer,
-        signer=signer or _signer(settings),
+        signer=signer or _signer(settings, clock),
         signed_copies=signed_copies,
         policy=policy_from(settings),
     )

@@ -31,6 +31,7 @@ class Settings:
     dropbox_sign_api_key: str = attrs.field(default="", repr=False)
     dropbox_sign_api_base: str = ""
     dropbox_sign_client_id: str = ""
+    dropbox_sign_test_mode: bool = True  # requests are not legally binding until this is off
     jwt_secret: str = attrs.field(default="", repr=False)  # empty: generated once in data_dir
     hold_hours: int = 72
     max_active_reservations: int = 1
@@ -79,6 +80,17 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     return value
 
 
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
 def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
     value = env.get(name) or default
     if value not in allowed:
@@ -125,6 +137,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         dropbox_sign_api_key=s("DROPBOX_SIGN_API_KEY", ""),
         dropbox_sign_api_base=s("CHECKOUT_DROPBOX_SIGN_API_BASE", ""),
         dropbox_sign_client_id=s("DROPBOX_SIGN_CLIENT_ID", ""),
+        dropbox_sign_test_mode=_flag(env, "DROPBOX_SIGN_TEST_MODE", True),
         jwt_secret=jwt_secret,
         hold_hours=_int(env, "CHECKOUT_RESERVATION_HOLD_HOURS", 72, 48, 72),
         max_active_reservations=_int(env, "CHECKOUT_MAX_ACTIVE_RESERVATIONS", 1, 1, 100),

@@ -1,0 +1,1 @@
+"""Tests of the signing adapters (Dropbox Sign against a local fake of its API)."""
