@@ -1,0 +1,115 @@
+"""Engines for SQLite (the embedded default) and PostgreSQL (psycopg 3).
+
+SQLite: WAL journal (readers never block the writer), a 30 s busy timeout, foreign keys on,
+and every transaction opened with ``BEGIN IMMEDIATE``. The last point is what makes concurrent
+writers *queue* instead of failing: with SQLite's default deferred BEGIN, a transaction that
+reads and then writes tries to upgrade its lock mid-way, and if another writer committed in the
+meantime SQLite answers "database is locked" at once, without waiting for the busy timeout.
+Taking the write lock up front makes the busy timeout apply to the whole transaction.
+
+PostgreSQL: a bounded pool with pre-ping (connections dropped by a restart or a proxy are
+replaced instead of failing a request) and READ COMMITTED, the isolation our conditional
+updates, row locks and ``SKIP LOCKED`` queries are written for."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
+
+#: How long a SQLite writer waits for the write lock before giving up (milliseconds).
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+#: Execution option that lets a connection open a deferred (read-only) SQLite transaction
+#: instead of ``BEGIN IMMEDIATE``; used by health checks so they never wait behind writers.
+SQLITE_READ_ONLY = "checkout_sqlite_read_only"
+
+
+class BeginFailed(exc.OperationalError):
+    """SQLite could not begin a transaction (typically: the write lock stayed taken for longer
+    than the busy timeout). The connection it happened on never started a transaction, so it
+    must not run anything else: the unit of work abandons it."""
+
+
+def normalize_url(url: str) -> URL:
+    """The SQLAlchemy URL for ``url``; bare ``postgresql://`` / ``postgres://`` use psycopg 3."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def make_engine(url: str, *, pool_size: int | None = None, max_overflow: int | None = None) -> Engine:
+    """An engine for ``url`` (``sqlite:///path`` or ``postgresql+psycopg://…``), configured as
+    the module docstring explains. ``pool_size`` / ``max_overflow`` override the defaults."""
+    parsed = normalize_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(parsed, pool_size=pool_size, max_overflow=max_overflow)
+    if backend == "postgresql":
+        if parsed.get_driver_name() != "psycopg":
+            raise ValueError(f"PostgreSQL URLs must use psycopg 3 (postgresql+psycopg://), got {parsed.drivername}")
+        return create_engine(
+            parsed,
+            pool_size=10 if pool_size is None else pool_size,
+            max_overflow=20 if max_overflow is None else max_overflow,
+            pool_timeout=30,
+            pool_pre_ping=True,
+            # Recycle before typical server / load-balancer idle cut-offs.
+            pool_recycle=1800,
+            isolation_level="READ COMMITTED",
+            connect_args={"connect_timeout": 10, "application_name": "checkout"},
+        )
+    raise ValueError(f"unsupported database URL scheme {parsed.drivername!r}: use sqlite:/// or postgresql+psycopg://")
+
+
+def _is_memory(url: URL) -> bool:
+    return url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+
+
+def _sqlite_engine(url: URL, *, pool_size: int | None, max_overflow: int | None) -> Engine:
+    memory = _is_memory(url)
+    options: dict[str, Any] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
+    if memory:
+        # One shared connection, or every checkout would see its own empty database.
+        options["poolclass"] = StaticPool
+        options["connect_args"]["check_same_thread"] = False
+    else:
+        options["pool_size"] = 5 if pool_size is None else pool_size
+        options["max_overflow"] = 20 if max_overflow is None else max_overflow
+        options["pool_timeout"] = 60
+    engine = create_engine(url, **options)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
+        # Take transaction control away from the sqlite3 module (it would emit a deferred
+        # BEGIN only before DML); the "begin" hook below emits our own BEGIN.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS:d}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            if not memory:
+                cursor.execute("PRAGMA journal_mode = WAL")
+                # NORMAL is durable across application crashes in WAL mode; only an OS crash
+                # or power loss can lose the last commits, never corrupt the file.
+                cursor.execute("PRAGMA synchronous = NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        statement = "BEGIN" if connection.get_execution_options().get(SQLITE_READ_ONLY) else "BEGIN IMMEDIATE"
+        driver_connection = connection.connection.driver_connection
+        assert isinstance(driver_connection, sqlite3.Connection)
+        # Sent on the driver connection directly: BEGIN is transaction control, not a query,
+        # so it stays out of statement events (as PostgreSQL's implicit BEGIN does).
+        try:
+            driver_connection.execute(statement)
+        except sqlite3.Error as error:
+            raise BeginFailed(statement, None, error) from error
+
+    return engine

@@ -1,0 +1,694 @@
+"""SQL repositories: one per port in :mod:`checkout_core.ports.repositories`.
+
+They run inside the transaction of their :class:`~adapters.sql.unit_of_work.SqlUnitOfWork`
+and never commit. Each method is one SQL statement (the outbox batches its inserts into one
+per commit), so a use case's statement count is the number of repository calls it makes.
+
+Concurrency rules (see ``docs/persistence.md``):
+
+* the car is claimed with a conditional UPDATE (``status = 'available'``), and a unique partial
+  index allows one active reservation per car; a second one is refused by
+  ``INSERT … ON CONFLICT DO NOTHING`` and reported as VehicleUnavailable;
+* batch claims use ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so that concurrent sweeps split the
+  work; on SQLite the whole transaction already holds the write lock (``BEGIN IMMEDIATE``);
+* orders carry a version checked by every UPDATE (lost updates become Conflict);
+* a reservation is saved only if its status is still the one this unit of work loaded, and a
+  payment only if its status and refunded amount are (two refunds cannot both reserve money).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import ColumnElement, CursorResult, Executable, Select, Table, and_, func, or_, select, true
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql, sqlite
+
+from adapters.sql import mapping, tables
+from checkout_core.errors import Conflict, VehicleUnavailable
+from checkout_core.model.order import OPEN_STATUSES, Order, OrderStatus
+from checkout_core.model.parties import Advisor, Customer, FinancingApplication, TradeInOffer
+from checkout_core.model.payments import Payment, PaymentStatus, Refund, RefundStatus
+from checkout_core.model.reservation import ACTIVE_STATUSES, Reservation, ReservationStatus
+from checkout_core.model.vehicle import Vehicle, VehicleStatus
+from checkout_core.ports.repositories import StoredEvent
+
+if TYPE_CHECKING:
+    from adapters.sql.unit_of_work import SqlUnitOfWork
+
+#: PostgreSQL SQLSTATEs that mean "a concurrent transaction got in the way; retry":
+#: serialization_failure, deadlock_detected, lock_not_available.
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+
+#: The first order number of every year (the memory adapter's counter starts at the same value).
+FIRST_ORDER_NUMBER = 10001
+
+
+def dialect_insert(dialect_name: str, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that knows ``ON CONFLICT`` (both dialects spell it the same way).
+
+    ``preserve_rowcount``: SQLAlchemy only keeps the row count of UPDATE and DELETE by default,
+    and ``ON CONFLICT DO NOTHING`` tells "inserted" from "skipped" by exactly that count."""
+    if dialect_name == "postgresql":
+        return postgresql.insert(table).execution_options(preserve_rowcount=True)
+    if dialect_name == "sqlite":
+        return sqlite.insert(table).execution_options(preserve_rowcount=True)
+    raise ValueError(f"unsupported database dialect {dialect_name!r}")
+
+
+def _is_retryable(error: sa_exc.DBAPIError) -> bool:
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if sqlstate in _RETRYABLE_SQLSTATES:
+        return True
+    # SQLite: the busy timeout ran out (only under extreme write load; BEGIN IMMEDIATE queues).
+    return isinstance(error, sa_exc.OperationalError) and "database is locked" in str(error.orig)
+
+
+def is_unique_violation(error: sa_exc.IntegrityError) -> bool:
+    """A UNIQUE / primary-key violation (as opposed to a foreign-key or NOT NULL one, which is
+    a bug in the caller and must not be dressed up as a business conflict)."""
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if sqlstate is not None:
+        return bool(sqlstate == "23505")
+    return "UNIQUE constraint failed" in str(error.orig)
+
+
+@contextmanager
+def translate_db_errors() -> Iterator[None]:
+    """Turn "another transaction is in the way" database errors into the core's Conflict
+    (a retryable 409) instead of leaking driver exceptions (a 500)."""
+    try:
+        yield
+    except sa_exc.DBAPIError as error:
+        if _is_retryable(error):
+            raise Conflict("the database is busy with a concurrent change; please retry") from error
+        raise
+
+
+class _Repo:
+    """Shared plumbing: the unit of work's connection and statement helpers."""
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    @property
+    def _dialect(self) -> str:
+        return self._uow.dialect_name
+
+    def _run(self, statement: Executable, params: Any = None) -> CursorResult[Any]:
+        return self._uow.execute(statement, params)
+
+    def _rows(self, statement: Executable) -> Sequence[mapping.Row]:
+        return self._run(statement).mappings().all()
+
+    def _row(self, statement: Executable) -> mapping.Row | None:
+        return self._run(statement).mappings().first()
+
+    def _locked(self, statement: Select[Any], *, skip_locked: bool = False) -> Select[Any]:
+        # FOR UPDATE only means something on PostgreSQL; SQLite's compiler drops it anyway,
+        # and there the transaction already holds the database's write lock.
+        if self._dialect == "postgresql":
+            return statement.with_for_update(skip_locked=skip_locked)
+        return statement
+
+    def _upsert(self, table: Table, row: dict[str, Any]) -> None:
+        key = [c.name for c in table.primary_key.columns]
+        statement = dialect_insert(self._dialect, table).values(row)
+        statement = statement.on_conflict_do_update(
+            index_elements=key, set_={name: statement.excluded[name] for name in row if name not in key}
+        )
+        self._run(statement)
+
+
+def _update_values(row: dict[str, Any], *exclude: str) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k not in exclude}
+
+
+# -- vehicles -----------------------------------------------------------------------------
+
+
+class SqlVehicles(_Repo):
+    """See :class:`checkout_core.ports.repositories.VehicleRepository`."""
+
+    _t = tables.vehicles
+
+    def get(self, vehicle_id: str) -> Vehicle | None:
+        """The car, or None."""
+        row = self._row(select(self._t).where(self._t.c.id == vehicle_id))
+        return None if row is None else mapping.vehicle_from_row(row)
+
+    def list(self, *, status: VehicleStatus | None = None, limit: int = 100, offset: int = 0) -> Sequence[Vehicle]:
+        """Cars ordered by id."""
+        statement = select(self._t).order_by(self._t.c.id).limit(limit).offset(offset)
+        if status is not None:
+            statement = statement.where(self._t.c.status == status.value)
+        return [mapping.vehicle_from_row(r) for r in self._rows(statement)]
+
+    def upsert(self, vehicle: Vehicle) -> None:
+        """Insert or replace the listing."""
+        self._upsert(self._t, mapping.vehicle_to_row(vehicle))
+
+    def claim(self, vehicle_id: str) -> bool:
+        """``UPDATE … SET status='reserved' WHERE id=… AND status='available'``: of concurrent
+        callers exactly one matches the row (the others wait for its lock, then no longer match)."""
+        return self.set_status(vehicle_id, VehicleStatus.RESERVED, expected=VehicleStatus.AVAILABLE)
+
+    def set_status(self, vehicle_id: str, status: VehicleStatus, *, expected: VehicleStatus | None = None) -> bool:
+        """Conditional status change; False when the car is missing or not in ``expected``."""
+        condition = self._t.c.id == vehicle_id
+        if expected is not None:
+            condition = and_(condition, self._t.c.status == expected.value)
+        result = self._run(self._t.update().where(condition).values(status=status.value))
+        return result.rowcount == 1
+
+
+# -- reservations ---------------------------------------------------------------------------
+
+
+class SqlReservations(_Repo):
+    """See :class:`checkout_core.ports.repositories.ReservationRepository`."""
+
+    _t = tables.reservations
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        super().__init__(uow)
+        # id → status as this unit of work last read or wrote it; ``save`` only succeeds if the
+        # row still has that status, so two writers can never both move a reservation on.
+        self._seen_status: dict[str, str] = {}
+
+    def forget(self) -> None:
+        """Drop what was remembered about loaded rows (after a rollback)."""
+        self._seen_status.clear()
+
+    def _out(self, row: mapping.Row) -> Reservation:
+        reservation = mapping.reservation_from_row(row)
+        self._seen_status[reservation.id] = reservation.status.value
+        self._uow.track(reservation)
+        return reservation
+
+    def add(self, reservation: Reservation) -> None:
+        """Insert; a second active reservation for the car raises VehicleUnavailable.
+
+        ``ON CONFLICT DO NOTHING`` against the partial unique index (rather than catching the
+        IntegrityError) leaves the transaction usable on PostgreSQL without a savepoint, and
+        costs one statement."""
+        row = mapping.reservation_to_row(reservation)
+        statement = dialect_insert(self._dialect, self._t).values(row)
+        if reservation.status in ACTIVE_STATUSES:
+            statement = statement.on_conflict_do_nothing(
+                index_elements=[self._t.c.vehicle_id], index_where=tables.ACTIVE_RESERVATION
+            )
+        try:
+            result = self._run(statement)
+        except sa_exc.IntegrityError as error:
+            if not is_unique_violation(error):
+                raise
+            raise Conflict(f"reservation {reservation.id} exists") from error
+        if result.rowcount != 1:
+            raise VehicleUnavailable(
+                f"vehicle {reservation.vehicle_id} is already reserved", vehicle_id=reservation.vehicle_id
+            )
+        self._seen_status[reservation.id] = reservation.status.value
+        self._uow.track(reservation)
+
+    def get(self, reservation_id: str, *, for_update: bool = False) -> Reservation | None:
+        """The reservation; ``for_update`` locks the row until the transaction ends (PostgreSQL)."""
+        statement = select(self._t).where(self._t.c.id == reservation_id)
+        if for_update:
+            statement = self._locked(statement)
+        row = self._row(statement)
+        return None if row is None else self._out(row)
+
+    def save(self, reservation: Reservation) -> None:
+        """Write the reservation back, if nobody changed its status since it was loaded."""
+        row = mapping.reservation_to_row(reservation)
+        condition = self._t.c.id == reservation.id
+        seen = self._seen_status.get(reservation.id)
+        if seen is not None:
+            condition = and_(condition, self._t.c.status == seen)
+        result = self._run(self._t.update().where(condition).values(_update_values(row, "id")))
+        if result.rowcount != 1:
+            raise Conflict(f"reservation {reservation.id} was changed by someone else; reload and try again")
+        self._seen_status[reservation.id] = reservation.status.value
+        self._uow.track(reservation)
+
+    def active_for_vehicle(self, vehicle_id: str) -> Reservation | None:
+        """The pending or confirmed reservation holding the car, locked on PostgreSQL.
+
+        The lock matters to the caller: it may expire an overdue hold found here, and a
+        concurrent expiry sweep must then skip the row instead of expiring it a second time."""
+        statement = select(self._t).where(
+            self._t.c.vehicle_id == vehicle_id, self._t.c.status.in_([s.value for s in ACTIVE_STATUSES])
+        )
+        row = self._row(self._locked(statement))
+        return None if row is None else self._out(row)
+
+    def count_active_for_customer(self, customer_id: str, now: datetime) -> int:
+        """Pending deposits plus confirmed holds that are not overdue at ``now``."""
+        c = self._t.c
+        statement = (
+            select(func.count())
+            .select_from(self._t)
+            .where(
+                c.customer_id == customer_id,
+                or_(
+                    c.status == ReservationStatus.PENDING_DEPOSIT.value,
+                    and_(
+                        c.status == ReservationStatus.CONFIRMED.value,
+                        or_(c.expires_at.is_(None), c.expires_at > now),
+                    ),
+                ),
+            )
+        )
+        return int(self._run(statement).scalar_one())
+
+    def claim_due_for_expiry(self, now: datetime, limit: int) -> Sequence[Reservation]:
+        """Confirmed holds past ``expires_at``, oldest first, locked (SKIP LOCKED on PostgreSQL)."""
+        c = self._t.c
+        statement = (
+            select(self._t)
+            .where(c.status == ReservationStatus.CONFIRMED.value, c.expires_at <= now)
+            .order_by(c.expires_at, c.id)
+            .limit(limit)
+        )
+        return [self._out(r) for r in self._rows(self._locked(statement, skip_locked=True))]
+
+    def claim_stale_pending(self, older_than: datetime, limit: int) -> Sequence[Reservation]:
+        """Pending deposits created before ``older_than``, locked (SKIP LOCKED on PostgreSQL)."""
+        c = self._t.c
+        statement = (
+            select(self._t)
+            .where(c.status == ReservationStatus.PENDING_DEPOSIT.value, c.created_at < older_than)
+            .order_by(c.created_at, c.id)
+            .limit(limit)
+        )
+        return [self._out(r) for r in self._rows(self._locked(statement, skip_locked=True))]
+
+    def list(
+        self,
+        *,
+        customer_id: str | None = None,
+        status: ReservationStatus | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Sequence[Reservation]:
+        """Newest first."""
+        c = self._t.c
+        statement = select(self._t).order_by(c.created_at.desc(), c.id.desc()).limit(limit).offset(offset)
+        if customer_id is not None:
+            statement = statement.where(c.customer_id == customer_id)
+        if status is not None:
+            statement = statement.where(c.status == status.value)
+        return [self._out(r) for r in self._rows(statement)]
+
+
+# -- orders -------------------------------------------------------------------------------
+
+
+class SqlOrders(_Repo):
+    """See :class:`checkout_core.ports.repositories.OrderRepository`."""
+
+    _t = tables.orders
+
+    def _out(self, row: mapping.Row) -> Order:
+        order = mapping.order_from_row(row)
+        self._uow.track(order)
+        return order
+
+    def add(self, order: Order) -> None:
+        """Insert a new order (an existing id, number or reservation is a Conflict)."""
+        try:
+            self._run(self._t.insert().values(mapping.order_to_row(order)))
+        except sa_exc.IntegrityError as error:
+            if not is_unique_violation(error):
+                raise
+            raise Conflict(f"order {order.id} conflicts with an existing order") from error
+        self._uow.track(order)
+
+    def get(self, order_id: str, *, for_update: bool = False) -> Order | None:
+        """The order; ``for_update`` locks the row until the transaction ends (PostgreSQL)."""
+        statement = select(self._t).where(self._t.c.id == order_id)
+        if for_update:
+            statement = self._locked(statement)
+        row = self._row(statement)
+        return None if row is None else self._out(row)
+
+    def save(self, order: Order) -> None:
+        """``UPDATE … WHERE id = :id AND version = :loaded``; no row → Conflict. Bumps the version."""
+        c = self._t.c
+        values = _update_values(mapping.order_to_row(order), "id", "version")
+        values["version"] = order.version + 1
+        result = self._run(self._t.update().where(c.id == order.id, c.version == order.version).values(values))
+        if result.rowcount != 1:
+            raise Conflict(f"order {order.id} was changed by someone else; reload and try again")
+        order.version += 1
+        self._uow.track(order)
+
+    def get_by_number(self, number: str) -> Order | None:
+        """The order with this number (unique index)."""
+        row = self._row(select(self._t).where(self._t.c.number == number))
+        return None if row is None else self._out(row)
+
+    def next_number(self, year: int) -> str:
+        """``CLT-<year>-<n>`` from a per-year counter row, bumped atomically.
+
+        ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` creates or increments the row in one
+        statement; the row lock it takes serialises concurrent checkouts of the same year
+        until commit, so no two transactions can get the same number. A rolled-back checkout
+        gives its number back."""
+        t = tables.order_numbers
+        bump = (
+            dialect_insert(self._dialect, t)
+            .values(year=year, last_value=FIRST_ORDER_NUMBER)
+            .on_conflict_do_update(index_elements=[t.c.year], set_={"last_value": t.c.last_value + 1})
+            .returning(t.c.last_value)
+        )
+        n = int(self._run(bump).scalar_one())
+        return f"CLT-{year}-{n:05d}"
+
+    def list(
+        self,
+        *,
+        customer_id: str | None = None,
+        status: OrderStatus | None = None,
+        advisor_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Sequence[Order]:
+        """Newest first."""
+        c = self._t.c
+        statement = select(self._t).order_by(c.created_at.desc(), c.id.desc()).limit(limit).offset(offset)
+        if customer_id is not None:
+            statement = statement.where(c.customer_id == customer_id)
+        if status is not None:
+            statement = statement.where(c.status == status.value)
+        if advisor_id is not None:
+            statement = statement.where(c.advisor_id == advisor_id)
+        return [self._out(r) for r in self._rows(statement)]
+
+    def open_counts_by_advisor(self) -> dict[str, int]:
+        """Open orders per advisor, counted by the database."""
+        c = self._t.c
+        statement = (
+            select(c.advisor_id, func.count().label("open_orders"))
+            .where(c.status.in_([s.value for s in OPEN_STATUSES]))
+            .group_by(c.advisor_id)
+        )
+        return {str(row["advisor_id"]): int(row["open_orders"]) for row in self._rows(statement)}
+
+    def claim_due_for_completion(self, delivered_before: datetime, limit: int) -> Sequence[Order]:
+        """Delivered orders whose return window closed, locked (SKIP LOCKED on PostgreSQL)."""
+        c = self._t.c
+        statement = (
+            select(self._t)
+            .where(
+                c.status == OrderStatus.DELIVERED.value,
+                c.delivered_at.is_not(None),
+                c.delivered_at <= delivered_before,
+            )
+            .order_by(c.id)
+            .limit(limit)
+        )
+        return [self._out(r) for r in self._rows(self._locked(statement, skip_locked=True))]
+
+
+# -- ledger -------------------------------------------------------------------------------
+
+
+class SqlLedger(_Repo):
+    """See :class:`checkout_core.ports.repositories.PaymentLedger`."""
+
+    _p = tables.payments
+    _r = tables.refunds
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        super().__init__(uow)
+        # id → (status, refunded cents) as this unit of work read or wrote the payment. A refund
+        # reserves its amount by raising ``refunded`` on the payment; checking the value it was
+        # read with makes two concurrent refunds of one payment unable to both succeed, so
+        # together they can never exceed what was paid.
+        self._seen: dict[str, tuple[str, int]] = {}
+
+    def forget(self) -> None:
+        """Drop what was remembered about loaded rows (after a rollback)."""
+        self._seen.clear()
+
+    def _remember(self, payment: Payment) -> None:
+        self._seen[payment.id] = (payment.status.value, payment.refunded.cents)
+
+    def _insert_unique_key(self, table: Table, row: dict[str, Any], what: str) -> None:
+        statement = (
+            dialect_insert(self._dialect, table)
+            .values(row)
+            .on_conflict_do_nothing(index_elements=[table.c.idempotency_key])
+        )
+        try:
+            result = self._run(statement)
+        except sa_exc.IntegrityError as error:
+            if not is_unique_violation(error):
+                raise
+            raise Conflict(f"{what} {row['id']} exists") from error
+        if result.rowcount != 1:
+            raise Conflict(f"a {what} with key {row['idempotency_key']} exists")
+
+    def _update(self, table: Table, row: dict[str, Any], what: str) -> None:
+        result = self._run(table.update().where(table.c.id == row["id"]).values(_update_values(row, "id")))
+        if result.rowcount != 1:
+            raise Conflict(f"{what} {row['id']} does not exist")
+
+    def _payments(self, *conditions: ColumnElement[bool], limit: int | None = None) -> Sequence[Payment]:
+        c = self._p.c
+        statement = select(self._p).where(*conditions).order_by(c.created_at, c.id).limit(limit)
+        payments = [mapping.payment_from_row(r) for r in self._rows(statement)]
+        for payment in payments:
+            self._remember(payment)
+        return payments
+
+    def _refunds(self, *conditions: ColumnElement[bool], limit: int | None = None) -> Sequence[Refund]:
+        c = self._r.c
+        statement = select(self._r).where(*conditions).order_by(c.created_at, c.id).limit(limit)
+        return [mapping.refund_from_row(r) for r in self._rows(statement)]
+
+    def add_payment(self, payment: Payment) -> None:
+        """Insert; a second payment with the same idempotency key is a Conflict (unique index)."""
+        self._insert_unique_key(self._p, mapping.payment_to_row(payment), "payment")
+        self._remember(payment)
+
+    def save_payment(self, payment: Payment) -> None:
+        """Write the payment's current state, if its status and refunded amount are still what
+        this unit of work read (else Conflict: someone refunded or settled it meanwhile)."""
+        c = self._p.c
+        condition = c.id == payment.id
+        seen = self._seen.get(payment.id)
+        if seen is not None:
+            condition = and_(condition, c.status == seen[0], c.refunded_cents == seen[1])
+        row = mapping.payment_to_row(payment)
+        result = self._run(self._p.update().where(condition).values(_update_values(row, "id")))
+        if result.rowcount != 1:
+            raise Conflict(f"payment {payment.id} was changed by someone else (or does not exist); try again")
+        self._remember(payment)
+
+    def get_payment(self, payment_id: str) -> Payment | None:
+        """By our id."""
+        found = self._payments(self._p.c.id == payment_id)
+        return found[0] if found else None
+
+    def payment_by_key(self, idempotency_key: str) -> Payment | None:
+        """By idempotency key (unique)."""
+        found = self._payments(self._p.c.idempotency_key == idempotency_key)
+        return found[0] if found else None
+
+    def payment_by_gateway_ref(self, gateway_ref: str) -> Payment | None:
+        """By the gateway's id (the oldest, should a reference ever repeat)."""
+        found = self._payments(self._p.c.gateway_ref == gateway_ref, limit=1)
+        return found[0] if found else None
+
+    def payments_for(self, *, order_id: str | None = None, reservation_id: str | None = None) -> Sequence[Payment]:
+        """Payments of an order or of a reservation (either matches), oldest first."""
+        c = self._p.c
+        conditions = [c.order_id == order_id] if order_id is not None else []
+        if reservation_id is not None:
+            conditions.append(c.reservation_id == reservation_id)
+        if not conditions:
+            return []
+        return self._payments(or_(*conditions))
+
+    def pending_payments(self, older_than: datetime, limit: int) -> Sequence[Payment]:
+        """Payments still pending since before ``older_than``."""
+        c = self._p.c
+        return self._payments(c.status == PaymentStatus.PENDING.value, c.created_at < older_than, limit=limit)
+
+    def add_refund(self, refund: Refund) -> None:
+        """Insert; a second refund with the same idempotency key is a Conflict (unique index)."""
+        self._insert_unique_key(self._r, mapping.refund_to_row(refund), "refund")
+
+    def save_refund(self, refund: Refund) -> None:
+        """Write the refund's current state."""
+        self._update(self._r, mapping.refund_to_row(refund), "refund")
+
+    def get_refund(self, refund_id: str) -> Refund | None:
+        """By our id."""
+        found = self._refunds(self._r.c.id == refund_id)
+        return found[0] if found else None
+
+    def refunds_for(self, payment_id: str) -> Sequence[Refund]:
+        """Refunds of a payment, oldest first."""
+        return self._refunds(self._r.c.payment_id == payment_id)
+
+    def refund_by_gateway_ref(self, gateway_ref: str) -> Refund | None:
+        """By the gateway's id."""
+        found = self._refunds(self._r.c.gateway_ref == gateway_ref, limit=1)
+        return found[0] if found else None
+
+    def pending_refunds(self, limit: int) -> Sequence[Refund]:
+        """Refunds whose outcome is not known yet, oldest first."""
+        return self._refunds(self._r.c.status == RefundStatus.PENDING.value, limit=limit)
+
+    def payments_between(self, since: datetime, until: datetime) -> Sequence[Payment]:
+        """Payments created in [since, until)."""
+        c = self._p.c
+        return self._payments(c.created_at >= since, c.created_at < until)
+
+    def refunds_between(self, since: datetime, until: datetime) -> Sequence[Refund]:
+        """Refunds created in [since, until)."""
+        c = self._r.c
+        return self._refunds(c.created_at >= since, c.created_at < until)
+
+
+# -- reference records ----------------------------------------------------------------------
+
+
+class SqlCustomers(_Repo):
+    """See :class:`checkout_core.ports.repositories.CustomerDirectory`."""
+
+    _t = tables.customers
+
+    def get(self, customer_id: str) -> Customer | None:
+        """The customer, or None."""
+        row = self._row(select(self._t).where(self._t.c.id == customer_id))
+        return None if row is None else mapping.customer_from_row(row)
+
+    def upsert(self, customer: Customer) -> None:
+        """Insert or replace."""
+        self._upsert(self._t, mapping.customer_to_row(customer))
+
+
+class SqlAdvisors(_Repo):
+    """See :class:`checkout_core.ports.repositories.AdvisorDirectory`."""
+
+    _t = tables.advisors
+
+    def get(self, advisor_id: str) -> Advisor | None:
+        """The advisor, or None."""
+        row = self._row(select(self._t).where(self._t.c.id == advisor_id))
+        return None if row is None else mapping.advisor_from_row(row)
+
+    def list_active(self) -> Sequence[Advisor]:
+        """Active advisors by id."""
+        statement = select(self._t).where(self._t.c.active == true()).order_by(self._t.c.id)
+        return [mapping.advisor_from_row(r) for r in self._rows(statement)]
+
+    def upsert(self, advisor: Advisor) -> None:
+        """Insert or replace."""
+        self._upsert(self._t, mapping.advisor_to_row(advisor))
+
+
+class SqlTradeIns(_Repo):
+    """See :class:`checkout_core.ports.repositories.TradeInOffers`."""
+
+    _t = tables.trade_in_offers
+
+    def get(self, offer_id: str) -> TradeInOffer | None:
+        """The offer, or None."""
+        row = self._row(select(self._t).where(self._t.c.id == offer_id))
+        return None if row is None else mapping.trade_in_offer_from_row(row)
+
+    def upsert(self, offer: TradeInOffer) -> None:
+        """Insert or replace."""
+        self._upsert(self._t, mapping.trade_in_offer_to_row(offer))
+
+
+class SqlFinancing(_Repo):
+    """See :class:`checkout_core.ports.repositories.FinancingApplications`."""
+
+    _t = tables.financing_applications
+
+    def get(self, application_id: str) -> FinancingApplication | None:
+        """The application, or None."""
+        row = self._row(select(self._t).where(self._t.c.id == application_id))
+        return None if row is None else mapping.financing_from_row(row)
+
+    def upsert(self, application: FinancingApplication) -> None:
+        """Insert or replace."""
+        self._upsert(self._t, mapping.financing_to_row(application))
+
+
+# -- outbox -------------------------------------------------------------------------------
+
+
+class SqlOutbox(_Repo):
+    """See :class:`checkout_core.ports.repositories.Outbox`.
+
+    ``add`` buffers; the buffer is written with one multi-row INSERT when the unit of work
+    commits (or before any outbox read), so a commit costs one outbox statement, not one per
+    event, and the events are still part of the same transaction as the change."""
+
+    _t = tables.outbox
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        super().__init__(uow)
+        self._pending: list[dict[str, Any]] = []
+
+    def add(self, event: StoredEvent) -> None:
+        """Stage one event for this transaction."""
+        self._pending.append(mapping.event_to_row(event))
+
+    def flush(self) -> None:
+        """Write the staged events (in the order they were added: ``seq`` follows it)."""
+        if not self._pending:
+            return
+        rows, self._pending = self._pending, []
+        self._run(self._t.insert(), rows)
+
+    def discard(self) -> None:
+        """Forget staged events (the transaction is rolling back)."""
+        self._pending.clear()
+
+    def for_aggregate(self, aggregate_id: str) -> Sequence[StoredEvent]:
+        """Every event of a reservation or order, in the order stored."""
+        self.flush()
+        statement = select(self._t).where(self._t.c.aggregate_id == aggregate_id).order_by(self._t.c.seq)
+        return [mapping.event_from_row(r) for r in self._rows(statement)]
+
+    def claim_unpublished(self, limit: int) -> Sequence[StoredEvent]:
+        """The oldest unpublished events, locked so that parallel relays skip them (PostgreSQL)."""
+        self.flush()
+        statement = select(self._t).where(self._t.c.published_at.is_(None)).order_by(self._t.c.seq).limit(limit)
+        return [mapping.event_from_row(r) for r in self._rows(self._locked(statement, skip_locked=True))]
+
+    def mark_published(self, event_ids: Sequence[str], at: datetime) -> None:
+        """Stamp the events as published."""
+        if not event_ids:
+            return
+        self.flush()
+        self._run(self._t.update().where(self._t.c.id.in_(list(event_ids))).values(published_at=at))
+
+
+__all__ = [
+    "FIRST_ORDER_NUMBER",
+    "SqlAdvisors",
+    "SqlCustomers",
+    "SqlFinancing",
+    "SqlLedger",
+    "SqlOrders",
+    "SqlOutbox",
+    "SqlReservations",
+    "SqlTradeIns",
+    "SqlVehicles",
+    "dialect_insert",
+    "is_unique_violation",
+    "translate_db_errors",
+]

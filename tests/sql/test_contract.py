@@ -1,0 +1,720 @@
+"""The repository and unit-of-work contract: the same tests against the in-memory adapter,
+SQLite and PostgreSQL. Where the SQL adapter promises more than the memory one (database
+constraints), the test says so and runs on the SQL backends only."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import attrs
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from checkout_core.errors import Conflict, VehicleUnavailable
+from checkout_core.events import ReservationCancelled, event_payload
+from checkout_core.model.order import OrderStatus
+from checkout_core.model.payments import PaymentStatus, RefundStatus
+from checkout_core.model.reservation import Reservation, ReservationStatus
+from checkout_core.model.vehicle import VehicleStatus
+from checkout_core.money import Money
+from checkout_core.ports.repositories import StoredEvent
+from tests.sql.builders import (
+    T0,
+    advisor,
+    customer,
+    financing,
+    full_order,
+    payment,
+    refund,
+    reservation,
+    trade_in_offer,
+    vehicle,
+)
+from tests.sql.conftest import Backend
+
+
+def seed(backend: Backend, *vehicle_ids: str, advisors: tuple[str, ...] = ("adv_1",)) -> None:
+    """Cars and advisors that reservations and orders refer to (foreign keys on SQL)."""
+    with backend.uow() as uow:
+        for vehicle_id in vehicle_ids or ("veh_1",):
+            uow.vehicles.upsert(vehicle(vehicle_id))
+        for advisor_id in advisors:
+            uow.advisors.upsert(advisor(advisor_id))
+        uow.commit()
+
+
+def add_reservation(backend: Backend, *items: Reservation) -> None:
+    """Store reservations in one committed unit of work."""
+    with backend.uow() as uow:
+        for item in items:
+            uow.reservations.add(item)
+        uow.commit()
+
+
+def add_order_with_reservation(backend: Backend, n: int, **changes: object) -> str:
+    """A converted reservation and its order number ``n`` (ids ``res_n`` / ``ord_n``)."""
+    with backend.uow() as uow:
+        uow.reservations.add(
+            reservation(f"res_{n}", vehicle_id="veh_1", status=ReservationStatus.CONVERTED, created_at=T0)
+        )
+        fields: dict[str, object] = {"number": f"CLT-2025-{10000 + n}", "reservation_id": f"res_{n}"}
+        fields.update(changes)
+        uow.orders.add(full_order(f"ord_{n}", **fields))  # type: ignore[arg-type]  # test data
+        uow.commit()
+    return f"ord_{n}"
+
+
+# -- unit of work -----------------------------------------------------------------------------
+
+
+def test_nothing_is_kept_without_commit(backend: Backend) -> None:
+    with backend.uow() as uow:
+        uow.vehicles.upsert(vehicle())
+    with backend.uow() as uow:
+        assert uow.vehicles.get("veh_1") is None
+
+
+def _fail_half_way(backend: Backend) -> None:
+    with backend.uow() as uow:
+        uow.vehicles.upsert(vehicle())
+        raise RuntimeError("boom")
+
+
+def test_an_exception_rolls_back(backend: Backend) -> None:
+    with pytest.raises(RuntimeError):
+        _fail_half_way(backend)
+    with backend.uow() as uow:
+        assert uow.vehicles.get("veh_1") is None
+
+
+def test_explicit_rollback_then_commit_keeps_only_the_later_work(backend: Backend) -> None:
+    with backend.uow() as uow:
+        uow.vehicles.upsert(vehicle("veh_a"))
+        uow.rollback()
+        uow.vehicles.upsert(vehicle("veh_b"))
+        uow.commit()
+        # the unit of work stays usable after a commit
+        uow.vehicles.upsert(vehicle("veh_c"))
+        uow.commit()
+    with backend.uow() as uow:
+        assert [v.id for v in uow.vehicles.list()] == ["veh_b", "veh_c"]
+
+
+def test_events_go_to_the_outbox_on_commit_then_to_the_handlers(backend: Backend) -> None:
+    seed(backend)
+    add_reservation(backend, reservation())
+    with backend.uow() as uow:
+        held = uow.reservations.get("res_1")
+        assert held is not None
+        held.cancel(now=T0 + timedelta(hours=1))
+        uow.reservations.save(held)
+        assert backend.published == []  # nothing before the commit
+        uow.commit()
+    assert [e.name for e in backend.published] == ["ReservationCancelled"]
+    with backend.uow() as uow:
+        (stored,) = uow.outbox.for_aggregate("res_1")
+    assert stored.name == "ReservationCancelled"
+    assert stored.payload == event_payload(backend.published[0])
+    assert stored.occurred_at == T0 + timedelta(hours=1)
+    assert stored.published_at is None
+
+
+def test_a_rolled_back_change_leaves_no_event(backend: Backend) -> None:
+    seed(backend)
+    add_reservation(backend, reservation())
+    with backend.uow() as uow:
+        held = uow.reservations.get("res_1")
+        assert held is not None
+        held.cancel(now=T0)
+        uow.reservations.save(held)
+        uow.emit(ReservationCancelled(occurred_at=T0, reservation_id="res_1", vehicle_id="veh_1"))
+        # no commit
+    with backend.uow() as uow:
+        assert uow.outbox.for_aggregate("res_1") == []
+        still = uow.reservations.get("res_1")
+        assert still is not None
+        assert still.status is ReservationStatus.CONFIRMED
+    assert backend.published == []
+
+
+def test_events_of_aggregates_only_loaded_are_stored_too(backend: Backend) -> None:
+    # Repositories track what they hand out: an event raised on a loaded aggregate is stored
+    # even if the caller forgot nothing but to save it.
+    seed(backend)
+    add_reservation(backend, reservation())
+    with backend.uow() as uow:
+        (held,) = uow.reservations.list()
+        held.raise_event(ReservationCancelled(occurred_at=T0, reservation_id=held.id, vehicle_id="veh_1"))
+        uow.commit()
+    assert [e.name for e in backend.published] == ["ReservationCancelled"]
+
+
+def test_emitted_events_are_stored_in_time_order(backend: Backend) -> None:
+    later = ReservationCancelled(occurred_at=T0 + timedelta(seconds=5), reservation_id="res_9", vehicle_id="v")
+    earlier = ReservationCancelled(occurred_at=T0, reservation_id="res_9", vehicle_id="v")
+    with backend.uow() as uow:
+        uow.emit(later, earlier)
+        uow.commit()
+    with backend.uow() as uow:
+        stored = uow.outbox.for_aggregate("res_9")
+    assert [e.occurred_at for e in stored] == [earlier.occurred_at, later.occurred_at]
+
+
+# -- vehicles ---------------------------------------------------------------------------------
+
+
+def test_vehicle_round_trip_and_upsert_replaces(backend: Backend) -> None:
+    with backend.uow() as uow:
+        uow.vehicles.upsert(vehicle())
+        uow.commit()
+    with backend.uow() as uow:
+        assert uow.vehicles.get("veh_1") == vehicle()
+        assert uow.vehicles.get("veh_nope") is None
+        uow.vehicles.upsert(attrs.evolve(vehicle(), price=Money(2299900), odometer_km=35000))
+        uow.commit()
+    with backend.uow() as uow:
+        stored = uow.vehicles.get("veh_1")
+    assert stored == attrs.evolve(vehicle(), price=Money(2299900), odometer_km=35000)
+
+
+def test_vehicle_list_filters_orders_and_pages(backend: Backend) -> None:
+    with backend.uow() as uow:
+        for i, status in enumerate([VehicleStatus.SOLD, VehicleStatus.AVAILABLE, VehicleStatus.AVAILABLE]):
+            uow.vehicles.upsert(vehicle(f"veh_{3 - i}", status=status))
+        uow.commit()
+    with backend.uow() as uow:
+        assert [v.id for v in uow.vehicles.list()] == ["veh_1", "veh_2", "veh_3"]
+        assert [v.id for v in uow.vehicles.list(status=VehicleStatus.AVAILABLE)] == ["veh_1", "veh_2"]
+        assert [v.id for v in uow.vehicles.list(limit=1, offset=1)] == ["veh_2"]
+
+
+def test_claim_only_takes_an_available_car(backend: Backend) -> None:
+    seed(backend)
+    with backend.uow() as uow:
+        assert uow.vehicles.claim("veh_1") is True
+        assert uow.vehicles.claim("veh_1") is False
+        assert uow.vehicles.claim("veh_missing") is False
+        uow.commit()
+    with backend.uow() as uow:
+        stored = uow.vehicles.get("veh_1")
+        assert stored is not None
+        assert stored.status is VehicleStatus.RESERVED
+
+
+def test_set_status_checks_the_expected_status(backend: Backend) -> None:
+    seed(backend)
+    with backend.uow() as uow:
+        assert uow.vehicles.set_status("veh_1", VehicleStatus.AVAILABLE, expected=VehicleStatus.RESERVED) is False
+        assert uow.vehicles.set_status("veh_1", VehicleStatus.SOLD) is True
+        assert uow.vehicles.set_status("veh_1", VehicleStatus.SOLD, expected=VehicleStatus.SOLD) is True
+        assert uow.vehicles.set_status("veh_missing", VehicleStatus.SOLD) is False
+        uow.commit()
+    with backend.uow() as uow:
+        stored = uow.vehicles.get("veh_1")
+        assert stored is not None
+        assert stored.status is VehicleStatus.SOLD
+
+
+# -- reservations -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", list(ReservationStatus))
+def test_reservation_round_trip(backend: Backend, status: ReservationStatus) -> None:
+    seed(backend)
+    original = reservation(status=status)
+    add_reservation(backend, original)
+    with backend.uow() as uow:
+        assert uow.reservations.get("res_1") == original
+        assert uow.reservations.get("res_missing") is None
+
+
+def test_a_second_active_reservation_for_a_car_is_refused(backend: Backend) -> None:
+    seed(backend)
+    with backend.uow() as uow:
+        uow.reservations.add(reservation("res_1", status=ReservationStatus.PENDING_DEPOSIT))
+        with pytest.raises(VehicleUnavailable):
+            uow.reservations.add(reservation("res_2", customer_id="cus_2"))
+        # the transaction is still usable after the refusal, and keeps the first one
+        uow.reservations.add(reservation("res_3", status=ReservationStatus.EXPIRED))
+        uow.commit()
+    with backend.uow() as uow:
+        assert {r.id for r in uow.reservations.list()} == {"res_1", "res_3"}
+
+
+def test_a_car_can_be_reserved_again_once_the_hold_ended(backend: Backend) -> None:
+    seed(backend)
+    add_reservation(backend, reservation("res_1"))
+    with backend.uow() as uow:
+        held = uow.reservations.get("res_1")
+        assert held is not None
+        held.expire(now=T0 + timedelta(hours=72))
+        uow.reservations.save(held)
+        uow.reservations.add(reservation("res_2", customer_id="cus_2", created_at=T0 + timedelta(hours=73)))
+        uow.commit()
+    with backend.uow() as uow:
+        active = uow.reservations.active_for_vehicle("veh_1")
+    assert active is not None
+    assert active.id == "res_2"
+
+
+def test_save_persists_every_change(backend: Backend) -> None:
+    seed(backend)
+    add_reservation(backend, reservation(status=ReservationStatus.PENDING_DEPOSIT))
+    with backend.uow() as uow:
+        held = uow.reservations.get("res_1", for_update=True)
+        assert held is not None
+        held.confirm(charge_id="pi_abc", now=T0 + timedelta(minutes=1))
+        uow.reservations.save(held)
+        uow.commit()
+    with backend.uow() as uow:
+        assert uow.reservations.get("res_1") == held
+        assert held.expires_at == T0 + timedelta(minutes=1, hours=72)
+
+
+def test_active_for_vehicle(backend: Backend) -> None:
+    seed(backend, "veh_1", "veh_2", "veh_3")
+    add_reservation(
+        backend,
+        reservation("res_1", vehicle_id="veh_1", status=ReservationStatus.EXPIRED),
+        reservation("res_2", vehicle_id="veh_1", status=ReservationStatus.PENDING_DEPOSIT),
+        reservation("res_3", vehicle_id="veh_2", status=ReservationStatus.CONFIRMED),
+        reservation("res_4", vehicle_id="veh_3", status=ReservationStatus.CANCELLED),
+    )
+    with backend.uow() as uow:
+        first = uow.reservations.active_for_vehicle("veh_1")
+        second = uow.reservations.active_for_vehicle("veh_2")
+        assert first is not None
+        assert first.id == "res_2"
+        assert second is not None
+        assert second.id == "res_3"
+        assert uow.reservations.active_for_vehicle("veh_3") is None
+
+
+def test_count_active_for_customer(backend: Backend) -> None:
+    seed(backend, "veh_1", "veh_2", "veh_3", "veh_4")
+    add_reservation(
+        backend,
+        reservation("res_1", vehicle_id="veh_1", status=ReservationStatus.PENDING_DEPOSIT),
+        reservation("res_2", vehicle_id="veh_2", expires_at=T0 + timedelta(hours=1)),
+        reservation("res_3", vehicle_id="veh_3", expires_at=T0 + timedelta(hours=2)),
+        reservation("res_4", vehicle_id="veh_4", status=ReservationStatus.EXPIRED),
+        reservation("res_5", vehicle_id="veh_4", customer_id="cus_other"),
+    )
+    with backend.uow() as uow:
+        count = uow.reservations.count_active_for_customer
+        assert count("cus_1", T0) == 3
+        assert count("cus_1", T0 + timedelta(hours=1)) == 2  # res_2 is overdue at exactly expires_at
+        assert count("cus_1", T0 + timedelta(hours=5)) == 1
+        assert count("cus_nobody", T0) == 0
+
+
+def test_claim_due_for_expiry(backend: Backend) -> None:
+    seed(backend, "veh_1", "veh_2", "veh_3", "veh_4")
+    add_reservation(
+        backend,
+        reservation("res_b", vehicle_id="veh_1", expires_at=T0 + timedelta(hours=2)),
+        reservation("res_a", vehicle_id="veh_2", expires_at=T0 + timedelta(hours=1)),
+        reservation("res_c", vehicle_id="veh_3", expires_at=T0 + timedelta(hours=9)),
+        reservation("res_d", vehicle_id="veh_4", status=ReservationStatus.PENDING_DEPOSIT),
+    )
+    with backend.uow() as uow:
+        due = uow.reservations.claim_due_for_expiry(T0 + timedelta(hours=2), 10)
+        assert [r.id for r in due] == ["res_a", "res_b"]
+        assert [r.id for r in uow.reservations.claim_due_for_expiry(T0 + timedelta(hours=9), 1)] == ["res_a"]
+        assert uow.reservations.claim_due_for_expiry(T0, 10) == []
+
+
+def test_claim_stale_pending(backend: Backend) -> None:
+    seed(backend, "veh_1", "veh_2", "veh_3")
+    add_reservation(
+        backend,
+        reservation("res_2", vehicle_id="veh_1", status=ReservationStatus.PENDING_DEPOSIT, created_at=T0),
+        reservation(
+            "res_1", vehicle_id="veh_2", status=ReservationStatus.PENDING_DEPOSIT, created_at=T0 - timedelta(minutes=1)
+        ),
+        reservation("res_3", vehicle_id="veh_3", status=ReservationStatus.CONFIRMED, created_at=T0 - timedelta(days=1)),
+    )
+    with backend.uow() as uow:
+        stale = uow.reservations.claim_stale_pending(T0 + timedelta(seconds=1), 10)
+        assert [r.id for r in stale] == ["res_1", "res_2"]
+        assert [r.id for r in uow.reservations.claim_stale_pending(T0, 10)] == ["res_1"]
+        assert [r.id for r in uow.reservations.claim_stale_pending(T0 + timedelta(hours=1), 1)] == ["res_1"]
+
+
+def test_reservation_list_filters_newest_first_and_pages(backend: Backend) -> None:
+    seed(backend, "veh_1", "veh_2", "veh_3")
+    add_reservation(
+        backend,
+        reservation("res_1", vehicle_id="veh_1", created_at=T0, status=ReservationStatus.EXPIRED),
+        reservation("res_2", vehicle_id="veh_2", created_at=T0 + timedelta(minutes=1)),
+        reservation("res_3", vehicle_id="veh_3", created_at=T0 + timedelta(minutes=2), customer_id="cus_2"),
+    )
+    with backend.uow() as uow:
+        listed = uow.reservations.list
+        assert [r.id for r in listed()] == ["res_3", "res_2", "res_1"]
+        assert [r.id for r in listed(customer_id="cus_1")] == ["res_2", "res_1"]
+        assert [r.id for r in listed(status=ReservationStatus.EXPIRED)] == ["res_1"]
+        assert [r.id for r in listed(customer_id="cus_2", status=ReservationStatus.EXPIRED)] == []
+        assert [r.id for r in listed(limit=1, offset=1)] == ["res_2"]
+
+
+# -- orders -----------------------------------------------------------------------------------
+
+
+def test_full_order_round_trip(backend: Backend) -> None:
+    seed(backend)
+    add_order_with_reservation(backend, 1)
+    with backend.uow() as uow:
+        stored = uow.orders.get("ord_1")
+        assert uow.orders.get("ord_missing") is None
+    expected = full_order("ord_1", number="CLT-2025-10001", reservation_id="res_1")
+    assert stored == expected
+    assert stored is not None
+    assert stored.payment.apr_percent is not None
+    assert str(stored.payment.apr_percent) == "5.2170"
+    assert [str(line.rate) for line in stored.pricing.tax.lines] == ["0.05", "0.09975"]
+    if backend.is_sql:  # the database hands every time back in UTC (same instants)
+        assert all(d.created_at.utcoffset() == timedelta(0) for d in stored.documents)
+
+
+def test_adding_an_order_twice_is_a_conflict(backend: Backend) -> None:
+    seed(backend)
+    add_order_with_reservation(backend, 1)
+    with pytest.raises(Conflict), backend.uow() as uow:
+        uow.orders.add(full_order("ord_1", number="CLT-2025-99999", reservation_id="res_1"))
+
+
+def test_save_bumps_the_version_and_refuses_a_stale_copy(backend: Backend) -> None:
+    seed(backend)
+    add_order_with_reservation(backend, 1)
+    with backend.uow() as uow:
+        first = uow.orders.get("ord_1", for_update=True)
+    with backend.uow() as uow:
+        second = uow.orders.get("ord_1")
+        assert first is not None
+        assert second is not None
+        second.closed_reason = "second writer"
+        uow.orders.save(second)
+        uow.commit()
+    assert second.version == 4
+    with backend.uow() as uow:
+        first.closed_reason = "first writer"
+        with pytest.raises(Conflict):
+            uow.orders.save(first)
+    assert first.version == 3  # unchanged by the refused save
+    with backend.uow() as uow:
+        stored = uow.orders.get("ord_1")
+    assert stored is not None
+    assert (stored.closed_reason, stored.version) == ("second writer", 4)
+
+
+def test_get_by_number(backend: Backend) -> None:
+    seed(backend)
+    add_order_with_reservation(backend, 7)
+    with backend.uow() as uow:
+        found = uow.orders.get_by_number("CLT-2025-10007")
+        assert found is not None
+        assert found.id == "ord_7"
+        assert uow.orders.get_by_number("CLT-2025-00000") is None
+
+
+def test_next_number_counts_per_year_from_10001(backend: Backend) -> None:
+    with backend.uow() as uow:
+        assert uow.orders.next_number(2025) == "CLT-2025-10001"
+        assert uow.orders.next_number(2025) == "CLT-2025-10002"
+        assert uow.orders.next_number(2026) == "CLT-2026-10001"
+        uow.commit()
+    with backend.uow() as uow:
+        assert uow.orders.next_number(2025) == "CLT-2025-10003"
+        # rolled back: the number is given back
+    with backend.uow() as uow:
+        assert uow.orders.next_number(2025) == "CLT-2025-10003"
+
+
+def test_order_list_filters_newest_first_and_pages(backend: Backend) -> None:
+    seed(backend, advisors=("adv_1", "adv_2"))
+    add_order_with_reservation(backend, 1, created_at=T0)
+    add_order_with_reservation(backend, 2, created_at=T0 + timedelta(hours=1), advisor_id="adv_2")
+    add_order_with_reservation(
+        backend, 3, created_at=T0 + timedelta(hours=2), customer_id="cus_2", status=OrderStatus.PENDING_DOCUMENTS
+    )
+    with backend.uow() as uow:
+        listed = uow.orders.list
+        assert [o.id for o in listed()] == ["ord_3", "ord_2", "ord_1"]
+        assert [o.id for o in listed(customer_id="cus_1")] == ["ord_2", "ord_1"]
+        assert [o.id for o in listed(status=OrderStatus.PENDING_DOCUMENTS)] == ["ord_3"]
+        assert [o.id for o in listed(advisor_id="adv_2")] == ["ord_2"]
+        assert [o.id for o in listed(customer_id="cus_1", advisor_id="adv_1")] == ["ord_1"]
+        assert [o.id for o in listed(limit=2, offset=1)] == ["ord_2", "ord_1"]
+
+
+def test_open_counts_by_advisor(backend: Backend) -> None:
+    seed(backend, advisors=("adv_1", "adv_2", "adv_3"))
+    add_order_with_reservation(backend, 1, status=OrderStatus.PENDING_DOCUMENTS)
+    add_order_with_reservation(backend, 2, status=OrderStatus.DELIVERED)
+    add_order_with_reservation(backend, 3, status=OrderStatus.IN_TRANSIT, advisor_id="adv_2")
+    add_order_with_reservation(backend, 4, status=OrderStatus.COMPLETED, advisor_id="adv_2")
+    add_order_with_reservation(backend, 5, status=OrderStatus.CANCELLED, advisor_id="adv_3")
+    with backend.uow() as uow:
+        assert uow.orders.open_counts_by_advisor() == {"adv_1": 2, "adv_2": 1}
+
+
+def test_claim_due_for_completion(backend: Backend) -> None:
+    seed(backend)
+    add_order_with_reservation(backend, 2, delivered_at=T0)
+    add_order_with_reservation(backend, 1, delivered_at=T0 + timedelta(days=1))
+    add_order_with_reservation(backend, 3, delivered_at=T0 - timedelta(days=9), status=OrderStatus.COMPLETED)
+    with backend.uow() as uow:
+        due = uow.orders.claim_due_for_completion(T0 + timedelta(days=1), 10)
+        assert [o.id for o in due] == ["ord_1", "ord_2"]
+        assert [o.id for o in uow.orders.claim_due_for_completion(T0, 10)] == ["ord_2"]
+        assert [o.id for o in uow.orders.claim_due_for_completion(T0 + timedelta(days=1), 1)] == ["ord_1"]
+
+
+# -- ledger -----------------------------------------------------------------------------------
+
+
+def _ledger_world(backend: Backend) -> None:
+    seed(backend)
+    add_order_with_reservation(backend, 1)
+
+
+def test_payment_round_trip_and_lookups(backend: Backend) -> None:
+    _ledger_world(backend)
+    deposit = payment("pay_1", key="res_1:deposit", reservation_id="res_1")
+    card = payment(
+        "pay_2", reservation_id=None, order_id="ord_1", created_at=T0 + timedelta(hours=1), gateway_ref="pi_card"
+    )
+    with backend.uow() as uow:
+        uow.ledger.add_payment(deposit)
+        uow.ledger.add_payment(card)
+        uow.commit()
+    with backend.uow() as uow:
+        ledger = uow.ledger
+        assert ledger.get_payment("pay_1") == deposit
+        assert ledger.get_payment("pay_nope") is None
+        assert ledger.payment_by_key("res_1:deposit") == deposit
+        assert ledger.payment_by_key("nope") is None
+        assert ledger.payment_by_gateway_ref("pi_card") == card
+        assert ledger.payment_by_gateway_ref("pi_nope") is None
+        assert ledger.payments_for(reservation_id="res_1") == [deposit]
+        assert ledger.payments_for(order_id="ord_1") == [card]
+        assert ledger.payments_for(order_id="ord_1", reservation_id="res_1") == [deposit, card]
+        assert ledger.payments_for() == []
+
+
+def test_payment_idempotency_key_is_unique(backend: Backend) -> None:
+    _ledger_world(backend)
+    with backend.uow() as uow:
+        uow.ledger.add_payment(payment("pay_1", key="same"))
+        with pytest.raises(Conflict):
+            uow.ledger.add_payment(payment("pay_2", key="same"))
+        uow.commit()
+    with backend.uow() as uow:
+        assert uow.ledger.get_payment("pay_1") is not None
+        assert uow.ledger.get_payment("pay_2") is None
+
+
+def test_save_payment_and_pending_payments(backend: Backend) -> None:
+    _ledger_world(backend)
+    with backend.uow() as uow:
+        uow.ledger.add_payment(payment("pay_2", status=PaymentStatus.PENDING, created_at=T0 + timedelta(minutes=1)))
+        uow.ledger.add_payment(payment("pay_1", status=PaymentStatus.PENDING, created_at=T0))
+        uow.ledger.add_payment(payment("pay_3", status=PaymentStatus.SUCCEEDED, created_at=T0))
+        uow.commit()
+    with backend.uow() as uow:
+        pending = uow.ledger.pending_payments
+        assert [p.id for p in pending(T0 + timedelta(hours=1), 10)] == ["pay_1", "pay_2"]
+        assert [p.id for p in pending(T0 + timedelta(seconds=30), 10)] == ["pay_1"]
+        assert [p.id for p in pending(T0 + timedelta(hours=1), 1)] == ["pay_1"]
+        first = uow.ledger.get_payment("pay_1")
+        assert first is not None
+        first.status = PaymentStatus.FAILED
+        first.failure_code = "card_declined"
+        first.refunded = Money(0)
+        first.order_id = "ord_1"
+        uow.ledger.save_payment(first)
+        uow.commit()
+    with backend.uow() as uow:
+        assert uow.ledger.get_payment("pay_1") == first
+        assert [p.id for p in uow.ledger.pending_payments(T0 + timedelta(hours=1), 10)] == ["pay_2"]
+
+
+def test_payments_between(backend: Backend) -> None:
+    _ledger_world(backend)
+    with backend.uow() as uow:
+        for i in range(4):
+            uow.ledger.add_payment(payment(f"pay_{i}", created_at=T0 + timedelta(hours=i)))
+        uow.commit()
+    with backend.uow() as uow:
+        found = uow.ledger.payments_between(T0 + timedelta(hours=1), T0 + timedelta(hours=3))
+    assert [p.id for p in found] == ["pay_1", "pay_2"]
+
+
+def test_refunds(backend: Backend) -> None:
+    _ledger_world(backend)
+    with backend.uow() as uow:
+        uow.ledger.add_payment(payment("pay_1"))
+        uow.ledger.add_refund(refund("rfd_2", created_at=T0 + timedelta(hours=1), status=RefundStatus.PENDING))
+        uow.ledger.add_refund(refund("rfd_1", created_at=T0, status=RefundStatus.PENDING))
+        uow.ledger.add_refund(refund("rfd_3", created_at=T0 + timedelta(hours=2)))
+        uow.commit()
+    with backend.uow() as uow:
+        ledger = uow.ledger
+        assert ledger.get_refund("rfd_3") == refund("rfd_3", created_at=T0 + timedelta(hours=2))
+        assert ledger.get_refund("rfd_nope") is None
+        assert [r.id for r in ledger.refunds_for("pay_1")] == ["rfd_1", "rfd_2", "rfd_3"]
+        assert ledger.refunds_for("pay_nope") == []
+        by_ref = ledger.refund_by_gateway_ref("re_rfd_2")
+        assert by_ref is not None
+        assert by_ref.id == "rfd_2"
+        assert ledger.refund_by_gateway_ref("re_nope") is None
+        assert [r.id for r in ledger.pending_refunds(10)] == ["rfd_1", "rfd_2"]
+        assert [r.id for r in ledger.pending_refunds(1)] == ["rfd_1"]
+        between = ledger.refunds_between(T0 + timedelta(minutes=1), T0 + timedelta(hours=3))
+        assert [r.id for r in between] == ["rfd_2", "rfd_3"]
+        settled = ledger.get_refund("rfd_1")
+        assert settled is not None
+        settled.status = RefundStatus.FAILED
+        settled.failure_code = "expired_or_canceled_card"
+        ledger.save_refund(settled)
+        uow.commit()
+    with backend.uow() as uow:
+        assert uow.ledger.get_refund("rfd_1") == settled
+        assert [r.id for r in uow.ledger.pending_refunds(10)] == ["rfd_2"]
+
+
+# -- reference records ------------------------------------------------------------------------
+
+
+def test_directories_round_trip_and_upsert_replaces(backend: Backend) -> None:
+    with backend.uow() as uow:
+        uow.customers.upsert(customer())
+        uow.advisors.upsert(advisor("adv_2"))
+        uow.advisors.upsert(advisor("adv_1"))
+        uow.advisors.upsert(advisor("adv_0", active=False))
+        uow.trade_ins.upsert(trade_in_offer())
+        uow.trade_ins.upsert(attrs.evolve(trade_in_offer("trade_2"), expires_at=None, description=""))
+        uow.financing.upsert(financing())
+        uow.financing.upsert(attrs.evolve(financing("app_2"), max_amount=None))
+        uow.commit()
+    with backend.uow() as uow:
+        assert uow.customers.get("cus_1") == customer()
+        assert uow.customers.get("cus_nope") is None
+        assert uow.advisors.get("adv_0") == advisor("adv_0", active=False)
+        assert uow.advisors.get("adv_nope") is None
+        assert [a.id for a in uow.advisors.list_active()] == ["adv_1", "adv_2"]
+        assert uow.trade_ins.get("trade_1") == trade_in_offer()
+        assert uow.trade_ins.get("trade_2") == attrs.evolve(trade_in_offer("trade_2"), expires_at=None, description="")
+        assert uow.trade_ins.get("trade_nope") is None
+        stored = uow.financing.get("app_1")
+        assert stored == financing()
+        assert stored is not None
+        assert str(stored.apr_percent) == "5.2170"
+        assert uow.financing.get("app_2") == attrs.evolve(financing("app_2"), max_amount=None)
+        assert uow.financing.get("app_nope") is None
+        uow.advisors.upsert(advisor("adv_1", active=False))
+        uow.customers.upsert(attrs.evolve(customer(), contact=attrs.evolve(customer().contact, phone="1-514-555-0100")))
+        uow.commit()
+    with backend.uow() as uow:
+        assert [a.id for a in uow.advisors.list_active()] == ["adv_2"]
+        changed = uow.customers.get("cus_1")
+        assert changed is not None
+        assert changed.contact.phone == "1-514-555-0100"
+
+
+# -- outbox -----------------------------------------------------------------------------------
+
+
+def _event(n: int, aggregate_id: str = "res_1") -> StoredEvent:
+    return StoredEvent(
+        id=f"evt_{n}",
+        aggregate_id=aggregate_id,
+        name="ReservationExpired",
+        payload={"reservationId": aggregate_id, "vehicleId": "veh_1", "nested": {"n": n, "list": [1, "ü"]}},
+        occurred_at=T0 + timedelta(seconds=n),
+    )
+
+
+def test_outbox_claim_and_mark_published(backend: Backend) -> None:
+    with backend.uow() as uow:
+        for n in (1, 2, 3):
+            uow.outbox.add(_event(n, "res_a" if n != 2 else "res_b"))
+        uow.commit()
+    with backend.uow() as uow:
+        assert [e.id for e in uow.outbox.for_aggregate("res_a")] == ["evt_1", "evt_3"]
+        assert uow.outbox.for_aggregate("res_a")[0] == _event(1, "res_a")
+        claimed = uow.outbox.claim_unpublished(2)
+        assert [e.id for e in claimed] == ["evt_1", "evt_2"]
+        uow.outbox.mark_published([e.id for e in claimed], T0 + timedelta(minutes=5))
+        uow.outbox.mark_published([], T0)
+        uow.commit()
+    with backend.uow() as uow:
+        assert [e.id for e in uow.outbox.claim_unpublished(10)] == ["evt_3"]
+        assert uow.outbox.for_aggregate("res_b")[0].published_at == T0 + timedelta(minutes=5)
+
+
+def test_outbox_reads_see_events_added_in_the_same_transaction(backend: Backend) -> None:
+    with backend.uow() as uow:
+        uow.outbox.add(_event(1))
+        assert [e.id for e in uow.outbox.for_aggregate("res_1")] == ["evt_1"]
+        uow.outbox.add(_event(2))
+        assert [e.id for e in uow.outbox.claim_unpublished(10)] == ["evt_1", "evt_2"]
+        uow.commit()
+    with backend.uow() as uow:
+        assert len(uow.outbox.for_aggregate("res_1")) == 2
+
+
+# -- guarantees only the database gives -------------------------------------------------------
+
+
+def _require_sql(backend: Backend) -> None:
+    if not backend.is_sql:
+        pytest.skip("a database constraint: the memory adapter does not promise it")
+
+
+def test_order_numbers_are_unique(backend: Backend) -> None:
+    _require_sql(backend)
+    seed(backend)
+    add_order_with_reservation(backend, 1)
+    with backend.uow() as uow:
+        uow.reservations.add(reservation("res_2", status=ReservationStatus.CONVERTED))
+        with pytest.raises(Conflict):
+            uow.orders.add(full_order("ord_2", number="CLT-2025-10001", reservation_id="res_2"))
+
+
+def test_one_order_per_reservation(backend: Backend) -> None:
+    _require_sql(backend)
+    seed(backend)
+    add_order_with_reservation(backend, 1)
+    with pytest.raises(Conflict), backend.uow() as uow:
+        uow.orders.add(full_order("ord_2", number="CLT-2025-10002", reservation_id="res_1"))
+
+
+def test_refund_idempotency_key_is_unique(backend: Backend) -> None:
+    _require_sql(backend)
+    _ledger_world(backend)
+    with backend.uow() as uow:
+        uow.ledger.add_payment(payment("pay_1"))
+        uow.ledger.add_refund(refund("rfd_1", key="pay_1:reservation_expired"))
+        with pytest.raises(Conflict):
+            uow.ledger.add_refund(refund("rfd_2", key="pay_1:reservation_expired"))
+        uow.commit()
+    with backend.uow() as uow:
+        assert [r.id for r in uow.ledger.refunds_for("pay_1")] == ["rfd_1"]
+
+
+def test_foreign_keys_are_enforced(backend: Backend) -> None:
+    _require_sql(backend)
+    with backend.uow() as uow, pytest.raises(IntegrityError, match=r"(?i)foreign key"):
+        uow.reservations.add(reservation(vehicle_id="veh_that_does_not_exist"))
+
+
+def test_saving_a_missing_row_is_a_conflict(backend: Backend) -> None:
+    _require_sql(backend)
+    seed(backend)
+    with backend.uow() as uow:
+        with pytest.raises(Conflict):
+            uow.reservations.save(reservation("res_never_added"))
+        with pytest.raises(Conflict):
+            uow.ledger.save_payment(payment("pay_never_added"))
