@@ -100,7 +100,10 @@ class MemoryReservations(_Repo):
         found = self._s.reservations.get(reservation_id)
         return None if found is None else self._out(found)
 
-    def save(self, reservation: Reservation) -> None:
+    def save(self, reservation: Reservation, *, expected_status: ReservationStatus | None = None) -> None:
+        current = self._s.reservations.get(reservation.id)
+        if expected_status is not None and (current is None or current.status is not expected_status):
+            raise Conflict(f"reservation {reservation.id} was changed by someone else")
         self._uow.track(reservation)
         stored = copy.deepcopy(reservation)
         stored.pending_events = []
@@ -228,7 +231,10 @@ class MemoryLedger(_Repo):
             raise Conflict(f"a payment with key {payment.idempotency_key} exists")
         self.save_payment(payment)
 
-    def save_payment(self, payment: Payment) -> None:
+    def save_payment(self, payment: Payment, *, expected_status: PaymentStatus | None = None) -> None:
+        current = self._s.payments.get(payment.id)
+        if expected_status is not None and (current is None or current.status is not expected_status):
+            raise Conflict(f"payment {payment.id} was changed by someone else")
         self._s.payments[payment.id] = copy.deepcopy(payment)
 
     def get_payment(self, payment_id: str) -> Payment | None:
@@ -260,9 +266,14 @@ class MemoryLedger(_Repo):
         return [copy.deepcopy(p) for p in sorted(rows, key=lambda p: p.created_at)[:limit]]
 
     def add_refund(self, refund: Refund) -> None:
-        self.save_refund(refund)
+        if any(r.idempotency_key == refund.idempotency_key for r in self._s.refunds.values()):
+            raise Conflict(f"a refund with key {refund.idempotency_key} exists")
+        self._s.refunds[refund.id] = copy.deepcopy(refund)
 
-    def save_refund(self, refund: Refund) -> None:
+    def save_refund(self, refund: Refund, *, expected_status: RefundStatus | None = None) -> None:
+        current = self._s.refunds.get(refund.id)
+        if expected_status is not None and (current is None or current.status is not expected_status):
+            raise Conflict(f"refund {refund.id} was settled by someone else")
         self._s.refunds[refund.id] = copy.deepcopy(refund)
 
     def get_refund(self, refund_id: str) -> Refund | None:

@@ -222,11 +222,12 @@ class SqlReservations(_Repo):
         row = self._row(statement)
         return None if row is None else self._out(row)
 
-    def save(self, reservation: Reservation) -> None:
-        """Write the reservation back, if nobody changed its status since it was loaded."""
+    def save(self, reservation: Reservation, *, expected_status: ReservationStatus | None = None) -> None:
+        """Write the reservation back, if nobody changed its status since it was loaded (or, for
+        one not loaded here, if its status is still ``expected_status``)."""
         row = mapping.reservation_to_row(reservation)
         condition = self._t.c.id == reservation.id
-        seen = self._seen_status.get(reservation.id)
+        seen = expected_status.value if expected_status is not None else self._seen_status.get(reservation.id)
         if seen is not None:
             condition = and_(condition, self._t.c.status == seen)
         result = self._run(self._t.update().where(condition).values(_update_values(row, "id")))
@@ -477,13 +478,16 @@ class SqlLedger(_Repo):
         self._insert_unique_key(self._p, mapping.payment_to_row(payment), "payment")
         self._remember(payment)
 
-    def save_payment(self, payment: Payment) -> None:
+    def save_payment(self, payment: Payment, *, expected_status: PaymentStatus | None = None) -> None:
         """Write the payment's current state, if its status and refunded amount are still what
-        this unit of work read (else Conflict: someone refunded or settled it meanwhile)."""
+        this unit of work read (else Conflict: someone refunded or settled it meanwhile). For a
+        payment not read here, ``expected_status`` gives the status the row must still have."""
         c = self._p.c
         condition = c.id == payment.id
         seen = self._seen.get(payment.id)
-        if seen is not None:
+        if expected_status is not None:
+            condition = and_(condition, c.status == expected_status.value)
+        elif seen is not None:
             condition = and_(condition, c.status == seen[0], c.refunded_cents == seen[1])
         row = mapping.payment_to_row(payment)
         result = self._run(self._p.update().where(condition).values(_update_values(row, "id")))
@@ -525,9 +529,20 @@ class SqlLedger(_Repo):
         """Insert; a second refund with the same idempotency key is a Conflict (unique index)."""
         self._insert_unique_key(self._r, mapping.refund_to_row(refund), "refund")
 
-    def save_refund(self, refund: Refund) -> None:
-        """Write the refund's current state."""
-        self._update(self._r, mapping.refund_to_row(refund), "refund")
+    def save_refund(self, refund: Refund, *, expected_status: RefundStatus | None = None) -> None:
+        """Write the refund's current state (only if it is still ``expected_status``, when given)."""
+        if expected_status is None:
+            self._update(self._r, mapping.refund_to_row(refund), "refund")
+            return
+        c = self._r.c
+        row = mapping.refund_to_row(refund)
+        result = self._run(
+            self._r.update()
+            .where(c.id == refund.id, c.status == expected_status.value)
+            .values(_update_values(row, "id"))
+        )
+        if result.rowcount != 1:
+            raise Conflict(f"refund {refund.id} was settled by someone else")
 
     def get_refund(self, refund_id: str) -> Refund | None:
         """By our id."""

@@ -12,7 +12,7 @@ import attrs
 
 from checkout_core.model.order import Order, OrderStatus
 from checkout_core.model.parties import Advisor, Customer, FinancingApplication, TradeInOffer
-from checkout_core.model.payments import Payment, Refund
+from checkout_core.model.payments import Payment, PaymentStatus, Refund, RefundStatus
 from checkout_core.model.reservation import Reservation, ReservationStatus
 from checkout_core.model.vehicle import Vehicle, VehicleStatus
 
@@ -52,8 +52,9 @@ class ReservationRepository(Protocol):
         """The reservation, or None; ``for_update`` locks its row until commit where supported."""
         ...
 
-    def save(self, reservation: Reservation) -> None:
-        """Persist changes to a reservation loaded from this repository."""
+    def save(self, reservation: Reservation, *, expected_status: ReservationStatus | None = None) -> None:
+        """Persist changes; raises Conflict if the stored status is no longer the one this unit of
+        work read (or ``expected_status``, for a reservation not read in this unit of work)."""
         ...
 
     def active_for_vehicle(self, vehicle_id: str) -> Reservation | None:
@@ -135,8 +136,8 @@ class PaymentLedger(Protocol):
         """Record a new payment (usually ``pending``)."""
         ...
 
-    def save_payment(self, payment: Payment) -> None:
-        """Persist a payment's new status."""
+    def save_payment(self, payment: Payment, *, expected_status: PaymentStatus | None = None) -> None:
+        """Persist a payment's new state; Conflict if it changed since read (or is not ``expected_status``)."""
         ...
 
     def get_payment(self, payment_id: str) -> Payment | None:
@@ -163,8 +164,8 @@ class PaymentLedger(Protocol):
         """Record a new refund."""
         ...
 
-    def save_refund(self, refund: Refund) -> None:
-        """Persist a refund's new status."""
+    def save_refund(self, refund: Refund, *, expected_status: RefundStatus | None = None) -> None:
+        """Persist a refund's new status; Conflict if it is no longer ``expected_status`` (when given)."""
         ...
 
     def get_refund(self, refund_id: str) -> Refund | None:

@@ -14,7 +14,7 @@ Three properties hold whatever the gateway does:
   one never goes back. A refund event that arrives before the charge's ``succeeded`` event first
   applies the success it implies, so both orders end in the same state.
 - **The API call and its webhook settle to one state.** Deposits are settled by the same
-  idempotent saga step the API path uses (``reservations._settle``); order payments whose API
+  idempotent saga step recovery uses (``reservations.settle_deposit``); order payments whose API
   call is still in flight are left to that call (``deferred``: the endpoint answers non-2xx and
   the gateway delivers again later), because ``orders.pay_by_card`` records its answer without
   checking whether a webhook got there first.
@@ -22,18 +22,16 @@ Three properties hold whatever the gateway does:
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import logging
 import threading
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from types import MappingProxyType
 from typing import Protocol
 
 import attrs
 
-from checkout_core.errors import IllegalTransition, NotFound, PaymentDeclined
+from checkout_core.errors import IllegalTransition, NotFound
 from checkout_core.events import RefundIssued
 from checkout_core.model.payments import Payment, PaymentMethod, PaymentPurpose, PaymentStatus, Refund, RefundStatus
 from checkout_core.money import Money
@@ -41,11 +39,10 @@ from checkout_core.ports.payments import ChargeResult, ChargeStatus
 from checkout_core.ports.unit_of_work import UnitOfWork
 from checkout_core.usecases.context import Context
 
-# The two saga steps below are the existing use cases' own settle functions. They are private to
-# their modules; we call them rather than copy them so that a webhook and the API call run the
-# very same (idempotent) code. See docs/payments.md for the public names we asked for.
-from checkout_core.usecases.refunds import _record_refund_outcome, refund_payment
-from checkout_core.usecases.reservations import _settle
+# The saga's own settle steps: a webhook runs the very same (idempotent, conditional) code as the
+# API call and the recovery jobs, so whichever comes first decides and the others change nothing.
+from checkout_core.usecases.refunds import record_refund_outcome, refund_payment
+from checkout_core.usecases.reservations import settle_deposit
 
 log = logging.getLogger("checkout.payments.events")
 
@@ -78,8 +75,8 @@ DEFAULT_CLAIM_LEASE = timedelta(minutes=5)
 _UNANSWERED_LIMIT = 50
 
 
-def _frozen_mapping(value: Mapping[str, str]) -> Mapping[str, str]:
-    return MappingProxyType(dict(value))
+def _copy_mapping(value: Mapping[str, str]) -> dict[str, str]:
+    return {str(k): str(v) for k, v in value.items()}
 
 
 @attrs.frozen(kw_only=True)
@@ -114,7 +111,7 @@ class GatewayEvent:
     #: When the gateway created the event.
     created: datetime
     #: The object's metadata (ours carry ``ledger_id`` and ``idempotency_key``).
-    metadata: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_mapping, hash=False)
+    metadata: Mapping[str, str] = attrs.field(factory=dict, converter=_copy_mapping, hash=False)
     #: The PaymentIntent the object belongs to: what our ledger keeps as ``gateway_ref``.
     payment_ref: str | None = None
     #: Decline or failure code, when the object failed.
@@ -227,8 +224,9 @@ def handle_gateway_event(
     *,
     processed: ProcessedEventStore | None = None,
     lease: timedelta = DEFAULT_CLAIM_LEASE,
-) -> str:
-    """Apply a verified gateway event to our ledger, reservations and orders; return the outcome.
+) -> EventOutcome:
+    """Apply a verified gateway event to our ledger, reservations and orders; return the outcome
+    (an :class:`EventOutcome`, which is a ``str``).
 
     With ``processed`` each event id is handled at most once (``duplicate`` otherwise). Without
     it the handlers' own idempotency still keeps the ledger right, but every delivery is looked at.
@@ -377,8 +375,7 @@ def _settle_deposit(ctx: Context, payment: Payment, reservation_id: str, result:
         # The saga's own step 3: confirms or releases the car, and is a no-op if the API call
         # (or recovery) settled the reservation first. For a webhook a decline is the news, not
         # an error, so its PaymentDeclined is not raised further.
-        with contextlib.suppress(PaymentDeclined):
-            _settle(ctx, reservation_id, result)
+        settle_deposit(ctx, reservation_id, result)
     stored = _load_payment(ctx, payment.id)
     if result.status is ChargeStatus.SUCCEEDED:
         if stored.status is PaymentStatus.SUCCEEDED:
@@ -564,11 +561,11 @@ def _apply_gateway_refund(ctx: Context, payment_id: str, refund: GatewayRefund) 
         if status is RefundStatus.PENDING:
             if ours.gateway_ref is not None:
                 return EventOutcome.NO_CHANGE
-            _record_refund_outcome(ctx, ours.id, RefundStatus.PENDING, refund.ref, None)
+            record_refund_outcome(ctx, ours.id, RefundStatus.PENDING, refund.ref, None)
             return EventOutcome.REFUND_RECORDED
         # The refunds use case's own step: status, gateway id, the payment's refunded total
         # and the RefundIssued event, and nothing if the API answer already settled it.
-        _record_refund_outcome(ctx, ours.id, status, refund.ref, refund.failure_code)
+        record_refund_outcome(ctx, ours.id, status, refund.ref, refund.failure_code)
         return EventOutcome.REFUND_RECORDED
     if ours.status is RefundStatus.SUCCEEDED and status is RefundStatus.FAILED:
         return _refund_failed_after_success(ctx, ours.id, refund)

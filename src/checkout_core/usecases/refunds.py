@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from checkout_core.errors import NotFound, PaymentGatewayUnavailable, RefundNotAllowed, ValidationFailed
+import attrs
+
+from checkout_core.errors import Conflict, NotFound, PaymentGatewayUnavailable, RefundNotAllowed, ValidationFailed
 from checkout_core.events import RefundIssued
 from checkout_core.model.payments import Payment, PaymentMethod, Refund, RefundStatus
 from checkout_core.money import Money
@@ -25,19 +27,38 @@ def refund_payment(
 ) -> Refund:
     """Refund ``amount`` (all that is refundable when None) of a payment. Idempotent per
     ``key_suffix``: a second call with the same suffix returns the first refund."""
+    return _refund(ctx, lambda uow: uow.ledger.get_payment(payment_id), payment_id, amount, reason, key_suffix)
+
+
+def refund_deposit(ctx: Context, reservation_id: str, deposit_key: str, reason: str) -> Refund | None:
+    """Refund whatever is left of a reservation's deposit (expiry, cancellation); None if nothing is."""
+    try:
+        return _refund(ctx, lambda uow: uow.ledger.payment_by_key(deposit_key), reservation_id, None, reason, reason)
+    except RefundNotAllowed:
+        return None  # declined, never charged, or already refunded in full
+
+
+def _refund(
+    ctx: Context,
+    find: Callable[[UnitOfWork], Payment | None],
+    label: str,
+    amount: Money | None,
+    reason: str,
+    key_suffix: str,
+) -> Refund:
     now = ctx.clock.now()
     with ctx.uow() as uow:
-        payment = uow.ledger.get_payment(payment_id)
+        payment = find(uow)
         if payment is None:
-            raise NotFound(f"payment {payment_id} not found")
+            raise NotFound(f"payment for {label} not found")
         key = f"{payment.id}:{key_suffix}"
-        for existing in uow.ledger.refunds_for(payment.id):
-            if existing.idempotency_key == key:
-                return existing
         wanted = payment.refundable if amount is None else amount
-        if wanted.cents <= 0:
-            raise RefundNotAllowed(f"nothing to refund on payment {payment.id}")
-        if wanted.cents > payment.refundable.cents:
+        if wanted.cents <= 0 or wanted.cents > payment.refundable.cents:
+            existing = _existing(uow, payment.id, key)
+            if existing is not None:
+                return existing  # a replay of a refund that already took the money
+            if wanted.cents <= 0:
+                raise RefundNotAllowed(f"nothing to refund on payment {payment.id}")
             raise RefundNotAllowed(
                 f"refund of {wanted.format()} exceeds the {payment.refundable.format()} still refundable",
                 refundable=payment.refundable.cents,
@@ -52,13 +73,23 @@ def refund_payment(
             created_at=now,
             updated_at=now,
         )
-        # Reserve the amount now, so two concurrent refunds can never exceed what was paid.
+        try:
+            uow.ledger.add_refund(refund)
+        except Conflict:
+            existing = _existing(uow, payment.id, key)
+            if existing is None:
+                raise
+            return existing
+        # Reserve the amount now (a conditional update), so concurrent refunds never exceed what was paid.
         payment.refunded = payment.refunded + wanted
-        uow.ledger.add_refund(refund)
         uow.ledger.save_payment(payment)
         _book_on_order(uow, payment, wanted, now)
         uow.commit()
     return _send_refund(ctx, payment, refund)
+
+
+def _existing(uow: UnitOfWork, payment_id: str, key: str) -> Refund | None:
+    return next((r for r in uow.ledger.refunds_for(payment_id) if r.idempotency_key == key), None)
 
 
 def _send_refund(ctx: Context, payment: Payment, refund: Refund) -> Refund:
@@ -77,30 +108,48 @@ def _send_refund(ctx: Context, payment: Payment, refund: Refund) -> Refund:
         )
     except PaymentGatewayUnavailable:
         return refund  # stays pending; settle_pending_refunds retries with the same key
-    return _record_refund_outcome(ctx, refund.id, _OUTCOME_TO_STATUS[result.status], result.ref, result.failure_code)
+    return _record_refund_outcome(
+        ctx, refund, payment, _OUTCOME_TO_STATUS[result.status], result.ref, result.failure_code
+    )
+
+
+def record_refund_outcome(
+    ctx: Context, refund_id: str, status: RefundStatus, gateway_ref: str | None, failure_code: str | None
+) -> Refund:
+    """Record what the gateway says about one of our refunds (webhooks, polling). A refund that is
+    no longer pending is left as it is and returned."""
+    with ctx.uow() as uow:
+        refund = uow.ledger.get_refund(refund_id)
+        payment = uow.ledger.get_payment(refund.payment_id) if refund is not None else None
+    if refund is None or payment is None:
+        raise NotFound(f"refund {refund_id} not found")
+    if refund.status is not RefundStatus.PENDING:
+        return refund
+    return _record_refund_outcome(ctx, refund, payment, status, gateway_ref, failure_code)
 
 
 def _record_refund_outcome(
-    ctx: Context, refund_id: str, status: RefundStatus, gateway_ref: str | None, failure_code: str | None
+    ctx: Context,
+    refund: Refund,
+    payment: Payment,
+    status: RefundStatus,
+    gateway_ref: str | None,
+    failure_code: str | None,
 ) -> Refund:
+    """Write the gateway's answer (only over a still-pending refund: a webhook may have been first)."""
     now = ctx.clock.now()
-    with ctx.uow() as uow:
-        refund = uow.ledger.get_refund(refund_id)
-        if refund is None:
-            raise NotFound(f"refund {refund_id} not found")
-        if refund.status is not RefundStatus.PENDING:
-            return refund  # already settled by a webhook or a parallel job
-        refund.status = status
-        refund.gateway_ref = gateway_ref or refund.gateway_ref
-        refund.failure_code = failure_code
-        refund.updated_at = now
-        uow.ledger.save_refund(refund)
-        payment = uow.ledger.get_payment(refund.payment_id)
-        if payment is not None:
+    settled = attrs.evolve(
+        refund, status=status, gateway_ref=gateway_ref or refund.gateway_ref, failure_code=failure_code, updated_at=now
+    )
+    try:
+        with ctx.uow() as uow:
+            uow.ledger.save_refund(settled, expected_status=RefundStatus.PENDING)
             if status is RefundStatus.FAILED:
-                payment.refunded = payment.refunded - refund.amount
-                uow.ledger.save_payment(payment)
-                _book_on_order(uow, payment, -refund.amount, now)
+                fresh = uow.ledger.get_payment(payment.id)
+                if fresh is not None:
+                    fresh.refunded = fresh.refunded - refund.amount
+                    uow.ledger.save_payment(fresh)
+                    _book_on_order(uow, fresh, -refund.amount, now)
             elif status is RefundStatus.SUCCEEDED:
                 uow.emit(
                     RefundIssued(
@@ -111,8 +160,14 @@ def _record_refund_outcome(
                         amount=refund.amount.cents,
                     )
                 )
-        uow.commit()
-        return refund
+            uow.commit()
+    except Conflict:
+        with ctx.uow() as uow:
+            current = uow.ledger.get_refund(refund.id)
+        if current is None:
+            raise NotFound(f"refund {refund.id} not found") from None
+        return current
+    return settled
 
 
 def _book_on_order(uow: UnitOfWork, payment: Payment, amount: Money, now: datetime) -> None:
@@ -148,7 +203,7 @@ def settle_pending_refunds(ctx: Context, limit: int = 100) -> int:
             else:
                 result = ctx.gateway.get_refund(refund.gateway_ref)
                 done = _record_refund_outcome(
-                    ctx, refund.id, _OUTCOME_TO_STATUS[result.status], result.ref, result.failure_code
+                    ctx, refund, payment, _OUTCOME_TO_STATUS[result.status], result.ref, result.failure_code
                 )
         except PaymentGatewayUnavailable:
             continue

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import attrs
 
 from checkout_core.errors import (
+    Conflict,
     NotFound,
     PaymentDeclined,
     PaymentGatewayUnavailable,
@@ -21,8 +22,8 @@ from checkout_core.model.reservation import Reservation, ReservationStatus
 from checkout_core.model.vehicle import Vehicle, VehicleStatus
 from checkout_core.ports.payments import ChargeResult, ChargeStatus
 from checkout_core.ports.unit_of_work import UnitOfWork
-from checkout_core.usecases.context import Actor, Context
-from checkout_core.usecases.refunds import refund_all
+from checkout_core.usecases.context import SYSTEM, Actor, Context
+from checkout_core.usecases.refunds import refund_all, refund_deposit
 
 
 @attrs.frozen(kw_only=True)
@@ -44,35 +45,35 @@ def reserve_vehicle(ctx: Context, actor: Actor, *, vehicle_id: str, payment_toke
     reservation, payment, lapsed = _claim(ctx, actor, vehicle_id)
     if lapsed is not None:
         _refund_deposit(ctx, lapsed)
-    try:
-        charge = ctx.gateway.charge(
-            amount=reservation.deposit,
-            source=payment_token,
-            idempotency_key=reservation.deposit_idempotency_key,
-            description=f"Refundable deposit for reservation {reservation.id}",
-            metadata={"reservation_id": reservation.id, "ledger_id": payment.id, "vehicle_id": vehicle_id},
-        )
-    except PaymentGatewayUnavailable:
-        # The charge may or may not have happened: the reservation stays pending_deposit and
-        # the recovery job asks the gateway (same key) and settles it either way.
-        raise
-    return _settle(ctx, reservation.id, charge)
+    # If this raises PaymentGatewayUnavailable the charge may or may not have happened: the
+    # reservation stays pending_deposit and recovery asks the gateway (same key) and settles it.
+    charge = ctx.gateway.charge(
+        amount=reservation.deposit,
+        source=payment_token,
+        idempotency_key=reservation.deposit_idempotency_key,
+        description=f"Refundable deposit for reservation {reservation.id}",
+        metadata={"reservation_id": reservation.id, "ledger_id": payment.id, "vehicle_id": vehicle_id},
+    )
+    return _settle(ctx, reservation, payment, charge)
 
 
 def _claim(ctx: Context, actor: Actor, vehicle_id: str) -> tuple[Reservation, Payment, Reservation | None]:
+    """Saga step 1. The happy path is five statements: count, conditional update, two inserts
+    and the outbox; the car's existence and any overdue hold are looked at only if the claim fails."""
     now = ctx.clock.now()
     with ctx.uow() as uow:
-        vehicle = uow.vehicles.get(vehicle_id)
-        if vehicle is None:
-            raise NotFound(f"vehicle {vehicle_id} not found")
-        lapsed = _expire_if_overdue(ctx, uow, vehicle_id)
         if uow.reservations.count_active_for_customer(actor.id, now) >= ctx.policy.max_active_reservations:
             raise ReservationLimitReached(
                 f"you already hold {ctx.policy.max_active_reservations} active reservation(s)",
                 limit=ctx.policy.max_active_reservations,
             )
+        lapsed = None
         if not uow.vehicles.claim(vehicle_id):
-            raise VehicleUnavailable(f"vehicle {vehicle_id} is not available", vehicle_id=vehicle_id)
+            if uow.vehicles.get(vehicle_id) is None:
+                raise NotFound(f"vehicle {vehicle_id} not found")
+            lapsed = _expire_if_overdue(ctx, uow, vehicle_id)
+            if lapsed is None or not uow.vehicles.claim(vehicle_id):
+                raise VehicleUnavailable(f"vehicle {vehicle_id} is not available", vehicle_id=vehicle_id)
         reservation = Reservation.start(
             id=ctx.ids.new("res"),
             vehicle_id=vehicle_id,
@@ -111,42 +112,46 @@ def _expire_if_overdue(ctx: Context, uow: UnitOfWork, vehicle_id: str) -> Reserv
     return holder
 
 
-def _settle(ctx: Context, reservation_id: str, charge: ChargeResult | None) -> ReservationResult:
-    """Saga step 3 (also used by recovery): confirm on success, release the car otherwise."""
+def _apply_charge(
+    ctx: Context, uow: UnitOfWork, reservation: Reservation, payment: Payment, charge: ChargeResult | None
+) -> None:
+    """Saga step 3 inside ``uow``: confirm on success, release the car otherwise. Both rows are
+    written only if still pending, so the request and the recovery job can never both settle."""
     now = ctx.clock.now()
-    with ctx.uow() as uow:
-        reservation = uow.reservations.get(reservation_id, for_update=True)
-        if reservation is None:
-            raise NotFound(f"reservation {reservation_id} not found")
-        payment = uow.ledger.payment_by_key(reservation.deposit_idempotency_key)
-        if reservation.status is not ReservationStatus.PENDING_DEPOSIT:
-            return ReservationResult(reservation=reservation, deposit=payment)  # settled by someone else
-        if charge is not None and charge.status is ChargeStatus.PENDING:
-            return ReservationResult(reservation=reservation, deposit=payment)  # ask again later
-        succeeded = charge is not None and charge.status is ChargeStatus.SUCCEEDED
-        if payment is not None:
-            payment.status = PaymentStatus.SUCCEEDED if succeeded else PaymentStatus.FAILED
-            payment.updated_at = now
-            if charge is not None:
-                payment.gateway_ref = charge.ref
-                payment.failure_code = charge.decline_code
-                payment.card_brand = charge.card_brand
-                payment.card_last4 = charge.card_last4
-            uow.ledger.save_payment(payment)
-        if succeeded:
-            assert charge is not None
-            reservation.confirm(charge_id=charge.ref, now=now)
-        else:
-            reason = (charge.decline_code or "card_declined") if charge is not None else "charge_not_made"
-            reservation.fail(reason=reason, now=now)
-            uow.vehicles.set_status(reservation.vehicle_id, VehicleStatus.AVAILABLE, expected=VehicleStatus.RESERVED)
-        uow.reservations.save(reservation)
-        uow.commit()
-    if charge is not None and charge.status is ChargeStatus.FAILED:
+    succeeded = charge is not None and charge.status is ChargeStatus.SUCCEEDED
+    payment.status = PaymentStatus.SUCCEEDED if succeeded else PaymentStatus.FAILED
+    payment.updated_at = now
+    if charge is not None:
+        payment.gateway_ref = charge.ref
+        payment.failure_code = charge.decline_code
+        payment.card_brand = charge.card_brand
+        payment.card_last4 = charge.card_last4
+    uow.ledger.save_payment(payment, expected_status=PaymentStatus.PENDING)
+    if charge is not None and succeeded:
+        reservation.confirm(charge_id=charge.ref, now=now)
+    else:
+        reason = (charge.decline_code or "card_declined") if charge is not None else "charge_not_made"
+        reservation.fail(reason=reason, now=now)
+        uow.vehicles.set_status(reservation.vehicle_id, VehicleStatus.AVAILABLE, expected=VehicleStatus.RESERVED)
+    uow.reservations.save(reservation, expected_status=ReservationStatus.PENDING_DEPOSIT)
+
+
+def _settle(ctx: Context, reservation: Reservation, payment: Payment, charge: ChargeResult) -> ReservationResult:
+    """Saga step 3 for the request that made the charge (no re-read: three statements)."""
+    if charge.status is ChargeStatus.PENDING:
+        return ReservationResult(reservation=reservation, deposit=payment)  # recovery asks again later
+    try:
+        with ctx.uow() as uow:
+            _apply_charge(ctx, uow, reservation, payment, charge)
+            uow.commit()
+    except Conflict:
+        # The recovery job settled it first (this request was slow); report what was decided.
+        return get_reservation(ctx, SYSTEM, reservation.id)
+    if charge.status is ChargeStatus.FAILED:
         raise PaymentDeclined(
             charge.message or "the card was declined",
             decline_code=charge.decline_code,
-            reservation_id=reservation_id,
+            reservation_id=reservation.id,
         )
     return ReservationResult(reservation=reservation, deposit=payment)
 
@@ -228,9 +233,7 @@ def expire_due_reservations(ctx: Context, *, batch_size: int = 100) -> int:
 
 
 def _refund_deposit(ctx: Context, reservation: Reservation) -> None:
-    with ctx.uow() as uow:
-        payments = list(uow.ledger.payments_for(reservation_id=reservation.id))
-    refund_all(ctx, payments, reason="reservation_expired")
+    refund_deposit(ctx, reservation.id, reservation.deposit_idempotency_key, "reservation_expired")
 
 
 def refund_expired_deposits(ctx: Context, limit: int = 500) -> int:
@@ -243,28 +246,39 @@ def refund_expired_deposits(ctx: Context, limit: int = 500) -> int:
     return len(todo)
 
 
+def settle_deposit(ctx: Context, reservation_id: str, charge: ChargeResult | None) -> ReservationResult:
+    """Settle a pending deposit from what the gateway says (``None``: no charge was ever made).
+
+    Used by recovery and by gateway webhooks. A reservation already settled is left as it is;
+    a decline is not raised (it is news to record, not an error of the caller)."""
+    if charge is not None and charge.status is ChargeStatus.PENDING:
+        return get_reservation(ctx, SYSTEM, reservation_id)
+    try:
+        with ctx.uow() as uow:
+            reservation = uow.reservations.get(reservation_id, for_update=True)
+            if reservation is None:
+                raise NotFound(f"reservation {reservation_id} not found")
+            payment = uow.ledger.payment_by_key(reservation.deposit_idempotency_key)
+            if reservation.status is ReservationStatus.PENDING_DEPOSIT and payment is not None:
+                _apply_charge(ctx, uow, reservation, payment, charge)
+                uow.commit()
+    except Conflict:
+        pass  # settled concurrently by the request or another settler
+    return get_reservation(ctx, SYSTEM, reservation_id)
+
+
 def recover_pending_deposits(ctx: Context, *, batch_size: int = 100) -> int:
     """Settle reservations left in pending_deposit by a crash between the charge and the commit:
     confirm those the gateway charged, release the others. Returns how many were settled."""
     now = ctx.clock.now()
     with ctx.uow() as uow:
         stale = list(uow.reservations.claim_stale_pending(now - ctx.policy.pending_deposit_grace, batch_size))
-        keys = {r.id: uow.ledger.payment_by_key(r.deposit_idempotency_key) for r in stale}
     settled = 0
-    for reservation in stale:
-        payment = keys[reservation.id]
+    for candidate in stale:
         try:
-            charge = ctx.gateway.find_charge(
-                idempotency_key=reservation.deposit_idempotency_key,
-                ledger_id=payment.id if payment is not None else "",
-            )
+            charge = ctx.gateway.find_charge(idempotency_key=candidate.deposit_idempotency_key, ledger_id=candidate.id)
         except PaymentGatewayUnavailable:
             continue
-        try:
-            result = _settle(ctx, reservation.id, charge)
-        except PaymentDeclined:
-            settled += 1
-            continue
-        if result.reservation.status is not ReservationStatus.PENDING_DEPOSIT:
+        if settle_deposit(ctx, candidate.id, charge).reservation.status is not ReservationStatus.PENDING_DEPOSIT:
             settled += 1
     return settled

@@ -1,0 +1,219 @@
+"""``Idempotency-Key`` on POST requests: a client may retry a POST safely.
+
+* Routes that create or charge (reservations, orders, payments) *require* the header
+  (``opt={"idempotency": "required"}``): without it, 400 ``idempotency_key_required``. On
+  every other POST it is optional and honoured when sent.
+* A key is scoped to the caller, the method and the path; the request is identified by the
+  SHA-256 of its raw body.
+* The first request claims the key (atomically, in the idempotency store), runs, and its
+  response (status, body, content type) is stored before it is sent. A retry with the same
+  key and body gets that response again with ``Idempotent-Replayed: true``; with another body,
+  422 ``idempotency_key_reused``; while the first is still running, 409
+  ``idempotency_in_progress`` (with ``Retry-After``), so concurrent duplicates never charge twice.
+* A 5xx or a crash releases the claim instead: the outcome is unknown or retryable, so the
+  same key may be tried again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import anyio
+import anyio.to_thread
+from litestar import Request
+from litestar.datastructures import Headers
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+from litestar.params import HeaderParameter
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from checkout_core.ports.clock import Clock
+from checkout_core.ports.idempotency import IdempotencyRecord, IdempotencyStore
+from checkout_core.usecases.context import Actor
+from entrypoints.http.problems import HttpProblem
+
+log = logging.getLogger("checkout.http.idempotency")
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+IDEMPOTENCY_OPT = "idempotency"
+REQUIRED = "required"
+MAX_KEY_LENGTH = 255
+
+# Visible ASCII only: keys end up in a database column and in log lines.
+_VALID_KEY = re.compile(rf"^[\x21-\x7e]{{1,{MAX_KEY_LENGTH}}}$")
+
+_KEY_DESCRIPTION = (
+    "A unique value per logical request (e.g. a UUID). Retrying with the same key and body replays the "
+    "first response (`Idempotent-Replayed: true`); the same key with another body is 422."
+)
+
+#: Handler parameters that document the header in OpenAPI; the middleware enforces it.
+RequiredIdempotencyKey = Annotated[
+    str,
+    HeaderParameter(
+        name=HEADER,
+        min_length=1,
+        max_length=MAX_KEY_LENGTH,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Required. " + _KEY_DESCRIPTION,
+    ),
+]
+OptionalIdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name=HEADER,
+        required=False,
+        min_length=1,
+        max_length=MAX_KEY_LENGTH,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Optional. " + _KEY_DESCRIPTION,
+    ),
+]
+
+
+def request_scope(caller: str, method: str, path: str) -> str:
+    """The namespace of a key: the same key from another caller or on another URL is another key."""
+    return f"{caller} {method} {path}"
+
+
+def request_hash(body: bytes) -> str:
+    """Identifies the request a key was first used with."""
+    return hashlib.sha256(body).hexdigest()
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
+    for key, value in headers:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+class IdempotencyMiddleware(ASGIMiddleware):
+    """Claims, replays and stores POST responses by ``Idempotency-Key``."""
+
+    scopes = (ScopeType.HTTP,)
+
+    def __init__(self, store: IdempotencyStore, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    async def _run(self, fn: Callable[..., Any], **kwargs: Any) -> Any:
+        # The store may be a database: never block the event loop on it.
+        return await anyio.to_thread.run_sync(lambda: fn(**kwargs))
+
+    async def _release(self, scope_id: str, key: str) -> None:
+        # Shielded: a client that disconnects must not leave the key claimed for ever.
+        with anyio.CancelScope(shield=True):
+            try:
+                await self._run(self._store.release, scope=scope_id, key=key)
+            except Exception:
+                log.exception("could not release idempotency key for %s", scope_id)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        """Replay, refuse, or run and remember."""
+        if scope["type"] != ScopeType.HTTP or scope["method"] != "POST":
+            await next_app(scope, receive, send)
+            return
+        key = Headers.from_scope(scope).get(HEADER.lower())
+        if key is None:
+            if scope["route_handler"].opt.get(IDEMPOTENCY_OPT) == REQUIRED:
+                raise HttpProblem(
+                    400,
+                    "idempotency_key_required",
+                    f"This request creates or charges something: send an {HEADER} header "
+                    "(a unique value such as a UUID) so that it can be retried safely.",
+                    title="Idempotency key required",
+                    field=HEADER,
+                )
+            await next_app(scope, receive, send)
+            return
+        if not _VALID_KEY.match(key):
+            raise HttpProblem(
+                400,
+                "validation_error",
+                f"{HEADER} must be 1 to {MAX_KEY_LENGTH} visible ASCII characters.",
+                field=HEADER,
+            )
+        body = await Request(scope, receive).body()
+        user = scope.get("user")
+        caller = user.id if isinstance(user, Actor) else "anonymous"
+        scope_id = request_scope(caller, "POST", scope["path"])
+        digest = request_hash(body)
+        existing: IdempotencyRecord | None = await self._run(
+            self._store.claim, scope=scope_id, key=key, request_hash=digest, now=self._clock.now()
+        )
+        if existing is not None:
+            await self._answer_existing(existing, digest, send)
+            return
+        await self._run_and_store(scope, receive, send, next_app, scope_id, key)
+
+    async def _answer_existing(self, existing: IdempotencyRecord, digest: str, send: Send) -> None:
+        if existing.request_hash != digest:
+            raise HttpProblem(
+                422,
+                "idempotency_key_reused",
+                f"This {HEADER} was already used with a different request body; use a new key for a new request.",
+                title="Idempotency key reused",
+                field=HEADER,
+            )
+        if existing.status_code is None:
+            raise HttpProblem(
+                409,
+                "idempotency_in_progress",
+                f"A request with this {HEADER} is still being processed; retry shortly.",
+                title="Request in progress",
+            )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": existing.status_code,
+                "headers": [
+                    (b"content-type", existing.content_type.encode("latin-1")),
+                    (b"content-length", str(len(existing.body)).encode()),
+                    (REPLAYED_HEADER.lower().encode(), b"true"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": existing.body, "more_body": False})
+
+    async def _run_and_store(
+        self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp, scope_id: str, key: str
+    ) -> None:
+        # The response is held back until it is stored, so a client that retries the moment it
+        # has an answer gets a replay, never "in progress".
+        messages: list[Message] = []
+
+        async def capture(message: Message) -> None:
+            messages.append(message)
+
+        try:
+            await next_app(scope, receive, capture)
+        except BaseException:
+            await self._release(scope_id, key)
+            raise
+        start = next((m for m in messages if m["type"] == "http.response.start"), None)
+        status = int(start["status"]) if start is not None else 500
+        if status >= 500:
+            await self._release(scope_id, key)
+        else:
+            body = b"".join(bytes(m.get("body", b"")) for m in messages if m["type"] == "http.response.body")
+            content_type = _header(list(start["headers"]), b"content-type") if start is not None else None
+            try:
+                await self._run(
+                    self._store.complete,
+                    scope=scope_id,
+                    key=key,
+                    status_code=status,
+                    body=body,
+                    content_type=content_type or "application/json",
+                )
+            except Exception:
+                log.exception("could not store the idempotent response for %s", scope_id)
+                await self._release(scope_id, key)
+        for message in messages:
+            await send(message)

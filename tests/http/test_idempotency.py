@@ -1,0 +1,179 @@
+"""``Idempotency-Key``: replays, reuse with another body, duplicates in flight, scoping, and
+releasing the key after a 5xx."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from adapters.system.clock import FixedClock
+from adapters.system.ids import SequentialIds
+from checkout_core.demo import load_demo
+from entrypoints.bootstrap import App, bootstrap_in_memory
+from entrypoints.http.app import create_app
+from tests.http.conftest import new_key
+from tests.http.gateways import GATEWAY_DOWN, SpyGateway
+
+Client = TestClient[Litestar]
+RESERVE = {"vehicleId": "veh_abc123", "paymentMethod": {"type": "card", "token": "tok_visa"}}
+
+
+@pytest.fixture
+def spy(clock: FixedClock) -> SpyGateway:
+    """The counting gateway."""
+    return SpyGateway(clock)
+
+
+@pytest.fixture
+def core(clock: FixedClock, spy: SpyGateway) -> Iterator[App]:
+    """The in-memory app charging through the spy."""
+    app = bootstrap_in_memory(clock=clock, ids=SequentialIds(), gateway=spy)
+    load_demo(app.ctx.uow)
+    yield app
+    app.close()
+
+
+def _reserve(client: Client, headers: dict[str, str], key: str, body: dict[str, Any] | None = None) -> Any:
+    return client.post("/api/v1/reservations", json=body or RESERVE, headers={**headers, "Idempotency-Key": key})
+
+
+def test_a_retry_replays_the_first_response(client: Client, customer: dict[str, str], spy: SpyGateway) -> None:
+    key = new_key()
+    first = _reserve(client, customer, key)
+    second = _reserve(client, customer, key)
+
+    assert first.status_code == second.status_code == 201
+    assert second.content == first.content
+    assert second.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    assert second.headers["content-type"] == "application/json"
+    assert spy.charges == 1
+    assert len(client.get("/api/v1/reservations", headers=customer).json()["items"]) == 1
+
+
+def test_errors_are_replayed_too(client: Client, customer: dict[str, str], spy: SpyGateway) -> None:
+    key = new_key()
+    declined = {"vehicleId": "veh_abc123", "paymentMethod": {"type": "card", "token": "tok_chargeDeclined"}}
+    first = _reserve(client, customer, key, declined)
+    again = _reserve(client, customer, key, declined)
+
+    assert first.status_code == again.status_code == 402
+    assert again.json() == first.json()
+    assert again.headers["content-type"] == "application/problem+json"
+    assert spy.charges == 1
+
+
+def test_the_same_key_with_another_body_is_422(client: Client, customer: dict[str, str]) -> None:
+    key = new_key()
+    assert _reserve(client, customer, key).status_code == 201
+
+    other = _reserve(client, customer, key, {**RESERVE, "vehicleId": "veh_demo001"})
+
+    assert other.status_code == 422
+    assert other.headers["content-type"] == "application/problem+json"
+    assert other.json()["code"] == "idempotency_key_reused"
+
+
+def test_keys_are_scoped_to_the_caller(
+    client: Client, customer: dict[str, str], stranger: dict[str, str], spy: SpyGateway
+) -> None:
+    key = new_key()
+    mine = _reserve(client, customer, key)
+    theirs = _reserve(client, stranger, key, {**RESERVE, "vehicleId": "veh_demo001"})
+
+    assert mine.status_code == theirs.status_code == 201
+    assert "idempotent-replayed" not in theirs.headers
+    assert theirs.json()["vehicleId"] == "veh_demo001"
+    assert spy.charges == 2
+
+
+def test_creating_and_charging_posts_require_a_key(client: Client, customer: dict[str, str]) -> None:
+    for path, body in (
+        ("/api/v1/reservations", RESERVE),
+        ("/api/v1/orders", {}),
+        ("/api/v1/orders/ord_000001/payments/card", {"token": "tok_visa"}),
+        ("/api/v1/payments/bank-transfers", {"reference": "CLT-2025-10001", "amount": 1, "bankReference": "x"}),
+    ):
+        response = client.post(path, json=body, headers=customer)
+        assert response.status_code == 400, path
+        assert response.json()["code"] == "idempotency_key_required", path
+        assert response.json()["field"] == "Idempotency-Key"
+
+
+def test_the_key_is_optional_elsewhere_and_checked_when_sent(
+    client: Client, customer: dict[str, str], placed_order: dict[str, Any]
+) -> None:
+    url = f"/api/v1/orders/{placed_order['orderId']}/documents/sign"
+    assert client.post(url, headers=customer).status_code == 200
+    key = new_key()
+    first = client.post(url, headers={**customer, "Idempotency-Key": key})
+    replay = client.post(url, headers={**customer, "Idempotency-Key": key})
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.json() == first.json()
+
+    bad = client.post(url, headers={**customer, "Idempotency-Key": "has space"})
+    assert bad.status_code == 400
+    assert bad.json()["code"] == "validation_error"
+
+
+def test_concurrent_duplicates_charge_once(client: Client, customer: dict[str, str], spy: SpyGateway) -> None:
+    key = new_key()
+    spy.hold()
+    results: dict[str, Any] = {}
+    first = threading.Thread(target=lambda: results.update(first=_reserve(client, customer, key)))
+    first.start()
+    try:
+        assert spy.entered.wait(timeout=10), "the first request never reached the gateway"
+        duplicate = _reserve(client, customer, key)
+    finally:
+        spy.release()
+        first.join(timeout=10)
+
+    assert duplicate.status_code == 409
+    assert duplicate.json()["code"] == "idempotency_in_progress"
+    assert duplicate.headers["retry-after"] == "1"
+    assert results["first"].status_code == 201
+    replay = _reserve(client, customer, key)
+    assert replay.status_code == 201
+    assert replay.content == results["first"].content
+    assert spy.charges == 1
+
+
+@pytest.mark.parametrize(
+    ("failure", "status", "code"),
+    [
+        (RuntimeError("the gateway adapter crashed"), 500, "internal_error"),
+        (GATEWAY_DOWN, 503, "payment_gateway_unavailable"),
+    ],
+)
+def test_a_5xx_releases_the_key(
+    client: Client, customer: dict[str, str], spy: SpyGateway, failure: Exception, status: int, code: str
+) -> None:
+    key = new_key()
+    spy.fail_with = failure
+    failed = _reserve(client, customer, key)
+    assert failed.status_code == status
+    assert failed.json()["code"] == code
+
+    spy.fail_with = None
+    retried = _reserve(client, customer, key)
+
+    # Neither replayed nor "in progress": it ran again (and met the hold the failure left pending).
+    assert "idempotent-replayed" not in retried.headers
+    assert retried.json()["code"] in ("vehicle_unavailable", "reservation_limit_reached")
+    assert spy.charges == 1
+
+
+def test_a_replay_survives_a_new_app_on_the_same_store(core: App, customer: dict[str, str]) -> None:
+    key = new_key()
+    with TestClient(create_app(core)) as one:
+        first = _reserve(one, customer, key)
+    with TestClient(create_app(core)) as two:
+        second = _reserve(two, customer, key)
+    assert second.headers["idempotent-replayed"] == "true"
+    assert second.content == first.content
