@@ -4,7 +4,6 @@ failures (unknown id → 3, illegal step → 4 naming the current status, bad op
 from __future__ import annotations
 
 import re
-
 from datetime import timedelta
 
 import pytest

@@ -125,7 +125,13 @@ def test_the_whole_purchase(memory_app: App, clock: FixedClock) -> None:
     assert envelope.signature_url.endswith(f"/sign/{order.id}/{envelope.id}")
     assert start_signing(ctx, JOHN, order.id) == envelope  # still valid: reused
     complete_signing(
-        ctx, order_id=order.id, envelope_id=envelope.id, typed_name="john doe", consent=True, ip_address="", user_agent=""
+        ctx,
+        order_id=order.id,
+        envelope_id=envelope.id,
+        typed_name="john doe",
+        consent=True,
+        ip_address="",
+        user_agent="",
     )
     assert _view(memory_app, order.id)["status"] == "pending_insurance"
 
@@ -171,7 +177,13 @@ def test_nothing_due_skips_pending_payment(memory_app: App) -> None:
     order = place_order(ctx, JOHN, spec_order(_reserve(memory_app), down_payment=Money(0)))
     envelope = start_signing(ctx, JOHN, order.id)
     complete_signing(
-        ctx, order_id=order.id, envelope_id=envelope.id, typed_name="John Doe", consent=True, ip_address="", user_agent=""
+        ctx,
+        order_id=order.id,
+        envelope_id=envelope.id,
+        typed_name="John Doe",
+        consent=True,
+        ip_address="",
+        user_agent="",
     )
     submit_insurance(ctx, JOHN, order.id, content=PDF, policy_number="POL-1", provider="Intact")
     verify_insurance(ctx, SARAH, order.id)
@@ -184,7 +196,13 @@ def test_early_payment_counts(memory_app: App) -> None:
     record_bank_transfer(ctx, SARAH, reference=order.number, amount=Money(250000), bank_reference="EARLY")
     envelope = start_signing(ctx, JOHN, order.id)
     complete_signing(
-        ctx, order_id=order.id, envelope_id=envelope.id, typed_name="John Doe", consent=True, ip_address="", user_agent=""
+        ctx,
+        order_id=order.id,
+        envelope_id=envelope.id,
+        typed_name="John Doe",
+        consent=True,
+        ip_address="",
+        user_agent="",
     )
     submit_insurance(ctx, JOHN, order.id, content=PDF, policy_number="POL-1", provider="Intact")
     verify_insurance(ctx, SARAH, order.id)
@@ -196,7 +214,12 @@ def test_cancel_refunds_everything_and_releases_the_car(memory_app: App) -> None
     order = place_order(
         ctx,
         JOHN,
-        spec_order(_reserve(memory_app), payment_method=PaymentChoice.CASH, financing_application_id=None, down_payment=Money(0)),
+        spec_order(
+            _reserve(memory_app),
+            payment_method=PaymentChoice.CASH,
+            financing_application_id=None,
+            down_payment=Money(0),
+        ),
     )
     record_bank_transfer(ctx, SARAH, reference=order.number, amount=Money(100000), bank_reference="PART")
     cancelled = cancel_order(ctx, JOHN, order.id)
@@ -214,7 +237,13 @@ def test_return_inside_the_window_only(memory_app: App, clock: FixedClock) -> No
     order = place_order(ctx, JOHN, spec_order(_reserve(memory_app), down_payment=Money(0)))
     envelope = start_signing(ctx, JOHN, order.id)
     complete_signing(
-        ctx, order_id=order.id, envelope_id=envelope.id, typed_name="John Doe", consent=True, ip_address="", user_agent=""
+        ctx,
+        order_id=order.id,
+        envelope_id=envelope.id,
+        typed_name="John Doe",
+        consent=True,
+        ip_address="",
+        user_agent="",
     )
     submit_insurance(ctx, JOHN, order.id, content=PDF, policy_number="POL-1", provider="Intact")
     verify_insurance(ctx, SARAH, order.id)
@@ -234,11 +263,19 @@ def test_pickup_goes_from_pending_delivery_to_delivered(memory_app: App) -> None
 
     ctx = memory_app.ctx
     order = place_order(
-        ctx, JOHN, spec_order(_reserve(memory_app), down_payment=Money(0), delivery=Delivery(method=DeliveryMethod.PICKUP))
+        ctx,
+        JOHN,
+        spec_order(_reserve(memory_app), down_payment=Money(0), delivery=Delivery(method=DeliveryMethod.PICKUP)),
     )
     envelope = start_signing(ctx, JOHN, order.id)
     complete_signing(
-        ctx, order_id=order.id, envelope_id=envelope.id, typed_name="John Doe", consent=True, ip_address="", user_agent=""
+        ctx,
+        order_id=order.id,
+        envelope_id=envelope.id,
+        typed_name="John Doe",
+        consent=True,
+        ip_address="",
+        user_agent="",
     )
     submit_insurance(ctx, JOHN, order.id, content=PDF, policy_number="POL-1", provider="Intact")
     verify_insurance(ctx, SARAH, order.id)

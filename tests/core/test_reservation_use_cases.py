@@ -67,7 +67,9 @@ def test_second_customer_gets_vehicle_unavailable(memory_app: App) -> None:
 
 def test_declined_deposit_releases_the_car(memory_app: App) -> None:
     with pytest.raises(PaymentDeclined) as declined:
-        reserve_vehicle(memory_app.ctx, JOHN, vehicle_id="veh_abc123", payment_token="tok_chargeDeclinedInsufficientFunds")
+        reserve_vehicle(
+            memory_app.ctx, JOHN, vehicle_id="veh_abc123", payment_token="tok_chargeDeclinedInsufficientFunds"
+        )
     assert declined.value.decline_code == "insufficient_funds"
     assert _vehicle_status(memory_app, "veh_abc123") is VehicleStatus.AVAILABLE
     # and the same customer may try again with another card
@@ -124,9 +126,7 @@ def test_other_customers_cannot_see_a_reservation(memory_app: App) -> None:
 
 
 @pytest.mark.parametrize("charged", [True, False])
-def test_recovery_settles_a_crash_between_charge_and_commit(
-    memory_app: App, clock: FixedClock, charged: bool
-) -> None:
+def test_recovery_settles_a_crash_between_charge_and_commit(memory_app: App, clock: FixedClock, charged: bool) -> None:
     gateway = memory_app.ctx.gateway
     assert isinstance(gateway, SandboxGateway)
     if charged:

@@ -140,7 +140,7 @@ class SandboxGateway:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 row = self._db.execute(
-                    f"SELECT fingerprint, {self._CHARGE_COLUMNS} FROM charges WHERE idempotency_key = ?",
+                    f"SELECT fingerprint, {self._CHARGE_COLUMNS} FROM charges WHERE idempotency_key = ?",  # noqa: S608 - a constant column list; values are bound
                     (idempotency_key,),
                 ).fetchone()
                 if row is not None:
@@ -200,7 +200,8 @@ class SandboxGateway:
         with self._lock:
             self._maybe_fail()
             row = self._db.execute(
-                f"SELECT {self._CHARGE_COLUMNS} FROM charges WHERE idempotency_key = ?", (idempotency_key,)
+                f"SELECT {self._CHARGE_COLUMNS} FROM charges WHERE idempotency_key = ?",  # noqa: S608 - a constant column list
+                (idempotency_key,),
             ).fetchone()
         return None if row is None else self._charge_result(row)
 
