@@ -29,6 +29,7 @@ from checkout_core.ports.payments import PaymentGateway
 from checkout_core.ports.unit_of_work import EventHandler, UnitOfWork, UnitOfWorkFactory
 from checkout_core.pricing.fees import FeeSchedule
 from checkout_core.usecases.context import BankDetails, Context, Policy
+from checkout_core.usecases.payment_events import MemoryProcessedEvents, ProcessedEventStore
 from entrypoints.settings import Settings, load_settings
 
 log = logging.getLogger("checkout.events")
@@ -43,6 +44,7 @@ class App:
     idempotency: IdempotencyStore
     jwt_secret: str = attrs.field(repr=False)
     check_database: Callable[[], None]
+    processed_gateway_events: ProcessedEventStore
     closers: list[Callable[[], None]] = attrs.field(factory=list)
 
     def close(self) -> None:
@@ -105,9 +107,10 @@ def _local_secret(data_dir: Path, name: str) -> str:
 
 def _sql_units_of_work(
     settings: Settings, ids: IdGenerator, handlers: Sequence[EventHandler], migrate: bool
-) -> tuple[UnitOfWorkFactory, IdempotencyStore, Callable[[], None], Callable[[], None]]:
-    """SQLAlchemy: (unit-of-work factory, idempotency store, readiness check, closer)."""
+) -> tuple[UnitOfWorkFactory, IdempotencyStore, ProcessedEventStore, Callable[[], None], Callable[[], None]]:
+    """SQLAlchemy: (unit-of-work factory, idempotency store, gateway events, readiness check, closer)."""
     from adapters.sql.engine import make_engine
+    from adapters.sql.gateway_events import SqlProcessedEvents
     from adapters.sql.idempotency import SqlIdempotencyStore
     from adapters.sql.migrations import upgrade_database
     from adapters.sql.unit_of_work import SqlUnitOfWork, check_connection
@@ -119,7 +122,13 @@ def _sql_units_of_work(
     def factory() -> UnitOfWork:
         return SqlUnitOfWork(engine, ids, handlers)
 
-    return factory, SqlIdempotencyStore(engine), lambda: check_connection(engine), engine.dispose
+    return (
+        factory,
+        SqlIdempotencyStore(engine),
+        SqlProcessedEvents(engine),
+        lambda: check_connection(engine),
+        engine.dispose,
+    )
 
 
 def _signing_files(settings: Settings) -> tuple[Path, Path]:
@@ -193,7 +202,7 @@ def bootstrap(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     clock = clock or SystemClock()
     ids = ids or RandomIds()
-    uow, idempotency, check, close_db = _sql_units_of_work(settings, ids, (log_events, *handlers), migrate)
+    uow, idempotency, processed, check, close_db = _sql_units_of_work(settings, ids, (log_events, *handlers), migrate)
     store, renderer, signed_copies = _documents(settings)
     gateway = gateway or _gateway(settings, clock)
     ctx = Context(
@@ -213,6 +222,7 @@ def bootstrap(
         idempotency=idempotency,
         jwt_secret=settings.jwt_secret or _local_secret(settings.data_dir, "jwt-secret"),
         check_database=check,
+        processed_gateway_events=processed,
     )
     app.closers.append(close_db)
     if isinstance(gateway, SandboxGateway):
@@ -256,4 +266,5 @@ def bootstrap_in_memory(
         idempotency=MemoryIdempotencyStore(),
         jwt_secret=settings.jwt_secret,
         check_database=lambda: None,
+        processed_gateway_events=MemoryProcessedEvents(),
     )

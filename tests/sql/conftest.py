@@ -19,6 +19,7 @@ from adapters.memory.unit_of_work import MemoryStore, MemoryUnitOfWork
 from adapters.payments.sandbox import SandboxGateway
 from adapters.signing.builtin import BuiltinSigner
 from adapters.sql.engine import make_engine
+from adapters.sql.gateway_events import SqlProcessedEvents
 from adapters.sql.idempotency import SqlIdempotencyStore
 from adapters.sql.migrations import upgrade_database
 from adapters.sql.tables import metadata
@@ -157,6 +158,7 @@ def sql_app(
         idempotency=SqlIdempotencyStore(engine),
         jwt_secret=settings.jwt_secret,
         check_database=lambda: check_connection(engine),
+        processed_gateway_events=SqlProcessedEvents(engine),
         closers=closers,
     )
 

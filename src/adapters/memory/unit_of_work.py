@@ -15,6 +15,7 @@ from typing import Self
 import attrs
 
 from checkout_core.errors import Conflict, VehicleUnavailable
+from checkout_core.model.audit import AuditEntry
 from checkout_core.model.order import OPEN_STATUSES, Order, OrderStatus
 from checkout_core.model.parties import Advisor, Customer, FinancingApplication, TradeInOffer
 from checkout_core.model.payments import Payment, PaymentStatus, Refund, RefundStatus
@@ -39,6 +40,7 @@ class MemoryStore:
     trade_ins: dict[str, TradeInOffer] = attrs.field(factory=dict)
     financing: dict[str, FinancingApplication] = attrs.field(factory=dict)
     events: list[StoredEvent] = attrs.field(factory=list)
+    audit: list[AuditEntry] = attrs.field(factory=list)
     order_numbers: dict[int, int] = attrs.field(factory=dict)
     lock: threading.RLock = attrs.field(factory=threading.RLock, eq=False, repr=False)
 
@@ -361,6 +363,18 @@ class MemoryFinancing(_Directory):
         self._put(application.id, application)
 
 
+class MemoryAuditTrail(_Repo):
+    """See :class:`checkout_core.ports.repositories.SigningAuditTrail`."""
+
+    def append(self, entry: AuditEntry) -> None:
+        if any(e.order_id == entry.order_id and e.sequence == entry.sequence for e in self._s.audit):
+            raise Conflict(f"audit entry {entry.sequence} of {entry.order_id} exists")
+        self._s.audit = [*self._s.audit, entry]
+
+    def entries(self, order_id: str) -> Sequence[AuditEntry]:
+        return sorted((e for e in self._s.audit if e.order_id == order_id), key=lambda e: e.sequence)
+
+
 class MemoryOutbox(_Repo):
     """See :class:`checkout_core.ports.repositories.Outbox`."""
 
@@ -394,6 +408,7 @@ class MemoryUnitOfWork(UnitOfWorkBase):
         self.trade_ins = MemoryTradeIns(self)
         self.financing = MemoryFinancing(self)
         self.outbox = MemoryOutbox(self)
+        self.audit = MemoryAuditTrail(self)
 
     def __enter__(self) -> Self:
         self.store.lock.acquire()

@@ -29,6 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from adapters.sql import mapping, tables
 from checkout_core.errors import Conflict, VehicleUnavailable
+from checkout_core.model.audit import AuditAction, AuditEntry
 from checkout_core.model.order import OPEN_STATUSES, Order, OrderStatus
 from checkout_core.model.parties import Advisor, Customer, FinancingApplication, TradeInOffer
 from checkout_core.model.payments import Payment, PaymentStatus, Refund, RefundStatus
@@ -707,3 +708,59 @@ __all__ = [
     "is_unique_violation",
     "translate_db_errors",
 ]
+
+
+# -- signing audit trail ----------------------------------------------------------------------
+
+
+class SqlAuditTrail(_Repo):
+    """See :class:`checkout_core.ports.repositories.SigningAuditTrail`. The primary key
+    (order_id, sequence) makes two writers appending the same link a Conflict, not a fork."""
+
+    _t = tables.signing_audit
+
+    def append(self, entry: AuditEntry) -> None:
+        """Insert the next entry."""
+        row = {
+            "order_id": entry.order_id,
+            "sequence": entry.sequence,
+            "action": entry.action.value,
+            "occurred_at": entry.occurred_at,
+            "envelope_id": entry.envelope_id,
+            "signer_name": entry.signer_name,
+            "signer_email": entry.signer_email,
+            "ip_address": entry.ip_address,
+            "user_agent": entry.user_agent,
+            "document_sha256": entry.document_sha256,
+            "prev_hash": entry.prev_hash,
+            "entry_hash": entry.entry_hash,
+        }
+        statement = (
+            dialect_insert(self._dialect, self._t)
+            .values(row)
+            .on_conflict_do_nothing(index_elements=[self._t.c.order_id, self._t.c.sequence])
+        )
+        if self._run(statement).rowcount != 1:
+            raise Conflict(f"audit entry {entry.sequence} of order {entry.order_id} exists")
+
+    def entries(self, order_id: str) -> Sequence[AuditEntry]:
+        """In sequence order."""
+        c = self._t.c
+        rows = self._rows(select(self._t).where(c.order_id == order_id).order_by(c.sequence))
+        return [
+            AuditEntry(
+                order_id=r["order_id"],
+                sequence=r["sequence"],
+                action=AuditAction(r["action"]),
+                occurred_at=r["occurred_at"],
+                envelope_id=r["envelope_id"],
+                signer_name=r["signer_name"],
+                signer_email=r["signer_email"],
+                ip_address=r["ip_address"],
+                user_agent=r["user_agent"],
+                document_sha256=r["document_sha256"],
+                prev_hash=r["prev_hash"],
+                entry_hash=r["entry_hash"],
+            )
+            for r in rows
+        ]

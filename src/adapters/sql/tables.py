@@ -321,3 +321,30 @@ idempotency_keys = Table(
     Column("body", LargeBinary, nullable=False),
     Column("content_type", String(200), nullable=False),
 )
+
+signing_audit = Table(
+    "signing_audit",
+    metadata,
+    Column("order_id", String(64), ForeignKey("orders.id"), primary_key=True),
+    Column("sequence", Integer, primary_key=True, autoincrement=False),
+    Column("action", String(32), nullable=False),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("envelope_id", String(255), nullable=False),
+    Column("signer_name", String(200), nullable=False),
+    Column("signer_email", String(254), nullable=False),
+    Column("ip_address", String(64), nullable=False),
+    Column("user_agent", String(512), nullable=False),
+    Column("document_sha256", String(64), nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("entry_hash", String(64), nullable=False),
+)
+
+processed_gateway_events = Table(
+    "processed_gateway_events",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("type", String(100), nullable=False),
+    Column("claimed_at", UtcDateTime, nullable=False),
+    Column("outcome", String(64), nullable=True),
+    Column("completed_at", UtcDateTime, nullable=True),
+)

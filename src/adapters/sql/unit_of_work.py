@@ -17,6 +17,7 @@ from sqlalchemy import Connection, CursorResult, Engine, Executable, text
 from adapters.sql.engine import SQLITE_READ_ONLY, BeginFailed
 from adapters.sql.repositories import (
     SqlAdvisors,
+    SqlAuditTrail,
     SqlCustomers,
     SqlFinancing,
     SqlLedger,
@@ -50,6 +51,7 @@ class SqlUnitOfWork(UnitOfWorkBase):
         self.trade_ins = SqlTradeIns(self)
         self.financing = SqlFinancing(self)
         self.outbox = self._outbox
+        self.audit = SqlAuditTrail(self)
 
     @property
     def connection(self) -> Connection:

@@ -302,6 +302,13 @@ class Order(Aggregate):
             SigningStarted(occurred_at=now, order_id=self.id, envelope_id=envelope.id, expires_at=envelope.expires_at)
         )
 
+    def decline_signing(self, now: datetime) -> None:
+        """The buyer declined to sign: the envelope is closed; asking again opens a new one."""
+        if self.envelope is None or self.envelope.status != "sent":
+            raise IllegalTransition(self.status.value, "decline_signing")
+        self.envelope = attrs.evolve(self.envelope, status="declined")
+        self._touch(now)
+
     def sign_documents(self, *, signed_copy: DocumentRecord | None, signed_at: datetime) -> None:
         """The buyer signed: the agreement is marked signed and the order waits for insurance."""
         self._move(OrderStep.SIGN_DOCUMENTS, signed_at)

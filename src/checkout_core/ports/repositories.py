@@ -10,6 +10,7 @@ from typing import Protocol
 
 import attrs
 
+from checkout_core.model.audit import AuditEntry
 from checkout_core.model.order import Order, OrderStatus
 from checkout_core.model.parties import Advisor, Customer, FinancingApplication, TradeInOffer
 from checkout_core.model.payments import Payment, PaymentStatus, Refund, RefundStatus
@@ -274,4 +275,16 @@ class Outbox(Protocol):
 
     def mark_published(self, event_ids: Sequence[str], at: datetime) -> None:
         """Remember that these events reached the broker."""
+        ...
+
+
+class SigningAuditTrail(Protocol):
+    """The hash-chained signing events of each order (append-only)."""
+
+    def append(self, entry: AuditEntry) -> None:
+        """Add the next entry of an order's chain (a duplicate sequence number is a Conflict)."""
+        ...
+
+    def entries(self, order_id: str) -> Sequence[AuditEntry]:
+        """An order's entries in sequence order."""
         ...

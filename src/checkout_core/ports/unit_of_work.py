@@ -21,6 +21,7 @@ from checkout_core.ports.repositories import (
     Outbox,
     PaymentLedger,
     ReservationRepository,
+    SigningAuditTrail,
     StoredEvent,
     TradeInOffers,
     VehicleRepository,
@@ -70,6 +71,11 @@ class UnitOfWork(Protocol):
     @property
     def financing(self) -> FinancingApplications:
         """Financing applications."""
+        ...
+
+    @property
+    def audit(self) -> SigningAuditTrail:
+        """The signing audit trail."""
         ...
 
     @property

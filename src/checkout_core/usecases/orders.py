@@ -20,6 +20,7 @@ from checkout_core.errors import (
     ValidationFailed,
 )
 from checkout_core.events import AdvisorAssigned, OrderPlaced, PurchaseAgreementGenerated
+from checkout_core.model.audit import AuditAction
 from checkout_core.model.order import (
     Delivery,
     DeliveryMethod,
@@ -38,7 +39,7 @@ from checkout_core.model.parties import Advisor, ContactInfo, FinancingStatus
 from checkout_core.model.payments import Payment, PaymentMethod, PaymentPurpose, PaymentStatus
 from checkout_core.model.vehicle import VehicleStatus
 from checkout_core.money import Money
-from checkout_core.ports.documents import AgreementInput, SignatureEvidence
+from checkout_core.ports.documents import AgreementInput, SignatureEvidence, SigningCallback
 from checkout_core.ports.payments import ChargeStatus
 from checkout_core.ports.unit_of_work import UnitOfWork
 from checkout_core.pricing.financing import financed_amount, monthly_payment
@@ -46,6 +47,7 @@ from checkout_core.pricing.quote import price_purchase
 from checkout_core.usecases.context import SYSTEM, Actor, Context
 from checkout_core.usecases.file_types import sniff_document_type
 from checkout_core.usecases.refunds import refund_all
+from checkout_core.usecases.signing_audit import append_audit
 
 
 @attrs.frozen(kw_only=True)
@@ -284,6 +286,8 @@ def start_signing(ctx: Context, actor: Actor, order_id: str) -> SigningEnvelope:
             expires_at=envelope.expires_at,
         )
         order.start_signing(record, now)
+        append_audit(uow, order, AuditAction.CREATED, now=now, envelope_id=record.id)
+        append_audit(uow, order, AuditAction.SENT, now=now, envelope_id=record.id)
         uow.orders.save(order)
         uow.commit()
     return record
@@ -311,27 +315,60 @@ def envelope_for_signing(ctx: Context, order_id: str, envelope_id: str) -> tuple
 def complete_signing(
     ctx: Context, *, order_id: str, envelope_id: str, typed_name: str, consent: bool, ip_address: str, user_agent: str
 ) -> Order:
-    """The buyer signed through the built-in signing page (or a provider reported completion)."""
+    """The buyer signed through the built-in signing page: consent given, full name typed."""
     if not consent:
         raise ValidationFailed("consent to sign electronically is required", field="consent")
-    order, agreement_pdf = envelope_for_signing(ctx, order_id, envelope_id)
+    order, _ = envelope_for_signing(ctx, order_id, envelope_id)
     expected = " ".join(order.contact.full_name.split()).casefold()
     if " ".join(typed_name.split()).casefold() != expected:
         raise ValidationFailed("type your full name exactly as it appears on the agreement", field="typedName")
-    now = ctx.clock.now()
-    evidence = SignatureEvidence(
-        signer_name=order.contact.full_name,
-        signer_email=order.contact.email,
-        signed_at=now,
+    return _finish_signing(
+        ctx,
+        order_id=order_id,
+        envelope_id=envelope_id,
         ip_address=ip_address,
         user_agent=user_agent,
+        signed_pdf=None,
+        signed_at=ctx.clock.now(),
     )
-    signed_pdf = ctx.signed_copies.make_signed_copy(agreement_pdf, evidence)
+
+
+def _finish_signing(
+    ctx: Context,
+    *,
+    order_id: str,
+    envelope_id: str,
+    ip_address: str,
+    user_agent: str,
+    signed_pdf: bytes | None,
+    signed_at: datetime,
+) -> Order:
+    """Store the signed copy (the provider's, or our stamped and sealed one), record consent and
+    signature in the audit trail and move the order on — once, whoever reports it first."""
+    with ctx.uow() as uow:
+        order = load_order(uow, SYSTEM, order_id)
+    agreement = order.document(DocumentKind.PURCHASE_AGREEMENT)
+    if agreement is None:
+        raise SigningNotAvailable("the order has no purchase agreement")
+    if signed_pdf is None:
+        evidence = SignatureEvidence(
+            signer_name=order.contact.full_name,
+            signer_email=order.contact.email,
+            signed_at=signed_at,
+            ip_address=ip_address,
+            user_agent=user_agent,
+        )
+        signed_pdf = ctx.signed_copies.make_signed_copy(ctx.documents.get(agreement.storage_key), evidence)
     stored = ctx.documents.put(signed_pdf, "application/pdf")
+    now = ctx.clock.now()
     with ctx.uow() as uow:
         order = load_order(uow, SYSTEM, order_id, for_update=True)
         if order.envelope is None or order.envelope.id != envelope_id or order.envelope.status != "sent":
             raise SigningNotAvailable("this agreement is already signed")
+        for action in (AuditAction.CONSENTED, AuditAction.SIGNED):
+            append_audit(
+                uow, order, action, now=now, envelope_id=envelope_id, ip_address=ip_address, user_agent=user_agent
+            )
         order.sign_documents(
             signed_copy=DocumentRecord(
                 id=ctx.ids.new("doc"),
@@ -342,13 +379,107 @@ def complete_signing(
                 size=stored.size,
                 created_at=now,
                 status="signed",
-                signed_at=now,
+                signed_at=signed_at,
             ),
-            signed_at=now,
+            signed_at=signed_at,
         )
         uow.orders.save(order)
         uow.commit()
     return order
+
+
+def record_signing_view(ctx: Context, *, order_id: str, envelope_id: str, ip_address: str, user_agent: str) -> None:
+    """The buyer opened the signing page: a ``viewed`` entry in the audit trail."""
+    envelope_for_signing(ctx, order_id, envelope_id)  # valid, open, unexpired link only
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        order = load_order(uow, SYSTEM, order_id)
+        append_audit(
+            uow,
+            order,
+            AuditAction.VIEWED,
+            now=now,
+            envelope_id=envelope_id,
+            ip_address=ip_address,
+            user_agent=user_agent,
+        )
+        uow.commit()
+
+
+def decline_signing(ctx: Context, *, order_id: str, envelope_id: str, ip_address: str, user_agent: str) -> Order:
+    """The buyer declined to sign through the signing page (or the provider told us so)."""
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        order = load_order(uow, SYSTEM, order_id, for_update=True)
+        if order.envelope is None or order.envelope.id != envelope_id:
+            raise NotFound("signing link not found")
+        order.decline_signing(now)
+        append_audit(
+            uow,
+            order,
+            AuditAction.DECLINED,
+            now=now,
+            envelope_id=envelope_id,
+            ip_address=ip_address,
+            user_agent=user_agent,
+        )
+        uow.orders.save(order)
+        uow.commit()
+    return order
+
+
+def apply_signing_callback(ctx: Context, callback: SigningCallback) -> str:
+    """Apply a verified provider callback; returns what happened. Duplicates and callbacks for
+    an envelope that is no longer the order's current one change nothing."""
+    with ctx.uow() as uow:
+        order = uow.orders.get(callback.order_id)
+        if order is None or order.envelope is None or order.envelope.id != callback.envelope_id:
+            return "ignored_unknown_envelope"
+        envelope = order.envelope
+        seen = {(e.action.value, e.envelope_id) for e in uow.audit.entries(order.id)}
+    if callback.event == "viewed":
+        if ("viewed", callback.envelope_id) in seen:
+            return "duplicate"
+        with ctx.uow() as uow:
+            order = load_order(uow, SYSTEM, callback.order_id)
+            append_audit(
+                uow,
+                order,
+                AuditAction.VIEWED,
+                now=callback.occurred_at,
+                envelope_id=callback.envelope_id,
+                ip_address=callback.ip_address,
+                user_agent=callback.user_agent,
+                signer_email=callback.signer_email or None,
+            )
+            uow.commit()
+        return "viewed"
+    if callback.event == "declined":
+        if envelope.status != "sent":
+            return "duplicate"
+        decline_signing(
+            ctx,
+            order_id=order.id,
+            envelope_id=callback.envelope_id,
+            ip_address=callback.ip_address,
+            user_agent=callback.user_agent,
+        )
+        return "declined"
+    if callback.event == "signed":
+        if envelope.status != "sent" or order.status is not OrderStatus.PENDING_DOCUMENTS:
+            return "duplicate"
+        provider_pdf = ctx.signer.signed_document(callback.envelope_id)
+        _finish_signing(
+            ctx,
+            order_id=order.id,
+            envelope_id=callback.envelope_id,
+            ip_address=callback.ip_address,
+            user_agent=callback.user_agent,
+            signed_pdf=provider_pdf,
+            signed_at=callback.occurred_at,
+        )
+        return "signed"
+    return "ignored_event"
 
 
 # -- insurance --------------------------------------------------------------------------
@@ -538,7 +669,9 @@ def pay_by_card(ctx: Context, actor: Actor, order_id: str, *, token: str, amount
     now = ctx.clock.now()
     with ctx.uow() as uow:
         stored = uow.ledger.get_payment(payment.id)
-        assert stored is not None
+        if stored is None or stored.status is not PaymentStatus.PENDING:
+            # A gateway webhook settled it first: it counted the payment; count it once only.
+            return stored if stored is not None else payment
         stored.gateway_ref = charge.ref
         stored.card_brand = charge.card_brand
         stored.card_last4 = charge.card_last4
@@ -551,7 +684,7 @@ def pay_by_card(ctx: Context, actor: Actor, order_id: str, *, token: str, amount
         elif charge.status is ChargeStatus.FAILED:
             stored.status = PaymentStatus.FAILED
             stored.failure_code = charge.decline_code
-        uow.ledger.save_payment(stored)
+        uow.ledger.save_payment(stored, expected_status=PaymentStatus.PENDING)
         uow.commit()
     if charge.status is ChargeStatus.FAILED:
         raise PaymentDeclined(charge.message or "the card was declined", decline_code=charge.decline_code)

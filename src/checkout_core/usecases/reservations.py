@@ -273,10 +273,14 @@ def recover_pending_deposits(ctx: Context, *, batch_size: int = 100) -> int:
     now = ctx.clock.now()
     with ctx.uow() as uow:
         stale = list(uow.reservations.claim_stale_pending(now - ctx.policy.pending_deposit_grace, batch_size))
+        ledger_ids = {r.id: uow.ledger.payment_by_key(r.deposit_idempotency_key) for r in stale}
     settled = 0
     for candidate in stale:
+        deposit = ledger_ids.get(candidate.id)
         try:
-            charge = ctx.gateway.find_charge(idempotency_key=candidate.deposit_idempotency_key, ledger_id=candidate.id)
+            charge = ctx.gateway.find_charge(
+                idempotency_key=candidate.deposit_idempotency_key, ledger_id=deposit.id if deposit else ""
+            )
         except PaymentGatewayUnavailable:
             continue
         if settle_deposit(ctx, candidate.id, charge).reservation.status is not ReservationStatus.PENDING_DEPOSIT:

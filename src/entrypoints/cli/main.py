@@ -23,6 +23,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("", "entrypoints.cli.insurance:insurance"),
     ("", "entrypoints.cli.delivery:delivery"),
     ("", "entrypoints.cli.payments:payments"),
+    ("", "entrypoints.cli.events:events"),
 )
 
 
