@@ -277,7 +277,7 @@ def start_signing(ctx: Context, actor: Actor, order_id: str) -> SigningEnvelope:
             document=ctx.documents.get(agreement.storage_key),
             signer_name=order.contact.full_name,
             signer_email=order.contact.email,
-            expires_at=now + ctx.policy.signing_link_ttl,
+            expires_at=(now + ctx.policy.signing_link_ttl).replace(microsecond=0),
         )
         record = SigningEnvelope(
             id=envelope.id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 
 import click
 
@@ -38,6 +39,9 @@ def serve(state: CliState, host: str, port: int, workers: int, demo: bool) -> No
     is loaded once, so that several workers never race to migrate or seed the same database."""
     if not asgi_available():
         fail(f"the HTTP entrypoint {ASGI_FACTORY} is not installed", EXIT_USAGE)
+    # Signing links point at this server unless a public URL is configured (behind a proxy).
+    # Set before the settings are read, so this process and every worker agree.
+    os.environ.setdefault("CHECKOUT_PUBLIC_URL", f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}")  # noqa: S104 - compares, never binds
     settings = state.settings()
     with domain_errors():
         app = state.app()  # bootstrap() migrates the database to head
