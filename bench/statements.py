@@ -1,0 +1,199 @@
+"""Section 1: SQL statements per use case, counted with SQLAlchemy's ``before_cursor_execute``.
+
+The App is built by the real composition root (``entrypoints.bootstrap.bootstrap``) on SQLite
+and on PostgreSQL, with a fixed clock so the expiry can be reached by moving time. Counts are
+deterministic, so ``tests/bench/test_statement_counts.py`` holds the same budgets with
+:func:`measure`.
+
+What is counted: every statement sent to the database cursor, inside the use case call only
+(the demo data is loaded first). SQLite's ``BEGIN IMMEDIATE`` is sent by an engine hook straight
+to the driver connection, so — like PostgreSQL's implicit BEGIN — it is not a statement here;
+COMMIT and ROLLBACK are not cursor executions either."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import attrs
+from sqlalchemy import Engine, event
+from sqlalchemy.engine import make_url
+
+from adapters.system.clock import FixedClock
+from adapters.system.ids import SequentialIds
+from bench import pg
+from bench.report import Section, mark
+from checkout_core.demo import load_demo
+from checkout_core.model.order import Delivery, DeliveryMethod, PaymentChoice
+from checkout_core.model.parties import Address, ContactInfo
+from checkout_core.money import Money
+from checkout_core.usecases.context import Actor
+from checkout_core.usecases.order_view import order_details
+from checkout_core.usecases.orders import PlaceOrder, place_order
+from checkout_core.usecases.reservations import expire_due_reservations, reserve_vehicle
+from entrypoints.bootstrap import bootstrap
+from entrypoints.settings import Settings
+
+#: The issue's budgets: use case → most statements allowed.
+BUDGETS: dict[str, int] = {
+    "reserve": 8,
+    "place_order": 20,
+    "get_order": 5,
+    "expire_one": 6,
+}
+
+#: What each row measures, for the table.
+DESCRIPTIONS: dict[str, str] = {
+    "reserve": "reserve_vehicle (claim, charge, confirm)",
+    "place_order": "place_order (the spec's financed order)",
+    "get_order": "order_details (GET /orders/:id)",
+    "expire_one": "expire_due_reservations, one due (+ refund)",
+}
+
+SPEC_NOW = datetime(2025, 12, 23, 10, 30, tzinfo=UTC)
+#: Stripe's test token for a Visa that succeeds (the sandbox gateway knows it).
+TEST_CARD = "tok_visa"
+JOHN = Actor("cus_demo")
+
+
+@attrs.frozen
+class Measured:
+    """The statements one use case sent, in order."""
+
+    statements: tuple[str, ...]
+
+    @property
+    def count(self) -> int:
+        """How many."""
+        return len(self.statements)
+
+
+def spec_order(reservation_id: str) -> PlaceOrder:
+    """The spec's checkout: Ontario buyer, $8,000 trade-in, financed, home delivery."""
+    address = Address.parse(street="123 Main St", city="Toronto", province="ON", postal_code="M5V 2T6")
+    contact = ContactInfo(
+        first_name="John", last_name="Doe", email="john@example.com", phone="416-555-1234", address=address
+    )
+    return PlaceOrder(
+        reservation_id=reservation_id,
+        vehicle_id="veh_abc123",
+        contact=contact,
+        trade_in_id="trade_123",
+        claimed_trade_in_credit=800000,
+        payment_method=PaymentChoice.FINANCE,
+        financing_application_id="app_xyz789",
+        down_payment=Money(250000),
+        delivery=Delivery(method=DeliveryMethod.DELIVERY, address=address, preferred_date=date(2025, 12, 28)),
+    )
+
+
+@contextmanager
+def _recording(database_name: str) -> Iterator[list[str]]:
+    """Record every statement sent to a database called ``database_name``.
+
+    The listener sits on the ``Engine`` class because ``bootstrap`` keeps its engine to
+    itself; filtering on the database name keeps other engines of the process out."""
+    seen: list[str] = []
+
+    def on_execute(conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if conn.engine.url.database == database_name:
+            seen.append(" ".join(statement.split()))
+
+    event.listen(Engine, "before_cursor_execute", on_execute)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", on_execute)
+
+
+def measure(database_url: str, data_dir: Path) -> dict[str, Measured]:
+    """Run the four use cases once on ``database_url`` (empty, any state of migration) and
+    return the statements each sent."""
+    settings = Settings(data_dir=data_dir, database_url=database_url, jwt_secret="bench-" + "s" * 40)
+    clock = FixedClock(SPEC_NOW)
+    app = bootstrap(settings, clock=clock, ids=SequentialIds())
+    try:
+        load_demo(app.ctx.uow)
+        # The file path on SQLite, the database name on PostgreSQL.
+        database = make_url(settings.effective_database_url).database or ""
+        results: dict[str, Measured] = {}
+
+        def take(name: str, call: Callable[[], object]) -> object:
+            with _recording(database) as seen:
+                value = call()
+            results[name] = Measured(tuple(seen))
+            return value
+
+        ctx = app.ctx
+        reserved = take("reserve", lambda: reserve_vehicle(ctx, JOHN, vehicle_id="veh_abc123", payment_token=TEST_CARD))
+        reservation_id = reserved.reservation.id  # type: ignore[attr-defined]
+        order = take("place_order", lambda: place_order(ctx, JOHN, spec_order(reservation_id)))
+        take("get_order", lambda: order_details(ctx, JOHN, order.id))  # type: ignore[attr-defined]
+        # A second customer's hold, then 72 h later a sweep that finds exactly that one.
+        reserve_vehicle(ctx, Actor("cus_sweep"), vehicle_id="veh_demo001", payment_token=TEST_CARD)
+        clock.advance(timedelta(hours=settings.hold_hours, seconds=1))
+        expired = take("expire_one", lambda: expire_due_reservations(ctx))
+        if expired != 1:
+            raise RuntimeError(f"the sweep expired {expired} reservations, expected exactly 1")
+        return results
+    finally:
+        app.close()
+
+
+def run(quick: bool) -> Section:
+    """Measure on SQLite and PostgreSQL and compare with the budgets."""
+    del quick  # deterministic and fast: the same in both modes
+    section = Section(
+        "statements",
+        "1. SQL statements per use case",
+        ["use case", "SQLite", "PostgreSQL", "budget", "verdict"],
+    )
+    measured: dict[str, dict[str, Measured]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-statements-") as tmp:
+        measured["sqlite"] = measure("", Path(tmp) / "sqlite")
+        try:
+            with pg.fresh_database() as url:
+                measured["postgresql"] = measure(url, Path(tmp) / "postgres")
+        except pg.PostgresUnavailable as error:
+            section.notes.append(f"PostgreSQL skipped: {error}")
+    for name, budget in BUDGETS.items():
+        counts = [measured[db][name].count if db in measured else None for db in ("sqlite", "postgresql")]
+        worst = max(c for c in counts if c is not None)
+        section.rows.append([DESCRIPTIONS[name], *counts, f"<= {budget}", mark(worst <= budget)])
+        if worst > budget:
+            statements = measured["postgresql" if "postgresql" in measured else "sqlite"][name].statements
+            listing = "; ".join(f"({n}) {summarize(s)}" for n, s in enumerate(statements, 1))
+            section.notes.append(f"{name}: {worst} statements > {budget}: {listing}")
+    section.data = {
+        db: {name: {"count": m.count, "statements": list(m.statements)} for name, m in by_case.items()}
+        for db, by_case in measured.items()
+    }
+    section.data["budgets"] = BUDGETS
+    return section
+
+
+def summarize(statement: str) -> str:
+    """``SELECT reservations WHERE id … FOR UPDATE``: the verb, the table and the WHERE columns,
+    without the long column lists (enough to see which repository call sent it)."""
+    verb = statement.split(" ", 1)[0].upper()
+    if verb == "SELECT":
+        table = re.search(r"\bFROM (\w+)", statement)
+    elif verb == "INSERT":
+        table = re.search(r"^INSERT INTO (\w+)", statement)
+    else:
+        table = re.search(r"^(?:UPDATE|DELETE FROM) (\w+)", statement)
+    where = re.search(r"\bWHERE (.*?)(?: ORDER BY| GROUP BY| LIMIT| FOR UPDATE| RETURNING|$)", statement)
+    columns = sorted(set(re.findall(r"\b\w+\.(\w+) (?:=|IN|<=|>=|<|>|IS)", where.group(1)))) if where else []
+    parts = [verb, table.group(1) if table else "?"]
+    if columns:
+        parts.append("by " + ", ".join(columns))
+    if "ON CONFLICT" in statement:
+        parts.append("ON CONFLICT")
+    if "FOR UPDATE" in statement:
+        parts.append("FOR UPDATE" + (" SKIP LOCKED" if "SKIP LOCKED" in statement else ""))
+    return " ".join(parts)
