@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -23,7 +24,14 @@ from adapters.system.ids import RandomIds
 from checkout_core.events import DomainEvent
 from checkout_core.money import Money
 from checkout_core.ports.clock import Clock, IdGenerator
-from checkout_core.ports.documents import AgreementRenderer, Dealer, DocumentStore, SignedCopyMaker, SigningService
+from checkout_core.ports.documents import (
+    AgreementRenderer,
+    Dealer,
+    DocumentStore,
+    SignatureEvidence,
+    SignedCopyMaker,
+    SigningService,
+)
 from checkout_core.ports.idempotency import IdempotencyStore
 from checkout_core.ports.payments import PaymentGateway
 from checkout_core.ports.unit_of_work import EventHandler, UnitOfWork, UnitOfWorkFactory
@@ -149,14 +157,36 @@ def _documents(settings: Settings) -> tuple[DocumentStore, AgreementRenderer, Si
     """Local files, reportlab PDFs and PAdES-sealed signed copies."""
     from adapters.documents.agreement_pdf import ReportlabAgreementRenderer
     from adapters.documents.local_store import LocalDocumentStore
-    from adapters.documents.signed_copy import StampedSignedCopyMaker
 
     cert_file, key_file = _signing_files(settings)
     return (
         LocalDocumentStore(settings.data_dir / "documents"),
         ReportlabAgreementRenderer(return_window_days=settings.return_window_days),
-        StampedSignedCopyMaker(cert_file, key_file),
+        _DeferredSignedCopyMaker(cert_file, key_file),
     )
+
+
+class _DeferredSignedCopyMaker:
+    """Builds the PAdES signed-copy maker on first use.
+
+    pyHanko and its certificate validator cost 40–60 MB per process; most processes (job
+    workers, the CLI, most API workers between signatures) never seal a PDF. The certificate
+    files are still resolved at start, so a missing file fails early."""
+
+    def __init__(self, cert_file: Path, key_file: Path) -> None:
+        self._files = (cert_file, key_file)
+        self._maker: SignedCopyMaker | None = None
+        self._lock = threading.Lock()
+
+    def make_signed_copy(self, agreement_pdf: bytes, evidence: SignatureEvidence) -> bytes:
+        """See :class:`checkout_core.ports.documents.SignedCopyMaker`."""
+        with self._lock:
+            if self._maker is None:
+                from adapters.documents.signed_copy import StampedSignedCopyMaker
+
+                self._maker = StampedSignedCopyMaker(*self._files)
+            maker = self._maker
+        return maker.make_signed_copy(agreement_pdf, evidence)
 
 
 def _gateway(settings: Settings, clock: Clock) -> PaymentGateway:
@@ -238,8 +268,10 @@ def bootstrap_in_memory(
     gateway: PaymentGateway | None = None,
     handlers: Sequence[EventHandler] = (),
     settings: Settings | None = None,
+    signer: SigningService | None = None,
 ) -> App:
-    """Everything in memory (no database, no files): for library users' tests and our own."""
+    """Everything in memory (no database, no files): for library users' tests and our own.
+    ``signer`` replaces the built-in signing page (e.g. Dropbox Sign pointed at a local fake)."""
     settings = settings or Settings(jwt_secret="in-memory-test-secret-" + "x" * 16)
     clock = clock or SystemClock()
     ids = ids or RandomIds()
@@ -256,7 +288,7 @@ def bootstrap_in_memory(
         gateway=gateway or SandboxGateway(clock),
         documents=MemoryDocumentStore(),
         renderer=PlainTextAgreementRenderer(),
-        signer=BuiltinSigner(settings.public_url),
+        signer=signer or BuiltinSigner(settings.public_url),
         signed_copies=PlainSignedCopyMaker(),
         policy=policy or policy_from(settings),
     )
