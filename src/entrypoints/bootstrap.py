@@ -178,15 +178,18 @@ class _DeferredSignedCopyMaker:
         self._maker: SignedCopyMaker | None = None
         self._lock = threading.Lock()
 
-    def make_signed_copy(self, agreement_pdf: bytes, evidence: SignatureEvidence) -> bytes:
-        """See :class:`checkout_core.ports.documents.SignedCopyMaker`."""
+    def loaded(self) -> SignedCopyMaker:
+        """The real maker, built now if it was not yet."""
         with self._lock:
             if self._maker is None:
                 from adapters.documents.signed_copy import StampedSignedCopyMaker
 
                 self._maker = StampedSignedCopyMaker(*self._files)
-            maker = self._maker
-        return maker.make_signed_copy(agreement_pdf, evidence)
+            return self._maker
+
+    def make_signed_copy(self, agreement_pdf: bytes, evidence: SignatureEvidence) -> bytes:
+        """See :class:`checkout_core.ports.documents.SignedCopyMaker`."""
+        return self.loaded().make_signed_copy(agreement_pdf, evidence)
 
 
 def _gateway(settings: Settings, clock: Clock) -> PaymentGateway:

@@ -22,7 +22,7 @@ from adapters.documents.certificates import SigningMaterialError, ensure_self_si
 from adapters.documents.local_store import LocalDocumentStore
 from adapters.documents.signed_copy import StampedSignedCopyMaker
 from checkout_core.ports.documents import SignatureEvidence
-from entrypoints.bootstrap import _documents
+from entrypoints.bootstrap import _DeferredSignedCopyMaker, _documents
 from entrypoints.settings import Settings, SettingsError
 
 
@@ -174,16 +174,20 @@ def test_bootstrap_builds_the_document_adapters_with_a_self_signed_default(tmp_p
     assert isinstance(store, LocalDocumentStore)
     assert store.root == tmp_path / "documents"
     assert isinstance(renderer, ReportlabAgreementRenderer)
-    assert isinstance(maker, StampedSignedCopyMaker)
-    assert (tmp_path / "signing" / "cert.pem").is_file()
-    assert "Clutch Clone Motors Inc." in maker.certificate.subject.rfc4514_string()
+    assert (tmp_path / "signing" / "cert.pem").is_file()  # resolved at start, before first use
+    assert isinstance(maker, _DeferredSignedCopyMaker)
+    inner = maker.loaded()
+    assert isinstance(inner, StampedSignedCopyMaker)
+    assert "Clutch Clone Motors Inc." in inner.certificate.subject.rfc4514_string()
 
 
 def test_bootstrap_uses_the_configured_certificate(signing_material: tuple[Path, Path], tmp_path: Path) -> None:
     cert, key = signing_material
     _, _, maker = _documents(Settings(data_dir=tmp_path, signing_cert_file=str(cert), signing_key_file=str(key)))
-    assert isinstance(maker, StampedSignedCopyMaker)
-    assert maker.certificate == load_signing_material(cert, key).certificate
+    assert isinstance(maker, _DeferredSignedCopyMaker)
+    inner = maker.loaded()
+    assert isinstance(inner, StampedSignedCopyMaker)
+    assert inner.certificate == load_signing_material(cert, key).certificate
     assert not (tmp_path / "signing").exists()
 
 
