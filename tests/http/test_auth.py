@@ -29,6 +29,7 @@ API_ROUTES = [
     ("POST", "/api/v1/orders/ord_000001/cancel"),
     ("POST", "/api/v1/orders/ord_000001/documents/sign"),
     ("GET", "/api/v1/orders/ord_000001/documents"),
+    ("GET", "/api/v1/orders/ord_000001/documents/audit"),
     ("GET", "/api/v1/orders/ord_000001/documents/doc_000001"),
     ("POST", "/api/v1/orders/ord_000001/insurance"),
     ("POST", "/api/v1/orders/ord_000001/insurance/verify"),
@@ -36,6 +37,7 @@ API_ROUTES = [
     ("GET", "/api/v1/orders/ord_000001/payments/bank-transfer"),
     ("POST", "/api/v1/orders/ord_000001/payments/card"),
     ("POST", "/api/v1/payments/bank-transfers"),
+    ("GET", "/api/v1/payments/reconciliation?since=2025-12-01&until=2025-12-31"),
     ("POST", "/api/v1/orders/ord_000001/delivery/schedule"),
     ("POST", "/api/v1/orders/ord_000001/delivery/dispatch"),
     ("POST", "/api/v1/orders/ord_000001/delivery/deliver"),
@@ -81,6 +83,9 @@ def test_public_routes_need_no_token(client: Client) -> None:
     assert client.get("/health").status_code == 200
     assert client.get("/ready").status_code == 200
     assert client.get("/schema/openapi.json").status_code == 200
+    # Provider webhooks verify the provider's signature instead (here: none configured / none valid).
+    assert client.post("/api/v1/webhooks/stripe", content=b"{}").status_code == 503
+    assert client.post("/api/v1/webhooks/signing", content=b"{}").status_code == 400
 
 
 def _order_with_proof(client: Client, customer: dict[str, str]) -> dict[str, Any]:

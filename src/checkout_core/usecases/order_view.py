@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 
+from checkout_core.model.audit import AuditEntry
 from checkout_core.model.order import (
     DeliveryMethod,
     DeliveryStatus,
@@ -25,6 +26,7 @@ from checkout_core.ports.repositories import StoredEvent
 from checkout_core.pricing.quote import pricing_to_dict
 from checkout_core.usecases.context import Actor, Context
 from checkout_core.usecases.orders import load_order
+from checkout_core.usecases.signing_audit import DocumentsVerification
 
 API = "/api/v1"
 
@@ -312,4 +314,35 @@ def vehicle_to_dict(vehicle: Vehicle) -> dict[str, Any]:
         "odometerKm": vehicle.odometer_km,
         "price": vehicle.price.cents,
         "status": vehicle.status.value,
+    }
+
+
+def audit_entry_to_dict(entry: AuditEntry) -> dict[str, Any]:
+    """One entry of an order's signing audit trail, as the API and the CLI show it.
+
+    The envelope id is left out: with the built-in signer it is the credential in the signing
+    link, and the trail is shown to more people (advisors) than the link was given to."""
+    return {
+        "sequence": entry.sequence,
+        "action": entry.action.value,
+        "occurredAt": iso(entry.occurred_at),
+        "signerName": entry.signer_name,
+        "signerEmail": entry.signer_email,
+        "ipAddress": entry.ip_address,
+        "userAgent": entry.user_agent,
+        "documentSha256": entry.document_sha256,
+        "prevHash": entry.prev_hash,
+        "entryHash": entry.entry_hash,
+    }
+
+
+def verification_to_dict(result: DocumentsVerification) -> dict[str, Any]:
+    """What ``checkout documents verify --json`` prints for one order."""
+    return {
+        "orderId": result.order_id,
+        "ok": result.ok,
+        "entries": result.entries,
+        "documents": result.documents,
+        "chainProblems": list(result.chain_problems),
+        "documentProblems": list(result.document_problems),
     }

@@ -302,7 +302,9 @@ def envelope_for_signing(ctx: Context, order_id: str, envelope_id: str) -> tuple
         order = uow.orders.get(order_id)
         if order is None or order.envelope is None or order.envelope.id != envelope_id:
             raise NotFound("signing link not found")
-    if order.envelope is None or order.envelope.status != "sent":
+    if order.envelope is None or order.envelope.status == "declined":
+        raise SigningNotAvailable("signing was declined on this link; ask for a new signing link")
+    if order.envelope.status != "sent":
         raise SigningNotAvailable("this agreement is already signed")
     if now >= order.envelope.expires_at:
         raise SigningNotAvailable("this signing link has expired; ask for a new one")
@@ -426,6 +428,19 @@ def decline_signing(ctx: Context, *, order_id: str, envelope_id: str, ip_address
         uow.orders.save(order)
         uow.commit()
     return order
+
+
+def decline_signing_link(ctx: Context, *, order_id: str, envelope_id: str, ip_address: str, user_agent: str) -> Order:
+    """The buyer pressed "Decline" on the built-in signing page.
+
+    Only a link that could still be signed can be declined (the signing page's own check: the
+    order's current envelope, open and unexpired), so an expired, signed or replaced link changes
+    nothing and its holder is told why. Asking for the signing link again then opens a new
+    envelope."""
+    envelope_for_signing(ctx, order_id, envelope_id)
+    return decline_signing(
+        ctx, order_id=order_id, envelope_id=envelope_id, ip_address=ip_address, user_agent=user_agent
+    )
 
 
 def apply_signing_callback(ctx: Context, callback: SigningCallback) -> str:

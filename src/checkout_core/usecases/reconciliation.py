@@ -31,7 +31,8 @@ records that lie inside the period are reported.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import attrs
 
@@ -40,6 +41,7 @@ from checkout_core.model.payments import PaymentMethod
 from checkout_core.money import Money
 from checkout_core.ports.payments import GatewayRecord
 from checkout_core.usecases.context import Actor, Context
+from checkout_core.usecases.order_view import iso
 
 #: Called as ``on_progress(done, total)`` while records are compared (for a CLI progress bar).
 ProgressCallback = Callable[[int, int], None]
@@ -123,6 +125,22 @@ class ReconciliationReport:
             "amount_mismatch": len(self.amount_mismatch),
             "status_mismatch": len(self.status_mismatch),
         }
+
+
+def period_of_days(first_day: date, last_day: date) -> tuple[datetime, datetime]:
+    """The period ``[since, until)`` covering the whole days ``first_day`` to ``last_day``, both
+    included, in UTC.
+
+    This is how advisors name a period (``--since 2025-12-01 --until 2025-12-31`` is December),
+    and UTC days are the gateway's own (Stripe's reports and balance days are UTC). One day is
+    ``first_day == last_day``."""
+    if last_day < first_day:
+        raise ValidationFailed(
+            f"the period ends ({last_day.isoformat()}) before it starts ({first_day.isoformat()})", field="until"
+        )
+    since = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC)
+    until = datetime(last_day.year, last_day.month, last_day.day, tzinfo=UTC) + timedelta(days=1)
+    return since, until
 
 
 def reconcile_payments(
@@ -276,3 +294,73 @@ def compare(
         amount_mismatch=tuple(amount_mismatch),
         status_mismatch=tuple(status_mismatch),
     )
+
+
+# -- the report as the API and the CLI show it ---------------------------------------------------
+
+#: Bucket names on the wire (camelCase), in the order reports list them.
+BUCKETS = ("matched", "missingInLedger", "missingAtGateway", "amountMismatch", "statusMismatch")
+
+
+def _money_fields(amount: Money) -> dict[str, Any]:
+    return {"amount": amount.cents, "currency": amount.currency.lower()}
+
+
+def ledger_entry_to_dict(entry: LedgerEntry) -> dict[str, Any]:
+    """One of our ledger rows in a report (camelCase, cents)."""
+    return {
+        "kind": entry.kind,
+        "id": entry.id,
+        "paymentId": entry.payment_id,
+        **_money_fields(entry.amount),
+        "status": entry.status,
+        "idempotencyKey": entry.idempotency_key,
+        "gatewayRef": entry.gateway_ref,
+        "createdAt": iso(entry.created_at),
+    }
+
+
+def gateway_record_to_dict(record: GatewayRecord) -> dict[str, Any]:
+    """One gateway record in a report (camelCase, cents)."""
+    return {
+        "kind": record.kind,
+        "ref": record.ref,
+        **_money_fields(record.amount),
+        "status": record.status,
+        "idempotencyKey": record.idempotency_key,
+        "ledgerId": record.ledger_id,
+        "createdAt": iso(record.created_at),
+    }
+
+
+def pair_to_dict(pair: Pair) -> dict[str, Any]:
+    """A ledger row and the gateway record it was paired with."""
+    return {
+        "matchedBy": _camel_word(pair.matched_by),
+        "ledger": ledger_entry_to_dict(pair.ledger),
+        "gateway": gateway_record_to_dict(pair.gateway),
+    }
+
+
+def _camel_word(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def report_to_dict(report: ReconciliationReport) -> dict[str, Any]:
+    """The report as the API and ``checkout payments reconcile --json`` show it: the period, the
+    gateway, ``clean``, and each bucket with its ``count`` and ``items``."""
+    buckets: dict[str, list[dict[str, Any]]] = {
+        "matched": [pair_to_dict(p) for p in report.matched],
+        "missingInLedger": [gateway_record_to_dict(r) for r in report.missing_in_ledger],
+        "missingAtGateway": [ledger_entry_to_dict(e) for e in report.missing_at_gateway],
+        "amountMismatch": [pair_to_dict(p) for p in report.amount_mismatch],
+        "statusMismatch": [pair_to_dict(p) for p in report.status_mismatch],
+    }
+    return {
+        "since": iso(report.since),
+        "until": iso(report.until),
+        "gateway": report.gateway,
+        "clean": report.is_clean,
+        "buckets": {name: {"count": len(buckets[name]), "items": buckets[name]} for name in BUCKETS},
+    }

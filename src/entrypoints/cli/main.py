@@ -23,6 +23,8 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("", "entrypoints.cli.insurance:insurance"),
     ("", "entrypoints.cli.delivery:delivery"),
     ("", "entrypoints.cli.payments:payments"),
+    ("payments", "entrypoints.cli.reconcile:reconcile"),
+    ("", "entrypoints.cli.documents:documents"),
     ("", "entrypoints.cli.events:events"),
 )
 

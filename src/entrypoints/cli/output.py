@@ -179,6 +179,37 @@ def progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
         yield advance
 
 
+@contextmanager
+def progress_callback(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr for a use case that reports ``on_progress(done, total)`` itself
+    (the total is known only once it has read its input); yields that callback.
+
+    Like :func:`progress`, it draws nothing when no one is watching, so stdout stays clean."""
+    if not interactive():
+        yield lambda _done, _total: None
+        return
+    bar: Any = None
+    shown = 0
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar, shown
+        if total <= 0:
+            return
+        if bar is None:
+            bar = click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True)
+            bar.__enter__()
+        step = min(done, total) - shown
+        if step > 0:
+            bar.update(step)
+            shown += step
+
+    try:
+        yield update
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+
+
 class StopRequest(threading.Event):
     """Set by a stop signal; ``signal_name`` says which one."""
 

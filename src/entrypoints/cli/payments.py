@@ -14,7 +14,7 @@ from entrypoints.cli.output import domain_errors, emit_json, fields, json_option
 
 @click.group()
 def payments() -> None:
-    """Payments: bank transfers and refunds."""
+    """Payments: bank transfers, refunds and reconciliation."""
 
 
 @payments.command("instructions")

@@ -25,7 +25,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from adapters.auth.jwt_tokens import JwtTokens
 from entrypoints.bootstrap import App
-from entrypoints.http import routes_health, routes_orders, routes_reservations, routes_signing
+from entrypoints.http import routes_health, routes_orders, routes_reservations, routes_signing, routes_webhooks
 from entrypoints.http.auth import (
     AUTH_OPT,
     BEARER,
@@ -99,6 +99,10 @@ def openapi_config() -> OpenAPIConfig:
             Tag(name="payments", description="Paying the balance."),
             Tag(name="delivery", description="Delivery, completion and returns (advisors)."),
             Tag(name="signing", description="The built-in signing page (HTML, no token: the link is the credential)."),
+            Tag(
+                name="webhooks",
+                description="Called by Stripe and the signing provider (no token: each delivery is signed).",
+            ),
             Tag(name="health", description="Probes."),
         ],
         use_handler_docstrings=True,
@@ -120,8 +124,15 @@ def create_app(app: App) -> Litestar:
         security=BEARER_SECURITY,
         dependencies={"actor": Provide(provide_actor, sync_to_thread=False)},
     )
+    # Provider webhooks live under /api/v1 but outside the bearer-protected router: the
+    # provider's signature over the raw body is their credential (see routes_webhooks).
+    webhooks = Router(
+        path=API_PREFIX + routes_webhooks.PATH,
+        route_handlers=routes_webhooks.ROUTES,
+        dependencies={"raw_body": Provide(routes_webhooks.raw_body)},
+    )
     return Litestar(
-        route_handlers=[api, routes_signing.ROUTER, *routes_health.ROUTES],
+        route_handlers=[api, webhooks, routes_signing.ROUTER, *routes_health.ROUTES],
         dependencies={"checkout": Provide(provide_checkout, sync_to_thread=False, use_cache=True)},
         middleware=[
             CardGuardMiddleware(),

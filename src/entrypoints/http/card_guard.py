@@ -2,8 +2,9 @@
 card number is refused, and such a number never reaches a log.
 
 * :class:`CardGuardMiddleware` is the outermost middleware of every route: before anything
-  is parsed for the handler, logged or stored, it scans the query string, the JSON body (every
-  key and value at any depth), form fields (not file contents) and any other body as text, and
+  is parsed for the handler, logged or stored, it scans the path, the query string, the headers
+  we keep (``Idempotency-Key``, ``User-Agent``), the JSON body (every key and value at any
+  depth), form fields (not file contents) and any other body as text, and
   answers 400 ``card_data_not_accepted`` if it finds a 13–19 digit sequence (digits optionally
   separated by single spaces or dashes) that passes the Luhn check.
 * :func:`install_log_redaction` makes every log record of the process pass through
@@ -246,13 +247,38 @@ def _scan_query(query: str) -> str | None:
     return "(query)" if contains_card_number(unquote_plus(query)) else None
 
 
+#: The request headers whose values we keep: the idempotency key (stored with the answer) and
+#: the user agent (signing evidence: the audit trail and the signed copy). Others are neither
+#: stored nor logged, and scanning them all would refuse ordinary browsers (cookies often hold
+#: 13-digit millisecond timestamps, a tenth of which pass the Luhn check).
+_KEPT_HEADERS = (("idempotency-key", "Idempotency-Key"), ("user-agent", "User-Agent"))
+
+
+def scan_envelope(scope: Scope) -> str | None:
+    """Where in the path, query string or kept headers a card number is, or None.
+
+    The path matters because it is kept too: in the idempotency scope of a POST, in error
+    details that name an unknown id, in access logs."""
+    if contains_card_number(scope.get("path", "")):
+        return "(path)"
+    found = _scan_query(scope.get("query_string", b"").decode("latin-1"))
+    if found:
+        return found
+    headers = {key.decode("latin-1").lower(): value for key, value in scope.get("headers", [])}
+    for name, label in _KEPT_HEADERS:
+        value = headers.get(name)
+        if value is not None and contains_card_number(value.decode("latin-1")):
+            return label
+    return None
+
+
 async def scan_request(request: Request[Any, Any, Any]) -> tuple[str | None, FormMultiDict | None]:
     """Where in the request a card number is (``field`` of the problem), or None; and the
     parsed form, if the body was one (its uploaded files must be closed after the request).
 
     Reads the body through ``request`` so it is cached in the connection state and the
     handler's own parsing reuses it (and the body size limit applies here first)."""
-    found = _scan_query(request.scope.get("query_string", b"").decode("latin-1"))
+    found = scan_envelope(request.scope)
     if found:
         return found, None
     body = await request.body()
@@ -282,13 +308,32 @@ async def _close_uploads(form: FormMultiDict | None) -> None:
             await value.close()
 
 
+#: Route ``opt`` key: ``{CARD_GUARD_OPT: PROVIDER_SIGNED}`` marks a provider's webhook, whose body
+#: is not scanned (its path, query string and kept headers still are).
+CARD_GUARD_OPT = "card_guard"
+PROVIDER_SIGNED = "provider_signed"
+
+
 class CardGuardMiddleware(ASGIMiddleware):
-    """Refuses requests that carry card numbers, before anything else sees them."""
+    """Refuses requests that carry card numbers, before anything else sees them.
+
+    Provider webhooks (routes with ``opt={"card_guard": "provider_signed"}``) are the exception
+    for their body: it is the provider's own document, authenticated by its signature before
+    anything reads it, and it is full of random identifiers (Dropbox Sign's are 40 hex digits;
+    about one in 400 holds a Luhn-valid run of 13+ digits). Refusing such a delivery would refuse
+    every retry of it too, so a genuine payment or signature would never reach us. Those handlers
+    verify the signature first and neither log nor store the body."""
 
     scopes = (ScopeType.HTTP,)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         """Scan, then pass the request on (its body now cached for the handler)."""
+        if scope["route_handler"].opt.get(CARD_GUARD_OPT) == PROVIDER_SIGNED:
+            found = scan_envelope(scope)
+            if found is not None:
+                raise _refuse(found)
+            await next_app(scope, receive, send)
+            return
         request: Request[Any, Any, Any] = Request(scope, receive)
         where, form = await scan_request(request)
         try:

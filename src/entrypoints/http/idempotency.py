@@ -12,6 +12,7 @@
   ``idempotency_in_progress`` (with ``Retry-After``), so concurrent duplicates never charge twice.
 * A 5xx or a crash releases the claim instead: the outcome is unknown or retryable, so the
   same key may be tried again.
+* Provider webhooks (``opt={"idempotency": "exempt"}``) bypass all of this.
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 IDEMPOTENCY_OPT = "idempotency"
 REQUIRED = "required"
+#: Provider webhooks: never claimed, stored or replayed. The provider has its own delivery ids
+#: (handled once by the core), and a stored answer would be replayed to its redeliveries, e.g.
+#: keeping a deferred Stripe event deferred for ever.
+EXEMPT = "exempt"
 MAX_KEY_LENGTH = 255
 
 # Visible ASCII only: keys end up in a database column and in log lines.
@@ -116,7 +121,11 @@ class IdempotencyMiddleware(ASGIMiddleware):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         """Replay, refuse, or run and remember."""
-        if scope["type"] != ScopeType.HTTP or scope["method"] != "POST":
+        if (
+            scope["type"] != ScopeType.HTTP
+            or scope["method"] != "POST"
+            or scope["route_handler"].opt.get(IDEMPOTENCY_OPT) == EXEMPT
+        ):
             await next_app(scope, receive, send)
             return
         key = Headers.from_scope(scope).get(HEADER.lower())

@@ -136,21 +136,21 @@ class Problem(msgspec.Struct, kw_only=True, rename="camel"):
 #: What each status means across the API (the ``code`` values a client can meet).
 _DESCRIPTIONS: Mapping[int, str] = {
     400: "Invalid request: `validation_error` (see `errors`/`field`), `card_data_not_accepted`, "
-    "`idempotency_key_required`.",
+    "`idempotency_key_required`; a provider webhook whose signature does not verify: `webhook_rejected`.",
     401: "Missing, malformed or expired bearer token: `unauthorized`.",
     402: "The card was declined: `payment_declined` (see `declineCode`).",
     403: "The caller's role may not do this: `forbidden`.",
     404: "No such resource, or not the caller's: `not_found`.",
     409: "Conflicts with the current state: `vehicle_unavailable`, `reservation_limit_reached`, "
     "`reservation_not_usable`, `illegal_transition`, `signing_not_available`, `refund_not_allowed`, "
-    "`conflict`, `idempotency_in_progress`.",
+    "`conflict`, `idempotency_in_progress`; a webhook to deliver again later: `webhook_deferred`.",
     413: "The request body or the uploaded file is too large: `payload_too_large`.",
     415: "The body's media type (or the uploaded file's actual type) is not accepted: `unsupported_media_type`.",
     422: "Semantically invalid: `reservation_mismatch`, `amount_mismatch`, `idempotency_key_reused`.",
     500: "Unexpected error: `internal_error` (no details; quote `instance`).",
     502: "The signing provider refused the request (a configuration problem): `signing_not_available`.",
     503: "A dependency is down; retry later (`Retry-After`): `payment_gateway_unavailable`, "
-    "`signing_not_available`, `service_unavailable`.",
+    "`signing_not_available`, `service_unavailable`, `webhooks_not_configured`.",
 }
 
 #: Statuses any route can answer: a card number anywhere (400), a body over the size limit

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
+from typing import Annotated
 
 from litestar import Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody
+from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody, QueryParameter
 
 from checkout_core.errors import ValidationFailed
 from checkout_core.model.order import Delivery, DeliveryMethod, OrderStatus
@@ -20,7 +22,7 @@ from checkout_core.model.parties import Address, ContactInfo, validate_email, va
 from checkout_core.model.payments import Payment
 from checkout_core.money import Money
 from checkout_core.usecases.context import Actor
-from checkout_core.usecases.order_view import order_details, order_to_dict
+from checkout_core.usecases.order_view import audit_entry_to_dict, order_details, order_to_dict
 from checkout_core.usecases.orders import (
     PlaceOrder,
     bank_transfer_instructions,
@@ -40,6 +42,8 @@ from checkout_core.usecases.orders import (
     submit_insurance,
     verify_insurance,
 )
+from checkout_core.usecases.reconciliation import period_of_days, reconcile_payments, report_to_dict
+from checkout_core.usecases.signing_audit import audit_entries
 from entrypoints.bootstrap import App
 from entrypoints.http.idempotency import (
     IDEMPOTENCY_OPT,
@@ -53,6 +57,7 @@ from entrypoints.http.schemas import (
     JSON_BODY,
     MULTIPART_BODY,
     AddressIn,
+    AuditTrail,
     BankTransferInstructionsBody,
     BankTransferReceipt,
     CardPaymentBody,
@@ -68,6 +73,7 @@ from entrypoints.http.schemas import (
     OrderCreate,
     OrderList,
     ReasonIn,
+    ReconciliationBody,
     SigningLink,
     documented_operation,
     to_body,
@@ -252,6 +258,21 @@ def list_documents(
     """The agreement, its signed copy and insurance proofs, each with a download ``url``."""
     view = order_to_dict(order_details(checkout.ctx, actor, order_id))
     return to_body({"items": view["documents"]}, DocumentList)
+
+
+@get(
+    ORDER + "/documents/audit",
+    sync_to_thread=True,
+    tags=DOCUMENTS,
+    summary="The signing audit trail",
+    responses=problem_responses(401, 404),
+)
+def audit_trail(order_id: FromPath[str], checkout: NamedDependency[App], actor: NamedDependency[Actor]) -> AuditTrail:
+    """Every signing event of the order, oldest first — created, sent, viewed, consented, signed,
+    declined — with time, signer, e-mail, IP address, user agent and the agreement's SHA-256,
+    each entry hash-chained to the previous one. For the order's owner and advisors."""
+    entries = audit_entries(checkout.ctx, actor, order_id)
+    return to_body({"orderId": order_id, "items": [audit_entry_to_dict(e) for e in entries]}, AuditTrail)
 
 
 @get(
@@ -440,6 +461,28 @@ def record_transfer(
     return order_body(checkout, actor, order.id)
 
 
+@get(
+    "/payments/reconciliation",
+    sync_to_thread=True,
+    tags=PAYMENTS,
+    summary="Reconcile the ledger with the gateway (advisor)",
+    responses=problem_responses(401, 403, 503),
+)
+def reconciliation(
+    checkout: NamedDependency[App],
+    actor: NamedDependency[Actor],
+    since: Annotated[date, QueryParameter(description="First day of the period (UTC), `YYYY-MM-DD`.")],
+    until: Annotated[date, QueryParameter(description="Last day of the period (UTC, included), `YYYY-MM-DD`.")],
+) -> ReconciliationBody:
+    """Advisor only: our card payments and refunds of the days ``since`` to ``until`` (both
+    included) against the gateway's charges and refunds, sorted into ``matched``,
+    ``missingInLedger``, ``missingAtGateway``, ``amountMismatch`` and ``statusMismatch``;
+    ``clean`` when only ``matched`` has items. 400 for a malformed date or ``until`` before
+    ``since``; 503 if the gateway cannot be read."""
+    start, end = period_of_days(since, until)
+    return to_body(report_to_dict(reconcile_payments(checkout.ctx, actor, since=start, until=end)), ReconciliationBody)
+
+
 # -- delivery and the end of the order ----------------------------------------------------
 
 
@@ -550,6 +593,7 @@ ROUTES = [
     cancel,
     sign,
     list_documents,
+    audit_trail,
     download_document,
     upload_insurance,
     verify,
@@ -557,6 +601,7 @@ ROUTES = [
     bank_transfer,
     pay_card,
     record_transfer,
+    reconciliation,
     schedule,
     dispatch,
     deliver,

@@ -3,6 +3,9 @@
 The buyer opens the link from ``POST /api/v1/orders/{id}/documents/sign``, reads the agreement
 (embedded, and downloadable from ``…/agreement.pdf``), ticks the consent box, types their full
 name and submits; the core stamps the signed copy and moves the order to ``pending_insurance``.
+Each opening of the page is a ``viewed`` entry of the audit trail (with the client's IP address
+and user agent). The buyer may instead press "Decline" (``POST …/decline``): the envelope is
+closed, and asking for the signing link again opens a new one.
 
 * No bearer token: the unguessable envelope id in the link is the credential. It is never
   logged (the log redaction masks ``env_…``) and never leaked through a ``Referer``.
@@ -26,13 +29,17 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, URLEncodedBody
 
 from checkout_core.errors import DomainError, ValidationFailed
-from checkout_core.model.order import Order
 from checkout_core.usecases.context import SYSTEM
 from checkout_core.usecases.order_view import order_details
-from checkout_core.usecases.orders import complete_signing, envelope_for_signing
+from checkout_core.usecases.orders import (
+    complete_signing,
+    decline_signing_link,
+    envelope_for_signing,
+    record_signing_view,
+)
 from entrypoints.bootstrap import App
 from entrypoints.http.problems import problem_responses, status_for
-from entrypoints.http.schemas import BODY_OPT, FORM_BODY, SignForm, documented_operation
+from entrypoints.http.schemas import BODY_OPT, FORM_BODY, DeclineForm, SignForm, documented_operation
 
 TAGS = ["signing"]
 PAGE = "/{order_id:str}/{envelope_id:str}"
@@ -90,14 +97,14 @@ def _money(cents: int) -> str:
     return f"${cents / 100:,.2f}"
 
 
-def _sign_page(
-    checkout: NamedDependency[App], order: Order, envelope_id: FromPath[str], *, error: str | None = None
-) -> str:
+def _sign_page(checkout: NamedDependency[App], order_id: str, envelope_id: str, *, error: str | None = None) -> str:
     # The envelope was checked by the caller; it is what entitles this page to read the order.
-    details = order_details(checkout.ctx, SYSTEM, order.id)
+    details = order_details(checkout.ctx, SYSTEM, order_id)
+    order = details.order
     vehicle = details.vehicle
     car = f"{vehicle.year} {vehicle.make} {vehicle.model}" if vehicle else order.vehicle_id
-    pdf = f"/sign/{quote(order.id, safe='')}/{quote(envelope_id, safe='')}/agreement.pdf"
+    page = f"/sign/{quote(order.id, safe='')}/{quote(envelope_id, safe='')}"
+    pdf = f"{page}/agreement.pdf"
     problem = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
     body = (
         "<h1>Purchase agreement</h1>"
@@ -114,6 +121,10 @@ def _sign_page(
         '<label>Type your full name to sign: <input type="text" name="typedName" autocomplete="name" '
         'maxlength="200" required></label>'
         '<button type="submit">Sign</button></form>'
+        f'<form method="post" action="{escape(page)}/decline">'
+        f'<input type="hidden" name="csrfToken" value="{escape(envelope_id)}">'
+        "<p>Not ready to sign, or something on the agreement is wrong? Decline, and ask your advisor "
+        'for a corrected agreement or a new link. <button type="submit">Decline</button></p></form>'
     )
     return _document(f"Sign the purchase agreement {order.number}", body)
 
@@ -140,6 +151,19 @@ def client_ip(request: Request[Any, Any, Any]) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def _user_agent(request: Request[Any, Any, Any]) -> str:
+    # Bounded: it goes into the audit trail and the signature page as evidence, not as a payload.
+    return request.headers.get("user-agent", "")[:500]
+
+
+def _foreign_form(request: Request[Any, Any, Any], public_url: str, token: str, envelope_id: str) -> bool:
+    """A form post that did not come from its own signing page (another site, or no/wrong token)."""
+    return is_cross_site(request, public_url) or not hmac.compare_digest(token.encode(), envelope_id.encode())
+
+
+_FOREIGN_FORM = "This form can only be submitted from its own signing page. Reload it and try again."
+
+
 @get(
     PAGE,
     sync_to_thread=True,
@@ -148,13 +172,26 @@ def client_ip(request: Request[Any, Any, Any]) -> str:
     summary="Signing page",
     responses={**problem_responses(), **_PAGE_ERRORS},
 )
-def signing_page(order_id: FromPath[str], envelope_id: FromPath[str], checkout: NamedDependency[App]) -> Response[str]:
-    """The agreement, a consent checkbox and a typed-name field (HTML)."""
+def signing_page(
+    order_id: FromPath[str],
+    envelope_id: FromPath[str],
+    request: Request[Any, Any, Any],
+    checkout: NamedDependency[App],
+) -> Response[str]:
+    """The agreement, a consent checkbox and a typed-name field, and a "Decline" button (HTML).
+    Opening it is recorded in the order's signing audit trail (``viewed``). An expired link is a
+    409 page saying so: asking for the signing link again gives a new one."""
     try:
-        order, _ = envelope_for_signing(checkout.ctx, order_id, envelope_id)
+        record_signing_view(
+            checkout.ctx,
+            order_id=order_id,
+            envelope_id=envelope_id,
+            ip_address=client_ip(request),
+            user_agent=_user_agent(request),
+        )
     except DomainError as error:
         return _error_page(status_for(error), error.message)
-    return _html(_sign_page(checkout, order, envelope_id), 200)
+    return _html(_sign_page(checkout, order_id, envelope_id), 200)
 
 
 @get(
@@ -208,10 +245,8 @@ def sign(
     checkout: NamedDependency[App],
 ) -> Response[str]:
     """Complete the signing: consent and the typed full name, as on the agreement."""
-    if is_cross_site(request, checkout.settings.public_url) or not hmac.compare_digest(
-        data.csrf_token.encode(), envelope_id.encode()
-    ):
-        return _error_page(403, "This form can only be submitted from its own signing page. Reload it and try again.")
+    if _foreign_form(request, checkout.settings.public_url, data.csrf_token, envelope_id):
+        return _error_page(403, _FOREIGN_FORM)
     try:
         order = complete_signing(
             checkout.ctx,
@@ -220,14 +255,14 @@ def sign(
             typed_name=data.typed_name,
             consent=data.consent.strip().lower() in _CONSENT_VALUES,
             ip_address=client_ip(request),
-            user_agent=request.headers.get("user-agent", "")[:500],
+            user_agent=_user_agent(request),
         )
     except ValidationFailed as error:
         try:
-            order, _ = envelope_for_signing(checkout.ctx, order_id, envelope_id)
+            envelope_for_signing(checkout.ctx, order_id, envelope_id)
         except DomainError as other:
             return _error_page(status_for(other), other.message)
-        return _html(_sign_page(checkout, order, envelope_id, error=error.message), 400)
+        return _html(_sign_page(checkout, order_id, envelope_id, error=error.message), 400)
     except DomainError as error:
         return _error_page(status_for(error), error.message)
     body = (
@@ -238,7 +273,51 @@ def sign(
     return _html(_document("Agreement signed", body), 200)
 
 
+@post(
+    PAGE + "/decline",
+    status_code=200,
+    sync_to_thread=True,
+    media_type=MediaType.HTML,
+    tags=TAGS,
+    summary="Decline to sign",
+    opt={BODY_OPT: FORM_BODY},
+    responses={
+        **problem_responses(415),
+        **_PAGE_ERRORS,
+        403: _html_spec("The form was posted from another site or without its token (HTML page)."),
+    },
+)
+def decline(
+    order_id: FromPath[str],
+    envelope_id: FromPath[str],
+    data: URLEncodedBody[DeclineForm],
+    request: Request[Any, Any, Any],
+    checkout: NamedDependency[App],
+) -> Response[str]:
+    """Decline to sign: the link is closed (a ``declined`` audit entry); asking for the signing
+    link again opens a new envelope."""
+    if _foreign_form(request, checkout.settings.public_url, data.csrf_token, envelope_id):
+        return _error_page(403, _FOREIGN_FORM)
+    try:
+        order = decline_signing_link(
+            checkout.ctx,
+            order_id=order_id,
+            envelope_id=envelope_id,
+            ip_address=client_ip(request),
+            user_agent=_user_agent(request),
+        )
+    except DomainError as error:
+        return _error_page(status_for(error), error.message)
+    body = (
+        "<h1>You declined to sign</h1>"
+        f"<p>The purchase agreement for order <strong>{escape(order.number)}</strong> was not signed, and this "
+        "link no longer works. When you are ready, ask for a new signing link from your order "
+        "(or contact your advisor if something on the agreement needs correcting).</p>"
+    )
+    return _html(_document("Signing declined", body), 200)
+
+
 #: Under ``/sign``. Registered through a Router, not on the app directly: Litestar 2.25 wraps a
 #: sync handler for the thread pool a second time when another method is added to the same
 #: app-level path (GET and POST of the page), and the doubly wrapped handler returns a coroutine.
-ROUTER = Router(path="/sign", route_handlers=[signing_page, agreement_pdf, sign])
+ROUTER = Router(path="/sign", route_handlers=[signing_page, agreement_pdf, sign, decline])

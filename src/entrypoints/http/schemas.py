@@ -18,6 +18,7 @@ from litestar.datastructures import UploadFile
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, Reference, Schema
 from litestar.params import QueryParameter
 
+from checkout_core.model.audit import AuditAction
 from checkout_core.model.order import (
     DeliveryMethod,
     DeliveryStatus,
@@ -181,6 +182,12 @@ class SignForm(Camel):
 
     typed_name: Annotated[str, msgspec.Meta(max_length=200)] = ""
     consent: Annotated[str, msgspec.Meta(max_length=10)] = ""
+    csrf_token: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+
+class DeclineForm(Camel):
+    """The signing page's "Decline" form (application/x-www-form-urlencoded)."""
+
     csrf_token: Annotated[str, msgspec.Meta(max_length=200)] = ""
 
 
@@ -439,6 +446,111 @@ class CardPaymentBody(Camel):
     card_brand: str | None
     card_last4: str | None
     created_at: datetime
+
+
+class AuditEntryBody(Camel):
+    """One link of the signing audit trail: who did what to the agreement, when, from where."""
+
+    sequence: int
+    action: AuditAction
+    occurred_at: datetime
+    signer_name: str
+    signer_email: str
+    ip_address: Annotated[str, msgspec.Meta(description="Empty when the provider does not report it.")]
+    user_agent: str
+    document_sha256: Annotated[str, msgspec.Meta(description="SHA-256 of the agreement the entry is about.")]
+    prev_hash: Annotated[str, msgspec.Meta(description="The previous entry's `entryHash` (64 zeros for the first).")]
+    entry_hash: Annotated[str, msgspec.Meta(description="SHA-256 over this entry's fields and `prevHash`.")]
+
+
+class AuditTrail(Camel):
+    """An order's signing audit trail, oldest first (hash-chained)."""
+
+    order_id: str
+    items: list[AuditEntryBody]
+
+
+class LedgerEntryBody(Camel):
+    """One of our card payments or refunds, as reconciliation compared it."""
+
+    kind: Literal["charge", "refund"]
+    id: str
+    payment_id: str
+    amount: int
+    currency: str
+    status: str
+    idempotency_key: str
+    gateway_ref: str | None
+    created_at: datetime
+
+
+class GatewayRecordBody(Camel):
+    """A charge or refund as the payment gateway has it."""
+
+    kind: Literal["charge", "refund"]
+    ref: str
+    amount: int
+    currency: str
+    status: str
+    idempotency_key: str | None
+    ledger_id: str | None
+    created_at: datetime
+
+
+class PairBody(Camel):
+    """A ledger row and the gateway record it was paired with."""
+
+    matched_by: Annotated[str, msgspec.Meta(description="`gatewayRef`, `idempotencyKey` or `ledgerId`.")]
+    ledger: LedgerEntryBody
+    gateway: GatewayRecordBody
+
+
+class PairBucket(Camel):
+    """Pairs of one kind (matched, or mismatched in amount or status)."""
+
+    count: int
+    items: list[PairBody]
+
+
+class GatewayRecordBucket(Camel):
+    """Gateway records with no ledger row."""
+
+    count: int
+    items: list[GatewayRecordBody]
+
+
+class LedgerEntryBucket(Camel):
+    """Ledger rows the gateway has nothing for."""
+
+    count: int
+    items: list[LedgerEntryBody]
+
+
+class ReconciliationBuckets(Camel):
+    """Every record of the period, in exactly one bucket."""
+
+    matched: PairBucket
+    missing_in_ledger: GatewayRecordBucket
+    missing_at_gateway: LedgerEntryBucket
+    amount_mismatch: PairBucket
+    status_mismatch: PairBucket
+
+
+class ReconciliationBody(Camel):
+    """Our ledger against the gateway for a period; ``clean`` when everything matched."""
+
+    since: datetime
+    until: Annotated[datetime, msgspec.Meta(description="Exclusive: the day after the last day asked for.")]
+    gateway: str
+    clean: bool
+    buckets: ReconciliationBuckets
+
+
+class WebhookReceived(Camel):
+    """A provider event accepted: the provider stops delivering it."""
+
+    received: Literal[True]
+    outcome: Annotated[str, msgspec.Meta(description="What handling the event did, e.g. `payment_succeeded`.")]
 
 
 class Health(Camel):

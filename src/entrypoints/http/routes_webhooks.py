@@ -1,0 +1,202 @@
+"""Provider webhooks: ``POST /api/v1/webhooks/stripe`` and ``POST /api/v1/webhooks/signing``.
+
+They are called by Stripe and Dropbox Sign, not by our clients, so they differ from every other
+``/api/v1`` route:
+
+* **No bearer token.** Each delivery proves where it comes from with the provider's signature
+  over the raw body (Stripe: ``Stripe-Signature``; Dropbox Sign: the ``event_hash``), checked
+  before anything else happens. A delivery that does not verify is 400 and changes nothing.
+* **No ``Idempotency-Key``.** The core handles each provider event once by the provider's own
+  ids and by the state it moves forward, so redeliveries are harmless.
+* **The body is read raw** (the signature covers the exact bytes) and is neither logged nor
+  stored; the card-number scan is skipped for it (see ``card_guard.CardGuardMiddleware``).
+* **Status codes tell the provider whether to deliver again:** any 2xx stops it, anything else
+  makes it retry with back-off. So "try later" conditions (our gateway or the provider's API
+  unreachable, an event that must wait for an API call in flight) are 409/503.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from litestar import Request, Response, post
+from litestar.di import NamedDependency
+from litestar.enums import MediaType
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.params import HeaderParameter
+
+from adapters.payments.stripe_gateway import WebhookRejected, parse_stripe_event
+from adapters.signing.dropbox_sign import CALLBACK_ACKNOWLEDGEMENT
+from checkout_core.errors import SigningNotAvailable
+from checkout_core.usecases.orders import apply_signing_callback
+from checkout_core.usecases.payment_events import handle_gateway_event
+from entrypoints.bootstrap import App
+from entrypoints.http.card_guard import CARD_GUARD_OPT, PROVIDER_SIGNED
+from entrypoints.http.idempotency import EXEMPT, IDEMPOTENCY_OPT
+from entrypoints.http.problems import HttpProblem, problem_responses
+from entrypoints.http.schemas import WebhookReceived
+
+log = logging.getLogger("checkout.http.webhooks")
+
+TAGS = ["webhooks"]
+PATH = "/webhooks"
+
+#: Route options shared by the webhooks: no idempotency layer, no card scan of the body.
+_OPT = {IDEMPOTENCY_OPT: EXEMPT, CARD_GUARD_OPT: PROVIDER_SIGNED}
+
+#: What a provider event whose signature does not verify is answered (stable API).
+REJECTED = "webhook_rejected"
+#: Stripe events arrive but no endpoint secret is configured to verify them.
+NOT_CONFIGURED = "webhooks_not_configured"
+#: An event that must wait (the API call it belongs to is still in flight); Stripe redelivers.
+DEFERRED = "webhook_deferred"
+
+
+async def raw_body(request: Request[Any, Any, Any]) -> bytes:
+    """Dependency ``raw_body``: the request body exactly as received (signatures cover the bytes)."""
+    return await request.body()
+
+
+def _raw_body_operation(content: dict[str, Schema], description: str) -> type[Operation]:
+    """An ``operation_class`` documenting the body the handler reads raw (Litestar only documents
+    bodies it decodes itself)."""
+
+    @dataclass
+    class RawBodyOperation(Operation):
+        def __post_init__(self) -> None:
+            self.request_body = RequestBody(
+                content={media_type: OpenAPIMediaType(schema=schema) for media_type, schema in content.items()},
+                description=description,
+                required=True,
+            )
+
+    return RawBodyOperation
+
+
+_ANY_OBJECT = Schema(type=OpenAPIType.OBJECT)
+
+StripeSignature = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Stripe-Signature",
+        required=False,
+        max_length=2000,
+        description='`t=<unix time>,v1=<HMAC-SHA256 of "<t>.<body>" with the endpoint secret>`.',
+    ),
+]
+
+
+@post(
+    "/stripe",
+    status_code=200,
+    sync_to_thread=True,
+    tags=TAGS,
+    summary="Stripe events",
+    opt=_OPT,
+    operation_class=_raw_body_operation(
+        {"application/json": _ANY_OBJECT}, "A Stripe event, exactly as Stripe sent it (the signature covers the bytes)."
+    ),
+    responses=problem_responses(409, 503),
+)
+def stripe_webhook(
+    raw_body: NamedDependency[bytes], checkout: NamedDependency[App], stripe_signature: StripeSignature = None
+) -> WebhookReceived:
+    """Called by Stripe. The signature is verified (300 s tolerance) before anything else; a bad,
+    missing or stale one is 400 ``webhook_rejected`` and changes nothing. Each event id is
+    handled once (a redelivery answers ``outcome: duplicate``). 409 ``webhook_deferred`` when the
+    payment's own API call is still in flight (Stripe delivers it again later); 503
+    ``webhooks_not_configured`` without `STRIPE_WEBHOOK_SECRET`."""
+    secret = checkout.settings.stripe_webhook_secret
+    if not secret:
+        raise HttpProblem(
+            503,
+            NOT_CONFIGURED,
+            "Stripe webhooks are not configured on this server (STRIPE_WEBHOOK_SECRET).",
+            title="Webhooks not configured",
+        )
+    try:
+        event = parse_stripe_event(raw_body, stripe_signature or "", secret)
+    except WebhookRejected as error:
+        # The message names what failed (signature, body), never the secret or the header.
+        log.warning("Stripe webhook refused: %s", error.message)
+        raise HttpProblem(
+            400, REJECTED, f"The Stripe event was not accepted: {error.message}.", title="Webhook not accepted"
+        ) from None
+    outcome = handle_gateway_event(checkout.ctx, event, processed=checkout.processed_gateway_events)
+    log.info("Stripe event %s (%s): %s", event.id, event.type, outcome.value)
+    if outcome.wants_redelivery:
+        raise HttpProblem(
+            409,
+            DEFERRED,
+            "The payment's API call is still in progress; deliver this event again later.",
+            title="Event deferred",
+        )
+    return WebhookReceived(received=True, outcome=outcome.value)
+
+
+@post(
+    "/signing",
+    status_code=200,
+    sync_to_thread=True,
+    media_type=MediaType.TEXT,
+    tags=TAGS,
+    summary="Signing provider callbacks (Dropbox Sign)",
+    opt=_OPT,
+    operation_class=_raw_body_operation(
+        {
+            "multipart/form-data": Schema(
+                type=OpenAPIType.OBJECT,
+                properties={"json": Schema(type=OpenAPIType.STRING, description="The event, as JSON.")},
+                required=["json"],
+            )
+        },
+        "A Dropbox Sign event as it posts them: one form field `json`.",
+    ),
+    responses={
+        200: ResponseSpec(
+            data_container=str,
+            media_type=MediaType.TEXT,
+            description=f"Acknowledged: the body is `{CALLBACK_ACKNOWLEDGEMENT}` (what Dropbox Sign requires).",
+            generate_examples=False,
+        ),
+        **problem_responses(409, 503),
+    },
+)
+def signing_webhook(
+    raw_body: NamedDependency[bytes], request: Request[Any, Any, Any], checkout: NamedDependency[App]
+) -> Response[str]:
+    """Called by the signing provider. The callback is verified (HMAC, freshness, and for
+    "signed"/"declined" the provider's own record) before anything else: a forged, stale or
+    unconfirmable one is 400 ``webhook_rejected`` and changes nothing; 503 when the provider's
+    API cannot be reached to confirm it (it retries). A replayed callback changes nothing."""
+    try:
+        callback = checkout.ctx.signer.verify_callback(raw_body, dict(request.headers))
+    except SigningNotAvailable as error:
+        reason = error.details.get("reason")
+        if reason == "provider_unavailable":
+            raise  # 503 with Retry-After (problems.py): the provider delivers it again
+        log.warning("signing callback refused (%s)", reason or "not accepted by this signer")
+        raise HttpProblem(
+            400,
+            REJECTED,
+            f"The signing callback was not accepted: {error.message}.",
+            title="Webhook not accepted",
+            reason=reason if isinstance(reason, str) else "not_accepted",
+        ) from None
+    if callback.event == "callback_test" or not callback.order_id:
+        # Dropbox Sign's test event when the callback URL is saved, and account-level events
+        # about no order of ours: acknowledged, nothing to do.
+        return _acknowledge()
+    outcome = apply_signing_callback(checkout.ctx, callback)
+    log.info("signing callback %s for order %s: %s", callback.event, callback.order_id, outcome)
+    return _acknowledge()
+
+
+def _acknowledge() -> Response[str]:
+    return Response(content=CALLBACK_ACKNOWLEDGEMENT, media_type=MediaType.TEXT, status_code=200)
+
+
+ROUTES = [stripe_webhook, signing_webhook]
