@@ -270,3 +270,10 @@ def test_a_genuine_callback_whose_ids_look_like_a_card_number_is_accepted(
 
     assert_acknowledged(response)
     assert [e["action"] for e in trail(client, customer, order_id)] == ["created", "sent", "viewed"]
+
+
+def test_the_acknowledgement_is_the_providers() -> None:
+    from adapters.signing import dropbox_sign
+    from entrypoints.http import routes_webhooks
+
+    assert routes_webhooks.CALLBACK_ACKNOWLEDGEMENT == dropbox_sign.CALLBACK_ACKNOWLEDGEMENT
