@@ -231,3 +231,15 @@ def test_a_crash_log_never_shows_the_number(crashing_core: App, caplog: pytest.L
     assert "RuntimeError" in caplog.text
     _assert_not_logged(caplog)
     assert token not in caplog.text
+
+
+def test_a_uuid_idempotency_key_is_never_mistaken_for_a_card(client: Any, customer: dict[str, str]) -> None:
+    """This UUID holds a Luhn-valid 13-digit run (01297-3328-4720 read with dashes as separators);
+    the key is stored as a digest, so it needs no scan and must not be refused."""
+    key = "44e01297-3328-4720-a1b2-c3d4e5f6a7b8"
+    response = client.post(
+        "/api/v1/reservations",
+        json={"vehicleId": "veh_demo001", "paymentMethod": {"type": "card", "token": "tok_visa"}},
+        headers={**customer, "Idempotency-Key": key},
+    )
+    assert response.status_code == 201, response.text

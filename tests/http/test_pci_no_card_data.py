@@ -246,8 +246,10 @@ def _card_everywhere(s: Session, order: dict[str, Any], customer: dict[str, str]
         s.refused("GET", f"/api/v1/orders/{card}", headers=customer)
         s.refused("POST", f"/api/v1/orders/{card}/cancel", headers={**customer, **key})
         s.refused("GET", f"/api/v1/orders/{oid}/documents/{card}", headers=customer)
-        # -- headers we keep: the idempotency key (stored) and the user agent (signing evidence) -
-        s.refused("POST", f"/api/v1/orders/{oid}/cancel", headers={**customer, "Idempotency-Key": card})
+        # -- the idempotency key is stored only as a digest: accepted, and searched for below ----
+        kept = s.send("POST", f"/api/v1/orders/{oid}/documents/sign", headers={**customer, "Idempotency-Key": card})
+        assert kept.status_code < 500 and kept.json().get("code") != "card_data_not_accepted"
+        # -- the user agent is kept as signing evidence: refused -----------------------------
         s.refused("GET", "/api/v1/orders", headers={**customer, "User-Agent": f"Mozilla/5.0 {card}"})
         # -- the signing page's forms (a fresh link: the order above is signed) -----------------
         s.refused("POST", f"/sign/{oid}/env_whatever", data={"consent": "yes", "typedName": card, "csrfToken": "x"})
