@@ -24,18 +24,15 @@ from entrypoints.cli.output import (
     batch_size_option,
     domain_errors,
     emit_json,
-    emit_json_line,
     fields,
     heading,
-    interactive,
     interval_option,
     json_option,
     limit_option,
     loop_option,
     money,
     offset_option,
-    progress,
-    run_job,
+    run_sweep,
     table,
     when,
 )
@@ -299,19 +296,16 @@ def complete_due(state: CliState, loop: bool, interval: float, batch_size: int, 
     """Complete delivered orders whose return window has closed (CHECKOUT_RETURN_WINDOW_DAYS).
 
     Safe to run in several copies. With --loop it runs until SIGTERM or SIGINT."""
-    app = state.app()
-
-    def one_pass() -> Mapping[str, Any]:
-        ctx = app.ctx
-        total = _count_due(ctx, state.actor, ctx.clock.now()) if interactive() and not as_json else 0
-        with progress(total, "Completing orders") as advance, state.tap.counting("PurchaseCompleted", advance):
-            completed = complete_due_orders(ctx, batch_size=batch_size)
-        return {"completed": completed, "at": iso(ctx.clock.now())}
-
-    def report(result: Mapping[str, Any]) -> None:
-        if as_json:
-            (emit_json_line if loop else emit_json)(dict(result))
-        else:
-            click.echo(f"{result['at']}  completed {result['completed']} order(s)")
-
-    run_job(one_pass, loop=loop, interval=interval, report=report)
+    ctx = state.app().ctx
+    run_sweep(
+        sweep=lambda: complete_due_orders(ctx, batch_size=batch_size),
+        count_due=lambda: _count_due(ctx, state.actor, ctx.clock.now()),
+        now=lambda: iso(ctx.clock.now()) or "",
+        counting=lambda advance: state.tap.counting("PurchaseCompleted", advance),
+        label="Completing orders",
+        noun="order",
+        verb="completed",
+        loop=loop,
+        interval=interval,
+        as_json=as_json,
+    )

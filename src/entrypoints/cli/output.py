@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from types import FrameType
 from typing import Any, NoReturn, TypeVar
@@ -267,3 +267,34 @@ def run_job(
                 click.echo(f"pass failed (exit code {failed.code}); retrying in {interval:g}s", err=True)
             stop.wait(interval)
         click.echo(f"received {stop.signal_name}: stopped after the pass in progress", err=True)
+
+
+def run_sweep(
+    *,
+    sweep: Callable[[], int],
+    count_due: Callable[[], int],
+    now: Callable[[], str],
+    counting: Callable[[Callable[[int], None]], AbstractContextManager[object]],
+    label: str,
+    noun: str,
+    verb: str,
+    loop: bool,
+    interval: float,
+    as_json: bool,
+) -> None:
+    """A sweep job (expire holds, complete orders): once or in a loop, with a progress bar that
+    advances as each batch commits, and one line (or JSON object) per pass."""
+
+    def one_pass() -> Mapping[str, Any]:
+        total = count_due() if interactive() and not as_json else 0
+        with progress(total, label) as advance, counting(advance):
+            done = sweep()
+        return {verb: done, "at": now()}
+
+    def report(result: Mapping[str, Any]) -> None:
+        if as_json:
+            (emit_json_line if loop else emit_json)(dict(result))
+        else:
+            click.echo(f"{result['at']}  {verb} {result[verb]} {noun}(s)")
+
+    run_job(one_pass, loop=loop, interval=interval, report=report)

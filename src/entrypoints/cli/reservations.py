@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 import click
 
@@ -25,17 +23,14 @@ from entrypoints.cli.output import (
     batch_size_option,
     domain_errors,
     emit_json,
-    emit_json_line,
     fields,
-    interactive,
     interval_option,
     json_option,
     limit_option,
     loop_option,
     money,
     offset_option,
-    progress,
-    run_job,
+    run_sweep,
     table,
     when,
 )
@@ -157,22 +152,19 @@ def expire(state: CliState, loop: bool, interval: float, batch_size: int, as_jso
 
     Several copies may run at once (on PostgreSQL each reservation is handled exactly once).
     With --loop it runs until SIGTERM or SIGINT, finishing the pass in progress."""
-    app = state.app()
-
-    def one_pass() -> Mapping[str, Any]:
-        ctx = app.ctx
-        total = _count_overdue(ctx, state.actor, ctx.clock.now()) if interactive() and not as_json else 0
-        with progress(total, "Expiring reservations") as advance, state.tap.counting("ReservationExpired", advance):
-            expired = expire_due_reservations(ctx, batch_size=batch_size)
-        return {"expired": expired, "at": iso(ctx.clock.now())}
-
-    def report(result: Mapping[str, Any]) -> None:
-        if as_json:
-            (emit_json_line if loop else emit_json)(dict(result))
-        else:
-            click.echo(f"{result['at']}  expired {result['expired']} reservation(s)")
-
-    run_job(one_pass, loop=loop, interval=interval, report=report)
+    ctx = state.app().ctx
+    run_sweep(
+        sweep=lambda: expire_due_reservations(ctx, batch_size=batch_size),
+        count_due=lambda: _count_overdue(ctx, state.actor, ctx.clock.now()),
+        now=lambda: iso(ctx.clock.now()) or "",
+        counting=lambda advance: state.tap.counting("ReservationExpired", advance),
+        label="Expiring reservations",
+        noun="reservation",
+        verb="expired",
+        loop=loop,
+        interval=interval,
+        as_json=as_json,
+    )
 
 
 @reservations.command("recover")
