@@ -24,10 +24,13 @@ import attrs
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 
+from adapters.sql.engine import make_engine
+from adapters.sql.migrations import upgrade_database
 from adapters.system.clock import FixedClock
 from adapters.system.ids import SequentialIds
 from bench import pg
 from bench.report import Section, mark
+from bench.seed import seed_due_reservations
 from checkout_core.demo import load_demo
 from checkout_core.model.order import Delivery, DeliveryMethod, PaymentChoice
 from checkout_core.model.parties import Address, ContactInfo
@@ -54,6 +57,13 @@ DESCRIPTIONS: dict[str, str] = {
     "get_order": "order_details (GET /orders/:id)",
     "expire_one": "expire_due_reservations, one due (+ refund)",
 }
+
+#: The sweep of :func:`measure_sweep`: how many reservations are due, in batches of how many,
+#: and the most statements one batch may send (claim, expire, release, deposits, refunds,
+#: payments, outbox; the refunds' outcomes and their outbox: 9 measured).
+SWEEP_DUE = 100
+SWEEP_BATCH = 100
+SWEEP_BATCH_BUDGET = 12
 
 SPEC_NOW = datetime(2025, 12, 23, 10, 30, tzinfo=UTC)
 #: Stripe's test token for a Visa that succeeds (the sandbox gateway knows it).
@@ -145,6 +155,31 @@ def measure(database_url: str, data_dir: Path) -> dict[str, Measured]:
         app.close()
 
 
+def measure_sweep(database_url: str, data_dir: Path, due: int = SWEEP_DUE) -> Measured:
+    """Seed ``due`` confirmed reservations that expired an hour ago (deposits charged at the
+    sandbox gateway in ``data_dir``) on ``database_url`` (empty) and return the statements of
+    one ``expire_due_reservations`` sweep in batches of :data:`SWEEP_BATCH`. The sweep ends with
+    one more claim that finds nothing when ``due`` is a multiple of the batch size."""
+    settings = Settings(data_dir=data_dir, database_url=database_url, jwt_secret="bench-" + "s" * 40)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.effective_database_url)
+    try:
+        upgrade_database(engine)
+        seed_due_reservations(engine, data_dir, due)  # before the app opens the gateway's file
+    finally:
+        engine.dispose()
+    app = bootstrap(settings, ids=SequentialIds())
+    try:
+        database = make_url(settings.effective_database_url).database or ""
+        with _recording(database) as seen:
+            expired = expire_due_reservations(app.ctx, batch_size=SWEEP_BATCH)
+        if expired != due:
+            raise RuntimeError(f"the sweep expired {expired} reservations, expected {due}")
+        return Measured(tuple(seen))
+    finally:
+        app.close()
+
+
 def run(quick: bool) -> Section:
     """Measure on SQLite and PostgreSQL and compare with the budgets."""
     del quick  # deterministic and fast: the same in both modes
@@ -161,6 +196,14 @@ def run(quick: bool) -> Section:
                 measured["postgresql"] = measure(url, Path(tmp) / "postgres")
         except pg.PostgresUnavailable as error:
             section.notes.append(f"PostgreSQL skipped: {error}")
+    sweeps: dict[str, Measured] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-statements-") as tmp:
+        sweeps["sqlite"] = measure_sweep("", Path(tmp) / "sqlite")
+        try:
+            with pg.fresh_database() as url:
+                sweeps["postgresql"] = measure_sweep(url, Path(tmp) / "postgres")
+        except pg.PostgresUnavailable:
+            pass  # noted above
     for name, budget in BUDGETS.items():
         counts = [measured[db][name].count if db in measured else None for db in ("sqlite", "postgresql")]
         worst = max(c for c in counts if c is not None)
@@ -169,10 +212,22 @@ def run(quick: bool) -> Section:
             statements = measured["postgresql" if "postgresql" in measured else "sqlite"][name].statements
             listing = "; ".join(f"({n}) {summarize(s)}" for n, s in enumerate(statements, 1))
             section.notes.append(f"{name}: {worst} statements > {budget}: {listing}")
+    batches = -(-SWEEP_DUE // SWEEP_BATCH) + (SWEEP_DUE % SWEEP_BATCH == 0)  # the last claim finds nothing
+    sweep_counts = [sweeps[db].count if db in sweeps else None for db in ("sqlite", "postgresql")]
+    section.rows.append(
+        [
+            f"expire_due_reservations, {SWEEP_DUE} due (+ refunds), {batches} claims",
+            *sweep_counts,
+            f"<= {SWEEP_BATCH_BUDGET}/batch",
+            mark(max(c for c in sweep_counts if c is not None) <= SWEEP_BATCH_BUDGET * batches),
+        ]
+    )
     section.data = {
         db: {name: {"count": m.count, "statements": list(m.statements)} for name, m in by_case.items()}
         for db, by_case in measured.items()
     }
+    for db, sweep in sweeps.items():
+        section.data[db]["expire_100"] = {"count": sweep.count, "statements": list(sweep.statements)}
     section.data["budgets"] = BUDGETS
     return section
 

@@ -14,7 +14,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from bench.statements import BUDGETS, Measured, measure, summarize
+from bench.statements import (
+    BUDGETS,
+    SWEEP_BATCH,
+    SWEEP_BATCH_BUDGET,
+    SWEEP_DUE,
+    Measured,
+    measure,
+    measure_sweep,
+    summarize,
+)
 
 from tests.postgres import postgres_database
 
@@ -22,10 +31,11 @@ from tests.postgres import postgres_database
 OVER_BUDGET: dict[str, tuple[int, str]] = {
     "expire_one": (
         9,
-        "the expiry transaction (claim, reservation, car, outbox: 4) is followed by the deposit refund, "
-        "which writes the ledger before and after the gateway call in transactions of its own (payment by "
-        "key, insert refund, update payment; update refund, outbox: 5) — the core use case's shape, not "
-        "the SQL adapter",
+        "the sweep is set-based (a batch costs the same 9 statements for 1 or 100 reservations, see "
+        "test_sweep_of_100_costs_a_handful_per_batch): claim, expire, release cars, read deposits, insert "
+        "refunds, reserve on payments, outbox (7), then after the gateway call the refunds' outcomes and "
+        "their outbox (2) — budgeted at 6 for one reservation, which would need the refund to share the "
+        "expiry's transaction outcome-side too",
     ),
 }
 
@@ -70,3 +80,25 @@ def test_counts_agree_between_databases(
 ) -> None:
     """The use cases make the same repository calls whatever the database (one statement each)."""
     assert {k: v.count for k, v in sqlite_counts.items()} == {k: v.count for k, v in postgres_counts.items()}
+
+
+#: Statements of one batch of the expiry sweep, whatever its size: claim, expire (one executemany
+#: UPDATE), release the cars, read the deposits, insert the refunds, reserve the amounts on the
+#: payments (one executemany UPDATE), outbox; after the gateway calls, the refunds' outcomes (one
+#: executemany UPDATE) and their outbox.
+SWEEP_STATEMENTS_PER_BATCH = 9
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_sweep_of_100_costs_a_handful_per_batch(backend: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """100 due reservations in one batch: 9 statements, plus the claim that finds the queue empty."""
+    data_dir = tmp_path_factory.mktemp(f"sweep-{backend}")
+    if backend == "postgres":
+        with postgres_database() as url:
+            measured = measure_sweep(url, data_dir)
+    else:
+        measured = measure_sweep("", data_dir)
+    listing = "\n".join(f"  {n:2d}. {summarize(s)}" for n, s in enumerate(measured.statements, 1))
+    assert SWEEP_DUE == SWEEP_BATCH == 100
+    assert SWEEP_STATEMENTS_PER_BATCH <= SWEEP_BATCH_BUDGET
+    assert measured.count == SWEEP_STATEMENTS_PER_BATCH + 1, f"the sweep of {SWEEP_DUE} sent:\n{listing}"

@@ -15,14 +15,19 @@ from checkout_core.errors import (
     ReservationLimitReached,
     VehicleUnavailable,
 )
+from checkout_core.model.payments import Refund, RefundStatus
 from checkout_core.model.reservation import ReservationStatus
 from checkout_core.model.vehicle import VehicleStatus
+from checkout_core.money import Money
+from checkout_core.ports.payments import RefundOutcome, RefundResult
 from checkout_core.usecases.context import Actor, Role
+from checkout_core.usecases.refunds import record_refund_outcome, settle_pending_refunds
 from checkout_core.usecases.reservations import (
     cancel_reservation,
     expire_due_reservations,
     get_reservation,
     recover_pending_deposits,
+    refund_expired_deposits,
     reserve_vehicle,
 )
 from entrypoints.bootstrap import App
@@ -149,3 +154,90 @@ def test_recovery_settles_a_crash_between_charge_and_commit(memory_app: App, clo
         assert settled.status is ReservationStatus.FAILED
         assert _vehicle_status(memory_app, "veh_abc123") is VehicleStatus.AVAILABLE
     assert recover_pending_deposits(memory_app.ctx) == 0
+
+
+def _two_due(app: App, clock: FixedClock) -> list[str]:
+    ids = [
+        reserve_vehicle(app.ctx, JOHN, vehicle_id="veh_abc123", payment_token="tok_visa").reservation.id,
+        reserve_vehicle(app.ctx, JANE, vehicle_id="veh_demo001", payment_token="tok_visa").reservation.id,
+    ]
+    clock.advance(timedelta(hours=72))
+    return ids
+
+
+def _refunds(app: App, reservation_id: str) -> list[Refund]:
+    with app.ctx.uow() as uow:
+        return [r for p in uow.ledger.payments_for(reservation_id=reservation_id) for r in uow.ledger.refunds_for(p.id)]
+
+
+def test_a_sweep_refunds_each_deposit_once_and_a_replay_adds_nothing(memory_app: App, clock: FixedClock) -> None:
+    ids = _two_due(memory_app, clock)
+    assert expire_due_reservations(memory_app.ctx, batch_size=1) == 2
+    assert refund_expired_deposits(memory_app.ctx) == 0  # recovery finds nothing left to refund
+    for reservation_id in ids:
+        (refund,) = _refunds(memory_app, reservation_id)
+        assert refund.status is RefundStatus.SUCCEEDED
+        assert refund.idempotency_key.endswith(":reservation_expired")
+        assert _events(memory_app, reservation_id).count("RefundIssued") == 1
+
+
+def test_a_sweep_leaves_refunds_pending_when_the_gateway_is_down(memory_app: App, clock: FixedClock) -> None:
+    ids = _two_due(memory_app, clock)
+    gateway = memory_app.ctx.gateway
+    assert isinstance(gateway, SandboxGateway)
+    gateway.fail_next = 1  # the first refund call fails, the second goes through
+    assert expire_due_reservations(memory_app.ctx) == 2
+    statuses = sorted(r.status.value for i in ids for r in _refunds(memory_app, i))
+    assert statuses == ["pending", "succeeded"]
+    for reservation_id in ids:
+        deposit = get_reservation(memory_app.ctx, ADVISOR, reservation_id).deposit
+        assert deposit is not None and deposit.refunded.cents == 10000  # reserved while pending
+    assert settle_pending_refunds(memory_app.ctx) == 1
+    assert all(r.status is RefundStatus.SUCCEEDED for i in ids for r in _refunds(memory_app, i))
+    assert all(_events(memory_app, i).count("RefundIssued") == 1 for i in ids)
+
+
+def test_a_failed_refund_gives_the_amount_back_to_the_payment(
+    memory_app: App, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = _two_due(memory_app, clock)
+
+    def refuse(*, charge_ref: str, amount: Money, idempotency_key: str, reason: str) -> RefundResult:
+        return RefundResult(ref="re_failed", status=RefundOutcome.FAILED, amount=amount, failure_code="lost_card")
+
+    monkeypatch.setattr(memory_app.ctx.gateway, "refund", refuse)
+    assert expire_due_reservations(memory_app.ctx) == 2
+    for reservation_id in ids:
+        (refund,) = _refunds(memory_app, reservation_id)
+        assert (refund.status, refund.failure_code, refund.gateway_ref) == (
+            RefundStatus.FAILED,
+            "lost_card",
+            "re_failed",
+        )
+        deposit = get_reservation(memory_app.ctx, ADVISOR, reservation_id).deposit
+        assert deposit is not None and deposit.refunded.cents == 0
+        assert "RefundIssued" not in _events(memory_app, reservation_id)
+
+
+def test_a_refund_settled_during_the_sweep_is_recorded_once(
+    memory_app: App, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = _two_due(memory_app, clock)
+    gateway = memory_app.ctx.gateway
+    real_refund = gateway.refund
+    webhook_done: list[str] = []
+
+    def refund_then_webhook(*, charge_ref: str, amount: Money, idempotency_key: str, reason: str) -> RefundResult:
+        result = real_refund(charge_ref=charge_ref, amount=amount, idempotency_key=idempotency_key, reason=reason)
+        if not webhook_done:  # the gateway's webhook for the first refund beats the sweep's own write
+            with memory_app.ctx.uow() as uow:
+                pending = uow.ledger.pending_refunds(10)
+            first = next(r for r in pending if r.idempotency_key == idempotency_key)
+            record_refund_outcome(memory_app.ctx, first.id, RefundStatus.SUCCEEDED, result.ref, None)
+            webhook_done.append(first.id)
+        return result
+
+    monkeypatch.setattr(gateway, "refund", refund_then_webhook)
+    assert expire_due_reservations(memory_app.ctx) == 2
+    assert all(r.status is RefundStatus.SUCCEEDED for i in ids for r in _refunds(memory_app, i))
+    assert all(_events(memory_app, i).count("RefundIssued") == 1 for i in ids)

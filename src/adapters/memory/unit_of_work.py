@@ -84,6 +84,11 @@ class MemoryVehicles(_Repo):
         self._s.vehicles[vehicle_id] = attrs.evolve(vehicle, status=status)
         return True
 
+    def release_many(self, vehicle_ids: Sequence[str]) -> int:
+        return sum(
+            self.set_status(v, VehicleStatus.AVAILABLE, expected=VehicleStatus.RESERVED) for v in set(vehicle_ids)
+        )
+
 
 class MemoryReservations(_Repo):
     """See :class:`checkout_core.ports.repositories.ReservationRepository`."""
@@ -110,6 +115,14 @@ class MemoryReservations(_Repo):
         stored = copy.deepcopy(reservation)
         stored.pending_events = []
         self._s.reservations[reservation.id] = stored
+
+    def save_many(self, reservations: Sequence[Reservation], *, expected_status: ReservationStatus) -> None:
+        for reservation in reservations:
+            current = self._s.reservations.get(reservation.id)
+            if current is None or current.status is not expected_status:
+                raise Conflict(f"reservation {reservation.id} was changed by someone else")
+        for reservation in reservations:
+            self.save(reservation)
 
     def active_for_vehicle(self, vehicle_id: str) -> Reservation | None:
         for r in self._s.reservations.values():
@@ -246,6 +259,18 @@ class MemoryLedger(_Repo):
     def payment_by_key(self, idempotency_key: str) -> Payment | None:
         return self._first(p for p in self._s.payments.values() if p.idempotency_key == idempotency_key)
 
+    def payments_by_keys(self, idempotency_keys: Sequence[str]) -> Sequence[Payment]:
+        wanted = set(idempotency_keys)
+        return [copy.deepcopy(p) for p in self._s.payments.values() if p.idempotency_key in wanted]
+
+    def save_payments(self, payments: Sequence[Payment]) -> None:
+        # One lock serialises units of work, so nothing can have changed a payment since it was read.
+        for payment in payments:
+            if payment.id not in self._s.payments:
+                raise Conflict(f"payment {payment.id} does not exist")
+        for payment in payments:
+            self.save_payment(payment)
+
     def payment_by_gateway_ref(self, gateway_ref: str) -> Payment | None:
         return self._first(p for p in self._s.payments.values() if p.gateway_ref == gateway_ref)
 
@@ -271,6 +296,25 @@ class MemoryLedger(_Repo):
         if any(r.idempotency_key == refund.idempotency_key for r in self._s.refunds.values()):
             raise Conflict(f"a refund with key {refund.idempotency_key} exists")
         self._s.refunds[refund.id] = copy.deepcopy(refund)
+
+    def add_refunds(self, refunds: Sequence[Refund]) -> Sequence[Refund]:
+        keys = {r.idempotency_key for r in self._s.refunds.values()}
+        added: list[Refund] = []
+        for refund in refunds:
+            if refund.idempotency_key not in keys:
+                keys.add(refund.idempotency_key)
+                self._s.refunds[refund.id] = copy.deepcopy(refund)
+                added.append(refund)
+        return added
+
+    def save_refunds(self, refunds: Sequence[Refund], *, expected_status: RefundStatus) -> int:
+        written = 0
+        for refund in refunds:
+            current = self._s.refunds.get(refund.id)
+            if current is not None and current.status is expected_status:
+                self._s.refunds[refund.id] = copy.deepcopy(refund)
+                written += 1
+        return written
 
     def save_refund(self, refund: Refund, *, expected_status: RefundStatus | None = None) -> None:
         current = self._s.refunds.get(refund.id)

@@ -23,7 +23,19 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, CursorResult, Executable, Select, Table, and_, func, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Executable,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -128,6 +140,17 @@ def _update_values(row: dict[str, Any], *exclude: str) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k not in exclude}
 
 
+def _bound_values(row: dict[str, Any], *exclude: str) -> dict[str, Any]:
+    """SET clause of an executemany UPDATE: column → ``bindparam("v_<column>")`` (a bind parameter
+    may not share its column's name in an UPDATE's SET clause)."""
+    return {k: bindparam(f"v_{k}") for k in row if k not in exclude}
+
+
+def _bound_params(row: dict[str, Any], *exclude: str) -> dict[str, Any]:
+    """The parameters of one row for :func:`_bound_values`."""
+    return {f"v_{k}": v for k, v in row.items() if k not in exclude}
+
+
 # -- vehicles -----------------------------------------------------------------------------
 
 
@@ -164,6 +187,18 @@ class SqlVehicles(_Repo):
             condition = and_(condition, self._t.c.status == expected.value)
         result = self._run(self._t.update().where(condition).values(status=status.value))
         return result.rowcount == 1
+
+    def release_many(self, vehicle_ids: Sequence[str]) -> int:
+        """``UPDATE vehicles SET status='available' WHERE id IN (…) AND status='reserved'``."""
+        if not vehicle_ids:
+            return 0
+        c = self._t.c
+        statement = (
+            self._t.update()
+            .where(c.id.in_(sorted(set(vehicle_ids))), c.status == VehicleStatus.RESERVED.value)
+            .values(status=VehicleStatus.AVAILABLE.value)
+        )
+        return int(self._run(statement).rowcount)
 
 
 # -- reservations ---------------------------------------------------------------------------
@@ -236,6 +271,26 @@ class SqlReservations(_Repo):
             raise Conflict(f"reservation {reservation.id} was changed by someone else; reload and try again")
         self._seen_status[reservation.id] = reservation.status.value
         self._uow.track(reservation)
+
+    def save_many(self, reservations: Sequence[Reservation], *, expected_status: ReservationStatus) -> None:
+        """One executemany ``UPDATE … WHERE id = :id AND status = :expected``; Conflict unless every
+        row matched (the summed row count; the caller's transaction then rolls back)."""
+        if not reservations:
+            return
+        rows = [mapping.reservation_to_row(r) for r in sorted(reservations, key=lambda r: r.id)]
+        c = self._t.c
+        statement = (
+            self._t.update()
+            .where(c.id == bindparam("b_id"), c.status == bindparam("b_expected"))
+            .values(_bound_values(rows[0], "id"))
+        )
+        params = [{"b_id": row["id"], "b_expected": expected_status.value, **_bound_params(row, "id")} for row in rows]
+        result = self._run(statement, params)
+        if result.rowcount != len(rows):
+            raise Conflict("a reservation of this batch was changed by someone else; reload and try again")
+        for reservation in reservations:
+            self._seen_status[reservation.id] = reservation.status.value
+            self._uow.track(reservation)
 
     def active_for_vehicle(self, vehicle_id: str) -> Reservation | None:
         """The pending or confirmed reservation holding the car, locked on PostgreSQL.
@@ -496,6 +551,41 @@ class SqlLedger(_Repo):
             raise Conflict(f"payment {payment.id} was changed by someone else (or does not exist); try again")
         self._remember(payment)
 
+    def save_payments(self, payments: Sequence[Payment]) -> None:
+        """One executemany ``UPDATE … WHERE id = :id AND status = :seen AND refunded_cents = :seen``
+        (what this unit of work read each payment with); Conflict unless every row matched."""
+        if not payments:
+            return
+        ordered = sorted(payments, key=lambda p: p.id)
+        missing = [p.id for p in ordered if p.id not in self._seen]
+        if missing:
+            raise ValueError(f"save_payments needs payments read in this unit of work: {missing}")
+        rows = [mapping.payment_to_row(p) for p in ordered]
+        c = self._p.c
+        statement = (
+            self._p.update()
+            .where(
+                c.id == bindparam("b_id"),
+                c.status == bindparam("b_status"),
+                c.refunded_cents == bindparam("b_refunded"),
+            )
+            .values(_bound_values(rows[0], "id"))
+        )
+        params = [
+            {
+                "b_id": row["id"],
+                "b_status": self._seen[row["id"]][0],
+                "b_refunded": self._seen[row["id"]][1],
+                **_bound_params(row, "id"),
+            }
+            for row in rows
+        ]
+        result = self._run(statement, params)
+        if result.rowcount != len(rows):
+            raise Conflict("a payment of this batch was changed by someone else (or does not exist); try again")
+        for payment in ordered:
+            self._remember(payment)
+
     def get_payment(self, payment_id: str) -> Payment | None:
         """By our id."""
         found = self._payments(self._p.c.id == payment_id)
@@ -505,6 +595,12 @@ class SqlLedger(_Repo):
         """By idempotency key (unique)."""
         found = self._payments(self._p.c.idempotency_key == idempotency_key)
         return found[0] if found else None
+
+    def payments_by_keys(self, idempotency_keys: Sequence[str]) -> Sequence[Payment]:
+        """``SELECT … WHERE idempotency_key IN (…)``."""
+        if not idempotency_keys:
+            return []
+        return self._payments(self._p.c.idempotency_key.in_(sorted(set(idempotency_keys))))
 
     def payment_by_gateway_ref(self, gateway_ref: str) -> Payment | None:
         """By the gateway's id (the oldest, should a reference ever repeat)."""
@@ -529,6 +625,40 @@ class SqlLedger(_Repo):
     def add_refund(self, refund: Refund) -> None:
         """Insert; a second refund with the same idempotency key is a Conflict (unique index)."""
         self._insert_unique_key(self._r, mapping.refund_to_row(refund), "refund")
+
+    def add_refunds(self, refunds: Sequence[Refund]) -> Sequence[Refund]:
+        """One multi-row ``INSERT … ON CONFLICT (idempotency_key) DO NOTHING RETURNING id``: the
+        refunds returned are those inserted, the others were opened before (a replay)."""
+        if not refunds:
+            return []
+        statement = (
+            dialect_insert(self._dialect, self._r)
+            .values([mapping.refund_to_row(r) for r in refunds])
+            .on_conflict_do_nothing(index_elements=[self._r.c.idempotency_key])
+            .returning(self._r.c.id)
+        )
+        try:
+            inserted = set(self._run(statement).scalars().all())
+        except sa_exc.IntegrityError as error:
+            if not is_unique_violation(error):
+                raise
+            raise Conflict("a refund of this batch exists") from error
+        return [r for r in refunds if r.id in inserted]
+
+    def save_refunds(self, refunds: Sequence[Refund], *, expected_status: RefundStatus) -> int:
+        """One executemany ``UPDATE … WHERE id = :id AND status = :expected``; returns the summed
+        row count (rows no longer ``expected_status`` are skipped)."""
+        if not refunds:
+            return 0
+        rows = [mapping.refund_to_row(r) for r in sorted(refunds, key=lambda r: r.id)]
+        c = self._r.c
+        statement = (
+            self._r.update()
+            .where(c.id == bindparam("b_id"), c.status == bindparam("b_expected"))
+            .values(_bound_values(rows[0], "id"))
+        )
+        params = [{"b_id": row["id"], "b_expected": expected_status.value, **_bound_params(row, "id")} for row in rows]
+        return int(self._run(statement, params).rowcount)
 
     def save_refund(self, refund: Refund, *, expected_status: RefundStatus | None = None) -> None:
         """Write the refund's current state (only if it is still ``expected_status``, when given)."""

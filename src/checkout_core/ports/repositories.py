@@ -41,6 +41,11 @@ class VehicleRepository(Protocol):
         """Change the car's status (only if it is ``expected``, when given); False if nothing changed."""
         ...
 
+    def release_many(self, vehicle_ids: Sequence[str]) -> int:
+        """Put these cars back on sale, each only if it is still ``reserved`` (one statement);
+        returns how many changed (a car missing or not reserved is left as it is)."""
+        ...
+
 
 class ReservationRepository(Protocol):
     """Reservations. Adding a second active reservation for one car raises VehicleUnavailable."""
@@ -56,6 +61,12 @@ class ReservationRepository(Protocol):
     def save(self, reservation: Reservation, *, expected_status: ReservationStatus | None = None) -> None:
         """Persist changes; raises Conflict if the stored status is no longer the one this unit of
         work read (or ``expected_status``, for a reservation not read in this unit of work)."""
+        ...
+
+    def save_many(self, reservations: Sequence[Reservation], *, expected_status: ReservationStatus) -> None:
+        """Persist several reservations at once (one statement), each only if its stored status is
+        still ``expected_status``; Conflict if any is not (nothing is written then: the caller's
+        unit of work rolls back)."""
         ...
 
     def active_for_vehicle(self, vehicle_id: str) -> Reservation | None:
@@ -149,6 +160,16 @@ class PaymentLedger(Protocol):
         """A payment by the idempotency key it was sent with."""
         ...
 
+    def payments_by_keys(self, idempotency_keys: Sequence[str]) -> Sequence[Payment]:
+        """The payments sent with these idempotency keys (one statement; unknown keys are left out),
+        in no particular order. They count as read by this unit of work for ``save_payments``."""
+        ...
+
+    def save_payments(self, payments: Sequence[Payment]) -> None:
+        """Persist several payments read in this unit of work (one statement), each only if its status
+        and refunded amount are still what was read; Conflict if any changed meanwhile."""
+        ...
+
     def payment_by_gateway_ref(self, gateway_ref: str) -> Payment | None:
         """A payment by the gateway's id (charge / PaymentIntent id, bank reference)."""
         ...
@@ -163,6 +184,17 @@ class PaymentLedger(Protocol):
 
     def add_refund(self, refund: Refund) -> None:
         """Record a new refund."""
+        ...
+
+    def add_refunds(self, refunds: Sequence[Refund]) -> Sequence[Refund]:
+        """Record several new refunds (one statement) and return those actually inserted: a refund
+        whose idempotency key already exists is skipped (it was opened before: a replay)."""
+        ...
+
+    def save_refunds(self, refunds: Sequence[Refund], *, expected_status: RefundStatus) -> int:
+        """Persist several refunds' new state (one statement), each only if it is still
+        ``expected_status``; rows that are not (settled meanwhile) are skipped, not an error.
+        Returns how many were written."""
         ...
 
     def save_refund(self, refund: Refund, *, expected_status: RefundStatus | None = None) -> None:

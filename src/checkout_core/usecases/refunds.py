@@ -63,16 +63,7 @@ def _refund(
                 f"refund of {wanted.format()} exceeds the {payment.refundable.format()} still refundable",
                 refundable=payment.refundable.cents,
             )
-        refund = Refund(
-            id=ctx.ids.new("rfd"),
-            payment_id=payment.id,
-            amount=wanted,
-            status=RefundStatus.PENDING,
-            idempotency_key=key,
-            reason=reason,
-            created_at=now,
-            updated_at=now,
-        )
+        refund = _new_refund(ctx, payment, wanted, key, reason, now)
         try:
             uow.ledger.add_refund(refund)
         except Conflict:
@@ -81,11 +72,136 @@ def _refund(
                 raise
             return existing
         # Reserve the amount now (a conditional update), so concurrent refunds never exceed what was paid.
-        payment.refunded = payment.refunded + wanted
+        _reserve(payment, wanted)
         uow.ledger.save_payment(payment)
         _book_on_order(uow, payment, wanted, now)
         uow.commit()
     return _send_refund(ctx, payment, refund)
+
+
+def _new_refund(ctx: Context, payment: Payment, amount: Money, key: str, reason: str, now: datetime) -> Refund:
+    """A pending refund of ``amount`` of ``payment`` (the same shape for single and batch refunds)."""
+    return Refund(
+        id=ctx.ids.new("rfd"),
+        payment_id=payment.id,
+        amount=amount,
+        status=RefundStatus.PENDING,
+        idempotency_key=key,
+        reason=reason,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _reserve(payment: Payment, amount: Money) -> None:
+    """Count ``amount`` as refunded on the payment (the caller saves it with a conditional update)."""
+    payment.refunded = payment.refunded + amount
+
+
+def open_refunds(
+    ctx: Context, uow: UnitOfWork, payments: Sequence[Payment], reason: str, now: datetime
+) -> list[tuple[Refund, Payment]]:
+    """Open, inside ``uow``, a refund of everything still refundable on each payment (key
+    ``<payment id>:<reason>``, as :func:`refund_deposit` and :func:`refund_all` use), in a fixed
+    number of statements: one multi-row insert of the refunds and one batched conditional update of
+    the payments that reserves the amounts. A refund whose key exists already (a replay) is left out
+    and reserves nothing. Payments read in ``uow``; nothing is sent to the gateway here (call
+    :func:`send_refunds` after the commit)."""
+    candidates = [
+        (_new_refund(ctx, p, p.refundable, f"{p.id}:{reason}", reason, now), p)
+        for p in payments
+        if p.refundable.cents > 0
+    ]
+    if not candidates:
+        return []
+    added = {r.id for r in uow.ledger.add_refunds([r for r, _ in candidates])}
+    opened = [(r, p) for r, p in candidates if r.id in added]
+    for refund, payment in opened:
+        _reserve(payment, refund.amount)
+    uow.ledger.save_payments([p for _, p in opened])
+    for refund, payment in opened:
+        _book_on_order(uow, payment, refund.amount, now)  # deposits of a lapsed hold have no order
+    return opened
+
+
+class _NotAllRecorded(Exception):
+    """Some refund of a batch was settled meanwhile: record that batch one by one instead."""
+
+
+def send_refunds(ctx: Context, opened: Sequence[tuple[Refund, Payment]]) -> list[Refund]:
+    """Send refunds opened by :func:`open_refunds` (after its commit) and record every answer in one
+    transaction. A refund the gateway could not be asked about (or refused), a bank transfer and a
+    payment without a gateway charge stay pending (``settle_pending_refunds`` follows them up with the
+    same key). A refund settled meanwhile (webhook, settler) makes the batch fall back to recording
+    each answer on its own, over still-pending refunds only."""
+    now = ctx.clock.now()
+    answered: list[tuple[Refund, Payment]] = []
+    results: list[Refund] = []
+    for refund, payment in opened:
+        if payment.method is PaymentMethod.BANK_TRANSFER or payment.gateway_ref is None:
+            results.append(refund)
+            continue
+        try:
+            result = ctx.gateway.refund(
+                charge_ref=payment.gateway_ref,
+                amount=refund.amount,
+                idempotency_key=refund.idempotency_key,
+                reason=refund.reason,
+            )
+        except (PaymentGatewayUnavailable, RefundNotAllowed):
+            # As refund_deposit: left pending (settle_pending_refunds retries with the same key).
+            results.append(refund)
+            continue
+        settled = attrs.evolve(
+            refund,
+            status=_OUTCOME_TO_STATUS[result.status],
+            gateway_ref=result.ref or refund.gateway_ref,
+            failure_code=result.failure_code,
+            updated_at=now,
+        )
+        answered.append((settled, payment))
+    if not answered:
+        return results
+    try:
+        with ctx.uow() as uow:
+            written = uow.ledger.save_refunds([r for r, _ in answered], expected_status=RefundStatus.PENDING)
+            if written != len(answered):
+                raise _NotAllRecorded  # rolls this transaction back
+            for refund, payment in answered:
+                if refund.status is RefundStatus.FAILED:
+                    _release(uow, payment, refund.amount, now)
+                elif refund.status is RefundStatus.SUCCEEDED:
+                    uow.emit(_issued(refund, payment, now))
+            uow.commit()
+    except (_NotAllRecorded, Conflict):
+        # Rare: a webhook or settle_pending_refunds got to one of them first. The single-refund
+        # path writes each answer only over a still-pending refund.
+        return results + [
+            _record_refund_outcome(
+                ctx, attrs.evolve(r, status=RefundStatus.PENDING), p, r.status, r.gateway_ref, r.failure_code
+            )
+            for r, p in answered
+        ]
+    return results + [r for r, _ in answered]
+
+
+def _release(uow: UnitOfWork, payment: Payment, amount: Money, now: datetime) -> None:
+    """Undo the reservation of a failed refund's amount on its payment."""
+    fresh = uow.ledger.get_payment(payment.id)
+    if fresh is not None:
+        fresh.refunded = fresh.refunded - amount
+        uow.ledger.save_payment(fresh)
+        _book_on_order(uow, fresh, -amount, now)
+
+
+def _issued(refund: Refund, payment: Payment, now: datetime) -> RefundIssued:
+    return RefundIssued(
+        occurred_at=now,
+        reservation_id=payment.reservation_id,
+        order_id=payment.order_id,
+        payment_id=payment.id,
+        amount=refund.amount.cents,
+    )
 
 
 def _existing(uow: UnitOfWork, payment_id: str, key: str) -> Refund | None:
@@ -145,21 +261,9 @@ def _record_refund_outcome(
         with ctx.uow() as uow:
             uow.ledger.save_refund(settled, expected_status=RefundStatus.PENDING)
             if status is RefundStatus.FAILED:
-                fresh = uow.ledger.get_payment(payment.id)
-                if fresh is not None:
-                    fresh.refunded = fresh.refunded - refund.amount
-                    uow.ledger.save_payment(fresh)
-                    _book_on_order(uow, fresh, -refund.amount, now)
+                _release(uow, payment, refund.amount, now)
             elif status is RefundStatus.SUCCEEDED:
-                uow.emit(
-                    RefundIssued(
-                        occurred_at=now,
-                        reservation_id=payment.reservation_id,
-                        order_id=payment.order_id,
-                        payment_id=payment.id,
-                        amount=refund.amount.cents,
-                    )
-                )
+                uow.emit(_issued(refund, payment, now))
             uow.commit()
     except Conflict:
         with ctx.uow() as uow:

@@ -23,7 +23,7 @@ from checkout_core.model.vehicle import Vehicle, VehicleStatus
 from checkout_core.ports.payments import ChargeResult, ChargeStatus
 from checkout_core.ports.unit_of_work import UnitOfWork
 from checkout_core.usecases.context import SYSTEM, Actor, Context
-from checkout_core.usecases.refunds import refund_all, refund_deposit
+from checkout_core.usecases.refunds import open_refunds, refund_all, refund_deposit, send_refunds
 
 
 @attrs.frozen(kw_only=True)
@@ -215,17 +215,21 @@ def expire_due_reservations(ctx: Context, *, batch_size: int = 100) -> int:
     expired = 0
     while True:
         now = ctx.clock.now()
+        # One transaction per batch, a fixed number of statements whatever its size: claim, expire
+        # (conditional on ``confirmed``), release the cars, read the deposits, open their refunds
+        # and reserve the amounts, outbox. The refunds are sent once it has committed.
         with ctx.uow() as uow:
             due = list(uow.reservations.claim_due_for_expiry(now, batch_size))
-            for reservation in due:
-                reservation.expire(now=now)
-                uow.reservations.save(reservation)
-                uow.vehicles.set_status(
-                    reservation.vehicle_id, VehicleStatus.AVAILABLE, expected=VehicleStatus.RESERVED
-                )
-            uow.commit()
-        for reservation in due:
-            _refund_deposit(ctx, reservation)
+            opened = []
+            if due:
+                for reservation in due:
+                    reservation.expire(now=now)
+                uow.reservations.save_many(due, expected_status=ReservationStatus.CONFIRMED)
+                uow.vehicles.release_many([r.vehicle_id for r in due])
+                deposits = uow.ledger.payments_by_keys([r.deposit_idempotency_key for r in due])
+                opened = open_refunds(ctx, uow, deposits, "reservation_expired", now)
+                uow.commit()
+        send_refunds(ctx, opened)
         expired += len(due)
         if len(due) < batch_size:
             break
