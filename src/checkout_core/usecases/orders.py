@@ -293,24 +293,35 @@ def start_signing(ctx: Context, actor: Actor, order_id: str) -> SigningEnvelope:
     return record
 
 
-def envelope_for_signing(ctx: Context, order_id: str, envelope_id: str) -> tuple[Order, bytes]:
-    """The order and agreement bytes behind a valid, open envelope (the signing page shows them).
-
-    The envelope id is the secret in the signing link, so this needs no other credential."""
-    now = ctx.clock.now()
-    with ctx.uow() as uow:
-        order = uow.orders.get(order_id)
-        if order is None or order.envelope is None or order.envelope.id != envelope_id:
-            raise NotFound("signing link not found")
-    if order.envelope is None or order.envelope.status == "declined":
+def _ensure_signable(order: Order | None, envelope_id: str, now: datetime) -> Order:
+    """The order if ``envelope_id`` is its current, open, unexpired signing link."""
+    if order is None or order.envelope is None or order.envelope.id != envelope_id:
+        raise NotFound("signing link not found")
+    if order.envelope.status == "declined":
         raise SigningNotAvailable("signing was declined on this link; ask for a new signing link")
     if order.envelope.status != "sent":
         raise SigningNotAvailable("this agreement is already signed")
     if now >= order.envelope.expires_at:
         raise SigningNotAvailable("this signing link has expired; ask for a new one")
-    agreement = order.document(DocumentKind.PURCHASE_AGREEMENT)
-    if agreement is None:
+    if order.document(DocumentKind.PURCHASE_AGREEMENT) is None:
         raise SigningNotAvailable("the order has no purchase agreement")
+    return order
+
+
+def signing_link_order(ctx: Context, order_id: str, envelope_id: str) -> Order:
+    """The order behind a valid, open signing link (one read, no document I/O).
+
+    The envelope id is the secret in the signing link, so this needs no other credential."""
+    with ctx.uow() as uow:
+        order = uow.orders.get(order_id)
+    return _ensure_signable(order, envelope_id, ctx.clock.now())
+
+
+def envelope_for_signing(ctx: Context, order_id: str, envelope_id: str) -> tuple[Order, bytes]:
+    """The order and agreement bytes behind a valid, open envelope (the signing page shows them)."""
+    order = signing_link_order(ctx, order_id, envelope_id)
+    agreement = order.document(DocumentKind.PURCHASE_AGREEMENT)
+    assert agreement is not None  # checked by _ensure_signable
     return order, ctx.documents.get(agreement.storage_key)
 
 
@@ -320,7 +331,7 @@ def complete_signing(
     """The buyer signed through the built-in signing page: consent given, full name typed."""
     if not consent:
         raise ValidationFailed("consent to sign electronically is required", field="consent")
-    order, _ = envelope_for_signing(ctx, order_id, envelope_id)
+    order = signing_link_order(ctx, order_id, envelope_id)
     expected = " ".join(order.contact.full_name.split()).casefold()
     if " ".join(typed_name.split()).casefold() != expected:
         raise ValidationFailed("type your full name exactly as it appears on the agreement", field="typedName")
@@ -392,10 +403,9 @@ def _finish_signing(
 
 def record_signing_view(ctx: Context, *, order_id: str, envelope_id: str, ip_address: str, user_agent: str) -> None:
     """The buyer opened the signing page: a ``viewed`` entry in the audit trail."""
-    envelope_for_signing(ctx, order_id, envelope_id)  # valid, open, unexpired link only
     now = ctx.clock.now()
     with ctx.uow() as uow:
-        order = load_order(uow, SYSTEM, order_id)
+        order = _ensure_signable(uow.orders.get(order_id), envelope_id, now)  # valid, open, unexpired only
         append_audit(
             uow,
             order,
@@ -437,7 +447,7 @@ def decline_signing_link(ctx: Context, *, order_id: str, envelope_id: str, ip_ad
     order's current envelope, open and unexpired), so an expired, signed or replaced link changes
     nothing and its holder is told why. Asking for the signing link again then opens a new
     envelope."""
-    envelope_for_signing(ctx, order_id, envelope_id)
+    signing_link_order(ctx, order_id, envelope_id)
     return decline_signing(
         ctx, order_id=order_id, envelope_id=envelope_id, ip_address=ip_address, user_agent=user_agent
     )

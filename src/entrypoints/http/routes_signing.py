@@ -36,6 +36,7 @@ from checkout_core.usecases.orders import (
     decline_signing_link,
     envelope_for_signing,
     record_signing_view,
+    signing_link_order,
 )
 from entrypoints.bootstrap import App
 from entrypoints.http.problems import problem_responses, status_for
@@ -259,7 +260,7 @@ def sign(
         )
     except ValidationFailed as error:
         try:
-            envelope_for_signing(checkout.ctx, order_id, envelope_id)
+            signing_link_order(checkout.ctx, order_id, envelope_id)
         except DomainError as other:
             return _error_page(status_for(other), other.message)
         return _html(_sign_page(checkout, order_id, envelope_id, error=error.message), 400)
