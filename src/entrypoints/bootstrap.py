@@ -6,6 +6,7 @@ three entrypoints cannot drift apart. Nothing is built at import time."""
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import threading
 from collections.abc import Callable, Sequence
@@ -97,16 +98,23 @@ def policy_from(settings: Settings) -> Policy:
 
 
 def _local_secret(data_dir: Path, name: str) -> str:
-    """A secret generated once and kept in the data directory (embedded default only)."""
+    """A secret generated once and kept in the data directory (embedded default only).
+
+    Several processes may start at once on a fresh data directory (``serve`` and a ``tokens
+    issue``, N workers): the first to *link* its file into place wins and everyone reads that
+    one, so they can never end up with different secrets."""
     path = data_dir / name
-    if path.exists():
-        return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_urlsafe(48)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(secret)
-    tmp.chmod(0o600)
-    tmp.replace(path)
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        tmp = data_dir / f".{name}.{secrets.token_hex(8)}.tmp"
+        tmp.write_text(secrets.token_urlsafe(48))
+        tmp.chmod(0o600)
+        try:
+            os.link(tmp, path)  # atomic, and fails if another process got there first
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
     return path.read_text().strip()
 
 

@@ -69,3 +69,18 @@ def test_the_cli_stops_on_a_bad_setting_naming_it(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "CHECKOUT_RESERVATION_HOLD_HOURS" in result.output
+
+
+def test_concurrent_first_starts_agree_on_the_local_jwt_secret(tmp_path: Path) -> None:
+    """Processes starting together on a fresh data directory (serve + tokens issue) must not
+    each keep a secret of their own: a token from one would be refused by the other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from entrypoints.bootstrap import _local_secret
+
+    for attempt in range(20):
+        folder = tmp_path / str(attempt)
+        with ThreadPoolExecutor(8) as pool:
+            seen = set(pool.map(lambda f: _local_secret(f, "jwt-secret"), [folder] * 8))
+        assert len(seen) == 1
+        assert [p.name for p in folder.iterdir()] == ["jwt-secret"]
