@@ -11,7 +11,7 @@ from checkout_core.errors import Conflict, NotFound, PaymentGatewayUnavailable, 
 from checkout_core.events import RefundIssued
 from checkout_core.model.payments import Payment, PaymentMethod, Refund, RefundStatus
 from checkout_core.money import Money
-from checkout_core.ports.payments import RefundOutcome
+from checkout_core.ports.payments import RefundOutcome, RefundResult
 from checkout_core.ports.unit_of_work import UnitOfWork
 from checkout_core.usecases.context import Context
 
@@ -142,24 +142,14 @@ def send_refunds(ctx: Context, opened: Sequence[tuple[Refund, Payment]]) -> list
             results.append(refund)
             continue
         try:
-            result = ctx.gateway.refund(
-                charge_ref=payment.gateway_ref,
-                amount=refund.amount,
-                idempotency_key=refund.idempotency_key,
-                reason=refund.reason,
-            )
+            result = _ask_gateway(ctx, payment.gateway_ref, refund)
         except (PaymentGatewayUnavailable, RefundNotAllowed):
             # As refund_deposit: left pending (settle_pending_refunds retries with the same key).
             results.append(refund)
             continue
-        settled = attrs.evolve(
-            refund,
-            status=_OUTCOME_TO_STATUS[result.status],
-            gateway_ref=result.ref or refund.gateway_ref,
-            failure_code=result.failure_code,
-            updated_at=now,
+        answered.append(
+            (_settled(refund, _OUTCOME_TO_STATUS[result.status], result.ref, result.failure_code, now), payment)
         )
-        answered.append((settled, payment))
     if not answered:
         return results
     try:
@@ -183,6 +173,22 @@ def send_refunds(ctx: Context, opened: Sequence[tuple[Refund, Payment]]) -> list
             for r, p in answered
         ]
     return results + [r for r, _ in answered]
+
+
+def _ask_gateway(ctx: Context, charge_ref: str, refund: Refund) -> RefundResult:
+    """The one gateway refund call, always with the refund's own idempotency key."""
+    return ctx.gateway.refund(
+        charge_ref=charge_ref, amount=refund.amount, idempotency_key=refund.idempotency_key, reason=refund.reason
+    )
+
+
+def _settled(
+    refund: Refund, status: RefundStatus, gateway_ref: str | None, failure_code: str | None, now: datetime
+) -> Refund:
+    """The refund as the gateway answered it (keeping an earlier gateway id if none came back)."""
+    return attrs.evolve(
+        refund, status=status, gateway_ref=gateway_ref or refund.gateway_ref, failure_code=failure_code, updated_at=now
+    )
 
 
 def _release(uow: UnitOfWork, payment: Payment, amount: Money, now: datetime) -> None:
@@ -216,12 +222,7 @@ def _send_refund(ctx: Context, payment: Payment, refund: Refund) -> Refund:
     if payment.gateway_ref is None:
         raise RefundNotAllowed(f"payment {payment.id} has no gateway charge to refund")
     try:
-        result = ctx.gateway.refund(
-            charge_ref=payment.gateway_ref,
-            amount=refund.amount,
-            idempotency_key=refund.idempotency_key,
-            reason=refund.reason,
-        )
+        result = _ask_gateway(ctx, payment.gateway_ref, refund)
     except PaymentGatewayUnavailable:
         return refund  # stays pending; settle_pending_refunds retries with the same key
     return _record_refund_outcome(
@@ -254,9 +255,7 @@ def _record_refund_outcome(
 ) -> Refund:
     """Write the gateway's answer (only over a still-pending refund: a webhook may have been first)."""
     now = ctx.clock.now()
-    settled = attrs.evolve(
-        refund, status=status, gateway_ref=gateway_ref or refund.gateway_ref, failure_code=failure_code, updated_at=now
-    )
+    settled = _settled(refund, status, gateway_ref, failure_code, now)
     try:
         with ctx.uow() as uow:
             uow.ledger.save_refund(settled, expected_status=RefundStatus.PENDING)
