@@ -56,6 +56,22 @@ def _view(app: App, order_id: str, actor: Actor = JOHN) -> dict[str, object]:
     return order_to_dict(order_details(app.ctx, actor, order_id))
 
 
+def _sign_and_insure(app: App, order_id: str) -> None:
+    """The buyer signs on the built-in page and uploads insurance; an advisor verifies it."""
+    envelope = start_signing(app.ctx, JOHN, order_id)
+    complete_signing(
+        app.ctx,
+        order_id=order_id,
+        envelope_id=envelope.id,
+        typed_name="John Doe",
+        consent=True,
+        ip_address="",
+        user_agent="",
+    )
+    submit_insurance(app.ctx, JOHN, order_id, content=PDF, policy_number="POL-1", provider="Intact")
+    verify_insurance(app.ctx, SARAH, order_id)
+
+
 def test_spec_example_prices_to_the_cent(memory_app: App) -> None:
     order = place_order(memory_app.ctx, JOHN, spec_order(_reserve(memory_app)))
     view = _view(memory_app, order.id)
@@ -175,18 +191,7 @@ def test_the_whole_purchase(memory_app: App, clock: FixedClock) -> None:
 def test_nothing_due_skips_pending_payment(memory_app: App) -> None:
     ctx = memory_app.ctx
     order = place_order(ctx, JOHN, spec_order(_reserve(memory_app), down_payment=Money(0)))
-    envelope = start_signing(ctx, JOHN, order.id)
-    complete_signing(
-        ctx,
-        order_id=order.id,
-        envelope_id=envelope.id,
-        typed_name="John Doe",
-        consent=True,
-        ip_address="",
-        user_agent="",
-    )
-    submit_insurance(ctx, JOHN, order.id, content=PDF, policy_number="POL-1", provider="Intact")
-    verify_insurance(ctx, SARAH, order.id)
+    _sign_and_insure(memory_app, order.id)
     assert _view(memory_app, order.id)["status"] == "pending_delivery"
 
 
@@ -194,18 +199,7 @@ def test_early_payment_counts(memory_app: App) -> None:
     ctx = memory_app.ctx
     order = place_order(ctx, JOHN, spec_order(_reserve(memory_app)))
     record_bank_transfer(ctx, SARAH, reference=order.number, amount=Money(250000), bank_reference="EARLY")
-    envelope = start_signing(ctx, JOHN, order.id)
-    complete_signing(
-        ctx,
-        order_id=order.id,
-        envelope_id=envelope.id,
-        typed_name="John Doe",
-        consent=True,
-        ip_address="",
-        user_agent="",
-    )
-    submit_insurance(ctx, JOHN, order.id, content=PDF, policy_number="POL-1", provider="Intact")
-    verify_insurance(ctx, SARAH, order.id)
+    _sign_and_insure(memory_app, order.id)
     assert _view(memory_app, order.id)["status"] == "pending_delivery"
 
 
@@ -235,18 +229,7 @@ def test_cancel_refunds_everything_and_releases_the_car(memory_app: App) -> None
 def test_return_inside_the_window_only(memory_app: App, clock: FixedClock) -> None:
     ctx = memory_app.ctx
     order = place_order(ctx, JOHN, spec_order(_reserve(memory_app), down_payment=Money(0)))
-    envelope = start_signing(ctx, JOHN, order.id)
-    complete_signing(
-        ctx,
-        order_id=order.id,
-        envelope_id=envelope.id,
-        typed_name="John Doe",
-        consent=True,
-        ip_address="",
-        user_agent="",
-    )
-    submit_insurance(ctx, JOHN, order.id, content=PDF, policy_number="POL-1", provider="Intact")
-    verify_insurance(ctx, SARAH, order.id)
+    _sign_and_insure(memory_app, order.id)
     schedule_delivery(ctx, SARAH, order.id, on=date(2025, 12, 28), time_window="10:00 AM - 2:00 PM")
     dispatch_order(ctx, SARAH, order.id)
     deliver_order(ctx, SARAH, order.id)
@@ -267,16 +250,5 @@ def test_pickup_goes_from_pending_delivery_to_delivered(memory_app: App) -> None
         JOHN,
         spec_order(_reserve(memory_app), down_payment=Money(0), delivery=Delivery(method=DeliveryMethod.PICKUP)),
     )
-    envelope = start_signing(ctx, JOHN, order.id)
-    complete_signing(
-        ctx,
-        order_id=order.id,
-        envelope_id=envelope.id,
-        typed_name="John Doe",
-        consent=True,
-        ip_address="",
-        user_agent="",
-    )
-    submit_insurance(ctx, JOHN, order.id, content=PDF, policy_number="POL-1", provider="Intact")
-    verify_insurance(ctx, SARAH, order.id)
+    _sign_and_insure(memory_app, order.id)
     assert advance_order(ctx, SARAH, order.id).status is OrderStatus.DELIVERED
