@@ -241,3 +241,18 @@ def test_a_refund_settled_during_the_sweep_is_recorded_once(
     assert expire_due_reservations(memory_app.ctx) == 2
     assert all(r.status is RefundStatus.SUCCEEDED for i in ids for r in _refunds(memory_app, i))
     assert all(_events(memory_app, i).count("RefundIssued") == 1 for i in ids)
+
+
+def test_listing_with_deposits_scopes_customers_and_attaches_each_deposit(memory_app: App) -> None:
+    from checkout_core.usecases.reservations import list_reservations_with_deposits
+
+    mine = reserve_vehicle(memory_app.ctx, JOHN, vehicle_id="veh_abc123", payment_token="tok_visa").reservation
+    reserve_vehicle(memory_app.ctx, JANE, vehicle_id="veh_demo001", payment_token="tok_visa")
+    (only,) = list_reservations_with_deposits(memory_app.ctx, JOHN)
+    assert only.reservation.id == mine.id
+    assert only.deposit is not None and only.deposit.idempotency_key == mine.deposit_idempotency_key
+    everyone = list_reservations_with_deposits(memory_app.ctx, ADVISOR)
+    assert len(everyone) == 2 and all(r.deposit is not None for r in everyone)
+    assert [
+        r.reservation.id for r in list_reservations_with_deposits(memory_app.ctx, ADVISOR, customer_id="cus_jane")
+    ] != [mine.id]

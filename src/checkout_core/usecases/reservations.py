@@ -182,6 +182,26 @@ def list_reservations(
         )
 
 
+def list_reservations_with_deposits(
+    ctx: Context,
+    actor: Actor,
+    *,
+    status: ReservationStatus | None = None,
+    customer_id: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[ReservationResult]:
+    """Like :func:`list_reservations`, each with its deposit payment (two statements per page)."""
+    with ctx.uow() as uow:
+        rows = uow.reservations.list(
+            customer_id=customer_id if actor.is_staff else actor.id, status=status, limit=limit, offset=offset
+        )
+        deposits = {
+            p.idempotency_key: p for p in uow.ledger.payments_by_keys([r.deposit_idempotency_key for r in rows])
+        }
+    return [ReservationResult(reservation=r, deposit=deposits.get(r.deposit_idempotency_key)) for r in rows]
+
+
 def list_vehicles(
     ctx: Context, *, status: VehicleStatus | None = None, limit: int = 100, offset: int = 0
 ) -> Sequence[Vehicle]:

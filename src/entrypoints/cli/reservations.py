@@ -15,6 +15,7 @@ from checkout_core.usecases.reservations import (
     expire_due_reservations,
     get_reservation,
     list_reservations,
+    list_reservations_with_deposits,
     recover_pending_deposits,
     refund_expired_deposits,
 )
@@ -55,12 +56,12 @@ def list_(state: CliState, status: str | None, customer: str | None, limit: int,
     wanted = ReservationStatus(status) if status else None
     with domain_errors():
         app = state.app()
-        rows = list(
-            list_reservations(app.ctx, state.actor, status=wanted, customer_id=customer, limit=limit, offset=offset)
+        results = list_reservations_with_deposits(
+            app.ctx, state.actor, status=wanted, customer_id=customer, limit=limit, offset=offset
         )
-        deposits = {r.id: get_reservation(app.ctx, state.actor, r.id).deposit for r in rows} if as_json else {}
+        rows = [result.reservation for result in results]
     if as_json:
-        emit_json([reservation_to_dict(r, deposits.get(r.id)) for r in rows])
+        emit_json([reservation_to_dict(result.reservation, result.deposit) for result in results])
         return
     if not rows:
         click.echo("no reservations")

@@ -13,7 +13,7 @@ from checkout_core.usecases.reservations import (
     ReservationResult,
     cancel_reservation,
     get_reservation,
-    list_reservations,
+    list_reservations_with_deposits,
     reserve_vehicle,
 )
 from entrypoints.bootstrap import App
@@ -75,9 +75,8 @@ def list_all(
     offset: Offset = 0,
 ) -> ReservationList:
     """The caller's reservations (advisors: everyone's), newest first."""
-    reservations = list_reservations(checkout.ctx, actor, status=status, limit=limit, offset=offset)
-    # The deposit charge is read per reservation; pages are small (at most 100).
-    items = [_body(get_reservation(checkout.ctx, actor, r.id)) for r in reservations]
+    results = list_reservations_with_deposits(checkout.ctx, actor, status=status, limit=limit, offset=offset)
+    items = [_body(result) for result in results]
     return ReservationList(items=items, limit=limit, offset=offset)
 
 
