@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, select
 
 from adapters.sql import tables
-from adapters.sql.repositories import dialect_insert, translate_db_errors
+from adapters.sql.repositories import translate_db_errors
+from adapters.sql.statements import dialect_insert
 from checkout_core.usecases.payment_events import ProcessedEvent
 
 _t = tables.processed_gateway_events

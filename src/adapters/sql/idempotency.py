@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Engine, and_, select
+from sqlalchemy import Delete, Engine
 
 from adapters.sql import mapping, tables
-from adapters.sql.repositories import dialect_insert, translate_db_errors
+from adapters.sql import statements as sql
+from adapters.sql.repositories import translate_db_errors
 from checkout_core.ports.idempotency import IdempotencyRecord
 
 _t = tables.idempotency_keys
@@ -19,6 +20,9 @@ _t = tables.idempotency_keys
 #: A claim can vanish between our failed INSERT and the SELECT (its owner released it); then we
 #: simply try again. More than a couple of rounds would mean a pathological release loop.
 _CLAIM_ATTEMPTS = 5
+
+#: DELETE an unfinished claim (a finished one has a status code and is kept for replays).
+_RELEASE: Delete = sql.delete_where(_t, ("scope", "key")).where(_t.c.status_code.is_(None))
 
 
 class SqlIdempotencyStore:
@@ -31,22 +35,20 @@ class SqlIdempotencyStore:
         """INSERT the claim; None if it is ours, else the record that was there first."""
         for _ in range(_CLAIM_ATTEMPTS):
             with translate_db_errors(), self._engine.begin() as connection:
-                insert = (
-                    dialect_insert(connection.dialect.name, _t)
-                    .values(
-                        scope=scope,
-                        key=key,
-                        request_hash=request_hash,
-                        created_at=now,
-                        status_code=None,
-                        body=b"",
-                        content_type="application/json",
-                    )
-                    .on_conflict_do_nothing(index_elements=[_t.c.scope, _t.c.key])
-                )
-                if connection.execute(insert).rowcount == 1:
+                claim = {
+                    "scope": scope,
+                    "key": key,
+                    "request_hash": request_hash,
+                    "created_at": now,
+                    "status_code": None,
+                    "body": b"",
+                    "content_type": "application/json",
+                }
+                insert = sql.insert_or_skip(connection.dialect.name, _t, ("scope", "key"))
+                if connection.execute(insert, claim).rowcount == 1:
                     return None
-                row = connection.execute(select(_t).where(_t.c.scope == scope, _t.c.key == key)).mappings().first()
+                lookup = sql.select_where(connection.dialect.name, _t, ("scope", "key"))
+                row = connection.execute(lookup, sql.where_params(scope=scope, key=key)).mappings().first()
                 if row is not None:
                     return mapping.idempotency_from_row(row)
         raise RuntimeError(f"could not claim idempotency key {key!r}: it keeps being claimed and released")
@@ -54,17 +56,16 @@ class SqlIdempotencyStore:
     def complete(self, *, scope: str, key: str, status_code: int, body: bytes, content_type: str) -> None:
         """Store the response of a claimed key (KeyError if it was never claimed)."""
         with translate_db_errors(), self._engine.begin() as connection:
-            result = connection.execute(
-                _t.update()
-                .where(_t.c.scope == scope, _t.c.key == key)
-                .values(status_code=status_code, body=body, content_type=content_type)
+            statement, params = sql.update_row(
+                _t,
+                {"status_code": status_code, "body": body, "content_type": content_type},
+                {"scope": scope, "key": key},
             )
+            result = connection.execute(statement, params)
         if result.rowcount != 1:
             raise KeyError((scope, key))
 
     def release(self, *, scope: str, key: str) -> None:
         """Delete an unfinished claim (a finished one is kept for replays)."""
         with translate_db_errors(), self._engine.begin() as connection:
-            connection.execute(
-                _t.delete().where(and_(_t.c.scope == scope, _t.c.key == key, _t.c.status_code.is_(None)))
-            )
+            connection.execute(_RELEASE, sql.where_params(scope=scope, key=key))

@@ -18,6 +18,7 @@ Concurrency rules (see ``docs/persistence.md``):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -27,6 +28,7 @@ from sqlalchemy import (
     ColumnElement,
     CursorResult,
     Executable,
+    Insert,
     Select,
     Table,
     and_,
@@ -37,15 +39,16 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects import postgresql, sqlite
 
 from adapters.sql import mapping, tables
+from adapters.sql import statements as sql
+from adapters.sql.statements import dialect_insert
 from checkout_core.errors import Conflict, VehicleUnavailable
 from checkout_core.model.audit import AuditAction, AuditEntry
 from checkout_core.model.order import OPEN_STATUSES, Order, OrderStatus
 from checkout_core.model.parties import Advisor, Customer, FinancingApplication, TradeInOffer
 from checkout_core.model.payments import Payment, PaymentStatus, Refund, RefundStatus
-from checkout_core.model.reservation import ACTIVE_STATUSES, Reservation, ReservationStatus
+from checkout_core.model.reservation import ACTIVE_STATUSES, DEPOSIT_KEY_SUFFIX, Reservation, ReservationStatus
 from checkout_core.model.vehicle import Vehicle, VehicleStatus
 from checkout_core.ports.repositories import StoredEvent
 
@@ -58,18 +61,6 @@ _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
 
 #: The first order number of every year (the memory adapter's counter starts at the same value).
 FIRST_ORDER_NUMBER = 10001
-
-
-def dialect_insert(dialect_name: str, table: Table) -> postgresql.Insert | sqlite.Insert:
-    """An INSERT that knows ``ON CONFLICT`` (both dialects spell it the same way).
-
-    ``preserve_rowcount``: SQLAlchemy only keeps the row count of UPDATE and DELETE by default,
-    and ``ON CONFLICT DO NOTHING`` tells "inserted" from "skipped" by exactly that count."""
-    if dialect_name == "postgresql":
-        return postgresql.insert(table).execution_options(preserve_rowcount=True)
-    if dialect_name == "sqlite":
-        return sqlite.insert(table).execution_options(preserve_rowcount=True)
-    raise ValueError(f"unsupported database dialect {dialect_name!r}")
 
 
 def _is_retryable(error: sa_exc.DBAPIError) -> bool:
@@ -114,11 +105,20 @@ class _Repo:
     def _run(self, statement: Executable, params: Any = None) -> CursorResult[Any]:
         return self._uow.execute(statement, params)
 
-    def _rows(self, statement: Executable) -> Sequence[mapping.Row]:
-        return self._run(statement).mappings().all()
+    def _rows(self, statement: Executable, params: Any = None) -> Sequence[mapping.Row]:
+        return self._run(statement, params).mappings().all()
 
-    def _row(self, statement: Executable) -> mapping.Row | None:
-        return self._run(statement).mappings().first()
+    def _row(self, statement: Executable, params: Any = None) -> mapping.Row | None:
+        return self._run(statement, params).mappings().first()
+
+    def _by(self, table: Table, *, lock: bool = False, **where: Any) -> mapping.Row | None:
+        """The row whose columns equal ``where`` (a prebuilt statement, see :mod:`statements`)."""
+        return self._row(sql.select_where(self._dialect, table, tuple(where), lock=lock), sql.where_params(**where))
+
+    def _write(self, table: Table, row: dict[str, Any], **where: Any) -> int:
+        """UPDATE ``row`` where each ``where`` column equals its value; the row count."""
+        statement, params = sql.update_row(table, row, where)
+        return int(self._run(statement, params).rowcount)
 
     def _locked(self, statement: Select[Any], *, skip_locked: bool = False) -> Select[Any]:
         # FOR UPDATE only means something on PostgreSQL; SQLite's compiler drops it anyway,
@@ -136,7 +136,7 @@ class _Repo:
         self._run(statement)
 
 
-def _update_values(row: dict[str, Any], *exclude: str) -> dict[str, Any]:
+def _without(row: dict[str, Any], *exclude: str) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k not in exclude}
 
 
@@ -151,6 +151,80 @@ def _bound_params(row: dict[str, Any], *exclude: str) -> dict[str, Any]:
     return {f"v_{k}": v for k, v in row.items() if k not in exclude}
 
 
+# -- prebuilt statements of the hot paths (see adapters.sql.statements) -------------------------
+
+
+@functools.cache
+def _insert_active_hold(dialect_name: str) -> Insert:
+    """INSERT a pending/confirmed reservation unless the car already has one (partial index)."""
+    t = tables.reservations
+    return sql.dialect_insert(dialect_name, t).on_conflict_do_nothing(
+        index_elements=[t.c.vehicle_id], index_where=tables.ACTIVE_RESERVATION
+    )
+
+
+@functools.cache
+def _active_for_vehicle(dialect_name: str) -> Select[Any]:
+    t = tables.reservations
+    statement = select(t).where(t.c.vehicle_id == bindparam("vehicle_id"), tables.ACTIVE_RESERVATION)
+    return statement.with_for_update() if dialect_name == "postgresql" else statement
+
+
+def _count_active_for_customer() -> Select[Any]:
+    c = tables.reservations.c
+    return (
+        select(func.count())
+        .select_from(tables.reservations)
+        .where(
+            c.customer_id == bindparam("customer_id"),
+            or_(
+                c.status == ReservationStatus.PENDING_DEPOSIT.value,
+                and_(
+                    c.status == ReservationStatus.CONFIRMED.value,
+                    or_(c.expires_at.is_(None), c.expires_at > bindparam("now", type_=c.expires_at.type)),
+                ),
+            ),
+        )
+    )
+
+
+_COUNT_ACTIVE_FOR_CUSTOMER = _count_active_for_customer()
+
+
+#: Label prefix of the deposit's columns in :func:`_due_with_deposits` (no reservation column
+#: starts with it).
+_DEPOSIT_PREFIX = "deposit__"
+
+
+@functools.cache
+def _due_with_deposits(dialect_name: str) -> Select[Any]:
+    r, p = tables.reservations, tables.payments
+    statement = (
+        select(r, *(column.label(_DEPOSIT_PREFIX + column.name) for column in p.c))
+        .select_from(r.outerjoin(p, p.c.idempotency_key == r.c.id + DEPOSIT_KEY_SUFFIX))
+        .where(
+            r.c.status == ReservationStatus.CONFIRMED.value,
+            r.c.expires_at <= bindparam("now", type_=r.c.expires_at.type),
+        )
+        .order_by(r.c.expires_at, r.c.id)
+        .limit(bindparam("limit"))
+    )
+    if dialect_name == "postgresql":
+        statement = statement.with_for_update(skip_locked=True, of=r)
+    return statement
+
+
+@functools.cache
+def _bump_order_number(dialect_name: str) -> Insert:
+    t = tables.order_numbers
+    return (
+        sql.dialect_insert(dialect_name, t)
+        .values(year=bindparam("year"), last_value=FIRST_ORDER_NUMBER)
+        .on_conflict_do_update(index_elements=[t.c.year], set_={"last_value": t.c.last_value + 1})
+        .returning(t.c.last_value)
+    )
+
+
 # -- vehicles -----------------------------------------------------------------------------
 
 
@@ -161,7 +235,7 @@ class SqlVehicles(_Repo):
 
     def get(self, vehicle_id: str) -> Vehicle | None:
         """The car, or None."""
-        row = self._row(select(self._t).where(self._t.c.id == vehicle_id))
+        row = self._by(self._t, id=vehicle_id)
         return None if row is None else mapping.vehicle_from_row(row)
 
     def list(self, *, status: VehicleStatus | None = None, limit: int = 100, offset: int = 0) -> Sequence[Vehicle]:
@@ -182,11 +256,10 @@ class SqlVehicles(_Repo):
 
     def set_status(self, vehicle_id: str, status: VehicleStatus, *, expected: VehicleStatus | None = None) -> bool:
         """Conditional status change; False when the car is missing or not in ``expected``."""
-        condition = self._t.c.id == vehicle_id
+        where: dict[str, Any] = {"id": vehicle_id}
         if expected is not None:
-            condition = and_(condition, self._t.c.status == expected.value)
-        result = self._run(self._t.update().where(condition).values(status=status.value))
-        return result.rowcount == 1
+            where["status"] = expected.value
+        return self._write(self._t, {"status": status.value}, **where) == 1
 
     def release_many(self, vehicle_ids: Sequence[str]) -> int:
         """``UPDATE vehicles SET status='available' WHERE id IN (…) AND status='reserved'``."""
@@ -232,13 +305,9 @@ class SqlReservations(_Repo):
         IntegrityError) leaves the transaction usable on PostgreSQL without a savepoint, and
         costs one statement."""
         row = mapping.reservation_to_row(reservation)
-        statement = dialect_insert(self._dialect, self._t).values(row)
-        if reservation.status in ACTIVE_STATUSES:
-            statement = statement.on_conflict_do_nothing(
-                index_elements=[self._t.c.vehicle_id], index_where=tables.ACTIVE_RESERVATION
-            )
+        statement = _insert_active_hold(self._dialect) if reservation.status in ACTIVE_STATUSES else sql.insert(self._t)
         try:
-            result = self._run(statement)
+            result = self._run(statement, row)
         except sa_exc.IntegrityError as error:
             if not is_unique_violation(error):
                 raise
@@ -252,22 +321,17 @@ class SqlReservations(_Repo):
 
     def get(self, reservation_id: str, *, for_update: bool = False) -> Reservation | None:
         """The reservation; ``for_update`` locks the row until the transaction ends (PostgreSQL)."""
-        statement = select(self._t).where(self._t.c.id == reservation_id)
-        if for_update:
-            statement = self._locked(statement)
-        row = self._row(statement)
+        row = self._by(self._t, lock=for_update, id=reservation_id)
         return None if row is None else self._out(row)
 
     def save(self, reservation: Reservation, *, expected_status: ReservationStatus | None = None) -> None:
         """Write the reservation back, if nobody changed its status since it was loaded (or, for
         one not loaded here, if its status is still ``expected_status``)."""
-        row = mapping.reservation_to_row(reservation)
-        condition = self._t.c.id == reservation.id
+        where: dict[str, Any] = {"id": reservation.id}
         seen = expected_status.value if expected_status is not None else self._seen_status.get(reservation.id)
         if seen is not None:
-            condition = and_(condition, self._t.c.status == seen)
-        result = self._run(self._t.update().where(condition).values(_update_values(row, "id")))
-        if result.rowcount != 1:
+            where["status"] = seen
+        if self._write(self._t, _without(mapping.reservation_to_row(reservation), "id"), **where) != 1:
             raise Conflict(f"reservation {reservation.id} was changed by someone else; reload and try again")
         self._seen_status[reservation.id] = reservation.status.value
         self._uow.track(reservation)
@@ -297,30 +361,12 @@ class SqlReservations(_Repo):
 
         The lock matters to the caller: it may expire an overdue hold found here, and a
         concurrent expiry sweep must then skip the row instead of expiring it a second time."""
-        statement = select(self._t).where(
-            self._t.c.vehicle_id == vehicle_id, self._t.c.status.in_([s.value for s in ACTIVE_STATUSES])
-        )
-        row = self._row(self._locked(statement))
+        row = self._row(_active_for_vehicle(self._dialect), {"vehicle_id": vehicle_id})
         return None if row is None else self._out(row)
 
     def count_active_for_customer(self, customer_id: str, now: datetime) -> int:
         """Pending deposits plus confirmed holds that are not overdue at ``now``."""
-        c = self._t.c
-        statement = (
-            select(func.count())
-            .select_from(self._t)
-            .where(
-                c.customer_id == customer_id,
-                or_(
-                    c.status == ReservationStatus.PENDING_DEPOSIT.value,
-                    and_(
-                        c.status == ReservationStatus.CONFIRMED.value,
-                        or_(c.expires_at.is_(None), c.expires_at > now),
-                    ),
-                ),
-            )
-        )
-        return int(self._run(statement).scalar_one())
+        return int(self._run(_COUNT_ACTIVE_FOR_CUSTOMER, {"customer_id": customer_id, "now": now}).scalar_one())
 
     def claim_due_for_expiry(self, now: datetime, limit: int) -> Sequence[Reservation]:
         """Confirmed holds past ``expires_at``, oldest first, locked (SKIP LOCKED on PostgreSQL)."""
@@ -332,6 +378,24 @@ class SqlReservations(_Repo):
             .limit(limit)
         )
         return [self._out(r) for r in self._rows(self._locked(statement, skip_locked=True))]
+
+    def claim_due_for_expiry_with_deposits(
+        self, now: datetime, limit: int
+    ) -> Sequence[tuple[Reservation, Payment | None]]:
+        """One ``SELECT … LEFT JOIN payments … FOR UPDATE OF reservations SKIP LOCKED``: the sweep
+        needs the deposits to refund them, and reading them here saves it a statement per batch.
+        Only the reservations are locked; the payments are then written with conditional updates."""
+        rows = self._rows(_due_with_deposits(self._dialect), {"now": now, "limit": limit})
+        found: list[tuple[Reservation, Payment | None]] = []
+        for row in rows:
+            deposit = None
+            if row[_DEPOSIT_PREFIX + "id"] is not None:
+                deposit = mapping.payment_from_row(
+                    {k[len(_DEPOSIT_PREFIX) :]: v for k, v in row.items() if k.startswith(_DEPOSIT_PREFIX)}
+                )
+                self._uow.ledger.remember(deposit)
+            found.append((self._out(row), deposit))
+        return found
 
     def claim_stale_pending(self, older_than: datetime, limit: int) -> Sequence[Reservation]:
         """Pending deposits created before ``older_than``, locked (SKIP LOCKED on PostgreSQL)."""
@@ -378,7 +442,7 @@ class SqlOrders(_Repo):
     def add(self, order: Order) -> None:
         """Insert a new order (an existing id, number or reservation is a Conflict)."""
         try:
-            self._run(self._t.insert().values(mapping.order_to_row(order)))
+            self._run(sql.insert(self._t), mapping.order_to_row(order))
         except sa_exc.IntegrityError as error:
             if not is_unique_violation(error):
                 raise
@@ -387,26 +451,22 @@ class SqlOrders(_Repo):
 
     def get(self, order_id: str, *, for_update: bool = False) -> Order | None:
         """The order; ``for_update`` locks the row until the transaction ends (PostgreSQL)."""
-        statement = select(self._t).where(self._t.c.id == order_id)
-        if for_update:
-            statement = self._locked(statement)
-        row = self._row(statement)
+        row = self._by(self._t, lock=for_update, id=order_id)
         return None if row is None else self._out(row)
 
     def save(self, order: Order) -> None:
         """``UPDATE … WHERE id = :id AND version = :loaded``; no row → Conflict. Bumps the version."""
-        c = self._t.c
-        values = _update_values(mapping.order_to_row(order), "id", "version")
+        values = _without(mapping.order_to_row(order), "id", "version")
         values["version"] = order.version + 1
-        result = self._run(self._t.update().where(c.id == order.id, c.version == order.version).values(values))
-        if result.rowcount != 1:
+        statement, params = sql.update_row(self._t, values, {"id": order.id, "version": order.version})
+        if self._run(statement, params).rowcount != 1:
             raise Conflict(f"order {order.id} was changed by someone else; reload and try again")
         order.version += 1
         self._uow.track(order)
 
     def get_by_number(self, number: str) -> Order | None:
         """The order with this number (unique index)."""
-        row = self._row(select(self._t).where(self._t.c.number == number))
+        row = self._by(self._t, number=number)
         return None if row is None else self._out(row)
 
     def next_number(self, year: int) -> str:
@@ -416,14 +476,7 @@ class SqlOrders(_Repo):
         statement; the row lock it takes serialises concurrent checkouts of the same year
         until commit, so no two transactions can get the same number. A rolled-back checkout
         gives its number back."""
-        t = tables.order_numbers
-        bump = (
-            dialect_insert(self._dialect, t)
-            .values(year=year, last_value=FIRST_ORDER_NUMBER)
-            .on_conflict_do_update(index_elements=[t.c.year], set_={"last_value": t.c.last_value + 1})
-            .returning(t.c.last_value)
-        )
-        n = int(self._run(bump).scalar_one())
+        n = int(self._run(_bump_order_number(self._dialect), {"year": year}).scalar_one())
         return f"CLT-{year}-{n:05d}"
 
     def list(
@@ -493,17 +546,13 @@ class SqlLedger(_Repo):
         """Drop what was remembered about loaded rows (after a rollback)."""
         self._seen.clear()
 
-    def _remember(self, payment: Payment) -> None:
+    def remember(self, payment: Payment) -> None:
+        """Treat ``payment`` as read by this unit of work (another repository read it in a join)."""
         self._seen[payment.id] = (payment.status.value, payment.refunded.cents)
 
     def _insert_unique_key(self, table: Table, row: dict[str, Any], what: str) -> None:
-        statement = (
-            dialect_insert(self._dialect, table)
-            .values(row)
-            .on_conflict_do_nothing(index_elements=[table.c.idempotency_key])
-        )
         try:
-            result = self._run(statement)
+            result = self._run(sql.insert_or_skip(self._dialect, table, ("idempotency_key",)), row)
         except sa_exc.IntegrityError as error:
             if not is_unique_violation(error):
                 raise
@@ -512,8 +561,7 @@ class SqlLedger(_Repo):
             raise Conflict(f"a {what} with key {row['idempotency_key']} exists")
 
     def _update(self, table: Table, row: dict[str, Any], what: str) -> None:
-        result = self._run(table.update().where(table.c.id == row["id"]).values(_update_values(row, "id")))
-        if result.rowcount != 1:
+        if self._write(table, _without(row, "id"), id=row["id"]) != 1:
             raise Conflict(f"{what} {row['id']} does not exist")
 
     def _payments(self, *conditions: ColumnElement[bool], limit: int | None = None) -> Sequence[Payment]:
@@ -521,7 +569,15 @@ class SqlLedger(_Repo):
         statement = select(self._p).where(*conditions).order_by(c.created_at, c.id).limit(limit)
         payments = [mapping.payment_from_row(r) for r in self._rows(statement)]
         for payment in payments:
-            self._remember(payment)
+            self.remember(payment)
+        return payments
+
+    def _payments_by(self, **where: Any) -> Sequence[Payment]:
+        """Payments whose columns equal ``where``, oldest first (a prebuilt statement)."""
+        statement = sql.select_where(self._dialect, self._p, tuple(where), order_by=("created_at", "id"))
+        payments = [mapping.payment_from_row(r) for r in self._rows(statement, sql.where_params(**where))]
+        for payment in payments:
+            self.remember(payment)
         return payments
 
     def _refunds(self, *conditions: ColumnElement[bool], limit: int | None = None) -> Sequence[Refund]:
@@ -532,24 +588,22 @@ class SqlLedger(_Repo):
     def add_payment(self, payment: Payment) -> None:
         """Insert; a second payment with the same idempotency key is a Conflict (unique index)."""
         self._insert_unique_key(self._p, mapping.payment_to_row(payment), "payment")
-        self._remember(payment)
+        self.remember(payment)
 
     def save_payment(self, payment: Payment, *, expected_status: PaymentStatus | None = None) -> None:
         """Write the payment's current state, if its status and refunded amount are still what
         this unit of work read (else Conflict: someone refunded or settled it meanwhile). For a
         payment not read here, ``expected_status`` gives the status the row must still have."""
-        c = self._p.c
-        condition = c.id == payment.id
+        where: dict[str, Any] = {"id": payment.id}
         seen = self._seen.get(payment.id)
         if expected_status is not None:
-            condition = and_(condition, c.status == expected_status.value)
+            where["status"] = expected_status.value
         elif seen is not None:
-            condition = and_(condition, c.status == seen[0], c.refunded_cents == seen[1])
+            where.update(status=seen[0], refunded_cents=seen[1])
         row = mapping.payment_to_row(payment)
-        result = self._run(self._p.update().where(condition).values(_update_values(row, "id")))
-        if result.rowcount != 1:
+        if self._write(self._p, _without(row, "id"), **where) != 1:
             raise Conflict(f"payment {payment.id} was changed by someone else (or does not exist); try again")
-        self._remember(payment)
+        self.remember(payment)
 
     def save_payments(self, payments: Sequence[Payment]) -> None:
         """One executemany ``UPDATE … WHERE id = :id AND status = :seen AND refunded_cents = :seen``
@@ -584,16 +638,16 @@ class SqlLedger(_Repo):
         if result.rowcount != len(rows):
             raise Conflict("a payment of this batch was changed by someone else (or does not exist); try again")
         for payment in ordered:
-            self._remember(payment)
+            self.remember(payment)
 
     def get_payment(self, payment_id: str) -> Payment | None:
         """By our id."""
-        found = self._payments(self._p.c.id == payment_id)
+        found = self._payments_by(id=payment_id)
         return found[0] if found else None
 
     def payment_by_key(self, idempotency_key: str) -> Payment | None:
         """By idempotency key (unique)."""
-        found = self._payments(self._p.c.idempotency_key == idempotency_key)
+        found = self._payments_by(idempotency_key=idempotency_key)
         return found[0] if found else None
 
     def payments_by_keys(self, idempotency_keys: Sequence[str]) -> Sequence[Payment]:
@@ -609,13 +663,14 @@ class SqlLedger(_Repo):
 
     def payments_for(self, *, order_id: str | None = None, reservation_id: str | None = None) -> Sequence[Payment]:
         """Payments of an order or of a reservation (either matches), oldest first."""
-        c = self._p.c
-        conditions = [c.order_id == order_id] if order_id is not None else []
+        if order_id is not None and reservation_id is not None:
+            c = self._p.c
+            return self._payments(or_(c.order_id == order_id, c.reservation_id == reservation_id))
+        if order_id is not None:
+            return self._payments_by(order_id=order_id)
         if reservation_id is not None:
-            conditions.append(c.reservation_id == reservation_id)
-        if not conditions:
-            return []
-        return self._payments(or_(*conditions))
+            return self._payments_by(reservation_id=reservation_id)
+        return []
 
     def pending_payments(self, older_than: datetime, limit: int) -> Sequence[Payment]:
         """Payments still pending since before ``older_than``."""
@@ -665,14 +720,8 @@ class SqlLedger(_Repo):
         if expected_status is None:
             self._update(self._r, mapping.refund_to_row(refund), "refund")
             return
-        c = self._r.c
-        row = mapping.refund_to_row(refund)
-        result = self._run(
-            self._r.update()
-            .where(c.id == refund.id, c.status == expected_status.value)
-            .values(_update_values(row, "id"))
-        )
-        if result.rowcount != 1:
+        row = _without(mapping.refund_to_row(refund), "id")
+        if self._write(self._r, row, id=refund.id, status=expected_status.value) != 1:
             raise Conflict(f"refund {refund.id} was settled by someone else")
 
     def get_refund(self, refund_id: str) -> Refund | None:
@@ -714,7 +763,7 @@ class SqlCustomers(_Repo):
 
     def get(self, customer_id: str) -> Customer | None:
         """The customer, or None."""
-        row = self._row(select(self._t).where(self._t.c.id == customer_id))
+        row = self._by(self._t, id=customer_id)
         return None if row is None else mapping.customer_from_row(row)
 
     def upsert(self, customer: Customer) -> None:
@@ -729,7 +778,7 @@ class SqlAdvisors(_Repo):
 
     def get(self, advisor_id: str) -> Advisor | None:
         """The advisor, or None."""
-        row = self._row(select(self._t).where(self._t.c.id == advisor_id))
+        row = self._by(self._t, id=advisor_id)
         return None if row is None else mapping.advisor_from_row(row)
 
     def list_active(self) -> Sequence[Advisor]:
@@ -749,7 +798,7 @@ class SqlTradeIns(_Repo):
 
     def get(self, offer_id: str) -> TradeInOffer | None:
         """The offer, or None."""
-        row = self._row(select(self._t).where(self._t.c.id == offer_id))
+        row = self._by(self._t, id=offer_id)
         return None if row is None else mapping.trade_in_offer_from_row(row)
 
     def upsert(self, offer: TradeInOffer) -> None:
@@ -764,7 +813,7 @@ class SqlFinancing(_Repo):
 
     def get(self, application_id: str) -> FinancingApplication | None:
         """The application, or None."""
-        row = self._row(select(self._t).where(self._t.c.id == application_id))
+        row = self._by(self._t, id=application_id)
         return None if row is None else mapping.financing_from_row(row)
 
     def upsert(self, application: FinancingApplication) -> None:
@@ -797,7 +846,7 @@ class SqlOutbox(_Repo):
         if not self._pending:
             return
         rows, self._pending = self._pending, []
-        self._run(self._t.insert(), rows)
+        self._run(sql.insert(self._t), rows)
 
     def discard(self) -> None:
         """Forget staged events (the transaction is rolling back)."""
