@@ -137,6 +137,15 @@ class MemoryReservations(_Repo):
         due = [r for r in self._s.reservations.values() if r.is_overdue(now)]
         return [self._out(r) for r in sorted(due, key=lambda r: (r.expires_at, r.id))[:limit]]
 
+    def claim_due_for_expiry_with_deposits(
+        self, now: datetime, limit: int
+    ) -> Sequence[tuple[Reservation, Payment | None]]:
+        by_key = {p.idempotency_key: p for p in self._s.payments.values()}
+        return [
+            (r, copy.deepcopy(by_key[r.deposit_idempotency_key]) if r.deposit_idempotency_key in by_key else None)
+            for r in self.claim_due_for_expiry(now, limit)
+        ]
+
     def claim_stale_pending(self, older_than: datetime, limit: int) -> Sequence[Reservation]:
         stale = [
             r

@@ -36,6 +36,10 @@ def validate_hold_hours(hours: int) -> int:
     return hours
 
 
+#: A deposit's idempotency key is the reservation id plus this (adapters join on it).
+DEPOSIT_KEY_SUFFIX = ":deposit"
+
+
 class ReservationStatus(enum.StrEnum):
     """The statuses a reservation goes through."""
 
@@ -89,7 +93,7 @@ class Reservation(Aggregate):
     @property
     def deposit_idempotency_key(self) -> str:
         """The key every deposit charge attempt for this reservation carries (crash-safe retries)."""
-        return f"{self.id}:deposit"
+        return self.id + DEPOSIT_KEY_SUFFIX
 
     def is_overdue(self, now: datetime) -> bool:
         """A confirmed hold whose time is up (whether or not a sweep has marked it yet)."""

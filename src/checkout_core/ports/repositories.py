@@ -81,6 +81,14 @@ class ReservationRepository(Protocol):
         """Confirmed reservations past ``expires_at``, locked so that concurrent sweeps skip them."""
         ...
 
+    def claim_due_for_expiry_with_deposits(
+        self, now: datetime, limit: int
+    ) -> Sequence[tuple[Reservation, Payment | None]]:
+        """As :meth:`claim_due_for_expiry`, each with its deposit payment (None if it has none),
+        read in the same statement; the ledger of this unit of work treats those payments as read
+        by it (its conditional updates check what they were read with)."""
+        ...
+
     def claim_stale_pending(self, older_than: datetime, limit: int) -> Sequence[Reservation]:
         """Pending-deposit reservations created before ``older_than`` (left by a crash), locked."""
         ...

@@ -235,18 +235,19 @@ def expire_due_reservations(ctx: Context, *, batch_size: int = 100) -> int:
     expired = 0
     while True:
         now = ctx.clock.now()
-        # One transaction per batch, a fixed number of statements whatever its size: claim, expire
-        # (conditional on ``confirmed``), release the cars, read the deposits, open their refunds
-        # and reserve the amounts, outbox. The refunds are sent once it has committed.
+        # One transaction per batch, a fixed number of statements whatever its size: claim (with the
+        # deposits), expire (conditional on ``confirmed``), release the cars, open the refunds and
+        # reserve their amounts, outbox. The refunds are sent once it has committed.
         with ctx.uow() as uow:
-            due = list(uow.reservations.claim_due_for_expiry(now, batch_size))
+            claimed = uow.reservations.claim_due_for_expiry_with_deposits(now, batch_size)
+            due = [reservation for reservation, _ in claimed]
             opened = []
             if due:
                 for reservation in due:
                     reservation.expire(now=now)
                 uow.reservations.save_many(due, expected_status=ReservationStatus.CONFIRMED)
                 uow.vehicles.release_many([r.vehicle_id for r in due])
-                deposits = uow.ledger.payments_by_keys([r.deposit_idempotency_key for r in due])
+                deposits = [deposit for _, deposit in claimed if deposit is not None]
                 opened = open_refunds(ctx, uow, deposits, "reservation_expired", now)
                 uow.commit()
         send_refunds(ctx, opened)
