@@ -19,6 +19,7 @@ Latin-1 (French accents included), and anything beyond prints as a box.
 
 from __future__ import annotations
 
+import functools
 import io
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -121,7 +122,24 @@ def apr_text(apr_percent: Decimal) -> str:
 
 def wrap(text: str, font: str, size: float, width: float) -> list[str]:
     """``text`` broken into lines no wider than ``width`` points (long words are split)."""
-    return simpleSplit(text, font, size, width) or [""]
+    return list(_wrapped(text, font, size, width))
+
+
+# Measuring text is most of the layout's work, and most text (terms, headings, labels) is the
+# same in every agreement: wrapping is a pure function of its arguments, so it is cached.
+@functools.lru_cache(maxsize=4096)
+def _wrapped(text: str, font: str, size: float, width: float) -> tuple[str, ...]:
+    return tuple(simpleSplit(text, font, size, width) or [""])
+
+
+@functools.lru_cache(maxsize=1024)
+def _paragraph_lines(value: str, font: str, size: float, available: float, first_indent: float) -> tuple[str, ...]:
+    """``value`` wrapped to ``available`` points, its first line shorter by ``first_indent``."""
+    words = value.split()
+    first: list[str] = []
+    while words and stringWidth(" ".join([*first, words[0]]), font, size) <= available - first_indent:
+        first.append(words.pop(0))
+    return (" ".join(first), *(_wrapped(" ".join(words), font, size, available) if words else ()))
 
 
 # -- the two-pass layout ------------------------------------------------------------------------
@@ -237,12 +255,8 @@ class PageLayout:
         available = width - indent
         head = f"{heading} " if heading else ""
         head_width = stringWidth(head, BOLD, size) if head else 0.0
-        words = value.split()
-        first: list[str] = []
         # The first line is shorter by the run-in heading; the rest wrap on the full width.
-        while words and stringWidth(" ".join([*first, words[0]]), font, size) <= available - head_width:
-            first.append(words.pop(0))
-        lines = [" ".join(first), *(wrap(" ".join(words), font, size, available) if words else [])]
+        lines = _paragraph_lines(value, font, size, available, head_width)
         for i, line in enumerate(lines):
             self.need(leading)
             x = LEFT + indent
