@@ -324,6 +324,36 @@ def test_claim_due_for_expiry(backend: Backend) -> None:
         assert uow.reservations.claim_due_for_expiry(T0, 10) == []
 
 
+def test_claim_due_for_expiry_with_deposits(backend: Backend) -> None:
+    """Each due hold comes with its deposit (the payment keyed ``<reservation id>:deposit``, not
+    another payment of the reservation), or None; the deposit is then saved like one read by the
+    ledger of the same unit of work (its conditional update sees what it was read with)."""
+    seed(backend, "veh_1", "veh_2", "veh_3")
+    add_reservation(
+        backend,
+        reservation("res_a", vehicle_id="veh_1", expires_at=T0 + timedelta(hours=1)),
+        reservation("res_b", vehicle_id="veh_2", expires_at=T0 + timedelta(hours=2)),
+        reservation("res_c", vehicle_id="veh_3", expires_at=T0 + timedelta(hours=9)),
+    )
+    with backend.uow() as uow:
+        uow.ledger.add_payment(payment("pay_other", key="res_a:other", reservation_id="res_a"))
+        uow.ledger.add_payment(payment("pay_a", key="res_a:deposit", reservation_id="res_a"))
+        uow.ledger.add_payment(payment("pay_c", key="res_c:deposit", reservation_id="res_c"))
+        uow.commit()
+    with backend.uow() as uow:
+        due = uow.reservations.claim_due_for_expiry_with_deposits(T0 + timedelta(hours=2), 10)
+        assert [(r.id, p.id if p else None) for r, p in due] == [("res_a", "pay_a"), ("res_b", None)]
+        deposit = due[0][1]
+        assert deposit is not None and deposit == payment("pay_a", key="res_a:deposit", reservation_id="res_a")
+        deposit.refunded = Money(10000)
+        uow.ledger.save_payments([deposit])
+        uow.commit()
+    with backend.uow() as uow:
+        stored = uow.ledger.get_payment("pay_a")
+        assert stored is not None and stored.refunded == Money(10000)
+        assert uow.reservations.claim_due_for_expiry_with_deposits(T0, 10) == []
+
+
 def test_claim_stale_pending(backend: Backend) -> None:
     seed(backend, "veh_1", "veh_2", "veh_3")
     add_reservation(
