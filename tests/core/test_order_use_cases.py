@@ -21,7 +21,7 @@ from checkout_core.model.reservation import ReservationStatus
 from checkout_core.model.vehicle import VehicleStatus
 from checkout_core.money import Money
 from checkout_core.usecases.context import Actor, Role
-from checkout_core.usecases.order_view import order_details, order_to_dict
+from checkout_core.usecases.order_view import order_details, order_to_dict, placed_order_details
 from checkout_core.usecases.orders import (
     advance_order,
     bank_transfer_instructions,
@@ -31,6 +31,7 @@ from checkout_core.usecases.orders import (
     deliver_order,
     dispatch_order,
     place_order,
+    place_order_and_report,
     record_bank_transfer,
     return_order,
     schedule_delivery,
@@ -104,6 +105,12 @@ def test_spec_example_prices_to_the_cent(memory_app: App) -> None:
     payment = view["payment"]
     assert isinstance(payment, dict)
     assert (payment["financingAmount"], payment["monthlyPayment"], payment["depositPaid"]) == (1734224, 32900, 10000)
+
+
+def test_the_placed_order_report_is_what_reading_it_back_shows(memory_app: App) -> None:
+    placed = place_order_and_report(memory_app.ctx, JOHN, spec_order(_reserve(memory_app)))
+    assert [e.name for e in placed.events] == ["OrderPlaced", "AdvisorAssigned", "PurchaseAgreementGenerated"]
+    assert order_to_dict(placed_order_details(placed)) == _view(memory_app, placed.order.id)
 
 
 def test_reservation_is_converted_and_no_longer_expires(memory_app: App, clock: FixedClock) -> None:

@@ -105,6 +105,12 @@ class UnitOfWork(Protocol):
         """Store staged events in the outbox, commit, then run the after-commit handlers."""
         ...
 
+    @property
+    def committed_events(self) -> Sequence[StoredEvent]:
+        """The events the last commit stored, as stored (a use case can answer with them
+        instead of reading them back)."""
+        ...
+
     def rollback(self) -> None:
         """Forget everything since the last commit."""
         ...
@@ -127,6 +133,12 @@ class UnitOfWorkBase:
         self._handlers = tuple(handlers)
         self._seen: list[Aggregate] = []
         self._staged: list[DomainEvent] = []
+        self._committed: tuple[StoredEvent, ...] = ()
+
+    @property
+    def committed_events(self) -> Sequence[StoredEvent]:
+        """See :meth:`UnitOfWork.committed_events`."""
+        return self._committed
 
     def track(self, aggregate: Aggregate) -> None:
         """See :meth:`UnitOfWork.track`."""
@@ -143,17 +155,20 @@ class UnitOfWorkBase:
         for aggregate in self._seen:
             events.extend(aggregate.pull_events())
         events.sort(key=lambda e: e.occurred_at)
-        for event in events:
-            self.outbox.add(
-                StoredEvent(
-                    id=self._ids.new("evt"),
-                    aggregate_id=event.aggregate_id,
-                    name=event.name,
-                    payload=event_payload(event),
-                    occurred_at=event.occurred_at,
-                )
+        stored = tuple(
+            StoredEvent(
+                id=self._ids.new("evt"),
+                aggregate_id=event.aggregate_id,
+                name=event.name,
+                payload=event_payload(event),
+                occurred_at=event.occurred_at,
             )
+            for event in events
+        )
+        for row in stored:
+            self.outbox.add(row)
         self._commit()
+        self._committed = stored
         self._staged.clear()
         if events:
             for handler in self._handlers:

@@ -25,7 +25,7 @@ from checkout_core.model.vehicle import Vehicle
 from checkout_core.ports.repositories import StoredEvent
 from checkout_core.pricing.quote import pricing_to_dict
 from checkout_core.usecases.context import Actor, Context
-from checkout_core.usecases.orders import load_order
+from checkout_core.usecases.orders import PlacedOrder, load_order
 from checkout_core.usecases.signing_audit import DocumentsVerification
 
 API = "/api/v1"
@@ -58,6 +58,12 @@ def order_details(ctx: Context, actor: Actor, order_id: str) -> OrderDetails:
             advisor=uow.advisors.get(order.advisor_id),
             events=tuple(uow.outbox.for_aggregate(order.id)),
         )
+
+
+def placed_order_details(placed: PlacedOrder) -> OrderDetails:
+    """The view of an order just placed, from what placing it wrote (the same as
+    :func:`order_details` would read back)."""
+    return OrderDetails(order=placed.order, vehicle=placed.vehicle, advisor=placed.advisor, events=placed.events)
 
 
 def address_to_dict(address: Address | None) -> dict[str, str] | None:

@@ -37,10 +37,11 @@ from checkout_core.model.order import (
 )
 from checkout_core.model.parties import Advisor, ContactInfo, FinancingStatus
 from checkout_core.model.payments import Payment, PaymentMethod, PaymentPurpose, PaymentStatus
-from checkout_core.model.vehicle import VehicleStatus
+from checkout_core.model.vehicle import Vehicle, VehicleStatus
 from checkout_core.money import Money
 from checkout_core.ports.documents import AgreementInput, SignatureEvidence, SigningCallback
 from checkout_core.ports.payments import ChargeStatus
+from checkout_core.ports.repositories import StoredEvent
 from checkout_core.ports.unit_of_work import UnitOfWork
 from checkout_core.pricing.financing import financed_amount, monthly_payment
 from checkout_core.pricing.quote import price_purchase
@@ -65,9 +66,25 @@ class PlaceOrder:
     delivery: Delivery
 
 
+@attrs.frozen(kw_only=True)
+class PlacedOrder:
+    """What placing an order wrote: the order, its car and advisor, and the order's events as
+    stored with it — everything the order view shows, without reading it back."""
+
+    order: Order
+    vehicle: Vehicle
+    advisor: Advisor
+    events: tuple[StoredEvent, ...]
+
+
 def place_order(ctx: Context, actor: Actor, command: PlaceOrder) -> Order:
     """Turn a confirmed reservation into an order: price it, assign an advisor, generate and
     store the purchase agreement. Status ``pending_documents``."""
+    return place_order_and_report(ctx, actor, command).order
+
+
+def place_order_and_report(ctx: Context, actor: Actor, command: PlaceOrder) -> PlacedOrder:
+    """:func:`place_order`, returning what it wrote (the HTTP answer is built from it)."""
     now = ctx.clock.now()
     with ctx.uow() as uow:
         reservation = uow.reservations.get(command.reservation_id, for_update=True)
@@ -146,7 +163,8 @@ def place_order(ctx: Context, actor: Actor, command: PlaceOrder) -> Order:
         uow.vehicles.set_status(vehicle.id, VehicleStatus.SALE_PENDING, expected=VehicleStatus.RESERVED)
         uow.orders.add(order)
         uow.commit()
-    return order
+        events = tuple(e for e in uow.committed_events if e.aggregate_id == order.id)
+    return PlacedOrder(order=order, vehicle=vehicle, advisor=advisor, events=events)
 
 
 def _trade_in(uow: UnitOfWork, actor: Actor, command: PlaceOrder, now: datetime) -> TradeIn | None:
