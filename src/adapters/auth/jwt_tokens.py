@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
+import attrs
 import jwt
 
 from checkout_core.usecases.context import Actor, Role
@@ -11,18 +17,54 @@ from checkout_core.usecases.context import Actor, Role
 ISSUER = "checkout"
 AUDIENCE = "checkout-api"
 
+#: Verified tokens remembered per :class:`JwtTokens`; a client sends the same token with every
+#: request for hours, so a few thousand cover the active callers of one process.
+DEFAULT_CACHE_SIZE = 4096
+
 
 class InvalidToken(Exception):
     """The token is missing, malformed, expired, or not signed by us."""
 
 
-class JwtTokens:
-    """Issues and verifies tokens with one shared secret."""
+@attrs.frozen
+class _Verified:
+    """What a verified token grants, and the window of time in which it grants it."""
 
-    def __init__(self, secret: str) -> None:
+    actor: Actor
+    #: The latest of ``iat`` and ``nbf``: PyJWT refuses a token before either.
+    not_before: int
+    expires: int
+
+
+class JwtTokens:
+    """Issues and verifies tokens with one shared secret.
+
+    Verification is remembered: a token that passed the signature and claim checks once is
+    found again by its exact text in a bounded, thread-safe LRU cache, so the same caller's
+    next requests skip the base64 decoding and HMAC. Only the time window is checked again,
+    on every use and against ``now`` (wall-clock seconds, the clock PyJWT itself reads), so
+    a remembered token stops working the moment it expires. Tokens that fail verification
+    are never remembered."""
+
+    def __init__(
+        self,
+        secret: str,
+        *,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        now: Callable[[], float] = time.time,
+    ) -> None:
         if len(secret) < 32:
             raise ValueError("the JWT secret must be at least 32 characters")
+        if cache_size < 0:
+            raise ValueError("the token cache size cannot be negative")
         self._secret = secret
+        self._now = now
+        self._cache_size = cache_size
+        # The key is the whole token, signature included: another signature is another key,
+        # so a tampered token can only ever reach the full verification.
+        self._cache: OrderedDict[str, _Verified] = OrderedDict()
+        # Handlers and middleware call verify from the event loop and from worker threads.
+        self._lock = threading.Lock()
 
     def issue(self, subject: str, role: Role, *, now: datetime, ttl: timedelta = timedelta(hours=12)) -> str:
         """A token for ``subject`` with ``role``, valid for ``ttl``."""
@@ -40,8 +82,28 @@ class JwtTokens:
 
     def verify(self, token: str) -> Actor:
         """The caller the token names; InvalidToken if it is not valid now."""
+        with self._lock:
+            verified = self._cache.get(token)
+            if verified is not None:
+                self._cache.move_to_end(token)
+        if verified is None:
+            verified = self._decode(token)
+            _check_window(verified, self._now())
+            self._remember(token, verified)
+            return verified.actor
         try:
-            claims = jwt.decode(
+            _check_window(verified, self._now())
+        except InvalidToken:
+            # Mostly expired, and an expired token never becomes valid again: make room now
+            # rather than at eviction (one not yet valid is simply verified afresh next time).
+            with self._lock:
+                self._cache.pop(token, None)
+            raise
+        return verified.actor
+
+    def _decode(self, token: str) -> _Verified:
+        try:
+            claims: dict[str, Any] = jwt.decode(
                 token,
                 self._secret,
                 algorithms=["HS256"],
@@ -57,4 +119,25 @@ class JwtTokens:
             raise InvalidToken("bad subject")
         if role not in (Role.CUSTOMER.value, Role.ADVISOR.value):
             raise InvalidToken("bad role")
-        return Actor(subject, Role(role))
+        # PyJWT has validated these as integers (it truncates the same way).
+        not_before = int(claims["iat"])
+        if "nbf" in claims:
+            not_before = max(not_before, int(claims["nbf"]))
+        return _Verified(Actor(subject, Role(role)), not_before=not_before, expires=int(claims["exp"]))
+
+    def _remember(self, token: str, verified: _Verified) -> None:
+        if self._cache_size == 0:
+            return
+        with self._lock:
+            self._cache[token] = verified
+            self._cache.move_to_end(token)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+
+
+def _check_window(verified: _Verified, now: float) -> None:
+    # PyJWT's own rules, without leeway: expired at ``exp`` itself, valid from ``iat``/``nbf``.
+    if verified.expires <= now:
+        raise InvalidToken("Signature has expired")
+    if verified.not_before > now:
+        raise InvalidToken("The token is not yet valid")

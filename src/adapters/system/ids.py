@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 import secrets
 import threading
@@ -10,11 +11,11 @@ import threading
 class RandomIds:
     """``prefix_`` + 16 random base32 characters (80 bits): unguessable, URL-safe."""
 
-    _ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
-
     def new(self, prefix: str) -> str:
         """A new random id."""
-        return prefix + "_" + "".join(secrets.choice(self._ALPHABET) for _ in range(16))
+        # 10 random bytes are exactly 16 base32 characters (no padding) over a-z2-7: one call to
+        # the OS random source instead of one per character (several ids per request add up).
+        return prefix + "_" + base64.b32encode(secrets.token_bytes(10)).decode("ascii").lower()
 
 
 class SequentialIds:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Annotated, Any
 
 import anyio
@@ -51,6 +51,8 @@ MAX_KEY_LENGTH = 255
 
 # Visible ASCII only: keys end up in a database column and in log lines.
 _VALID_KEY = re.compile(rf"^[\x21-\x7e]{{1,{MAX_KEY_LENGTH}}}$")
+_HEADER_NAME = HEADER.lower()
+_REPLAYED = (REPLAYED_HEADER.lower().encode(), b"true")
 
 _KEY_DESCRIPTION = (
     "A unique value per logical request (e.g. a UUID). Retrying with the same key and body replays the "
@@ -91,7 +93,7 @@ def request_hash(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
+def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
     for key, value in headers:
         if key.lower() == name:
             return value.decode("latin-1")
@@ -121,16 +123,16 @@ class IdempotencyMiddleware(ASGIMiddleware):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         """Replay, refuse, or run and remember."""
-        if (
-            scope["type"] != ScopeType.HTTP
-            or scope["method"] != "POST"
-            or scope["route_handler"].opt.get(IDEMPOTENCY_OPT) == EXEMPT
-        ):
+        if scope["type"] != ScopeType.HTTP or scope["method"] != "POST":
             await next_app(scope, receive, send)
             return
-        key = Headers.from_scope(scope).get(HEADER.lower())
+        policy = scope["route_handler"].opt.get(IDEMPOTENCY_OPT)
+        if policy == EXEMPT:
+            await next_app(scope, receive, send)
+            return
+        key = Headers.from_scope(scope).get(_HEADER_NAME)
         if key is None:
-            if scope["route_handler"].opt.get(IDEMPOTENCY_OPT) == REQUIRED:
+            if policy == REQUIRED:
                 raise HttpProblem(
                     400,
                     "idempotency_key_required",
@@ -188,7 +190,7 @@ class IdempotencyMiddleware(ASGIMiddleware):
                 "headers": [
                     (b"content-type", existing.content_type.encode("latin-1")),
                     (b"content-length", str(len(existing.body)).encode()),
-                    (REPLAYED_HEADER.lower().encode(), b"true"),
+                    _REPLAYED,
                 ],
             }
         )
@@ -215,7 +217,7 @@ class IdempotencyMiddleware(ASGIMiddleware):
             await self._release(scope_id, key)
         else:
             body = b"".join(bytes(m.get("body", b"")) for m in messages if m["type"] == "http.response.body")
-            content_type = _header(list(start["headers"]), b"content-type") if start is not None else None
+            content_type = _header(start["headers"], b"content-type") if start is not None else None
             try:
                 await self._run(
                     self._store.complete,
