@@ -253,3 +253,36 @@ def test_parallel_expiry_sweeps_handle_each_reservation_once(sweep_database: str
         gateway.close()
     assert len(refunds) == DUE
     assert len({g.idempotency_key for g in refunds}) == DUE
+
+
+@pytest.mark.postgres
+def test_a_buyer_waiting_behind_an_expiry_sweep_gets_the_car_it_frees(pg_engine: Engine, clock: FixedClock) -> None:
+    """The buyer's claim finds the car still reserved by an overdue hold and goes to expire that
+    hold itself, but a sweep holds the hold's row lock; when the sweep commits (hold expired, car
+    available) the buyer must claim the car rather than report it taken."""
+    app = sql_app(pg_engine, clock=clock, ids=SequentialIds())
+    load_demo(app.ctx.uow)
+    first = reserve_vehicle(app.ctx, Actor("cus_first"), vehicle_id=CAR, payment_token="tok_visa").reservation
+    clock.advance(timedelta(hours=73))
+    r, v = tables.reservations, tables.vehicles
+    waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    pool = ThreadPoolExecutor(1)
+    sweep = pg_engine.connect()
+    try:
+        sweep.execute(select(r.c.id).where(r.c.id == first.id).with_for_update())  # the sweep's claim
+        buyer = pool.submit(reserve_vehicle, app.ctx, Actor("cus_second"), vehicle_id=CAR, payment_token="tok_visa")
+        for _ in range(500):
+            if buyer.done() or sweep.exec_driver_sql(waiting).scalar_one() >= 1:
+                break
+            threading.Event().wait(0.01)
+        assert not buyer.done(), f"the buyer did not wait on the hold's row lock: {buyer.exception()!r}"
+        sweep.execute(r.update().where(r.c.id == first.id).values(status=ReservationStatus.EXPIRED.value))
+        sweep.execute(v.update().where(v.c.id == CAR).values(status=VehicleStatus.AVAILABLE.value))
+        sweep.commit()
+    finally:
+        sweep.close()  # rolls back whatever did not commit, so the buyer can never stay blocked
+        pool.shutdown(wait=True)
+    second = buyer.result(timeout=30)
+    assert second.reservation.status is ReservationStatus.CONFIRMED
+    assert _count(pg_engine, v, v.c.id == CAR, v.c.status == VehicleStatus.RESERVED.value) == 1
+    app.close()

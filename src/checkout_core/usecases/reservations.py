@@ -72,7 +72,11 @@ def _claim(ctx: Context, actor: Actor, vehicle_id: str) -> tuple[Reservation, Pa
             if uow.vehicles.get(vehicle_id) is None:
                 raise NotFound(f"vehicle {vehicle_id} not found")
             lapsed = _expire_if_overdue(ctx, uow, vehicle_id)
-            if lapsed is None or not uow.vehicles.claim(vehicle_id):
+            # Claim again even when no overdue holder was found here: looking for it waits on the
+            # holder's row lock, and the lock may have been an expiry sweep that has since
+            # released the car. Without this second look every buyer racing that sweep is told
+            # the car is taken while it stands free (seen under load: a contested car, no winner).
+            if not uow.vehicles.claim(vehicle_id):
                 raise VehicleUnavailable(f"vehicle {vehicle_id} is not available", vehicle_id=vehicle_id)
         reservation = Reservation.start(
             id=ctx.ids.new("res"),
