@@ -327,3 +327,13 @@ def test_insurance_rejection_and_cancel(
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["status"] == "cancelled"
     assert cancelled.json()["payment"]["refunded"] == 10000
+
+
+def test_the_201_body_is_what_a_read_returns(
+    client: Client, customer: dict[str, str], placed_order: dict[str, Any]
+) -> None:
+    """The POST answer is built from what placing the order wrote, not read back: it must still
+    be exactly the order as GET shows it."""
+    read = client.get(f"/api/v1/orders/{placed_order['orderId']}", headers=customer)
+    assert read.status_code == 200
+    assert read.json() == placed_order

@@ -22,7 +22,7 @@ from checkout_core.model.parties import Address, ContactInfo, validate_email, va
 from checkout_core.model.payments import Payment
 from checkout_core.money import Money
 from checkout_core.usecases.context import Actor
-from checkout_core.usecases.order_view import audit_entry_to_dict, order_details, order_to_dict
+from checkout_core.usecases.order_view import audit_entry_to_dict, order_details, order_to_dict, placed_order_details
 from checkout_core.usecases.orders import (
     PlaceOrder,
     bank_transfer_instructions,
@@ -33,7 +33,7 @@ from checkout_core.usecases.orders import (
     document_bytes,
     list_orders,
     pay_by_card,
-    place_order,
+    place_order_and_report,
     record_bank_transfer,
     reject_insurance,
     return_order,
@@ -176,8 +176,8 @@ def create_order(
 
     404 if the reservation (or trade-in offer, financing application) is not the caller's;
     409 ``reservation_not_usable``; 422 ``reservation_mismatch`` or ``amount_mismatch``."""
-    order = place_order(checkout.ctx, actor, place_order_command(data))
-    return order_body(checkout, actor, order.id)
+    placed = place_order_and_report(checkout.ctx, actor, place_order_command(data))
+    return to_body(order_to_dict(placed_order_details(placed)), OrderBody)
 
 
 @get("/orders", sync_to_thread=True, tags=ORDERS, summary="List orders", responses=problem_responses(401))
