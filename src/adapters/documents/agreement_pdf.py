@@ -100,7 +100,11 @@ def printable(value: object, limit: int = 1000) -> str:
     Control and format characters (newlines, tabs, bidi overrides, zero-width joiners) become
     spaces: input typed by a buyer or sent by a browser must not be able to break a line or
     reorder what the page shows."""
-    text = "".join(" " if unicodedata.category(ch)[0] in "CZ" and ch != " " else ch for ch in str(value))
+    text = str(value)
+    # str.isprintable is False exactly for the categories C* and Z* other than the ASCII space, so
+    # the common all-printable string skips the character-by-character pass.
+    if not text.isprintable():
+        text = "".join(" " if unicodedata.category(ch)[0] in "CZ" and ch != " " else ch for ch in text)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
