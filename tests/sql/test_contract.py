@@ -461,6 +461,18 @@ def test_next_number_counts_per_year_from_10001(backend: Backend) -> None:
         assert uow.orders.next_number(2025) == "CLT-2025-10003"
 
 
+def test_order_with_parties_is_the_order_its_car_and_its_advisor(backend: Backend) -> None:
+    seed(backend, "veh_1")
+    order_id = add_order_with_reservation(backend, 1)
+    with backend.uow() as uow:
+        found = uow.orders.get_with_parties(order_id)
+        assert found is not None
+        order, car, advisor_ = found
+        assert order == uow.orders.get(order_id)
+        assert (car, advisor_) == (vehicle("veh_1"), advisor("adv_1"))
+        assert uow.orders.get_with_parties("ord_missing") is None
+
+
 def test_order_list_filters_newest_first_and_pages(backend: Backend) -> None:
     seed(backend, advisors=("adv_1", "adv_2"))
     add_order_with_reservation(backend, 1, created_at=T0)

@@ -194,6 +194,12 @@ class MemoryOrders(_Repo):
         found = self._s.orders.get(order_id)
         return None if found is None else self._out(found)
 
+    def get_with_parties(self, order_id: str) -> tuple[Order, Vehicle | None, Advisor | None] | None:
+        order = self.get(order_id)
+        if order is None:
+            return None
+        return order, self._s.vehicles.get(order.vehicle_id), self._s.advisors.get(order.advisor_id)
+
     def get_by_number(self, number: str) -> Order | None:
         for order in self._s.orders.values():
             if order.number == number:

@@ -200,7 +200,7 @@ _DEPOSIT_PREFIX = "deposit__"
 def _due_with_deposits(dialect_name: str) -> Select[Any]:
     r, p = tables.reservations, tables.payments
     statement = (
-        select(r, *(column.label(_DEPOSIT_PREFIX + column.name) for column in p.c))
+        select(r, *_labelled(p, _DEPOSIT_PREFIX))
         .select_from(r.outerjoin(p, p.c.idempotency_key == r.c.id + DEPOSIT_KEY_SUFFIX))
         .where(
             r.c.status == ReservationStatus.CONFIRMED.value,
@@ -212,6 +212,30 @@ def _due_with_deposits(dialect_name: str) -> Select[Any]:
     if dialect_name == "postgresql":
         statement = statement.with_for_update(skip_locked=True, of=r)
     return statement
+
+
+_VEHICLE_PREFIX = "vehicle__"
+_ADVISOR_PREFIX = "advisor__"
+
+
+def _labelled(table: Table, prefix: str) -> list[ColumnElement[Any]]:
+    """Every column of ``table`` as ``<prefix><column>`` (no column of the joined tables starts
+    with one of the prefixes)."""
+    return [column.label(prefix + column.name) for column in table.c]
+
+
+def _unprefixed(row: mapping.Row, prefix: str) -> dict[str, Any]:
+    return {k.removeprefix(prefix): v for k, v in row.items() if k.startswith(prefix)}
+
+
+@functools.cache
+def _order_with_parties() -> Select[Any]:
+    o, v, a = tables.orders, tables.vehicles, tables.advisors
+    return (
+        select(o, *_labelled(v, _VEHICLE_PREFIX), *_labelled(a, _ADVISOR_PREFIX))
+        .select_from(o.outerjoin(v, v.c.id == o.c.vehicle_id).outerjoin(a, a.c.id == o.c.advisor_id))
+        .where(o.c.id == bindparam("id"))
+    )
 
 
 @functools.cache
@@ -390,9 +414,7 @@ class SqlReservations(_Repo):
         for row in rows:
             deposit = None
             if row[_DEPOSIT_PREFIX + "id"] is not None:
-                deposit = mapping.payment_from_row(
-                    {k[len(_DEPOSIT_PREFIX) :]: v for k, v in row.items() if k.startswith(_DEPOSIT_PREFIX)}
-                )
+                deposit = mapping.payment_from_row(_unprefixed(row, _DEPOSIT_PREFIX))
                 self._uow.ledger.remember(deposit)
             found.append((self._out(row), deposit))
         return found
@@ -463,6 +485,18 @@ class SqlOrders(_Repo):
             raise Conflict(f"order {order.id} was changed by someone else; reload and try again")
         order.version += 1
         self._uow.track(order)
+
+    def get_with_parties(self, order_id: str) -> tuple[Order, Vehicle | None, Advisor | None] | None:
+        """One ``SELECT orders … LEFT JOIN vehicles … LEFT JOIN advisors`` by the order's id."""
+        row = self._row(_order_with_parties(), {"id": order_id})
+        if row is None:
+            return None
+        vehicle = advisor = None
+        if row[_VEHICLE_PREFIX + "id"] is not None:
+            vehicle = mapping.vehicle_from_row(_unprefixed(row, _VEHICLE_PREFIX))
+        if row[_ADVISOR_PREFIX + "id"] is not None:
+            advisor = mapping.advisor_from_row(_unprefixed(row, _ADVISOR_PREFIX))
+        return self._out(row), vehicle, advisor
 
     def get_by_number(self, number: str) -> Order | None:
         """The order with this number (unique index)."""

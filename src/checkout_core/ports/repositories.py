@@ -116,6 +116,11 @@ class OrderRepository(Protocol):
         """The order, or None."""
         ...
 
+    def get_with_parties(self, order_id: str) -> tuple[Order, Vehicle | None, Advisor | None] | None:
+        """The order with its car and its advisor, read together (the order view shows all three
+        on every read); None if there is no such order."""
+        ...
+
     def save(self, order: Order) -> None:
         """Persist changes; raises Conflict if someone else saved it since it was loaded."""
         ...

@@ -25,7 +25,7 @@ from checkout_core.model.vehicle import Vehicle
 from checkout_core.ports.repositories import StoredEvent
 from checkout_core.pricing.quote import pricing_to_dict
 from checkout_core.usecases.context import Actor, Context
-from checkout_core.usecases.orders import PlacedOrder, load_order
+from checkout_core.usecases.orders import PlacedOrder, visible_order
 from checkout_core.usecases.signing_audit import DocumentsVerification
 
 API = "/api/v1"
@@ -51,12 +51,11 @@ class OrderDetails:
 def order_details(ctx: Context, actor: Actor, order_id: str) -> OrderDetails:
     """Everything needed to show one order, read in one unit of work."""
     with ctx.uow() as uow:
-        order = load_order(uow, actor, order_id)
+        found = uow.orders.get_with_parties(order_id)
+        order, vehicle, advisor = found if found is not None else (None, None, None)
+        order = visible_order(order, actor, order_id)
         return OrderDetails(
-            order=order,
-            vehicle=uow.vehicles.get(order.vehicle_id),
-            advisor=uow.advisors.get(order.advisor_id),
-            events=tuple(uow.outbox.for_aggregate(order.id)),
+            order=order, vehicle=vehicle, advisor=advisor, events=tuple(uow.outbox.for_aggregate(order.id))
         )
 
 

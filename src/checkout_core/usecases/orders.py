@@ -239,7 +239,12 @@ def _pick_advisor(uow: UnitOfWork) -> Advisor:
 
 def load_order(uow: UnitOfWork, actor: Actor, order_id: str, *, for_update: bool = False) -> Order:
     """The order if the caller may see it; NotFound otherwise (never reveal others' orders)."""
-    order = uow.orders.get(order_id, for_update=for_update)
+    return visible_order(uow.orders.get(order_id, for_update=for_update), actor, order_id)
+
+
+def visible_order(order: Order | None, actor: Actor, order_id: str) -> Order:
+    """``order`` if the caller may see it; NotFound otherwise, the same for a missing order and
+    another customer's (never reveal that it exists)."""
     if order is None or not actor.may_see(order.customer_id):
         raise NotFound(f"order {order_id} not found")
     return order
