@@ -327,8 +327,8 @@ def run(quick: bool, *, workers: int = 1) -> Section:
         section.notes += [f"{name}: {p}" for p in target.problems]
     section.notes.append(
         "baseline = the SQL the use case cannot avoid (Idempotency-Key record, the saga's two transactions, "
-        "the per-customer cap, the outbox, the order view's payments and timeline: bench/baseline_app.py says "
-        "which requirement each statement serves); bare = the state change alone, a floor"
+        "the per-customer cap, the outbox, the order view's car, advisor and timeline: bench/baseline_app.py "
+        "says which requirement each statement serves); bare = the state change alone, a floor"
     )
     section.notes += _generator_notes(app, baseline, bare)
     peak = max((kib for kib, _cmd in app.peak_rss_kib.values()), default=0)
