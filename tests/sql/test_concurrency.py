@@ -25,7 +25,7 @@ from adapters.sql.unit_of_work import SqlUnitOfWork
 from adapters.system.clock import FixedClock
 from adapters.system.ids import RandomIds, SequentialIds
 from checkout_core.demo import load_demo
-from checkout_core.errors import ReservationNotUsable, VehicleUnavailable
+from checkout_core.errors import ReservationLimitReached, ReservationNotUsable, VehicleUnavailable
 from checkout_core.model.reservation import ReservationStatus
 from checkout_core.model.vehicle import VehicleStatus
 from checkout_core.usecases.context import Actor
@@ -286,3 +286,50 @@ def test_a_buyer_waiting_behind_an_expiry_sweep_gets_the_car_it_frees(pg_engine:
     assert second.reservation.status is ReservationStatus.CONFIRMED
     assert _count(pg_engine, v, v.c.id == CAR, v.c.status == VehicleStatus.RESERVED.value) == 1
     app.close()
+
+
+def _one_customer_many_cars(engine: Engine, clock: FixedClock, threads: int) -> None:
+    """One customer reserves ``threads`` different cars at once: the cap (1 active hold) lets
+    exactly one through, whatever the interleaving."""
+    app = sql_app(engine, clock=clock, ids=RandomIds())
+    load_demo(app.ctx.uow)
+    cars = [f"veh_cap{n:02d}" for n in range(threads)]
+    with SqlUnitOfWork(engine, RandomIds()) as uow:
+        for car in cars:
+            uow.vehicles.upsert(vehicle(car))
+        uow.commit()
+
+    def attempt(n: int) -> ReservationResult | ReservationLimitReached:
+        try:
+            return reserve_vehicle(app.ctx, Actor("cus_greedy"), vehicle_id=cars[n], payment_token="tok_visa")
+        except ReservationLimitReached as refused:  # anything else fails the test
+            return refused
+
+    results = _race(threads, attempt)
+    assert sum(isinstance(r, ReservationResult) for r in results) == 1
+    r, v = tables.reservations, tables.vehicles
+    assert _count(engine, r, r.c.customer_id == "cus_greedy") == 1
+    assert _count(engine, v, v.c.id.in_(cars), v.c.status == VehicleStatus.RESERVED.value) == 1
+    app.close()
+
+
+@pytest.mark.postgres
+def test_one_customer_racing_for_many_cars_gets_one_on_postgres(
+    pg_database: tuple[str, Engine], clock: FixedClock
+) -> None:
+    url, module_engine = pg_database
+    empty_all_tables(module_engine)
+    engine = make_engine(url, pool_size=16, max_overflow=0)
+    try:
+        _one_customer_many_cars(engine, clock, threads=16)
+    finally:
+        engine.dispose()
+
+
+def test_one_customer_racing_for_many_cars_gets_one_on_sqlite(tmp_path: Path, clock: FixedClock) -> None:
+    engine = make_engine(sqlite_url(tmp_path))
+    upgrade_database(engine)
+    try:
+        _one_customer_many_cars(engine, clock, threads=8)
+    finally:
+        engine.dispose()

@@ -190,6 +190,14 @@ def _count_active_for_customer() -> Select[Any]:
 
 _COUNT_ACTIVE_FOR_CUSTOMER = _count_active_for_customer()
 
+#: PostgreSQL: the same count under a per-customer advisory lock (migration 0003 explains why).
+_COUNT_ACTIVE_FOR_CUSTOMER_LOCKED = select(
+    func.checkout_count_active_holds(
+        bindparam("customer_id", type_=tables.reservations.c.customer_id.type),
+        bindparam("now", type_=tables.reservations.c.expires_at.type),
+    )
+)
+
 
 #: Label prefix of the deposit's columns in :func:`_due_with_deposits` (no reservation column
 #: starts with it).
@@ -389,8 +397,13 @@ class SqlReservations(_Repo):
         return None if row is None else self._out(row)
 
     def count_active_for_customer(self, customer_id: str, now: datetime) -> int:
-        """Pending deposits plus confirmed holds that are not overdue at ``now``."""
-        return int(self._run(_COUNT_ACTIVE_FOR_CUSTOMER, {"customer_id": customer_id, "now": now}).scalar_one())
+        """Pending deposits plus confirmed holds that are not overdue at ``now``.
+
+        PostgreSQL: counted by ``checkout_count_active_holds`` (migration 0003) under a
+        transaction-scoped advisory lock on the customer, in one statement. SQLite: the
+        transaction already holds the database's write lock."""
+        statement = _COUNT_ACTIVE_FOR_CUSTOMER_LOCKED if self._dialect == "postgresql" else _COUNT_ACTIVE_FOR_CUSTOMER
+        return int(self._run(statement, {"customer_id": customer_id, "now": now}).scalar_one())
 
     def claim_due_for_expiry(self, now: datetime, limit: int) -> Sequence[Reservation]:
         """Confirmed holds past ``expires_at``, oldest first, locked (SKIP LOCKED on PostgreSQL)."""

@@ -74,7 +74,10 @@ class ReservationRepository(Protocol):
         ...
 
     def count_active_for_customer(self, customer_id: str, now: datetime) -> int:
-        """How many holds the customer has now (pending deposit, or confirmed and not overdue)."""
+        """How many holds the customer has now (pending deposit, or confirmed and not overdue).
+
+        The count is the customer's until the transaction ends: a concurrent unit of work of the
+        same customer that counts waits, then sees this one's outcome (so the cap holds under races)."""
         ...
 
     def claim_due_for_expiry(self, now: datetime, limit: int) -> Sequence[Reservation]:
