@@ -252,3 +252,41 @@ def test_payments_refund(run: Run, memory_app: App) -> None:
     assert out_json(transfer)["status"] == "pending"  # bank transfers go back by wire
     assert run("payments", "refund", deposit_id, "--amount", "-5").exit_code == 2
     assert run("payments", "refund", "pay_nope").exit_code == 3
+
+
+def test_bank_transfer_refunds_are_settled_by_treasury(run: Run, memory_app: App) -> None:
+    """A bank-transfer refund stays pending until treasury says what happened: sent (the refund
+    succeeds, RefundIssued) or returned (it fails and the amount is refundable again)."""
+    order = spec_order_placed(memory_app)
+    record_bank_transfer(memory_app.ctx, SARAH, reference=order.number, amount=Money(250000), bank_reference="W-9")
+    assert run("payments", "bank-refunds").stdout.strip() == "no bank-transfer refund is waiting"
+    first = out_json(run("payments", "refund", "pay_000002", "--amount", "1000", "--json"))
+    second = out_json(run("payments", "refund", "pay_000002", "--amount", "2000", "--json"))
+    waiting = out_json(run("payments", "bank-refunds", "--json"))
+    assert [(w["refundId"], w["amount"], w["orderId"]) for w in waiting] == [
+        (first["refundId"], 1000, order.id),
+        (second["refundId"], 2000, order.id),
+    ]
+    assert "$10.00" in run("payments", "bank-refunds").stdout
+
+    sent = out_json(
+        run("payments", "settle-refund", first["refundId"], "--sent", "--bank-reference", "OUT-1", "--json")
+    )
+    assert (sent["status"], sent["gatewayRef"]) == ("succeeded", "OUT-1")
+    returned = run("payments", "settle-refund", second["refundId"], "--returned", "--bank-reference", "BOUNCE-7")
+    assert returned.exit_code == 0 and "failed" in returned.stdout
+    assert out_json(run("payments", "bank-refunds", "--json")) == []
+    with memory_app.ctx.uow() as uow:
+        payment = uow.ledger.get_payment("pay_000002")
+        events = [e.name for e in uow.outbox.for_aggregate(order.id)]
+    assert payment is not None and payment.refunded == Money(1000)  # the bounced 2000 is refundable again
+    assert events.count("RefundIssued") == 1
+
+    again = run("payments", "settle-refund", first["refundId"], "--returned", "--bank-reference", "X")
+    assert again.exit_code == 4 and "already succeeded" in again.stderr
+    card = out_json(run("payments", "refund", "pay_000001", "--amount", "100", "--json"))
+    not_mine = run("payments", "settle-refund", card["refundId"], "--sent", "--bank-reference", "X")
+    assert not_mine.exit_code == 4 and "card refund" in not_mine.stderr
+    assert run("payments", "settle-refund", "rfd_nope", "--sent", "--bank-reference", "X").exit_code == 3
+    assert run("payments", "settle-refund", first["refundId"], "--bank-reference", "X").exit_code == 2
+    assert run("payments", "settle-refund", second["refundId"], "--sent", "--bank-reference", " ").exit_code == 2

@@ -9,14 +9,18 @@ import pytest
 from adapters.system.clock import FixedClock
 from checkout_core.errors import (
     AmountMismatch,
+    Conflict,
     Forbidden,
     IllegalTransition,
     InvalidDocument,
     NotFound,
+    RefundNotAllowed,
     ReservationMismatch,
     ReservationNotUsable,
+    ValidationFailed,
 )
 from checkout_core.model.order import DeliveryMethod, OrderStatus, PaymentChoice
+from checkout_core.model.payments import PaymentMethod, RefundStatus
 from checkout_core.model.reservation import ReservationStatus
 from checkout_core.model.vehicle import VehicleStatus
 from checkout_core.money import Money
@@ -39,6 +43,7 @@ from checkout_core.usecases.orders import (
     submit_insurance,
     verify_insurance,
 )
+from checkout_core.usecases.refunds import pending_bank_refunds, refund_payment, settle_bank_refund
 from checkout_core.usecases.reservations import expire_due_reservations, get_reservation, reserve_vehicle
 from entrypoints.bootstrap import App
 from tests.core.spec_example import spec_order
@@ -259,3 +264,32 @@ def test_pickup_goes_from_pending_delivery_to_delivered(memory_app: App) -> None
     )
     _sign_and_insure(memory_app, order.id)
     assert advance_order(ctx, SARAH, order.id).status is OrderStatus.DELIVERED
+
+
+def test_treasury_settles_bank_transfer_refunds(memory_app: App) -> None:
+    ctx = memory_app.ctx
+    order = place_order(ctx, JOHN, spec_order(_reserve(memory_app)))
+    record_bank_transfer(ctx, SARAH, reference=order.number, amount=Money(250000), bank_reference="W-1")
+    with ctx.uow() as uow:
+        payments = {p.method: p for p in uow.ledger.payments_for(order_id=order.id)}
+    transfer, deposit = payments[PaymentMethod.BANK_TRANSFER], payments[PaymentMethod.CARD]
+    sent = refund_payment(ctx, payment_id=transfer.id, amount=Money(1000), reason="goodwill", key_suffix="a")
+    bounced = refund_payment(ctx, payment_id=transfer.id, amount=Money(2000), reason="goodwill", key_suffix="b")
+    assert [r.id for r, _ in pending_bank_refunds(ctx)] == [sent.id, bounced.id]
+
+    done = settle_bank_refund(ctx, sent.id, sent=True, bank_reference="OUT-1")
+    failed = settle_bank_refund(ctx, bounced.id, sent=False, bank_reference="BOUNCE-1")
+    assert (done.status, done.gateway_ref, failed.status) == (RefundStatus.SUCCEEDED, "OUT-1", RefundStatus.FAILED)
+    assert pending_bank_refunds(ctx) == []
+    with ctx.uow() as uow:
+        stored = uow.ledger.get_payment(transfer.id)
+    assert stored is not None and stored.refunded == Money(1000)  # the bounced 2000 is refundable again
+    with pytest.raises(Conflict, match="already succeeded"):
+        settle_bank_refund(ctx, sent.id, sent=False, bank_reference="X")
+    card = refund_payment(ctx, payment_id=deposit.id, amount=Money(100), reason="x")
+    with pytest.raises(RefundNotAllowed, match="card refund"):
+        settle_bank_refund(ctx, card.id, sent=True, bank_reference="X")
+    with pytest.raises(ValidationFailed):
+        settle_bank_refund(ctx, bounced.id, sent=True, bank_reference="  ")
+    with pytest.raises(NotFound):
+        settle_bank_refund(ctx, "rfd_nope", sent=True, bank_reference="X")

@@ -315,6 +315,37 @@ def settle_pending_refunds(ctx: Context, limit: int = 100) -> int:
     return settled
 
 
+def pending_bank_refunds(ctx: Context, limit: int = 100) -> list[tuple[Refund, Payment]]:
+    """Refunds of bank-transfer payments still waiting for treasury to wire them, oldest first."""
+    with ctx.uow() as uow:
+        pending = [(r, uow.ledger.get_payment(r.payment_id)) for r in uow.ledger.pending_refunds(limit)]
+    return [(r, p) for r, p in pending if p is not None and p.method is PaymentMethod.BANK_TRANSFER]
+
+
+def settle_bank_refund(ctx: Context, refund_id: str, *, sent: bool, bank_reference: str) -> Refund:
+    """Record what treasury did with a pending bank-transfer refund: ``sent`` (the money left,
+    ``bank_reference`` is the wire's reference; ``RefundIssued``) or returned (the wire bounced:
+    the refund fails and its amount is refundable again). Card refunds are settled by the gateway,
+    never by hand; a refund already settled is a Conflict naming its status."""
+    reference = bank_reference.strip()
+    if not reference or len(reference) > 255:
+        raise ValidationFailed("a bank reference of 1 to 255 characters is required", field="bankReference")
+    with ctx.uow() as uow:
+        refund = uow.ledger.get_refund(refund_id)
+        payment = uow.ledger.get_payment(refund.payment_id) if refund is not None else None
+    if refund is None or payment is None:
+        raise NotFound(f"refund {refund_id} not found")
+    if payment.method is not PaymentMethod.BANK_TRANSFER:
+        raise RefundNotAllowed(f"refund {refund_id} is a card refund: the gateway settles it")
+    if refund.status is not RefundStatus.PENDING:
+        raise Conflict(f"refund {refund_id} is already {refund.status.value}")
+    status = RefundStatus.SUCCEEDED if sent else RefundStatus.FAILED
+    settled = _record_refund_outcome(ctx, refund, payment, status, reference, None if sent else "returned_by_bank")
+    if settled.status is not status:
+        raise Conflict(f"refund {refund_id} is already {settled.status.value}")
+    return settled
+
+
 def validate_refund_amount(cents: int | None) -> Money | None:
     """A refund amount from a caller: positive cents, or None for everything refundable."""
     if cents is None:

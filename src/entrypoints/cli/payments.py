@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import click
 
+from checkout_core.model.payments import Refund
 from checkout_core.money import Money
 from checkout_core.usecases.orders import bank_transfer_instructions, record_bank_transfer
-from checkout_core.usecases.refunds import refund_payment, validate_refund_amount
+from checkout_core.usecases.refunds import (
+    pending_bank_refunds,
+    refund_payment,
+    settle_bank_refund,
+    validate_refund_amount,
+)
 from entrypoints.cli.app_factory import CliState, pass_state
 from entrypoints.cli.orders import report_order
-from entrypoints.cli.output import domain_errors, emit_json, fields, json_option, money, when
+from entrypoints.cli.output import domain_errors, emit_json, fields, json_option, money, table, when
 
 
 @click.group()
@@ -99,17 +105,7 @@ def refund(state: CliState, payment_id: str, amount: int | None, reason: str, ke
         wanted = validate_refund_amount(amount)
         suffix = f"cli:{key.strip()}" if key else f"cli:{amount if amount is not None else 'all'}:{reason}"
         done = refund_payment(state.app().ctx, payment_id=payment_id, amount=wanted, reason=reason, key_suffix=suffix)
-    data = {
-        "refundId": done.id,
-        "paymentId": done.payment_id,
-        "amount": done.amount.cents,
-        "currency": done.amount.currency.lower(),
-        "status": done.status.value,
-        "reason": done.reason,
-        "gatewayRef": done.gateway_ref,
-        "failureCode": done.failure_code,
-        "createdAt": when(done.created_at),
-    }
+    data = _refund_data(done)
     if as_json:
         emit_json(data)
         return
@@ -119,3 +115,54 @@ def refund(state: CliState, payment_id: str, amount: int | None, reason: str, ke
             "pending: a bank transfer is returned by treasury, a card refund is followed by `reservations recover`",
             err=True,
         )
+
+
+def _refund_data(refund: Refund) -> dict[str, object]:
+    return {
+        "refundId": refund.id,
+        "paymentId": refund.payment_id,
+        "amount": refund.amount.cents,
+        "currency": refund.amount.currency.lower(),
+        "status": refund.status.value,
+        "reason": refund.reason,
+        "gatewayRef": refund.gateway_ref,
+        "failureCode": refund.failure_code,
+        "createdAt": when(refund.created_at),
+    }
+
+
+@payments.command("bank-refunds")
+@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
+@json_option
+@pass_state
+def bank_refunds(state: CliState, limit: int, as_json: bool) -> None:
+    """Refunds of bank transfers waiting for treasury to wire them, oldest first."""
+    with domain_errors():
+        pending = pending_bank_refunds(state.app().ctx, limit)
+    if as_json:
+        emit_json([{**_refund_data(r), "orderId": p.order_id, "receivedAs": p.gateway_ref} for r, p in pending])
+        return
+    if not pending:
+        click.echo("no bank-transfer refund is waiting")
+        return
+    rows = [[r.id, p.order_id or "-", money(r.amount), r.reason, when(r.created_at)] for r, p in pending]
+    table(rows, ["refund", "order", "amount", "reason", "opened"])
+
+
+@payments.command("settle-refund")
+@click.argument("refund_id")
+@click.option("--sent", "outcome", flag_value="sent", help="Treasury wired the money back.")
+@click.option("--returned", "outcome", flag_value="returned", help="The wire bounced: the amount is refundable again.")
+@click.option("--bank-reference", required=True, metavar="REF", help="The wire's (or the bounce's) bank reference.")
+@json_option
+@pass_state
+def settle_refund(state: CliState, refund_id: str, outcome: str | None, bank_reference: str, as_json: bool) -> None:
+    """Record what happened to a pending bank-transfer refund (card refunds settle themselves)."""
+    if outcome is None:
+        raise click.UsageError("say what happened: --sent or --returned")
+    with domain_errors():
+        done = settle_bank_refund(state.app().ctx, refund_id, sent=outcome == "sent", bank_reference=bank_reference)
+    if as_json:
+        emit_json(_refund_data(done))
+        return
+    click.echo(f"refund {done.id} of {money(done.amount)} on payment {done.payment_id}: {done.status.value}")
