@@ -49,7 +49,7 @@ from typing import Any
 
 from litestar import Litestar, Request, Response, get, post
 from litestar.params import FromPath, JSONBody
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, Row, text
 
 from adapters.sql.engine import make_engine
 
@@ -168,6 +168,16 @@ _READ_ORDER_VIEW = text(
 _ORDER_EVENTS = text("SELECT * FROM outbox WHERE aggregate_id = :id ORDER BY seq")
 
 
+def _usable_reservation(connection: Connection, reservation: str, customer: str) -> Row[Any] | Response[Any]:
+    """The caller's confirmed reservation joined with its car, locked; else the problem to answer."""
+    row = connection.execute(_LOCK_RESERVATION, {"id": reservation}).first()
+    if row is None or row.customer_id != customer:
+        return _problem(404, "not_found")
+    if row.status != "confirmed":
+        return _problem(409, "reservation_not_usable")
+    return row
+
+
 def _events(aggregate: str, now: datetime, *named: tuple[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Outbox rows for one multi-row INSERT."""
     return [
@@ -257,11 +267,9 @@ def create_required_app(engine: Engine) -> Litestar:
         now = datetime.now(UTC)
         order = _new_id("ord")
         with engine.begin() as connection:
-            row = connection.execute(_LOCK_RESERVATION, {"id": reservation}).first()
-            if row is None or row.customer_id != customer:
-                return _problem(404, "not_found")
-            if row.status != "confirmed":
-                return _problem(409, "reservation_not_usable")
+            row = _usable_reservation(connection, reservation, customer)
+            if isinstance(row, Response):
+                return row
             advisor = connection.execute(_LEAST_LOADED_ADVISOR).scalar_one()
             number = f"CLT-{now.year}-{connection.execute(_NEXT_NUMBER, {'year': now.year}).scalar_one():05d}"
             connection.execute(
@@ -355,11 +363,9 @@ def create_app(engine: Engine) -> Litestar:
         now = datetime.now(UTC)
         order = _new_id("ord")
         with engine.begin() as connection:
-            row = connection.execute(_LOCK_RESERVATION, {"id": reservation}).first()
-            if row is None or row.customer_id != customer:
-                return _problem(404, "not_found")
-            if row.status != "confirmed":
-                return _problem(409, "reservation_not_usable")
+            row = _usable_reservation(connection, reservation, customer)
+            if isinstance(row, Response):
+                return row
             number = f"CLT-{now.year}-{connection.execute(_NEXT_NUMBER, {'year': now.year}).scalar_one():05d}"
             connection.execute(
                 _INSERT_ORDER,

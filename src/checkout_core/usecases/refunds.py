@@ -235,11 +235,7 @@ def record_refund_outcome(
 ) -> Refund:
     """Record what the gateway says about one of our refunds (webhooks, polling). A refund that is
     no longer pending is left as it is and returned."""
-    with ctx.uow() as uow:
-        refund = uow.ledger.get_refund(refund_id)
-        payment = uow.ledger.get_payment(refund.payment_id) if refund is not None else None
-    if refund is None or payment is None:
-        raise NotFound(f"refund {refund_id} not found")
+    refund, payment = _refund_and_payment(ctx, refund_id)
     if refund.status is not RefundStatus.PENDING:
         return refund
     return _record_refund_outcome(ctx, refund, payment, status, gateway_ref, failure_code)
@@ -271,6 +267,16 @@ def _record_refund_outcome(
             raise NotFound(f"refund {refund.id} not found") from None
         return current
     return settled
+
+
+def _refund_and_payment(ctx: Context, refund_id: str) -> tuple[Refund, Payment]:
+    """A refund and the payment it gives back (NotFound for an unknown refund)."""
+    with ctx.uow() as uow:
+        refund = uow.ledger.get_refund(refund_id)
+        payment = uow.ledger.get_payment(refund.payment_id) if refund is not None else None
+    if refund is None or payment is None:
+        raise NotFound(f"refund {refund_id} not found")
+    return refund, payment
 
 
 def _book_on_order(uow: UnitOfWork, payment: Payment, amount: Money, now: datetime) -> None:
@@ -330,11 +336,7 @@ def settle_bank_refund(ctx: Context, refund_id: str, *, sent: bool, bank_referen
     reference = bank_reference.strip()
     if not reference or len(reference) > 255:
         raise ValidationFailed("a bank reference of 1 to 255 characters is required", field="bankReference")
-    with ctx.uow() as uow:
-        refund = uow.ledger.get_refund(refund_id)
-        payment = uow.ledger.get_payment(refund.payment_id) if refund is not None else None
-    if refund is None or payment is None:
-        raise NotFound(f"refund {refund_id} not found")
+    refund, payment = _refund_and_payment(ctx, refund_id)
     if payment.method is not PaymentMethod.BANK_TRANSFER:
         raise RefundNotAllowed(f"refund {refund_id} is a card refund: the gateway settles it")
     if refund.status is not RefundStatus.PENDING:
