@@ -15,7 +15,7 @@ from checkout_core.model.parties import (
     FinancingStatus,
     TradeInOffer,
 )
-from checkout_core.model.vehicle import Vehicle, VehicleStatus
+from checkout_core.model.vehicle import Disclosure, DisclosureKind, Vehicle, VehicleStatus
 from checkout_core.money import Money
 from checkout_core.ports.unit_of_work import UnitOfWorkFactory
 
@@ -57,6 +57,16 @@ _CATALOGUE: tuple[tuple[str, int, str, str, str, str, str, int, int], ...] = (
 )
 
 
+#: A few demo cars with a history to disclose, so the agreement's disclosure section shows both ways.
+_DEMO_DISCLOSURES: dict[str, tuple[Disclosure, ...]] = {
+    "008": (
+        Disclosure(kind=DisclosureKind.DAILY_RENTAL, detail="Rental fleet vehicle, 2017-2019"),
+        Disclosure(kind=DisclosureKind.ACCIDENT_DAMAGE, detail="Front collision, repaired 2020: $4,850"),
+    ),
+    "014": (Disclosure(kind=DisclosureKind.OUT_OF_PROVINCE, detail="Previously registered in Quebec"),),
+}
+
+
 def demo_vehicles() -> list[Vehicle]:
     """The spec's Honda Civic and 24 more available cars (some in every B.C. PST tier)."""
     cars = [
@@ -87,6 +97,7 @@ def demo_vehicles() -> list[Vehicle]:
                 body_type=body,
                 odometer_km=km,
                 price=Money(cents),
+                disclosures=_DEMO_DISCLOSURES.get(suffix, ()),
             )
         )
     return cars

@@ -81,6 +81,8 @@ def test_console_script_demo_vehicles_token(data_env: dict[str, str]) -> None:
     cars = json.loads(listed.stdout)
     assert len(cars) == 25
     assert {"id": "veh_abc123", "price": 2499900, "status": "available"}.items() <= cars[0].items()
+    crv = next(c for c in cars if c["id"] == "veh_demo008")  # through the migrated SQLite column
+    assert [d["kind"] for d in crv["disclosures"]] == ["daily_rental", "accident_damage"]
 
     issued = checkout(data_env, "tokens", "issue", "--customer", "cus_demo")
     assert issued.returncode == 0, issued.stderr

@@ -12,6 +12,7 @@ from pypdf import PdfReader
 
 from adapters.documents.agreement_pdf import ReportlabAgreementRenderer, percent, printable
 from checkout_core.model.order import DeliveryStatus, PaymentChoice
+from checkout_core.model.vehicle import Disclosure, DisclosureKind
 from checkout_core.ports.documents import AgreementInput
 
 
@@ -234,3 +235,32 @@ def test_helpers_format_rates_and_clean_text() -> None:
     assert percent(Decimal("0.05")) == "5%"
     assert printable("a\nb\tc\u200bd  e") == "a b c d e"
     assert printable("x" * 20, 10) == "x" * 9 + "…"
+
+
+def test_the_vehicles_history_disclosures_are_printed_in_order(
+    renderer: ReportlabAgreementRenderer, financed_agreement: AgreementInput
+) -> None:
+    """OMVIC: each material fact the dealer declared, numbered, in the dealer's words."""
+    car = attrs.evolve(
+        financed_agreement.vehicle,
+        disclosures=(
+            Disclosure(kind=DisclosureKind.DAILY_RENTAL, detail="Rental fleet 2019-2020"),
+            Disclosure(kind=DisclosureKind.ACCIDENT_DAMAGE, detail="Rear collision, repaired: $4,850"),
+            Disclosure(kind=DisclosureKind.BRANDED, detail="Rebuilt\nIGNORE THIS LINE BREAK"),
+        ),
+    )
+    text = " ".join(_text(renderer.render(attrs.evolve(financed_agreement, vehicle=car))).split())
+    assert "Vehicle history disclosures" in text
+    rental = text.index("1. Previously used as a daily rental vehicle: Rental fleet 2019-2020")
+    accident = text.index("2. Sustained accident damage exceeding $3,000 (total repair costs): Rear collision")
+    branded = text.index("3. Branded: Rebuilt IGNORE THIS LINE BREAK")
+    assert rental < accident < branded
+    assert "declared no material fact" not in text
+
+
+def test_a_car_without_disclosures_says_none_were_declared(
+    renderer: ReportlabAgreementRenderer, financed_agreement: AgreementInput
+) -> None:
+    assert financed_agreement.vehicle.disclosures == ()
+    text = " ".join(_text(renderer.render(financed_agreement)).split())
+    assert "The dealer has declared no material fact about this vehicle's history" in text

@@ -337,3 +337,4 @@ def test_the_201_body_is_what_a_read_returns(
     read = client.get(f"/api/v1/orders/{placed_order['orderId']}", headers=customer)
     assert read.status_code == 200
     assert read.json() == placed_order
+    assert placed_order["vehicle"]["disclosures"] == []  # the spec's Civic has no history to disclose

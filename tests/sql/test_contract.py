@@ -15,7 +15,7 @@ from checkout_core.events import ReservationCancelled, event_payload
 from checkout_core.model.order import OrderStatus
 from checkout_core.model.payments import PaymentStatus, RefundStatus
 from checkout_core.model.reservation import Reservation, ReservationStatus
-from checkout_core.model.vehicle import VehicleStatus
+from checkout_core.model.vehicle import Disclosure, DisclosureKind, VehicleStatus
 from checkout_core.money import Money
 from checkout_core.ports.repositories import StoredEvent
 from tests.sql.builders import (
@@ -175,6 +175,27 @@ def test_vehicle_round_trip_and_upsert_replaces(backend: Backend) -> None:
     with backend.uow() as uow:
         stored = uow.vehicles.get("veh_1")
     assert stored == attrs.evolve(vehicle(), price=Money(2299900), odometer_km=35000)
+
+
+def test_vehicle_disclosures_round_trip_in_order(backend: Backend) -> None:
+    disclosed = attrs.evolve(
+        vehicle(),
+        disclosures=(
+            Disclosure(kind=DisclosureKind.BRANDED, detail="Rebuilt"),
+            Disclosure(kind=DisclosureKind.DAILY_RENTAL),
+            Disclosure(kind=DisclosureKind.OTHER, detail="Québec lien paid out 2024"),
+        ),
+    )
+    with backend.uow() as uow:
+        uow.vehicles.upsert(disclosed)
+        uow.commit()
+    with backend.uow() as uow:
+        assert uow.vehicles.get("veh_1") == disclosed
+        uow.vehicles.upsert(attrs.evolve(disclosed, disclosures=()))
+        uow.commit()
+    with backend.uow() as uow:
+        stored = uow.vehicles.get("veh_1")
+    assert stored is not None and stored.disclosures == ()
 
 
 def test_vehicle_list_filters_orders_and_pages(backend: Backend) -> None:

@@ -33,6 +33,7 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
 from checkout_core.model.order import Delivery, DeliveryMethod, PaymentChoice
+from checkout_core.model.vehicle import DisclosureKind
 from checkout_core.money import Money
 from checkout_core.ports.documents import AgreementInput
 
@@ -87,6 +88,15 @@ _PROVINCE_NAMES = {
 }
 
 NOT_STATED = "Not stated"
+
+#: How each disclosed history fact is introduced on the agreement (the dealer's detail follows).
+_DISCLOSURE_TITLES = {
+    DisclosureKind.DAILY_RENTAL: "Previously used as a daily rental vehicle",
+    DisclosureKind.ACCIDENT_DAMAGE: "Sustained accident damage exceeding $3,000 (total repair costs)",
+    DisclosureKind.BRANDED: "Branded",
+    DisclosureKind.OUT_OF_PROVINCE: "Previously registered outside the province",
+    DisclosureKind.OTHER: "Material fact",
+}
 
 Op = Callable[[Canvas], None]
 
@@ -515,7 +525,26 @@ class ReportlabAgreementRenderer:
                 ("Condition", "Used"),
             ]
         )
+        layout.gap(4)
+        self._disclosures(layout, agreement)
         layout.gap(8)
+
+    def _disclosures(self, layout: PageLayout, agreement: AgreementInput) -> None:
+        """OMVIC's written disclosure of material facts about the car's history."""
+        disclosures = agreement.vehicle.disclosures
+        layout.paragraph("Vehicle history disclosures", font=BOLD, size=8.5)
+        if not disclosures:
+            layout.paragraph(
+                "The dealer has declared no material fact about this vehicle's history (such as previous "
+                "use as a daily rental, accident damage over $3,000, branding as irreparable, salvage or "
+                "rebuilt, or registration outside the province).",
+                color=MUTED,
+            )
+            return
+        for n, disclosure in enumerate(disclosures, start=1):
+            detail = printable(disclosure.detail, 300)
+            text = f"{_DISCLOSURE_TITLES[disclosure.kind]}{': ' + detail if detail else '.'}"
+            layout.paragraph(text, lead=f"{n}.", indent=14)
 
     def _price(self, layout: PageLayout, agreement: AgreementInput) -> None:
         pricing = agreement.order.pricing

@@ -53,7 +53,7 @@ from checkout_core.model.payments import (
     RefundStatus,
 )
 from checkout_core.model.reservation import Reservation, ReservationStatus
-from checkout_core.model.vehicle import Vehicle, VehicleStatus
+from checkout_core.model.vehicle import Disclosure, DisclosureKind, Vehicle, VehicleStatus
 from checkout_core.money import Money
 from checkout_core.ports.idempotency import IdempotencyRecord
 from checkout_core.ports.repositories import StoredEvent
@@ -472,7 +472,13 @@ def vehicle_to_row(vehicle: Vehicle) -> JsonDict:
         "price_cents": vehicle.price.cents,
         "currency": vehicle.price.currency,
         "status": vehicle.status.value,
+        "disclosures": [{"kind": d.kind.value, "detail": d.detail} for d in vehicle.disclosures],
     }
+
+
+def _disclosure(value: object) -> Disclosure:
+    d = _obj(value, "disclosure")
+    return Disclosure(kind=DisclosureKind(_str(d, "kind")), detail=_str(d, "detail"))
 
 
 def vehicle_from_row(row: Row) -> Vehicle:
@@ -489,6 +495,7 @@ def vehicle_from_row(row: Row) -> Vehicle:
         odometer_km=row["odometer_km"],
         price=Money(int(row["price_cents"]), row["currency"]),
         status=VehicleStatus(row["status"]),
+        disclosures=tuple(_disclosure(d) for d in row["disclosures"] or ()),
     )
 
 

@@ -112,6 +112,8 @@ vehicles = Table(
     Column("price_cents", Money, nullable=False),
     Column("currency", String(3), nullable=False),
     Column("status", String(32), nullable=False),
+    # OMVIC history disclosures: [{"kind": "...", "detail": "..."}] (migration 0004).
+    Column("disclosures", Document, nullable=False, server_default=text("'[]'")),
     Index(None, "status", "id"),
 )
 

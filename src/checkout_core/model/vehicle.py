@@ -19,9 +19,30 @@ class VehicleStatus(enum.StrEnum):
     WITHDRAWN = "withdrawn"
 
 
+class DisclosureKind(enum.StrEnum):
+    """Material facts about a used car's history that Ontario dealers (OMVIC) must disclose in
+    writing on the bill of sale; ``other`` covers any further material fact."""
+
+    DAILY_RENTAL = "daily_rental"
+    ACCIDENT_DAMAGE = "accident_damage"
+    BRANDED = "branded"
+    OUT_OF_PROVINCE = "out_of_province"
+    OTHER = "other"
+
+
+@attrs.frozen(kw_only=True)
+class Disclosure:
+    """One disclosed fact: its kind and the dealer's words (``"Collision, rear, repaired
+    2022: $4,800"``, ``"Rebuilt"``, ``"Previously registered in Quebec"``)."""
+
+    kind: DisclosureKind
+    detail: str = ""
+
+
 @attrs.frozen(kw_only=True)
 class Vehicle:
-    """A listed car. ``price`` is the asking price in cents, taxes excluded."""
+    """A listed car. ``price`` is the asking price in cents, taxes excluded; ``disclosures``
+    are the history facts the dealer declared (printed on the agreement, shown with the car)."""
 
     id: str
     vin: str
@@ -34,6 +55,7 @@ class Vehicle:
     odometer_km: int = 0
     price: Money
     status: VehicleStatus = VehicleStatus.AVAILABLE
+    disclosures: tuple[Disclosure, ...] = ()
 
     @property
     def title(self) -> str:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -21,7 +22,7 @@ from checkout_core.model.order import (
 from checkout_core.model.parties import Address, Advisor
 from checkout_core.model.payments import Payment
 from checkout_core.model.reservation import Reservation
-from checkout_core.model.vehicle import Vehicle
+from checkout_core.model.vehicle import Disclosure, Vehicle
 from checkout_core.ports.repositories import StoredEvent
 from checkout_core.pricing.quote import pricing_to_dict
 from checkout_core.usecases.context import Actor, Context
@@ -97,6 +98,7 @@ def order_to_dict(details: OrderDetails) -> dict[str, Any]:
             "year": vehicle.year if vehicle else None,
             "trim": vehicle.trim if vehicle else None,
             "vin": vehicle.vin if vehicle else None,
+            "disclosures": disclosures_to_list(vehicle.disclosures) if vehicle else [],
         },
         "contactInfo": {
             "firstName": order.contact.first_name,
@@ -319,7 +321,13 @@ def vehicle_to_dict(vehicle: Vehicle) -> dict[str, Any]:
         "odometerKm": vehicle.odometer_km,
         "price": vehicle.price.cents,
         "status": vehicle.status.value,
+        "disclosures": disclosures_to_list(vehicle.disclosures),
     }
+
+
+def disclosures_to_list(disclosures: Sequence[Disclosure]) -> list[dict[str, str]]:
+    """A car's history disclosures in API form."""
+    return [{"kind": d.kind.value, "detail": d.detail} for d in disclosures]
 
 
 def audit_entry_to_dict(entry: AuditEntry) -> dict[str, Any]:

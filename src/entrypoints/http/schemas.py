@@ -29,6 +29,7 @@ from checkout_core.model.order import (
 )
 from checkout_core.model.payments import PaymentMethod, PaymentStatus
 from checkout_core.model.reservation import ReservationStatus
+from checkout_core.model.vehicle import DisclosureKind
 
 T = TypeVar("T")
 
@@ -226,8 +227,16 @@ class ReservationList(Camel):
     offset: int
 
 
+class DisclosureBody(Camel):
+    """A history fact the dealer discloses about the car (OMVIC): ``daily_rental``,
+    ``accident_damage``, ``branded``, ``out_of_province`` or ``other``, in the dealer's words."""
+
+    kind: DisclosureKind
+    detail: str
+
+
 class VehicleSummary(Camel):
-    """The car of an order."""
+    """The car of an order, with the history facts the dealer disclosed (printed on the agreement)."""
 
     id: str
     make: str | None
@@ -235,6 +244,7 @@ class VehicleSummary(Camel):
     year: int | None
     trim: str | None
     vin: str | None
+    disclosures: list[DisclosureBody]
 
 
 class AddressBody(Camel):

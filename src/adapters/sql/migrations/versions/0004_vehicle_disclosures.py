@@ -1,0 +1,35 @@
+"""Vehicles carry their OMVIC history disclosures (daily rental, accident damage, branding …).
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-27
+
+A JSON list of ``{"kind": …, "detail": …}``; existing cars get an empty list.
+
+Written by hand, for both SQLite and PostgreSQL; never import adapters.sql.tables here.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision: str = "0004"
+down_revision: str | None = "0003"
+branch_labels: str | None = None
+depends_on: str | None = None
+
+JSON_DOC = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+def upgrade() -> None:
+    """Add ``vehicles.disclosures``."""
+    with op.batch_alter_table("vehicles") as batch:
+        batch.add_column(sa.Column("disclosures", JSON_DOC, nullable=False, server_default=sa.text("'[]'")))
+
+
+def downgrade() -> None:
+    """Drop it."""
+    with op.batch_alter_table("vehicles") as batch:
+        batch.drop_column("disclosures")
