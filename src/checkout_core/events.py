@@ -240,6 +240,40 @@ class RefundIssued(DomainEvent):
         return self.order_id or self.reservation_id or ""
 
 
+@attrs.frozen(kw_only=True)
+class PaymentDisputed(DomainEvent):
+    """The cardholder's bank opened a chargeback against a payment (the gateway holds the money)."""
+
+    reservation_id: str | None = None
+    order_id: str | None = None
+    payment_id: str
+    dispute_id: str
+    amount: int
+    reason: str
+
+    @property
+    def aggregate_id(self) -> str:
+        """The order if there is one, else the reservation."""
+        return self.order_id or self.reservation_id or ""
+
+
+@attrs.frozen(kw_only=True)
+class DisputeClosed(DomainEvent):
+    """A chargeback was decided: ``won`` (the money stays) or ``lost`` (it went back)."""
+
+    reservation_id: str | None = None
+    order_id: str | None = None
+    payment_id: str
+    dispute_id: str
+    amount: int
+    outcome: str
+
+    @property
+    def aggregate_id(self) -> str:
+        """The order if there is one, else the reservation."""
+        return self.order_id or self.reservation_id or ""
+
+
 EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     VehicleReservationInitiated,
     DepositPaid,
@@ -264,6 +298,8 @@ EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     OrderCancelled,
     OrderReturned,
     RefundIssued,
+    PaymentDisputed,
+    DisputeClosed,
 )
 
 

@@ -18,6 +18,7 @@ from checkout_core.usecases.orders import (
     schedule_delivery,
     verify_insurance,
 )
+from checkout_core.usecases.payment_events import EventOutcome, GatewayEvent, handle_gateway_event
 from entrypoints.bootstrap import App
 from tests.cli.conftest import (
     DELIVERY_DAY,
@@ -290,3 +291,31 @@ def test_bank_transfer_refunds_are_settled_by_treasury(run: Run, memory_app: App
     assert run("payments", "settle-refund", "rfd_nope", "--sent", "--bank-reference", "X").exit_code == 3
     assert run("payments", "settle-refund", first["refundId"], "--bank-reference", "X").exit_code == 2
     assert run("payments", "settle-refund", second["refundId"], "--sent", "--bank-reference", " ").exit_code == 2
+
+
+def test_payments_disputes_lists_chargebacks(run: Run, memory_app: App, clock: FixedClock) -> None:
+    assert run("payments", "disputes").stdout.strip() == "no dispute"
+    order = spec_order_placed(memory_app)
+    with memory_app.ctx.uow() as uow:
+        [deposit] = uow.ledger.payments_for(order_id=order.id)
+    event = GatewayEvent(
+        id="evt_d1",
+        type="charge.dispute.created",
+        object_ref="dp_1",
+        amount=Money(10000),
+        status="needs_response",
+        created=clock.now(),
+        payment_ref=deposit.gateway_ref,
+        failure_code="product_not_received",
+    )
+    assert handle_gateway_event(memory_app.ctx, event) == EventOutcome.DISPUTE_OPENED
+    [listed] = out_json(run("payments", "disputes", "--status", "open", "--json"))
+    assert (listed["paymentId"], listed["amount"], listed["reason"], listed["status"]) == (
+        deposit.id,
+        10000,
+        "product_not_received",
+        "open",
+    )
+    assert "product_not_received" in run("payments", "disputes").stdout
+    assert out_json(run("payments", "disputes", "--status", "lost", "--json")) == []
+    assert run("payments", "disputes", "--status", "nope").exit_code == 2

@@ -19,7 +19,7 @@ from adapters.system.ids import SequentialIds
 from checkout_core.demo import load_demo
 from checkout_core.errors import PaymentGatewayUnavailable
 from checkout_core.model.order import PaymentChoice
-from checkout_core.model.payments import Payment, PaymentStatus, Refund, RefundStatus
+from checkout_core.model.payments import DisputeStatus, Payment, PaymentStatus, Refund, RefundStatus
 from checkout_core.model.reservation import ReservationStatus
 from checkout_core.model.vehicle import VehicleStatus
 from checkout_core.money import Money
@@ -32,6 +32,7 @@ from checkout_core.usecases.payment_events import (
     GatewayRefund,
     MemoryProcessedEvents,
     handle_gateway_event,
+    list_disputes,
 )
 from checkout_core.usecases.reconciliation import reconcile_payments
 from checkout_core.usecases.refunds import settle_pending_refunds
@@ -608,20 +609,67 @@ def test_money_for_an_order_cancelled_meanwhile_goes_back(memory_app: App, clock
 # -- the rest -------------------------------------------------------------------------------------
 
 
-def test_a_dispute_is_reported_and_changes_no_money_in_the_ledger(memory_app: App, clock: FixedClock) -> None:
-    reservation = reserve_vehicle(memory_app.ctx, JOHN, vehicle_id=CAR, payment_token="tok_visa").reservation
-    before = _state(memory_app, reservation.id)
-    deposit = _deposit(memory_app, reservation.id)
-    event = _event(
-        "charge.dispute.created",
-        object_ref="dp_1",
+def _dispute_event(kind: str, deposit: Payment, clock: FixedClock, *, status: str, ref: str = "dp_1") -> GatewayEvent:
+    return _event(
+        f"charge.dispute.{kind}",
+        object_ref=ref,
         amount=deposit.amount,
-        status="needs_response",
+        status=status,
         clock=clock,
         payment_ref=deposit.gateway_ref,
+        failure_code="fraudulent",
     )
-    assert handle_gateway_event(memory_app.ctx, event) == EventOutcome.DISPUTE_OPENED
-    assert _state(memory_app, reservation.id) == before
+
+
+def _disputes(app: App) -> list[tuple[str, str, int, str]]:
+    with app.ctx.uow() as uow:
+        return [(d.gateway_ref, d.payment_id, d.amount.cents, d.status.value) for d in uow.ledger.disputes()]
+
+
+def test_a_dispute_is_recorded_once_and_changes_no_money_in_the_ledger(memory_app: App, clock: FixedClock) -> None:
+    reservation = reserve_vehicle(memory_app.ctx, JOHN, vehicle_id=CAR, payment_token="tok_visa").reservation
+    deposit = _deposit(memory_app, reservation.id)
+    before, events_before = _state(memory_app, reservation.id), _events(memory_app, reservation.id)
+    opened = _dispute_event("created", deposit, clock, status="needs_response")
+    assert handle_gateway_event(memory_app.ctx, opened) == EventOutcome.DISPUTE_OPENED
+    again = attrs.evolve(opened, id="evt_redelivered_as_new")  # the same dispute in another event
+    assert handle_gateway_event(memory_app.ctx, again) == EventOutcome.DISPUTE_OPENED
+    assert _disputes(memory_app) == [("dp_1", deposit.id, 10000, "open")]
+    after = _state(memory_app, reservation.id)
+    assert after[:-2] == before[:-2] and after[-1] == before[-1]  # no money moved, the car is as it was
+    assert _events(memory_app, reservation.id) == [*events_before, "PaymentDisputed"]
+    [listed] = list_disputes(memory_app.ctx, status=DisputeStatus.OPEN)
+    assert (listed.reason, listed.closed_at) == ("fraudulent", None)
+
+
+@pytest.mark.parametrize(("stripe_status", "outcome"), [("won", "won"), ("lost", "lost"), ("warning_closed", "lost")])
+def test_a_closed_dispute_records_its_outcome_once(
+    memory_app: App, clock: FixedClock, stripe_status: str, outcome: str
+) -> None:
+    reservation = reserve_vehicle(memory_app.ctx, JOHN, vehicle_id=CAR, payment_token="tok_visa").reservation
+    deposit = _deposit(memory_app, reservation.id)
+    handle_gateway_event(memory_app.ctx, _dispute_event("created", deposit, clock, status="needs_response"))
+    clock.advance(timedelta(days=40))
+    closed = _dispute_event("closed", deposit, clock, status=stripe_status)
+    assert handle_gateway_event(memory_app.ctx, closed) == EventOutcome.DISPUTE_CLOSED
+    assert handle_gateway_event(memory_app.ctx, attrs.evolve(closed, id="evt_again")) == EventOutcome.NO_CHANGE
+    assert _disputes(memory_app) == [("dp_1", deposit.id, 10000, outcome)]
+    assert _events(memory_app, reservation.id)[-2:] == ["PaymentDisputed", "DisputeClosed"]
+    [dispute] = list_disputes(memory_app.ctx)
+    assert dispute.closed_at == clock.now()
+
+
+def test_a_dispute_closed_before_we_heard_it_open_is_recorded_then_closed(memory_app: App, clock: FixedClock) -> None:
+    reservation = reserve_vehicle(memory_app.ctx, JOHN, vehicle_id=CAR, payment_token="tok_visa").reservation
+    deposit = _deposit(memory_app, reservation.id)
+    closed = _dispute_event("closed", deposit, clock, status="lost", ref="dp_9")
+    assert handle_gateway_event(memory_app.ctx, closed) == EventOutcome.DISPUTE_CLOSED
+    assert _disputes(memory_app) == [("dp_9", deposit.id, 10000, "lost")]
+    late_open = _dispute_event("created", deposit, clock, status="needs_response", ref="dp_9")
+    assert handle_gateway_event(memory_app.ctx, late_open) == EventOutcome.DISPUTE_OPENED
+    assert _disputes(memory_app) == [("dp_9", deposit.id, 10000, "lost")]  # the late "created" changes nothing
+    unknown = attrs.evolve(closed, id="evt_x", object_ref="dp_x", payment_ref="pi_elsewhere", metadata={})
+    assert handle_gateway_event(memory_app.ctx, unknown) == EventOutcome.UNKNOWN_PAYMENT
 
 
 def test_unknown_payments_and_types_are_acknowledged(memory_app: App, clock: FixedClock) -> None:

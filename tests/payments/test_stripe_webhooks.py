@@ -134,9 +134,18 @@ def test_refund_and_dispute_objects_point_at_their_payment_intent() -> None:
     }
     event = gateway_event_from_stripe(json.loads(_payload("refund.failed", refund)))
     assert (event.object_ref, event.payment_ref, event.failure_code) == ("re_9", "pi_123", "expired_or_canceled_card")
-    dispute = {"id": "dp_1", "object": "dispute", "amount": 10000, "currency": "cad", "charge": "ch_123"}
-    event = gateway_event_from_stripe(json.loads(_payload("charge.dispute.created", dispute)))
+    dispute = {
+        "id": "dp_1",
+        "object": "dispute",
+        "amount": 10000,
+        "currency": "cad",
+        "charge": "ch_123",
+        "reason": "fraudulent",
+        "status": "lost",
+    }
+    event = gateway_event_from_stripe(json.loads(_payload("charge.dispute.closed", dispute)))
     assert (event.object_ref, event.payment_ref, event.amount) == ("dp_1", "ch_123", Money(10000))
+    assert (event.status, event.failure_code) == ("lost", "fraudulent")
 
 
 def test_card_data_other_than_brand_and_last4_is_not_kept() -> None:

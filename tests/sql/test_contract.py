@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from checkout_core.errors import Conflict, VehicleUnavailable
 from checkout_core.events import ReservationCancelled, event_payload
 from checkout_core.model.order import OrderStatus
-from checkout_core.model.payments import PaymentStatus, RefundStatus
+from checkout_core.model.payments import Dispute, DisputeStatus, PaymentStatus, RefundStatus
 from checkout_core.model.reservation import Reservation, ReservationStatus
 from checkout_core.model.vehicle import Disclosure, DisclosureKind, VehicleStatus
 from checkout_core.money import Money
@@ -752,6 +752,43 @@ def test_one_order_per_reservation(backend: Backend) -> None:
     add_order_with_reservation(backend, 1)
     with pytest.raises(Conflict), backend.uow() as uow:
         uow.orders.add(full_order("ord_2", number="CLT-2025-10002", reservation_id="res_1"))
+
+
+def test_disputes_one_per_gateway_dispute_closed_once(backend: Backend) -> None:
+    _ledger_world(backend)
+
+    def dispute(dispute_id: str, ref: str, opened: int) -> Dispute:
+        return Dispute(
+            id=dispute_id,
+            payment_id="pay_1",
+            gateway_ref=ref,
+            amount=Money(10000),
+            reason="fraudulent",
+            status=DisputeStatus.OPEN,
+            opened_at=T0 + timedelta(hours=opened),
+        )
+
+    with backend.uow() as uow:
+        uow.ledger.add_payment(payment("pay_1"))
+        assert uow.ledger.add_dispute(dispute("dsp_2", "dp_b", 2))
+        assert uow.ledger.add_dispute(dispute("dsp_1", "dp_a", 1))
+        assert not uow.ledger.add_dispute(dispute("dsp_3", "dp_a", 3))  # the same gateway dispute
+        uow.commit()
+    with backend.uow() as uow:
+        ledger = uow.ledger
+        assert [d.id for d in ledger.disputes()] == ["dsp_1", "dsp_2"]
+        found = ledger.dispute_by_gateway_ref("dp_a")
+        assert found == dispute("dsp_1", "dp_a", 1)
+        assert ledger.dispute_by_gateway_ref("dp_nope") is None
+        found.close(won=False, now=T0 + timedelta(days=30))
+        assert ledger.save_dispute(found, expected_status=DisputeStatus.OPEN)
+        assert not ledger.save_dispute(found, expected_status=DisputeStatus.OPEN)  # closed already
+        uow.commit()
+    with backend.uow() as uow:
+        assert [d.id for d in uow.ledger.disputes(status=DisputeStatus.OPEN)] == ["dsp_2"]
+        [lost] = uow.ledger.disputes(status=DisputeStatus.LOST)
+        assert (lost.id, lost.closed_at) == ("dsp_1", T0 + timedelta(days=30))
+        assert [d.id for d in uow.ledger.disputes(limit=1)] == ["dsp_1"]
 
 
 def test_refund_idempotency_key_is_unique(backend: Backend) -> None:

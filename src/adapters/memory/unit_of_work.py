@@ -18,7 +18,7 @@ from checkout_core.errors import Conflict, VehicleUnavailable
 from checkout_core.model.audit import AuditEntry
 from checkout_core.model.order import OPEN_STATUSES, Order, OrderStatus
 from checkout_core.model.parties import Advisor, Customer, FinancingApplication, TradeInOffer
-from checkout_core.model.payments import Payment, PaymentStatus, Refund, RefundStatus
+from checkout_core.model.payments import Dispute, DisputeStatus, Payment, PaymentStatus, Refund, RefundStatus
 from checkout_core.model.reservation import ACTIVE_STATUSES, Reservation, ReservationStatus
 from checkout_core.model.vehicle import Vehicle, VehicleStatus
 from checkout_core.ports.clock import IdGenerator
@@ -35,6 +35,7 @@ class MemoryStore:
     orders: dict[str, Order] = attrs.field(factory=dict)
     payments: dict[str, Payment] = attrs.field(factory=dict)
     refunds: dict[str, Refund] = attrs.field(factory=dict)
+    disputes: dict[str, Dispute] = attrs.field(factory=dict)
     customers: dict[str, Customer] = attrs.field(factory=dict)
     advisors: dict[str, Advisor] = attrs.field(factory=dict)
     trade_ins: dict[str, TradeInOffer] = attrs.field(factory=dict)
@@ -362,6 +363,29 @@ class MemoryLedger(_Repo):
     def refunds_between(self, since: datetime, until: datetime) -> Sequence[Refund]:
         rows = [r for r in self._s.refunds.values() if since <= r.created_at < until]
         return [copy.deepcopy(r) for r in sorted(rows, key=lambda r: (r.created_at, r.id))]
+
+    def add_dispute(self, dispute: Dispute) -> bool:
+        if any(d.gateway_ref == dispute.gateway_ref for d in self._s.disputes.values()):
+            return False
+        if dispute.id in self._s.disputes:
+            raise Conflict(f"dispute {dispute.id} exists")
+        self._s.disputes[dispute.id] = copy.deepcopy(dispute)
+        return True
+
+    def dispute_by_gateway_ref(self, gateway_ref: str) -> Dispute | None:
+        found = next((d for d in self._s.disputes.values() if d.gateway_ref == gateway_ref), None)
+        return copy.deepcopy(found) if found else None
+
+    def save_dispute(self, dispute: Dispute, *, expected_status: DisputeStatus) -> bool:
+        current = self._s.disputes.get(dispute.id)
+        if current is None or current.status is not expected_status:
+            return False
+        self._s.disputes[dispute.id] = copy.deepcopy(dispute)
+        return True
+
+    def disputes(self, *, status: DisputeStatus | None = None, limit: int = 100) -> Sequence[Dispute]:
+        rows = [d for d in self._s.disputes.values() if status is None or d.status is status]
+        return [copy.deepcopy(d) for d in sorted(rows, key=lambda d: (d.opened_at, d.id))[:limit]]
 
 
 class _Directory(_Repo):

@@ -739,6 +739,7 @@ def gateway_event_from_stripe(data: Mapping[str, Any]) -> GatewayEvent:
             **common,
             amount=_money(obj.get("amount"), obj.get("currency")),
             payment_ref=_id(obj.get("payment_intent")) or _id(obj.get("charge")),
-            failure_code=_str(obj.get("failure_reason")),
+            # Refunds: why one failed; disputes: the cardholder's bank's reason (``fraudulent`` …).
+            failure_code=_str(obj.get("failure_reason") or obj.get("reason")),
         )
     return GatewayEvent(**common, amount=None)

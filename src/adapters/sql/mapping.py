@@ -45,6 +45,8 @@ from checkout_core.model.parties import (
     TradeInOffer,
 )
 from checkout_core.model.payments import (
+    Dispute,
+    DisputeStatus,
     Payment,
     PaymentMethod,
     PaymentPurpose,
@@ -671,6 +673,35 @@ def refund_from_row(row: Row) -> Refund:
         updated_at=row["updated_at"],
         gateway_ref=row["gateway_ref"],
         failure_code=row["failure_code"],
+    )
+
+
+def dispute_to_row(dispute: Dispute) -> JsonDict:
+    """Column values of a ``disputes`` row."""
+    return {
+        "id": dispute.id,
+        "payment_id": dispute.payment_id,
+        "gateway_ref": dispute.gateway_ref,
+        "amount_cents": dispute.amount.cents,
+        "currency": dispute.amount.currency,
+        "reason": dispute.reason,
+        "status": dispute.status.value,
+        "opened_at": dispute.opened_at,
+        "closed_at": dispute.closed_at,
+    }
+
+
+def dispute_from_row(row: Row) -> Dispute:
+    """A ``disputes`` row as a Dispute."""
+    return Dispute(
+        id=row["id"],
+        payment_id=row["payment_id"],
+        gateway_ref=row["gateway_ref"],
+        amount=Money(int(row["amount_cents"]), row["currency"]),
+        reason=row["reason"],
+        status=DisputeStatus(row["status"]),
+        opened_at=row["opened_at"],
+        closed_at=row["closed_at"],
     )
 
 

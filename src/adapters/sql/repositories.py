@@ -47,7 +47,7 @@ from checkout_core.errors import Conflict, VehicleUnavailable
 from checkout_core.model.audit import AuditAction, AuditEntry
 from checkout_core.model.order import OPEN_STATUSES, Order, OrderStatus
 from checkout_core.model.parties import Advisor, Customer, FinancingApplication, TradeInOffer
-from checkout_core.model.payments import Payment, PaymentStatus, Refund, RefundStatus
+from checkout_core.model.payments import Dispute, DisputeStatus, Payment, PaymentStatus, Refund, RefundStatus
 from checkout_core.model.reservation import ACTIVE_STATUSES, DEPOSIT_KEY_SUFFIX, Reservation, ReservationStatus
 from checkout_core.model.vehicle import Vehicle, VehicleStatus
 from checkout_core.ports.repositories import StoredEvent
@@ -798,6 +798,30 @@ class SqlLedger(_Repo):
         """Refunds created in [since, until)."""
         c = self._r.c
         return self._refunds(c.created_at >= since, c.created_at < until)
+
+    def add_dispute(self, dispute: Dispute) -> bool:
+        """``INSERT … ON CONFLICT (gateway_ref) DO NOTHING``: False when the gateway's dispute is
+        recorded already (a redelivered or reordered webhook)."""
+        statement = sql.insert_or_skip(self._dialect, tables.disputes, ("gateway_ref",))
+        return int(self._run(statement, mapping.dispute_to_row(dispute)).rowcount) == 1
+
+    def dispute_by_gateway_ref(self, gateway_ref: str) -> Dispute | None:
+        """By the gateway's dispute id (unique)."""
+        row = self._by(tables.disputes, gateway_ref=gateway_ref)
+        return None if row is None else mapping.dispute_from_row(row)
+
+    def save_dispute(self, dispute: Dispute, *, expected_status: DisputeStatus) -> bool:
+        """``UPDATE … WHERE id = :id AND status = :expected``."""
+        row = _without(mapping.dispute_to_row(dispute), "id")
+        return self._write(tables.disputes, row, id=dispute.id, status=expected_status.value) == 1
+
+    def disputes(self, *, status: DisputeStatus | None = None, limit: int = 100) -> Sequence[Dispute]:
+        """Oldest first."""
+        t = tables.disputes
+        statement = select(t).order_by(t.c.opened_at, t.c.id).limit(limit)
+        if status is not None:
+            statement = statement.where(t.c.status == status.value)
+        return [mapping.dispute_from_row(r) for r in self._rows(statement)]
 
 
 # -- reference records ----------------------------------------------------------------------

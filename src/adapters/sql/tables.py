@@ -290,6 +290,22 @@ refunds = Table(
     Index(None, "created_at"),
 )
 
+disputes = Table(
+    "disputes",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("payment_id", String(64), ForeignKey("payments.id"), nullable=False),
+    Column("gateway_ref", String(255), nullable=False),
+    Column("amount_cents", Money, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("reason", String(100), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("closed_at", UtcDateTime, nullable=True),
+    Index(None, "gateway_ref", unique=True),
+    Index(None, "status", "opened_at"),
+)
+
 outbox = Table(
     "outbox",
     metadata,

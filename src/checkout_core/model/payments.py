@@ -84,3 +84,33 @@ class Refund:
     updated_at: datetime
     gateway_ref: str | None = None
     failure_code: str | None = None
+
+
+class DisputeStatus(enum.StrEnum):
+    """A chargeback: open until the card network decides (won: the money stays with us; lost:
+    it went back to the cardholder)."""
+
+    OPEN = "open"
+    WON = "won"
+    LOST = "lost"
+
+
+@attrs.define(kw_only=True)
+class Dispute:
+    """A chargeback the cardholder's bank opened against one of our payments. The gateway moves
+    the money; the ledger records that it happened and how it ended."""
+
+    id: str
+    payment_id: str
+    #: The gateway's dispute id (``dp_…``): one dispute row per gateway dispute.
+    gateway_ref: str
+    amount: Money
+    reason: str
+    status: DisputeStatus
+    opened_at: datetime
+    closed_at: datetime | None = None
+
+    def close(self, *, won: bool, now: datetime) -> None:
+        """The network decided."""
+        self.status = DisputeStatus.WON if won else DisputeStatus.LOST
+        self.closed_at = now

@@ -13,7 +13,7 @@ import attrs
 from checkout_core.model.audit import AuditEntry
 from checkout_core.model.order import Order, OrderStatus
 from checkout_core.model.parties import Advisor, Customer, FinancingApplication, TradeInOffer
-from checkout_core.model.payments import Payment, PaymentStatus, Refund, RefundStatus
+from checkout_core.model.payments import Dispute, DisputeStatus, Payment, PaymentStatus, Refund, RefundStatus
 from checkout_core.model.reservation import Reservation, ReservationStatus
 from checkout_core.model.vehicle import Vehicle, VehicleStatus
 
@@ -239,6 +239,22 @@ class PaymentLedger(Protocol):
 
     def refunds_between(self, since: datetime, until: datetime) -> Sequence[Refund]:
         """Refunds created in [since, until)."""
+        ...
+
+    def add_dispute(self, dispute: Dispute) -> bool:
+        """Insert; False (nothing written) if a dispute with its ``gateway_ref`` exists already."""
+        ...
+
+    def dispute_by_gateway_ref(self, gateway_ref: str) -> Dispute | None:
+        """The dispute the gateway calls ``gateway_ref``."""
+        ...
+
+    def save_dispute(self, dispute: Dispute, *, expected_status: DisputeStatus) -> bool:
+        """Write the dispute if it is still ``expected_status``; False if it was not."""
+        ...
+
+    def disputes(self, *, status: DisputeStatus | None = None, limit: int = 100) -> Sequence[Dispute]:
+        """Disputes (of one status), oldest first."""
         ...
 
 

@@ -32,8 +32,17 @@ from typing import Protocol
 import attrs
 
 from checkout_core.errors import IllegalTransition, NotFound
-from checkout_core.events import RefundIssued
-from checkout_core.model.payments import Payment, PaymentMethod, PaymentPurpose, PaymentStatus, Refund, RefundStatus
+from checkout_core.events import DisputeClosed, PaymentDisputed, RefundIssued
+from checkout_core.model.payments import (
+    Dispute,
+    DisputeStatus,
+    Payment,
+    PaymentMethod,
+    PaymentPurpose,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+)
 from checkout_core.money import Money
 from checkout_core.ports.payments import ChargeResult, ChargeStatus
 from checkout_core.ports.unit_of_work import UnitOfWork
@@ -53,6 +62,7 @@ PAYMENT_INTENT_FAILED = "payment_intent.payment_failed"
 PAYMENT_INTENT_CANCELED = "payment_intent.canceled"
 CHARGE_REFUNDED = "charge.refunded"
 CHARGE_DISPUTE_CREATED = "charge.dispute.created"
+CHARGE_DISPUTE_CLOSED = "charge.dispute.closed"
 #: Per-refund events (the Refund object itself, with our idempotency key in its metadata).
 REFUND_EVENTS = frozenset({"refund.created", "refund.updated", "refund.failed", "charge.refund.updated"})
 
@@ -63,6 +73,7 @@ HANDLED_EVENT_TYPES = frozenset(
         PAYMENT_INTENT_CANCELED,
         CHARGE_REFUNDED,
         CHARGE_DISPUTE_CREATED,
+        CHARGE_DISPUTE_CLOSED,
         *REFUND_EVENTS,
     }
 )
@@ -138,6 +149,7 @@ class EventOutcome(enum.StrEnum):
     REFUND_FAILED = "refund_failed"  # a refund the gateway reported succeeded has failed after all
     REFUND_UNMATCHED = "refund_unmatched"  # the gateway refunded more than our ledger can explain
     DISPUTE_OPENED = "dispute_opened"
+    DISPUTE_CLOSED = "dispute_closed"
 
     @property
     def wants_redelivery(self) -> bool:
@@ -263,6 +275,8 @@ def _dispatch(ctx: Context, event: GatewayEvent) -> EventOutcome:
         return _on_refund(ctx, event)
     if event.type == CHARGE_DISPUTE_CREATED:
         return _on_dispute(ctx, event)
+    if event.type == CHARGE_DISPUTE_CLOSED:
+        return _on_dispute_closed(ctx, event)
     return EventOutcome.IGNORED
 
 
@@ -682,23 +696,14 @@ def _strongest(outcomes: list[EventOutcome]) -> EventOutcome:
 
 
 def _on_dispute(ctx: Context, event: GatewayEvent) -> EventOutcome:
-    """A chargeback was opened. The ledger has no dispute state yet (see docs/payments.md), so we
-    make sure the charge is recorded as succeeded and leave a warning for the operators; the
-    gateway's balance transactions show the withdrawal to reconciliation."""
-    payment = _find_payment_asking_gateway(ctx, event)
-    if payment is None:
-        log.warning("gateway event %s: dispute %s on a charge we do not know", event.id, event.object_ref)
-        return EventOutcome.UNKNOWN_PAYMENT
-    if payment.status is not PaymentStatus.SUCCEEDED:
-        # Record the success the dispute implies, but never refund a disputed charge ourselves:
-        # the dispute process returns the money.
-        result = ChargeResult(
-            ref=event.payment_ref or event.object_ref,
-            status=ChargeStatus.SUCCEEDED,
-            amount=payment.amount,
-        )
-        if _settle_charge(ctx, payment, result) is EventOutcome.DEFERRED:
-            return EventOutcome.DEFERRED
+    """A chargeback was opened: record it against our payment (once per gateway dispute, however
+    often the event comes) and emit ``PaymentDisputed``. The charge is recorded as succeeded if
+    the answer to it was lost; we never refund a disputed charge ourselves (the dispute process
+    moves the money, and the gateway's balance shows it to reconciliation)."""
+    payment = _disputed_payment(ctx, event)
+    if isinstance(payment, EventOutcome):
+        return payment
+    _open_dispute(ctx, payment, event)
     log.warning(
         "dispute %s opened on payment %s (%s cents)",
         event.object_ref,
@@ -706,3 +711,90 @@ def _on_dispute(ctx: Context, event: GatewayEvent) -> EventOutcome:
         event.amount.cents if event.amount is not None else "?",
     )
     return EventOutcome.DISPUTE_OPENED
+
+
+def _on_dispute_closed(ctx: Context, event: GatewayEvent) -> EventOutcome:
+    """The card network decided (``won``: the money stays; anything else, ``lost``: it went back
+    to the cardholder). A dispute we never heard open is recorded first, then closed."""
+    payment = _disputed_payment(ctx, event)
+    if isinstance(payment, EventOutcome):
+        return payment
+    dispute = _open_dispute(ctx, payment, event)
+    if dispute.status is not DisputeStatus.OPEN:
+        return EventOutcome.NO_CHANGE
+    now = ctx.clock.now()
+    dispute.close(won=event.status == "won", now=now)
+    with ctx.uow() as uow:
+        if not uow.ledger.save_dispute(dispute, expected_status=DisputeStatus.OPEN):
+            return EventOutcome.NO_CHANGE  # another delivery closed it first
+        uow.emit(
+            DisputeClosed(
+                occurred_at=now,
+                reservation_id=payment.reservation_id,
+                order_id=payment.order_id,
+                payment_id=payment.id,
+                dispute_id=dispute.id,
+                amount=dispute.amount.cents,
+                outcome=dispute.status.value,
+            )
+        )
+        uow.commit()
+    log.warning("dispute %s on payment %s closed: %s", dispute.gateway_ref, payment.id, dispute.status.value)
+    return EventOutcome.DISPUTE_CLOSED
+
+
+def _disputed_payment(ctx: Context, event: GatewayEvent) -> Payment | EventOutcome:
+    """Our payment behind a dispute event, recorded as succeeded (a dispute implies the charge
+    went through); an outcome to answer with instead when there is none yet."""
+    payment = _find_payment_asking_gateway(ctx, event)
+    if payment is None:
+        log.warning("gateway event %s: dispute %s on a charge we do not know", event.id, event.object_ref)
+        return EventOutcome.UNKNOWN_PAYMENT
+    if payment.status is not PaymentStatus.SUCCEEDED:
+        result = ChargeResult(
+            ref=event.payment_ref or event.object_ref,
+            status=ChargeStatus.SUCCEEDED,
+            amount=payment.amount,
+        )
+        if _settle_charge(ctx, payment, result) is EventOutcome.DEFERRED:
+            return EventOutcome.DEFERRED
+    return payment
+
+
+def _open_dispute(ctx: Context, payment: Payment, event: GatewayEvent) -> Dispute:
+    """The ledger's dispute for ``event``, opened now (with ``PaymentDisputed``) if it is new."""
+    now = ctx.clock.now()
+    dispute = Dispute(
+        id=ctx.ids.new("dsp"),
+        payment_id=payment.id,
+        gateway_ref=event.object_ref,
+        amount=event.amount if event.amount is not None else payment.amount,
+        reason=(event.failure_code or "unspecified")[:100],
+        status=DisputeStatus.OPEN,
+        opened_at=now,
+    )
+    with ctx.uow() as uow:
+        if uow.ledger.add_dispute(dispute):
+            uow.emit(
+                PaymentDisputed(
+                    occurred_at=now,
+                    reservation_id=payment.reservation_id,
+                    order_id=payment.order_id,
+                    payment_id=payment.id,
+                    dispute_id=dispute.id,
+                    amount=dispute.amount.cents,
+                    reason=dispute.reason,
+                )
+            )
+            uow.commit()
+            return dispute
+        existing = uow.ledger.dispute_by_gateway_ref(event.object_ref)
+    if existing is None:  # cannot happen: the insert was skipped because this row exists
+        raise NotFound(f"dispute {event.object_ref} not found")
+    return existing
+
+
+def list_disputes(ctx: Context, *, status: DisputeStatus | None = None, limit: int = 100) -> list[Dispute]:
+    """Chargebacks (of one status), oldest first: what advisors and finance follow up."""
+    with ctx.uow() as uow:
+        return list(uow.ledger.disputes(status=status, limit=limit))

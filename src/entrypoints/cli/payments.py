@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 
-from checkout_core.model.payments import Refund
+from checkout_core.model.payments import DisputeStatus, Refund
 from checkout_core.money import Money
 from checkout_core.usecases.orders import bank_transfer_instructions, record_bank_transfer
+from checkout_core.usecases.payment_events import list_disputes
 from checkout_core.usecases.refunds import (
     pending_bank_refunds,
     refund_payment,
@@ -166,3 +167,36 @@ def settle_refund(state: CliState, refund_id: str, outcome: str | None, bank_ref
         emit_json(_refund_data(done))
         return
     click.echo(f"refund {done.id} of {money(done.amount)} on payment {done.payment_id}: {done.status.value}")
+
+
+@payments.command("disputes")
+@click.option("--status", type=click.Choice([s.value for s in DisputeStatus]), default=None, help="Only this status.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
+@json_option
+@pass_state
+def disputes(state: CliState, status: str | None, limit: int, as_json: bool) -> None:
+    """Chargebacks against our payments, oldest first (open ones need evidence sent to the gateway)."""
+    with domain_errors():
+        found = list_disputes(state.app().ctx, status=DisputeStatus(status) if status else None, limit=limit)
+    data = [
+        {
+            "disputeId": d.id,
+            "paymentId": d.payment_id,
+            "gatewayRef": d.gateway_ref,
+            "amount": d.amount.cents,
+            "currency": d.amount.currency.lower(),
+            "reason": d.reason,
+            "status": d.status.value,
+            "openedAt": when(d.opened_at),
+            "closedAt": when(d.closed_at) if d.closed_at else None,
+        }
+        for d in found
+    ]
+    if as_json:
+        emit_json(data)
+        return
+    if not found:
+        click.echo("no dispute")
+        return
+    rows = [[d.id, d.payment_id, money(d.amount), d.reason, d.status.value, when(d.opened_at)] for d in found]
+    table(rows, ["dispute", "payment", "amount", "reason", "status", "opened"])
