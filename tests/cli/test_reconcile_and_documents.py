@@ -202,3 +202,17 @@ def test_documents_of_an_unknown_order_exit_3(run: Run) -> None:
         result = run("documents", command, "ord_nope")
         assert result.exit_code == 3, command
         assert "not_found" in result.stderr
+
+
+def test_documents_sync_signatures_with_the_built_in_signer_has_nothing_to_ask(run: Run, memory_app: App) -> None:
+    spec_order_placed(memory_app)
+    result = run("documents", "sync-signatures")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == "asked about 0 open envelope(s): 0 signed, 0 declined"
+    assert out_json(run("documents", "sync-signatures", "--json")) == {
+        "asked": 0,
+        "signed": 0,
+        "declined": 0,
+        "unavailable": 0,
+    }
+    assert run("documents", "sync-signatures", "--limit", "0").exit_code == 2

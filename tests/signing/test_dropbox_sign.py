@@ -419,3 +419,19 @@ def test_a_request_outside_the_apis_limits_is_refused_before_sending(fake: FakeD
         _open(signer)
     assert _reason(error) == "provider_refused"
     assert fake.received == []
+
+
+def test_envelope_state_reads_the_request(signer: DropboxSignSigner, fake: FakeDropboxSign, clock: FixedClock) -> None:
+    envelope = _open(signer)
+    state = signer.envelope_state(envelope.id)
+    assert state is not None and (state.outcome, state.order_id, state.decided_at) == ("open", "ord_abc123", None)
+    clock.advance(timedelta(minutes=3))
+    fake.sign(envelope.id)
+    signed = signer.envelope_state(envelope.id)
+    assert signed is not None
+    assert (signed.outcome, signed.signer_email) == ("signed", "john@example.com")
+    assert signed.decided_at == clock.now().replace(microsecond=0)
+    other = _open(signer)
+    fake.decline(other.id)
+    declined = signer.envelope_state(other.id)
+    assert declined is not None and declined.outcome == "declined"

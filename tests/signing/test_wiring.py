@@ -14,9 +14,9 @@ from adapters.system.clock import FixedClock
 from adapters.system.ids import SequentialIds
 from checkout_core.demo import load_demo
 from checkout_core.errors import SigningNotAvailable
-from checkout_core.model.order import DocumentKind
+from checkout_core.model.order import DocumentKind, OrderStatus
 from checkout_core.usecases.context import Actor
-from checkout_core.usecases.orders import place_order, start_signing
+from checkout_core.usecases.orders import EnvelopeSync, place_order, start_signing, sync_open_envelopes
 from checkout_core.usecases.reservations import reserve_vehicle
 from entrypoints.bootstrap import App, bootstrap, bootstrap_in_memory
 from entrypoints.settings import load_settings
@@ -122,3 +122,47 @@ def test_bootstrap_chooses_dropbox_sign(tmp_path: Path, fake: FakeDropboxSign, c
         assert envelope.id == fake.only().signature_request_id
     finally:
         app.close()
+
+
+def _order_status(app: App, order_id: str) -> OrderStatus:
+    with app.ctx.uow() as uow:
+        order = uow.orders.get(order_id)
+    assert order is not None
+    return order.status
+
+
+def test_lost_callbacks_are_made_up_for_by_asking_the_provider(
+    app: App, fake: FakeDropboxSign, clock: FixedClock
+) -> None:
+    """The buyer signed at Dropbox Sign but no callback ever arrived (an outage longer than its
+    retries): the sync job reads the request, finishes the signing, and does it once."""
+    order_id = _order(app)
+    envelope = start_signing(app.ctx, JOHN, order_id)
+    assert sync_open_envelopes(app.ctx) == EnvelopeSync(asked=1, signed=0, declined=0, unavailable=0)
+    assert _order_status(app, order_id) is OrderStatus.PENDING_DOCUMENTS
+
+    clock.advance(timedelta(minutes=5))
+    signed_pdf = fake.sign(envelope.id)
+    clock.advance(timedelta(hours=2))  # long after: a callback this old would be refused as stale
+    assert sync_open_envelopes(app.ctx) == EnvelopeSync(asked=1, signed=1, declined=0, unavailable=0)
+    assert _order_status(app, order_id) is not OrderStatus.PENDING_DOCUMENTS
+    with app.ctx.uow() as uow:
+        order = uow.orders.get(order_id)
+        trail = [e.action.value for e in uow.audit.entries(order_id)]
+    assert order is not None
+    signed = order.document(DocumentKind.SIGNED_AGREEMENT)
+    assert signed is not None and app.ctx.documents.get(signed.storage_key) == signed_pdf
+    assert "signed" in trail
+    assert sync_open_envelopes(app.ctx) == EnvelopeSync(asked=0, signed=0, declined=0, unavailable=0)
+
+
+def test_a_lost_decline_is_applied_and_an_unreachable_provider_is_counted(app: App, fake: FakeDropboxSign) -> None:
+    order_id = _order(app)
+    envelope = start_signing(app.ctx, JOHN, order_id)
+    fake.decline(envelope.id)
+    fake.fail_next(503)
+    assert sync_open_envelopes(app.ctx) == EnvelopeSync(asked=0, signed=0, declined=0, unavailable=1)
+    assert sync_open_envelopes(app.ctx) == EnvelopeSync(asked=1, signed=0, declined=1, unavailable=0)
+    with app.ctx.uow() as uow:
+        order = uow.orders.get(order_id)
+    assert order is not None and order.envelope is not None and order.envelope.status != "sent"

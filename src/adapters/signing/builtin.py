@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from checkout_core.errors import SigningNotAvailable
-from checkout_core.ports.documents import Envelope, SigningCallback
+from checkout_core.ports.documents import Envelope, EnvelopeState, SigningCallback
 
 
 class BuiltinSigner:
@@ -45,4 +45,8 @@ class BuiltinSigner:
 
     def signed_document(self, envelope_id: str) -> bytes | None:
         """The built-in signer stamps the copy itself (through the SignedCopyMaker)."""
+        return None
+
+    def envelope_state(self, envelope_id: str) -> EnvelopeState | None:
+        """Nothing to ask: the signing page writes its outcome to our database itself."""
         return None

@@ -58,7 +58,7 @@ from pydantic import ValidationError
 from adapters.system.clock import SystemClock
 from checkout_core.errors import SigningNotAvailable
 from checkout_core.ports.clock import Clock
-from checkout_core.ports.documents import Envelope, SigningCallback
+from checkout_core.ports.documents import Envelope, EnvelopeState, SigningCallback
 
 log = logging.getLogger("checkout.signing.dropbox_sign")
 
@@ -415,6 +415,30 @@ class DropboxSignSigner:
             (s.signer_email_address for s in request.signatures or [] if s.status_code == status), signer_email
         )
         return real_order, confirmed or ""
+
+    def envelope_state(self, envelope_id: str) -> EnvelopeState | None:
+        """The signature request as the API has it now: complete (``signed``, at the latest
+        signature's time), declined, or still ``open``."""
+        request = self._get(envelope_id, "read the signature request")
+        order_id = _text((request.metadata or {}).get("order_id"))
+        signatures = list(request.signatures or [])
+        if request.is_complete:
+            times = [s.signed_at for s in signatures if isinstance(s.signed_at, int)]
+            decided = datetime.fromtimestamp(max(times), UTC) if times else None
+            email = next((s.signer_email_address for s in signatures if s.status_code == "signed"), "")
+            return EnvelopeState(
+                envelope_id=envelope_id,
+                order_id=order_id,
+                outcome="signed",
+                decided_at=decided,
+                signer_email=email or "",
+            )
+        if request.is_declined:
+            email = next((s.signer_email_address for s in signatures if s.status_code == "declined"), "")
+            return EnvelopeState(
+                envelope_id=envelope_id, order_id=order_id, outcome="declined", signer_email=email or ""
+            )
+        return EnvelopeState(envelope_id=envelope_id, order_id=order_id, outcome="open")
 
     def signed_document(self, envelope_id: str) -> bytes | None:
         """The signed PDF (Dropbox Sign's copy with its audit page) once every signer signed."""

@@ -106,6 +106,19 @@ class SigningCallback:
     user_agent: str = ""
 
 
+@attrs.frozen(kw_only=True)
+class EnvelopeState:
+    """What the signing provider says about an envelope now: ``open``, ``signed`` or ``declined``
+    (read when its callbacks may have been lost)."""
+
+    envelope_id: str
+    order_id: str
+    outcome: str
+    #: When it was signed (the provider's time), if it says.
+    decided_at: datetime | None = None
+    signer_email: str = ""
+
+
 class SigningService(Protocol):
     """Gets the agreement signed (the built-in signing page, or a provider like Dropbox Sign)."""
 
@@ -129,4 +142,9 @@ class SigningService(Protocol):
 
     def signed_document(self, envelope_id: str) -> bytes | None:
         """The provider's signed PDF once complete, if the provider produces one."""
+        ...
+
+    def envelope_state(self, envelope_id: str) -> EnvelopeState | None:
+        """The envelope's state at the provider; None when there is nothing to ask (the built-in
+        signer keeps it in our own database)."""
         ...

@@ -476,6 +476,56 @@ def decline_signing_link(ctx: Context, *, order_id: str, envelope_id: str, ip_ad
     )
 
 
+@attrs.frozen(kw_only=True)
+class EnvelopeSync:
+    """What :func:`sync_open_envelopes` did: envelopes asked about, and what it applied."""
+
+    asked: int
+    signed: int
+    declined: int
+    unavailable: int
+
+
+def sync_open_envelopes(ctx: Context, *, limit: int = 100) -> EnvelopeSync:
+    """Ask the signing provider about the envelopes still open on orders waiting for documents,
+    and apply what callbacks would have said (signed, declined) through the same path as a
+    callback: a provider's callbacks can be lost (an outage longer than their retries, a refused
+    stale retry), and an order must not wait forever for them. Idempotent; for a cron job."""
+    with ctx.uow() as uow:
+        waiting = [
+            (o.id, o.envelope.id)
+            for o in uow.orders.list(status=OrderStatus.PENDING_DOCUMENTS, limit=limit)
+            if o.envelope is not None and o.envelope.status == "sent" and o.envelope.provider == ctx.signer.provider
+        ]
+    asked = signed = declined = unavailable = 0
+    for order_id, envelope_id in waiting:
+        try:
+            state = ctx.signer.envelope_state(envelope_id)
+        except SigningNotAvailable:
+            unavailable += 1
+            continue
+        if state is None:
+            continue
+        asked += 1
+        if state.order_id != order_id or state.outcome not in ("signed", "declined"):
+            continue
+        callback = SigningCallback(
+            envelope_id=envelope_id,
+            order_id=order_id,
+            event=state.outcome,
+            occurred_at=state.decided_at or ctx.clock.now(),
+            signer_email=state.signer_email,
+        )
+        try:
+            done = apply_signing_callback(ctx, callback)
+        except SigningNotAvailable:
+            unavailable += 1
+            continue
+        signed += done == "signed"
+        declined += done == "declined"
+    return EnvelopeSync(asked=asked, signed=signed, declined=declined, unavailable=unavailable)
+
+
 def apply_signing_callback(ctx: Context, callback: SigningCallback) -> str:
     """Apply a verified provider callback; returns what happened. Duplicates and callbacks for
     an envelope that is no longer the order's current one change nothing."""

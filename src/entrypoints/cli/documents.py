@@ -6,14 +6,23 @@ from __future__ import annotations
 import click
 
 from checkout_core.usecases.order_view import audit_entry_to_dict, verification_to_dict
+from checkout_core.usecases.orders import sync_open_envelopes
 from checkout_core.usecases.signing_audit import audit_entries, verify_order_documents
 from entrypoints.cli.app_factory import CliState, pass_state
-from entrypoints.cli.output import EXIT_FINDINGS, domain_errors, emit_json, json_option, table, when
+from entrypoints.cli.output import (
+    EXIT_FINDINGS,
+    EXIT_UNAVAILABLE,
+    domain_errors,
+    emit_json,
+    json_option,
+    table,
+    when,
+)
 
 
 @click.group()
 def documents() -> None:
-    """Documents: the signing audit trail and the tamper check."""
+    """Documents: the signing audit trail, the tamper check and the signing provider's state."""
 
 
 @documents.command("verify")
@@ -79,3 +88,24 @@ def audit(state: CliState, order_id: str, as_json: bool) -> None:
 
 def _short(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@documents.command("sync-signatures")
+@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
+@json_option
+@pass_state
+def sync_signatures(state: CliState, limit: int, as_json: bool) -> None:
+    """Ask the signing provider about envelopes still open and apply what their lost callbacks
+    would have said (signed, declined). Run it from cron; the built-in signer needs nothing."""
+    with domain_errors():
+        done = sync_open_envelopes(state.app().ctx, limit=limit)
+    data = {"asked": done.asked, "signed": done.signed, "declined": done.declined, "unavailable": done.unavailable}
+    if as_json:
+        emit_json(data)
+    else:
+        click.echo(
+            f"asked about {done.asked} open envelope(s): {done.signed} signed, {done.declined} declined"
+            + (f", {done.unavailable} could not be asked (provider unavailable)" if done.unavailable else "")
+        )
+    if done.unavailable:
+        raise SystemExit(EXIT_UNAVAILABLE)
