@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import Decimal
 
+import attrs
 from reportlab.lib.colors import Color
 from reportlab.lib.pagesizes import LETTER
 from reportlab.lib.utils import simpleSplit
@@ -101,6 +102,45 @@ _DISCLOSURE_TITLES = {
 Op = Callable[[Canvas], None]
 
 
+@attrs.frozen
+class _Text:
+    """One string to print, kept as data: a page's strings are painted together (see render)."""
+
+    x: float
+    y: float
+    value: str
+    font: str
+    size: float
+    color: Color
+    align: str
+
+
+def _paint_texts(c: Canvas, texts: Sequence[_Text]) -> None:
+    """Every string of a page in one PDF text object, setting font and colour only when they
+    change. One text object per string (``drawString``) cost most of the rendering time; the
+    page looks the same because no graphic is meant to cover text (all of it is painted after
+    the page's rules and bands)."""
+    if not texts:
+        return
+    block = c.beginText()
+    font: tuple[str, float] | None = None
+    color: Color | None = None
+    for text in texts:
+        if (text.font, text.size) != font:
+            font = (text.font, text.size)
+            block.setFont(text.font, text.size)
+        if text.color is not color:
+            color = text.color
+            block.setFillColor(text.color)
+        x = text.x
+        if text.align != "left":
+            width = stringWidth(text.value, text.font, text.size)
+            x -= width if text.align == "right" else width / 2
+        block.setTextOrigin(x, text.y)
+        block.textOut(text.value)
+    c.drawText(block)
+
+
 # -- text helpers (shared with the signature page) -------------------------------------------
 
 
@@ -165,14 +205,14 @@ class PageLayout:
     ``continued`` is printed at the top of every page after the first."""
 
     def __init__(self, continued: str) -> None:
-        self.pages: list[list[Op]] = [[]]
+        self.pages: list[list[Op | _Text]] = [[]]
         self.y = TOP
         self._continued = continued
 
     # primitives
 
-    def op(self, op: Op) -> None:
-        """Record a drawing operation on the current page."""
+    def op(self, op: Op | _Text) -> None:
+        """Record a drawing operation (or a string) on the current page."""
         self.pages[-1].append(op)
 
     def text(
@@ -187,18 +227,7 @@ class PageLayout:
         align: str = "left",
     ) -> None:
         """One string at (x, y); ``align`` is left, right (x is the right edge) or centre."""
-
-        def paint(c: Canvas) -> None:
-            c.setFont(font, size)
-            c.setFillColor(color)
-            if align == "right":
-                c.drawRightString(x, y, value)
-            elif align == "centre":
-                c.drawCentredString(x, y, value)
-            else:
-                c.drawString(x, y, value)
-
-        self.op(paint)
+        self.op(_Text(x, y, value, font, size, color, align))
 
     def line(self, x1: float, y1: float, x2: float, y2: float, *, color: Color = RULE, width: float = 0.6) -> None:
         """A straight line."""
@@ -352,8 +381,10 @@ class PageLayout:
         c.setKeywords(meta.get("keywords", ""))
         total = len(self.pages)
         for number, page in enumerate(self.pages, start=1):
-            for paint in page:
-                paint(c)
+            for op in page:
+                if not isinstance(op, _Text):
+                    op(c)
+            _paint_texts(c, [op for op in page if isinstance(op, _Text)])
             footer(c, number, total)
             c.showPage()
         c.save()
