@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from adapters.sql.unit_of_work import SqlUnitOfWork, check_connection
 from adapters.system.ids import SequentialIds
 from checkout_core.errors import Conflict
 from tests.postgres import postgres_database
-from tests.sql.builders import vehicle
+from tests.sql.builders import T0, vehicle
 from tests.sql.conftest import SQL_BACKENDS, sql_engine, sqlite_url
 
 
@@ -222,3 +223,57 @@ def test_a_unit_of_work_that_cannot_get_the_write_lock_gives_up_cleanly(sqlite_e
         uow.commit()
     with SqlUnitOfWork(sqlite_engine, SequentialIds()) as uow:
         assert uow.vehicles.get("veh_1") == vehicle()
+
+
+@pytest.fixture(params=SQL_BACKENDS)
+def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An empty SQLite file or private PostgreSQL database (not migrated)."""
+    if request.param == "postgres":
+        with postgres_database() as url:
+            engine = make_engine(url)
+            try:
+                yield engine
+            finally:
+                engine.dispose()
+        return
+    engine = make_engine(sqlite_url(tmp_path))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def test_migrations_up_and_down_with_rows_that_point_at_a_car(empty_engine: Engine) -> None:
+    """A database in use (a car with a reservation and a payment, foreign keys on) upgrades from
+    0002 to the head, downgrades back to 0002 and upgrades again, keeping its rows: no migration
+    may rebuild a table that others point at."""
+    upgrade_database(empty_engine, "0002")
+    with empty_engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO vehicles (id, vin, year, make, model, trim, colour, body_type, odometer_km,"
+                " price_cents, currency, status) VALUES ('veh_1', '2HGFE2F59MH512345', 2021, 'Honda', 'Civic',"
+                " 'EX', 'Grey', 'Sedan', 34500, 2499900, 'CAD', 'reserved')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO reservations (id, vehicle_id, customer_id, status, deposit_cents, currency, hold_hours,"
+                " created_at, expires_at, charge_id, order_id, updated_at) VALUES ('res_1', 'veh_1', 'cus_1',"
+                " 'confirmed', 10000, 'CAD', 72, :t, :t, 'pi_1', NULL, :t)"
+            ),
+            {"t": T0},
+        )
+    upgrade_database(empty_engine)
+    assert current_revision(empty_engine) == head_revision()
+    with SqlUnitOfWork(empty_engine, SequentialIds()) as uow:
+        car = uow.vehicles.get("veh_1")
+        assert car is not None and car.disclosures == ()
+        assert uow.reservations.get("res_1") is not None
+    with empty_engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0002")
+    assert current_revision(empty_engine) == "0002"
+    assert "disputes" not in inspect(empty_engine).get_table_names()
+    upgrade_database(empty_engine)
+    with SqlUnitOfWork(empty_engine, SequentialIds()) as uow:
+        assert uow.reservations.get("res_1") is not None

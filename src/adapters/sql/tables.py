@@ -113,7 +113,7 @@ vehicles = Table(
     Column("currency", String(3), nullable=False),
     Column("status", String(32), nullable=False),
     # OMVIC history disclosures: [{"kind": "...", "detail": "..."}] (migration 0004).
-    Column("disclosures", Document, nullable=False, server_default=text("'[]'")),
+    Column("disclosures", Document, nullable=False, server_default="[]"),
     Index(None, "status", "id"),
 )
 

@@ -24,12 +24,14 @@ JSON_DOC = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
 def upgrade() -> None:
-    """Add ``vehicles.disclosures``."""
-    with op.batch_alter_table("vehicles") as batch:
-        batch.add_column(sa.Column("disclosures", JSON_DOC, nullable=False, server_default=sa.text("'[]'")))
+    """Add ``vehicles.disclosures``.
+
+    A plain ``ALTER TABLE … ADD COLUMN`` on both databases (a string default, not a SQL
+    expression, and no batch mode): on SQLite a batch would rebuild ``vehicles`` — copy, drop,
+    rename — and the drop fails on the foreign keys of reservations and orders."""
+    op.add_column("vehicles", sa.Column("disclosures", JSON_DOC, nullable=False, server_default="[]"))
 
 
 def downgrade() -> None:
-    """Drop it."""
-    with op.batch_alter_table("vehicles") as batch:
-        batch.drop_column("disclosures")
+    """Drop it (``ALTER TABLE … DROP COLUMN``: SQLite 3.35 or later)."""
+    op.drop_column("vehicles", "disclosures")
