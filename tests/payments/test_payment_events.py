@@ -642,7 +642,7 @@ def test_a_dispute_is_recorded_once_and_changes_no_money_in_the_ledger(memory_ap
     assert (listed.reason, listed.closed_at) == ("fraudulent", None)
 
 
-@pytest.mark.parametrize(("stripe_status", "outcome"), [("won", "won"), ("lost", "lost"), ("warning_closed", "lost")])
+@pytest.mark.parametrize(("stripe_status", "outcome"), [("won", "won"), ("lost", "lost"), ("warning_closed", "won")])
 def test_a_closed_dispute_records_its_outcome_once(
     memory_app: App, clock: FixedClock, stripe_status: str, outcome: str
 ) -> None:

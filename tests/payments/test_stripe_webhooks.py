@@ -134,6 +134,9 @@ def test_refund_and_dispute_objects_point_at_their_payment_intent() -> None:
     }
     event = gateway_event_from_stripe(json.loads(_payload("refund.failed", refund)))
     assert (event.object_ref, event.payment_ref, event.failure_code) == ("re_9", "pi_123", "expired_or_canceled_card")
+    asked = {**refund, "status": "succeeded", "failure_reason": None, "reason": "requested_by_customer"}
+    succeeded = gateway_event_from_stripe(json.loads(_payload("refund.updated", asked)))
+    assert succeeded.failure_code is None  # why a refund was asked is not a failure
     dispute = {
         "id": "dp_1",
         "object": "dispute",

@@ -739,7 +739,8 @@ def gateway_event_from_stripe(data: Mapping[str, Any]) -> GatewayEvent:
             **common,
             amount=_money(obj.get("amount"), obj.get("currency")),
             payment_ref=_id(obj.get("payment_intent")) or _id(obj.get("charge")),
-            # Refunds: why one failed; disputes: the cardholder's bank's reason (``fraudulent`` …).
-            failure_code=_str(obj.get("failure_reason") or obj.get("reason")),
+            # Refunds: why one failed (a refund's own ``reason`` is why it was asked, not a
+            # failure); disputes: the cardholder's bank's reason (``fraudulent`` …).
+            failure_code=_str(obj.get("reason") if kind == "dispute" else obj.get("failure_reason")),
         )
     return GatewayEvent(**common, amount=None)

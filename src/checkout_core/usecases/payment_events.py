@@ -714,8 +714,9 @@ def _on_dispute(ctx: Context, event: GatewayEvent) -> EventOutcome:
 
 
 def _on_dispute_closed(ctx: Context, event: GatewayEvent) -> EventOutcome:
-    """The card network decided (``won``: the money stays; anything else, ``lost``: it went back
-    to the cardholder). A dispute we never heard open is recorded first, then closed."""
+    """The card network decided: ``lost`` (the money went back to the cardholder) or won — Stripe's
+    ``won``, and ``warning_closed`` (an inquiry that closed without a chargeback: no money
+    moved). A dispute we never heard open is recorded first, then closed."""
     payment = _disputed_payment(ctx, event)
     if isinstance(payment, EventOutcome):
         return payment
@@ -723,7 +724,7 @@ def _on_dispute_closed(ctx: Context, event: GatewayEvent) -> EventOutcome:
     if dispute.status is not DisputeStatus.OPEN:
         return EventOutcome.NO_CHANGE
     now = ctx.clock.now()
-    dispute.close(won=event.status == "won", now=now)
+    dispute.close(won=event.status != "lost", now=now)
     with ctx.uow() as uow:
         if not uow.ledger.save_dispute(dispute, expected_status=DisputeStatus.OPEN):
             return EventOutcome.NO_CHANGE  # another delivery closed it first
