@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from checkout_core.errors import Conflict, VehicleUnavailable
 from checkout_core.events import ReservationCancelled, event_payload
 from checkout_core.model.order import OrderStatus
-from checkout_core.model.payments import Dispute, DisputeStatus, PaymentStatus, RefundStatus
+from checkout_core.model.payments import Dispute, DisputeStatus, PaymentMethod, PaymentStatus, RefundStatus
 from checkout_core.model.reservation import Reservation, ReservationStatus
 from checkout_core.model.vehicle import Disclosure, DisclosureKind, VehicleStatus
 from checkout_core.money import Money
@@ -789,6 +789,23 @@ def test_disputes_one_per_gateway_dispute_closed_once(backend: Backend) -> None:
         [lost] = uow.ledger.disputes(status=DisputeStatus.LOST)
         assert (lost.id, lost.closed_at) == ("dsp_1", T0 + timedelta(days=30))
         assert [d.id for d in uow.ledger.disputes(limit=1)] == ["dsp_1"]
+
+
+def test_pending_refunds_of_one_payment_method_are_filtered_before_the_limit(backend: Backend) -> None:
+    _ledger_world(backend)
+    with backend.uow() as uow:
+        uow.ledger.add_payment(payment("pay_1"))
+        uow.ledger.add_payment(attrs.evolve(payment("pay_2"), method=PaymentMethod.BANK_TRANSFER))
+        for n in range(3):  # older card refunds that stay pending
+            uow.ledger.add_refund(refund(f"rfd_c{n}", payment_id="pay_1", status=RefundStatus.PENDING))
+        uow.ledger.add_refund(
+            refund("rfd_bank", payment_id="pay_2", status=RefundStatus.PENDING, created_at=T0 + timedelta(hours=1))
+        )
+        uow.commit()
+    with backend.uow() as uow:
+        assert [r.id for r in uow.ledger.pending_refunds(3)] == ["rfd_c0", "rfd_c1", "rfd_c2"]
+        assert [r.id for r in uow.ledger.pending_refunds(1, method=PaymentMethod.BANK_TRANSFER)] == ["rfd_bank"]
+        assert len(uow.ledger.pending_refunds(10, method=PaymentMethod.CARD)) == 3
 
 
 def test_refund_idempotency_key_is_unique(backend: Backend) -> None:

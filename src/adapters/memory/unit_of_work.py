@@ -18,7 +18,15 @@ from checkout_core.errors import Conflict, VehicleUnavailable
 from checkout_core.model.audit import AuditEntry
 from checkout_core.model.order import OPEN_STATUSES, Order, OrderStatus
 from checkout_core.model.parties import Advisor, Customer, FinancingApplication, TradeInOffer
-from checkout_core.model.payments import Dispute, DisputeStatus, Payment, PaymentStatus, Refund, RefundStatus
+from checkout_core.model.payments import (
+    Dispute,
+    DisputeStatus,
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+)
 from checkout_core.model.reservation import ACTIVE_STATUSES, Reservation, ReservationStatus
 from checkout_core.model.vehicle import Vehicle, VehicleStatus
 from checkout_core.ports.clock import IdGenerator
@@ -352,8 +360,12 @@ class MemoryLedger(_Repo):
                 return copy.deepcopy(r)
         return None
 
-    def pending_refunds(self, limit: int) -> Sequence[Refund]:
-        rows = [r for r in self._s.refunds.values() if r.status is RefundStatus.PENDING]
+    def pending_refunds(self, limit: int, *, method: PaymentMethod | None = None) -> Sequence[Refund]:
+        rows = [
+            r
+            for r in self._s.refunds.values()
+            if r.status is RefundStatus.PENDING and (method is None or self._s.payments[r.payment_id].method is method)
+        ]
         return [copy.deepcopy(r) for r in sorted(rows, key=lambda r: (r.created_at, r.id))[:limit]]
 
     def payments_between(self, since: datetime, until: datetime) -> Sequence[Payment]:

@@ -47,7 +47,15 @@ from checkout_core.errors import Conflict, VehicleUnavailable
 from checkout_core.model.audit import AuditAction, AuditEntry
 from checkout_core.model.order import OPEN_STATUSES, Order, OrderStatus
 from checkout_core.model.parties import Advisor, Customer, FinancingApplication, TradeInOffer
-from checkout_core.model.payments import Dispute, DisputeStatus, Payment, PaymentStatus, Refund, RefundStatus
+from checkout_core.model.payments import (
+    Dispute,
+    DisputeStatus,
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+)
 from checkout_core.model.reservation import ACTIVE_STATUSES, DEPOSIT_KEY_SUFFIX, Reservation, ReservationStatus
 from checkout_core.model.vehicle import Vehicle, VehicleStatus
 from checkout_core.ports.repositories import StoredEvent
@@ -785,9 +793,14 @@ class SqlLedger(_Repo):
         found = self._refunds(self._r.c.gateway_ref == gateway_ref, limit=1)
         return found[0] if found else None
 
-    def pending_refunds(self, limit: int) -> Sequence[Refund]:
-        """Refunds whose outcome is not known yet, oldest first."""
-        return self._refunds(self._r.c.status == RefundStatus.PENDING.value, limit=limit)
+    def pending_refunds(self, limit: int, *, method: PaymentMethod | None = None) -> Sequence[Refund]:
+        """Refunds whose outcome is not known yet, oldest first (``method``: of payments made
+        that way, filtered by the database before the limit)."""
+        pending = self._r.c.status == RefundStatus.PENDING.value
+        if method is None:
+            return self._refunds(pending, limit=limit)
+        by_method = self._r.c.payment_id.in_(select(self._p.c.id).where(self._p.c.method == method.value))
+        return self._refunds(pending, by_method, limit=limit)
 
     def payments_between(self, since: datetime, until: datetime) -> Sequence[Payment]:
         """Payments created in [since, until)."""

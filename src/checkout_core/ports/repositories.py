@@ -13,7 +13,15 @@ import attrs
 from checkout_core.model.audit import AuditEntry
 from checkout_core.model.order import Order, OrderStatus
 from checkout_core.model.parties import Advisor, Customer, FinancingApplication, TradeInOffer
-from checkout_core.model.payments import Dispute, DisputeStatus, Payment, PaymentStatus, Refund, RefundStatus
+from checkout_core.model.payments import (
+    Dispute,
+    DisputeStatus,
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+)
 from checkout_core.model.reservation import Reservation, ReservationStatus
 from checkout_core.model.vehicle import Vehicle, VehicleStatus
 
@@ -229,8 +237,9 @@ class PaymentLedger(Protocol):
         """A refund by the gateway's id."""
         ...
 
-    def pending_refunds(self, limit: int) -> Sequence[Refund]:
-        """Refunds whose outcome is not known yet."""
+    def pending_refunds(self, limit: int, *, method: PaymentMethod | None = None) -> Sequence[Refund]:
+        """Refunds whose outcome is not known yet (of payments made by ``method``), oldest first;
+        the limit counts only those that match."""
         ...
 
     def payments_between(self, since: datetime, until: datetime) -> Sequence[Payment]:

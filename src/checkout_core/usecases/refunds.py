@@ -324,8 +324,9 @@ def settle_pending_refunds(ctx: Context, limit: int = 100) -> int:
 def pending_bank_refunds(ctx: Context, limit: int = 100) -> list[tuple[Refund, Payment]]:
     """Refunds of bank-transfer payments still waiting for treasury to wire them, oldest first."""
     with ctx.uow() as uow:
-        pending = [(r, uow.ledger.get_payment(r.payment_id)) for r in uow.ledger.pending_refunds(limit)]
-    return [(r, p) for r, p in pending if p is not None and p.method is PaymentMethod.BANK_TRANSFER]
+        refunds = uow.ledger.pending_refunds(limit, method=PaymentMethod.BANK_TRANSFER)
+        pending = [(r, uow.ledger.get_payment(r.payment_id)) for r in refunds]
+    return [(r, p) for r, p in pending if p is not None]
 
 
 def settle_bank_refund(ctx: Context, refund_id: str, *, sent: bool, bank_reference: str) -> Refund:
