@@ -494,6 +494,29 @@ def test_order_with_parties_is_the_order_its_car_and_its_advisor(backend: Backen
         assert uow.orders.get_with_parties("ord_missing") is None
 
 
+def test_orders_awaiting_signature_at_a_provider_oldest_first(backend: Backend) -> None:
+    seed(backend, "veh_1")
+
+    def waiting(n: int, *, provider: str = "dropbox_sign", envelope: str = "sent", status: OrderStatus) -> None:
+        order_id = add_order_with_reservation(backend, n, status=status, created_at=T0 + timedelta(hours=10 - n))
+        with backend.uow() as uow:
+            order = uow.orders.get(order_id)
+            assert order is not None and order.envelope is not None
+            order.envelope = attrs.evolve(order.envelope, id=f"env_{n}", provider=provider, status=envelope)
+            uow.orders.save(order)
+            uow.commit()
+
+    waiting(1, status=OrderStatus.PENDING_DOCUMENTS)
+    waiting(2, status=OrderStatus.PENDING_DOCUMENTS)
+    waiting(3, status=OrderStatus.PENDING_DOCUMENTS, envelope="declined")
+    waiting(4, status=OrderStatus.PENDING_DOCUMENTS, provider="builtin")
+    waiting(5, status=OrderStatus.PENDING_INSURANCE)
+    with backend.uow() as uow:
+        assert [o.id for o in uow.orders.awaiting_signature("dropbox_sign", 10)] == ["ord_2", "ord_1"]
+        assert [o.id for o in uow.orders.awaiting_signature("dropbox_sign", 1)] == ["ord_2"]
+        assert [o.id for o in uow.orders.awaiting_signature("builtin", 10)] == ["ord_4"]
+
+
 def test_order_list_filters_newest_first_and_pages(backend: Backend) -> None:
     seed(backend, advisors=("adv_1", "adv_2"))
     add_order_with_reservation(backend, 1, created_at=T0)

@@ -203,6 +203,17 @@ class MemoryOrders(_Repo):
         found = self._s.orders.get(order_id)
         return None if found is None else self._out(found)
 
+    def awaiting_signature(self, provider: str, limit: int) -> Sequence[Order]:
+        rows = [
+            o
+            for o in self._s.orders.values()
+            if o.status is OrderStatus.PENDING_DOCUMENTS
+            and o.envelope is not None
+            and o.envelope.status == "sent"
+            and o.envelope.provider == provider
+        ]
+        return [self._out(o) for o in sorted(rows, key=lambda o: (o.created_at, o.id))[:limit]]
+
     def get_with_parties(self, order_id: str) -> tuple[Order, Vehicle | None, Advisor | None] | None:
         order = self.get(order_id)
         if order is None:

@@ -507,6 +507,22 @@ class SqlOrders(_Repo):
         order.version += 1
         self._uow.track(order)
 
+    def awaiting_signature(self, provider: str, limit: int) -> Sequence[Order]:
+        """``status = 'pending_documents'`` and the envelope document's ``status`` and
+        ``provider`` (JSON fields, read by the database), oldest first."""
+        c = self._t.c
+        statement = (
+            select(self._t)
+            .where(
+                c.status == OrderStatus.PENDING_DOCUMENTS.value,
+                c.envelope["status"].as_string() == "sent",
+                c.envelope["provider"].as_string() == provider,
+            )
+            .order_by(c.created_at, c.id)
+            .limit(limit)
+        )
+        return [self._out(r) for r in self._rows(statement)]
+
     def get_with_parties(self, order_id: str) -> tuple[Order, Vehicle | None, Advisor | None] | None:
         """One ``SELECT orders … LEFT JOIN vehicles … LEFT JOIN advisors`` by the order's id."""
         row = self._row(_order_with_parties(), {"id": order_id})

@@ -127,6 +127,11 @@ class OrderRepository(Protocol):
         """The order, or None."""
         ...
 
+    def awaiting_signature(self, provider: str, limit: int) -> Sequence[Order]:
+        """Orders waiting for documents whose signing envelope at ``provider`` is still open
+        (``sent``), oldest first."""
+        ...
+
     def get_with_parties(self, order_id: str) -> tuple[Order, Vehicle | None, Advisor | None] | None:
         """The order with its car and its advisor, read together (the order view shows all three
         on every read); None if there is no such order."""

@@ -487,15 +487,16 @@ class EnvelopeSync:
 
 
 def sync_open_envelopes(ctx: Context, *, limit: int = 100) -> EnvelopeSync:
-    """Ask the signing provider about the envelopes still open on orders waiting for documents,
-    and apply what callbacks would have said (signed, declined) through the same path as a
-    callback: a provider's callbacks can be lost (an outage longer than their retries, a refused
-    stale retry), and an order must not wait forever for them. Idempotent; for a cron job."""
+    """Ask the signing provider about the envelopes still open on orders waiting for documents
+    (the ``limit`` oldest), and apply what callbacks would have said (signed, declined) through
+    the same path as a callback: a provider's callbacks can be lost (an outage longer than their
+    retries, a refused stale retry), and an order must not wait forever for them. Idempotent;
+    for a cron job."""
     with ctx.uow() as uow:
         waiting = [
             (o.id, o.envelope.id)
-            for o in uow.orders.list(status=OrderStatus.PENDING_DOCUMENTS, limit=limit)
-            if o.envelope is not None and o.envelope.status == "sent" and o.envelope.provider == ctx.signer.provider
+            for o in uow.orders.awaiting_signature(ctx.signer.provider, limit)
+            if o.envelope is not None
         ]
     asked = signed = declined = unavailable = 0
     for order_id, envelope_id in waiting:
