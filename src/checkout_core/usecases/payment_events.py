@@ -27,7 +27,7 @@ import logging
 import threading
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import attrs
 
@@ -728,20 +728,21 @@ def _on_dispute_closed(ctx: Context, event: GatewayEvent) -> EventOutcome:
     with ctx.uow() as uow:
         if not uow.ledger.save_dispute(dispute, expected_status=DisputeStatus.OPEN):
             return EventOutcome.NO_CHANGE  # another delivery closed it first
-        uow.emit(
-            DisputeClosed(
-                occurred_at=now,
-                reservation_id=payment.reservation_id,
-                order_id=payment.order_id,
-                payment_id=payment.id,
-                dispute_id=dispute.id,
-                amount=dispute.amount.cents,
-                outcome=dispute.status.value,
-            )
-        )
+        uow.emit(DisputeClosed(occurred_at=now, **_dispute_facts(payment, dispute), outcome=dispute.status.value))
         uow.commit()
     log.warning("dispute %s on payment %s closed: %s", dispute.gateway_ref, payment.id, dispute.status.value)
     return EventOutcome.DISPUTE_CLOSED
+
+
+def _dispute_facts(payment: Payment, dispute: Dispute) -> dict[str, Any]:
+    """What both dispute events say about the dispute and the payment it is against."""
+    return {
+        "reservation_id": payment.reservation_id,
+        "order_id": payment.order_id,
+        "payment_id": payment.id,
+        "dispute_id": dispute.id,
+        "amount": dispute.amount.cents,
+    }
 
 
 def _disputed_payment(ctx: Context, event: GatewayEvent) -> Payment | EventOutcome:
@@ -776,17 +777,7 @@ def _open_dispute(ctx: Context, payment: Payment, event: GatewayEvent) -> Disput
     )
     with ctx.uow() as uow:
         if uow.ledger.add_dispute(dispute):
-            uow.emit(
-                PaymentDisputed(
-                    occurred_at=now,
-                    reservation_id=payment.reservation_id,
-                    order_id=payment.order_id,
-                    payment_id=payment.id,
-                    dispute_id=dispute.id,
-                    amount=dispute.amount.cents,
-                    reason=dispute.reason,
-                )
-            )
+            uow.emit(PaymentDisputed(occurred_at=now, **_dispute_facts(payment, dispute), reason=dispute.reason))
             uow.commit()
             return dispute
         existing = uow.ledger.dispute_by_gateway_ref(event.object_ref)
