@@ -19,6 +19,7 @@ from adapters.sql import tables
 from adapters.system.clock import FixedClock
 from adapters.system.ids import SequentialIds
 from checkout_core.demo import load_demo
+from checkout_core.errors import VehicleUnavailable
 from checkout_core.model.order import OrderStatus
 from checkout_core.model.reservation import ReservationStatus
 from checkout_core.usecases.context import Actor, Role
@@ -147,12 +148,20 @@ def test_statement_counts(
     count_statements()
     expire_due_reservations(app.ctx)
     expire = count_statements()
+    reserve_vehicle(app.ctx, Actor("cus_first"), vehicle_id="veh_demo002", payment_token="tok_visa")
+    count_statements()
+    with pytest.raises(VehicleUnavailable):
+        reserve_vehicle(app.ctx, Actor("cus_late"), vehicle_id="veh_demo002", payment_token="tok_visa")
+    lost = count_statements()
     app.close()
     with capsys.disabled():
         print(
             f"\n[{sql_backend_engine.dialect.name}] statements: reserve={reserve} place_order={place} "
             f"get_order={get} expire_one={expire}"
         )
+    # The loser of a race for a car with a live hold: the customer's holds, the claim that
+    # matches nothing, the car, its holder (live): 4 statements and no second claim.
+    assert lost == 4
     # Loose ceilings so a regression (an N+1, a re-select after insert) cannot slip in silently.
     assert reserve <= 13
     assert place <= 16

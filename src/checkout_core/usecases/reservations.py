@@ -71,11 +71,11 @@ def _claim(ctx: Context, actor: Actor, vehicle_id: str) -> tuple[Reservation, Pa
         if not uow.vehicles.claim(vehicle_id):
             if uow.vehicles.get(vehicle_id) is None:
                 raise NotFound(f"vehicle {vehicle_id} not found")
-            lapsed = _expire_if_overdue(ctx, uow, vehicle_id)
-            # Claim again even when no overdue holder was found here: looking for it waits on the
-            # holder's row lock, and the lock may have been an expiry sweep that has since
-            # released the car. Without this second look every buyer racing that sweep is told
-            # the car is taken while it stands free (seen under load: a contested car, no winner).
+            lapsed = _free_lapsed_hold(ctx, uow, vehicle_id)
+            # Claim again when we freed the car or found no hold on it: looking for the hold waits
+            # on its row lock, and the lock may have been an expiry sweep that has since released
+            # the car. Without this second look every buyer racing that sweep is told the car is
+            # taken while it stands free (seen under load: a contested car, no winner).
             if not uow.vehicles.claim(vehicle_id):
                 raise VehicleUnavailable(f"vehicle {vehicle_id} is not available", vehicle_id=vehicle_id)
         reservation = Reservation.start(
@@ -103,13 +103,18 @@ def _claim(ctx: Context, actor: Actor, vehicle_id: str) -> tuple[Reservation, Pa
     return reservation, payment, lapsed
 
 
-def _expire_if_overdue(ctx: Context, uow: UnitOfWork, vehicle_id: str) -> Reservation | None:
-    """Availability treats an overdue hold as expired before any sweep runs: expire it here and
-    return it, so the caller refunds its deposit once this transaction has committed."""
+def _free_lapsed_hold(ctx: Context, uow: UnitOfWork, vehicle_id: str) -> Reservation | None:
+    """The car did not claim: VehicleUnavailable if a live hold has it (the usual loser of a race,
+    decided without another statement); an overdue hold is expired here and returned, because
+    availability treats it as expired before any sweep runs (the caller refunds its deposit once
+    this transaction has committed); None when no hold has the car (it was sold, or a sweep just
+    released it)."""
     now = ctx.clock.now()
     holder = uow.reservations.active_for_vehicle(vehicle_id)
-    if holder is None or not holder.is_overdue(now):
+    if holder is None:
         return None
+    if not holder.is_overdue(now):
+        raise VehicleUnavailable(f"vehicle {vehicle_id} is not available", vehicle_id=vehicle_id)
     holder.expire(now=now)
     uow.reservations.save(holder)
     uow.vehicles.set_status(vehicle_id, VehicleStatus.AVAILABLE, expected=VehicleStatus.RESERVED)
