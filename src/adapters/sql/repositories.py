@@ -148,17 +148,6 @@ def _without(row: dict[str, Any], *exclude: str) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k not in exclude}
 
 
-def _bound_values(row: dict[str, Any], *exclude: str) -> dict[str, Any]:
-    """SET clause of an executemany UPDATE: column → ``bindparam("v_<column>")`` (a bind parameter
-    may not share its column's name in an UPDATE's SET clause)."""
-    return {k: bindparam(f"v_{k}") for k in row if k not in exclude}
-
-
-def _bound_params(row: dict[str, Any], *exclude: str) -> dict[str, Any]:
-    """The parameters of one row for :func:`_bound_values`."""
-    return {f"v_{k}": v for k, v in row.items() if k not in exclude}
-
-
 # -- prebuilt statements of the hot paths (see adapters.sql.statements) -------------------------
 
 
@@ -382,13 +371,11 @@ class SqlReservations(_Repo):
         if not reservations:
             return
         rows = [mapping.reservation_to_row(r) for r in sorted(reservations, key=lambda r: r.id)]
-        c = self._t.c
-        statement = (
-            self._t.update()
-            .where(c.id == bindparam("b_id"), c.status == bindparam("b_expected"))
-            .values(_bound_values(rows[0], "id"))
+        statement, params = sql.update_rows(
+            self._t,
+            [_without(row, "id") for row in rows],
+            [{"id": row["id"], "status": expected_status.value} for row in rows],
         )
-        params = [{"b_id": row["id"], "b_expected": expected_status.value, **_bound_params(row, "id")} for row in rows]
         result = self._run(statement, params)
         if result.rowcount != len(rows):
             raise Conflict("a reservation of this batch was changed by someone else; reload and try again")
@@ -686,25 +673,14 @@ class SqlLedger(_Repo):
         if missing:
             raise ValueError(f"save_payments needs payments read in this unit of work: {missing}")
         rows = [mapping.payment_to_row(p) for p in ordered]
-        c = self._p.c
-        statement = (
-            self._p.update()
-            .where(
-                c.id == bindparam("b_id"),
-                c.status == bindparam("b_status"),
-                c.refunded_cents == bindparam("b_refunded"),
-            )
-            .values(_bound_values(rows[0], "id"))
+        statement, params = sql.update_rows(
+            self._p,
+            [_without(row, "id") for row in rows],
+            [
+                {"id": row["id"], "status": self._seen[row["id"]][0], "refunded_cents": self._seen[row["id"]][1]}
+                for row in rows
+            ],
         )
-        params = [
-            {
-                "b_id": row["id"],
-                "b_status": self._seen[row["id"]][0],
-                "b_refunded": self._seen[row["id"]][1],
-                **_bound_params(row, "id"),
-            }
-            for row in rows
-        ]
         result = self._run(statement, params)
         if result.rowcount != len(rows):
             raise Conflict("a payment of this batch was changed by someone else (or does not exist); try again")
@@ -777,13 +753,11 @@ class SqlLedger(_Repo):
         if not refunds:
             return 0
         rows = [mapping.refund_to_row(r) for r in sorted(refunds, key=lambda r: r.id)]
-        c = self._r.c
-        statement = (
-            self._r.update()
-            .where(c.id == bindparam("b_id"), c.status == bindparam("b_expected"))
-            .values(_bound_values(rows[0], "id"))
+        statement, params = sql.update_rows(
+            self._r,
+            [_without(row, "id") for row in rows],
+            [{"id": row["id"], "status": expected_status.value} for row in rows],
         )
-        params = [{"b_id": row["id"], "b_expected": expected_status.value, **_bound_params(row, "id")} for row in rows]
         return int(self._run(statement, params).rowcount)
 
     def save_refund(self, refund: Refund, *, expected_status: RefundStatus | None = None) -> None:

@@ -15,7 +15,7 @@ share its column's name in an UPDATE's SET clause); an INSERT takes the row dict
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Delete, Insert, Select, Table, Update, bindparam, select
@@ -93,3 +93,13 @@ def update_row(
     columns, params = set_params(row, *exclude)
     params.update(where_params(**where))
     return update_where(table, columns, tuple(where)), params
+
+
+def update_rows(
+    table: Table, rows: Sequence[Mapping[str, Any]], wheres: Sequence[Mapping[str, Any]]
+) -> tuple[Update, list[dict[str, Any]]]:
+    """One executemany UPDATE: ``rows[i]`` written where ``wheres[i]`` holds (the rows share their
+    columns, the conditions theirs)."""
+    statement, first = update_row(table, rows[0], wheres[0])
+    params = [first, *(update_row(table, r, w)[1] for r, w in zip(rows[1:], wheres[1:], strict=True))]
+    return statement, params
