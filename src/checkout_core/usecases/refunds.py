@@ -325,8 +325,9 @@ def pending_bank_refunds(ctx: Context, limit: int = 100) -> list[tuple[Refund, P
     """Refunds of bank-transfer payments still waiting for treasury to wire them, oldest first."""
     with ctx.uow() as uow:
         refunds = uow.ledger.pending_refunds(limit, method=PaymentMethod.BANK_TRANSFER)
-        pending = [(r, uow.ledger.get_payment(r.payment_id)) for r in refunds]
-    return [(r, p) for r, p in pending if p is not None]
+        # One read per payment, not per refund: partial refunds of one transfer share it.
+        payments = {pid: uow.ledger.get_payment(pid) for pid in dict.fromkeys(r.payment_id for r in refunds)}
+    return [(r, p) for r in refunds if (p := payments[r.payment_id]) is not None]
 
 
 def settle_bank_refund(ctx: Context, refund_id: str, *, sent: bool, bank_reference: str) -> Refund:
