@@ -15,6 +15,7 @@ app figure is printed with the baseline's and their ratio (target: at least 0.5)
 from __future__ import annotations
 
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -23,13 +24,16 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+from sqlalchemy import func, select
 
 from adapters.auth.jwt_tokens import JwtTokens
+from adapters.sql import tables
+from adapters.sql.engine import make_engine
 from bench import pg
 from bench.load import Call, LoadResult, run_load
 from bench.report import Section, mark
 from bench.seed import prepare_database, sandbox_journal_mode
-from bench.servers import ManagedProcess, checkout_env, checkout_server, uvicorn_server
+from bench.servers import ManagedProcess, checkout_env, checkout_job, checkout_server, uvicorn_server
 from checkout_core.usecases.context import Role
 
 JWT_SECRET = "bench-jwt-secret-" + "x" * 32
@@ -136,6 +140,8 @@ class TargetRun:
     cpu: dict[str, dict[int, float]] = attrs.Factory(dict)
     problems: list[str] = attrs.Factory(list)
     peak_rss_kib: dict[int, tuple[int, str]] = attrs.Factory(dict)
+    #: With a document worker beside the API: what it rendered (see ``_drain_agreements``).
+    agreements: dict[str, Any] = attrs.Factory(dict)
 
     def add(self, scenario: str, clients: int, result: LoadResult, cpu: float = 0.0) -> None:
         """Record a run and check that no request failed on the server side."""
@@ -246,21 +252,93 @@ def running(server: ManagedProcess) -> Iterator[ManagedProcess]:
         server.stop()
 
 
-def run_app(plan: Plan, work: Path, *, sandbox_wal: bool = False, only: Sequence[str] | None = None) -> TargetRun:
-    """The real server on a fresh database: seed, ``checkout serve``, exercise, read its memory."""
+def run_app(
+    plan: Plan,
+    work: Path,
+    *,
+    sandbox_wal: bool = False,
+    agreements: str = "worker",
+    only: Sequence[str] | None = None,
+) -> TargetRun:
+    """The real server on a fresh database: seed, ``checkout serve``, exercise, read its memory.
+
+    ``agreements="worker"`` is the production topology (docs/operations.md): the API leaves
+    each new order's PDF to a ``checkout documents generate --loop`` process running beside
+    it on the same machine; its CPU is measured too, and every order is checked to end up with
+    exactly one agreement. ``"inline"`` renders it inside the checkout request."""
+    name = "app-wal" if sandbox_wal else "app" if agreements == "worker" else "app-inline"
     with pg.fresh_database() as url:
         cars = prepare_database(url, vehicles=plan.cars_needed)
-        data_dir = work / ("app-wal" if sandbox_wal else "app")
+        data_dir = work / name
         if sandbox_wal:
             sandbox_journal_mode(data_dir, "wal")
         env = checkout_env(database_url=url, data_dir=data_dir, jwt_secret=JWT_SECRET)
-        server = checkout_server("app-wal" if sandbox_wal else "app", env, work, workers=plan.workers)
+        env["CHECKOUT_AGREEMENTS"] = agreements
+        server = checkout_server(name, env, work, workers=plan.workers)
         with running(server):
-            run = exercise(
-                server.base_url, cars, plan, "a", server_cpu=server.cpu_seconds, **({"only": only} if only else {})
-            )
+            worker = None
+            if agreements == "worker":
+                argv = ["documents", "generate", "--loop", "--interval", "0.2"]
+                worker = checkout_job(f"{name}-documents", argv, env, work).launch()
+                _wait_for_first_pass(worker)
+            worker_cpu_before = worker.cpu_seconds() if worker is not None else 0.0
+            try:
+                run = exercise(
+                    server.base_url, cars, plan, "a", server_cpu=server.cpu_seconds, **({"only": only} if only else {})
+                )
+                if worker is not None:
+                    run.agreements = _drain_agreements(url, worker, worker_cpu_before)
+                    if not run.agreements["exactly_once"]:
+                        run.problems.append("document worker: not exactly one agreement per order")
+            finally:
+                if worker is not None:
+                    worker.stop()
             run.peak_rss_kib = server.peak_rss_kib()
         return run
+
+
+def _wait_for_first_pass(worker: ManagedProcess, timeout: float = 60.0) -> None:
+    """Until the worker has started and run its first (empty) pass: its start-up is not counted."""
+    deadline = time.monotonic() + timeout
+    while not any("generated" in line for line in worker.output_lines()):
+        if time.monotonic() > deadline or (worker.process is not None and worker.process.poll() is not None):
+            raise RuntimeError(f"{worker.name} did not start:\n{worker.log_tail()}")
+        time.sleep(0.1)
+
+
+def _drain_agreements(url: str, worker: ManagedProcess, cpu_before: float, timeout: float = 120.0) -> dict[str, Any]:
+    """Wait for the document worker to render every agreement the run left it, then check that
+    each order has exactly one (in its documents and in the outbox)."""
+    engine = make_engine(url)
+    o, ob = tables.orders, tables.outbox
+    started = time.monotonic()
+    try:
+        with engine.connect() as connection:
+            while time.monotonic() - started < timeout:
+                waiting = connection.execute(select(func.count()).where(o.c.awaits_agreement)).scalar_one()
+                connection.rollback()
+                if waiting == 0:
+                    break
+                time.sleep(0.1)
+            documents = connection.execute(select(o.c.id, o.c.documents)).all()
+            generated: dict[str, int] = dict(
+                connection.execute(
+                    select(ob.c.aggregate_id, func.count())
+                    .where(ob.c.name == "PurchaseAgreementGenerated")
+                    .group_by(ob.c.aggregate_id)
+                ).all()
+            )
+    finally:
+        engine.dispose()
+    agreements = [sum(d["kind"] == "purchase_agreement" for d in docs) for _id, docs in documents]
+    exactly_once = all(n == 1 for n in agreements) and all(generated.get(i) == 1 for i, _d in documents)
+    return {
+        "orders": len(documents),
+        "rendered": sum(agreements),
+        "exactly_once": exactly_once,
+        "drain_seconds_after_the_run": time.monotonic() - started,
+        "worker_cpu_seconds": worker.cpu_seconds() - cpu_before,
+    }
 
 
 def run_baseline(plan: Plan, work: Path, mode: str = "required") -> TargetRun:
@@ -315,16 +393,26 @@ def run(quick: bool, *, workers: int = 1) -> Section:
         app = run_app(plan, work)
         baseline = run_baseline(plan, work, "required")
         bare = run_baseline(plan, work, "bare")
+        inline = run_app(plan, work, agreements="inline", only=("order",))
         wal = run_app(plan, work, sandbox_wal=True, only=("reserve",)) if not quick else None
     for scenario, label in SCENARIOS.items():
         for clients in app.results.get(scenario, {}):
             section.rows.append(_row(label, scenario, clients, app, baseline, bare))
+    for clients in inline.results.get("order", {}):
+        label = "place order [agreement rendered in the request, diagnostic]"
+        section.rows.append(_row(label, "order", clients, inline, baseline, bare))
     if wal is not None:
         for clients in wal.results.get("reserve", {}):
             label = "reserve, distinct cars [sandbox file in WAL mode, diagnostic]"
             section.rows.append(_row(label, "reserve", clients, wal, baseline, bare))
-    for name, target in (("app", app), ("baseline", baseline), ("bare baseline", bare)):
+    for name, target in (
+        ("app", app),
+        ("app, agreements inline", inline),
+        ("baseline", baseline),
+        ("bare baseline", bare),
+    ):
         section.notes += [f"{name}: {p}" for p in target.problems]
+    section.notes += _agreement_notes(app)
     section.notes.append(
         "baseline = the SQL the use case cannot avoid (Idempotency-Key record, the saga's two transactions, "
         "the per-customer cap, the outbox, the order view's car, advisor and timeline: bench/baseline_app.py "
@@ -338,9 +426,25 @@ def run(quick: bool, *, workers: int = 1) -> Section:
         "app": _summary(app),
         "baseline": _summary(baseline),
         "bare_baseline": _summary(bare),
+        "app_agreements_inline": _summary(inline),
         **({"app_sandbox_wal": _summary(wal)} if wal is not None else {}),
     }
     return section
+
+
+def _agreement_notes(app: TargetRun) -> list[str]:
+    """What the document worker beside the API did during the run."""
+    a = app.agreements
+    if not a:
+        return []
+    per = a["worker_cpu_seconds"] * 1000 / a["rendered"] if a["rendered"] else 0.0
+    return [
+        "place order: CHECKOUT_AGREEMENTS=worker, the production topology — the API commits the order and answers; "
+        "one `checkout documents generate --loop` process beside it on the same 2 cores renders the PDFs "
+        f"({a['rendered']} agreements for {a['orders']} orders, {per:.1f} ms of its CPU each, the last one "
+        f"{a['drain_seconds_after_the_run']:.1f} s after the run ended; exactly one per order: "
+        f"{'yes' if a['exactly_once'] else 'NO'}). The diagnostic rows render it inside the request instead."
+    ]
 
 
 def _cpu_per_request(run: TargetRun, scenario: str, clients: int) -> float | None:
@@ -413,5 +517,6 @@ def _summary(run: TargetRun) -> dict[str, Any]:
     return {
         "results": results,
         "problems": run.problems,
+        "agreements": run.agreements,
         "peak_rss_kib": {str(pid): {"kib": kib, "cmd": cmd} for pid, (kib, cmd) in run.peak_rss_kib.items()},
     }

@@ -80,6 +80,7 @@ def policy_from(settings: Settings) -> Policy:
         return_window=timedelta(days=settings.return_window_days),
         card_payment_limit=Money(settings.card_payment_limit_cents),
         max_upload_bytes=settings.max_upload_bytes,
+        agreements_by_worker=settings.agreements == "worker",
         bank=BankDetails(
             beneficiary=settings.bank_beneficiary,
             institution=settings.bank_institution,

@@ -41,6 +41,7 @@ class Settings:
     card_payment_limit_cents: int = 1_000_000
     max_upload_bytes: int = 10 * 1024 * 1024
     max_request_bytes: int = 12 * 1024 * 1024
+    agreements: str = "inline"  # inline | worker (``checkout documents generate`` renders them)
     dealer_name: str = "Clutch Clone Motors Inc."
     dealer_address: str = "100 King St W, Toronto ON M5X 1A9"
     dealer_registration: str = "OMVIC 5551234"
@@ -147,6 +148,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         card_payment_limit_cents=_int(env, "CHECKOUT_CARD_PAYMENT_LIMIT_CENTS", 1_000_000, 100, 1_000_000_000),
         max_upload_bytes=_int(env, "CHECKOUT_MAX_UPLOAD_BYTES", 10 * 1024 * 1024, 1024, 100 * 1024 * 1024),
         max_request_bytes=_int(env, "CHECKOUT_MAX_REQUEST_BYTES", 12 * 1024 * 1024, 1024, 200 * 1024 * 1024),
+        agreements=_choice(env, "CHECKOUT_AGREEMENTS", "inline", ("inline", "worker")),
         dealer_name=s("CHECKOUT_DEALER_NAME") or "Clutch Clone Motors Inc.",
         dealer_address=s("CHECKOUT_DEALER_ADDRESS") or "100 King St W, Toronto ON M5X 1A9",
         dealer_registration=s("CHECKOUT_DEALER_REGISTRATION") or "OMVIC 5551234",

@@ -32,7 +32,7 @@ from checkout_core.usecases.reservations import reserve_vehicle
 from entrypoints.bootstrap import bootstrap
 from entrypoints.cli.app_factory import CliState
 from entrypoints.cli.main import cli
-from entrypoints.settings import Settings
+from entrypoints.settings import Settings, SettingsError, load_settings
 from tests.cli.conftest import JOHN
 from tests.core.spec_example import spec_order
 
@@ -187,3 +187,36 @@ def test_reconcile_finds_a_charge_made_at_the_gateway_only(settings: Settings, s
     report = json.loads(checkout(settings, "payments", "reconcile", *period, "--json").stdout)
     [outside] = report["buckets"]["missingInLedger"]["items"]
     assert (outside["ref"], outside["amount"]) == (charge.ref, 12345)
+
+
+def test_documents_generate_renders_the_agreements_left_to_it(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", agreements="worker")
+    app = bootstrap(settings)
+    try:
+        load_demo(app.ctx.uow)
+        reservation = reserve_vehicle(app.ctx, JOHN, vehicle_id="veh_abc123", payment_token="tok_visa").reservation
+        placed = place_order(app.ctx, JOHN, spec_order(reservation.id))
+    finally:
+        app.close()
+    assert placed.document(DocumentKind.PURCHASE_AGREEMENT) is None
+
+    result = checkout(settings, "documents", "generate", "--json")
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["generated"] == 1
+    app = bootstrap(settings)
+    try:
+        with app.ctx.uow() as uow:
+            order = uow.orders.get(placed.id)
+    finally:
+        app.close()
+    assert order is not None
+    assert stored_file(settings, order, DocumentKind.PURCHASE_AGREEMENT).read_bytes().startswith(b"%PDF-")
+    assert checkout(settings, "documents", "verify", placed.id).exit_code == 0
+    again = checkout(settings, "documents", "generate")
+    assert again.exit_code == 0 and "generated 0 agreement(s)" in again.stdout
+
+
+def test_an_unknown_agreements_mode_is_refused_at_start() -> None:
+    with pytest.raises(SettingsError, match="CHECKOUT_AGREEMENTS must be one of inline, worker"):
+        load_settings({"CHECKOUT_AGREEMENTS": "later"})

@@ -30,3 +30,16 @@ def spec_order(reservation_id: str, **changes: object) -> PlaceOrder:
     }
     fields.update(changes)
     return PlaceOrder(**fields)  # type: ignore[arg-type]  # test helper: fields are checked by attrs
+
+
+def cash_order(reservation_id: str, vehicle_id: str) -> PlaceOrder:
+    """The spec's body for another car, paid in cash, with no trade-in (any customer can place it)."""
+    return spec_order(
+        reservation_id,
+        vehicle_id=vehicle_id,
+        trade_in_id=None,
+        claimed_trade_in_credit=None,
+        payment_method=PaymentChoice.CASH,
+        financing_application_id=None,
+        down_payment=Money.zero(),
+    )

@@ -28,10 +28,12 @@ from checkout_core.demo import load_demo
 from checkout_core.errors import ReservationLimitReached, ReservationNotUsable, VehicleUnavailable
 from checkout_core.model.reservation import ReservationStatus
 from checkout_core.model.vehicle import VehicleStatus
+from checkout_core.usecases.agreements import generate_due_agreements
 from checkout_core.usecases.context import Actor
-from checkout_core.usecases.orders import place_order
+from checkout_core.usecases.orders import place_order, start_signing
 from checkout_core.usecases.reservations import ReservationResult, reserve_vehicle
-from tests.core.spec_example import spec_order
+from entrypoints.settings import Settings
+from tests.core.spec_example import cash_order, spec_order
 from tests.postgres import postgres_database
 from tests.sql.builders import T0, vehicle
 from tests.sql.conftest import empty_all_tables, sql_app, sqlite_url
@@ -162,6 +164,47 @@ def test_concurrent_order_numbers_are_unique_and_gapless(race_engine: Engine) ->
 
     numbers = _race(16, allocate)
     assert sorted(numbers) == [f"CLT-2025-{n}" for n in range(10001, 10017)]
+
+
+def test_parallel_agreement_workers_and_signing_render_each_agreement_once(
+    race_engine: Engine, clock: FixedClock
+) -> None:
+    settings = Settings(jwt_secret="sql-test-secret-" + "x" * 32, agreements="worker")
+    app = sql_app(race_engine, clock=clock, ids=RandomIds(), settings=settings)
+    load_demo(app.ctx.uow)
+    cars = [f"veh_agr{n:02d}" for n in range(12)]
+    with app.ctx.uow() as uow:
+        for car in cars:
+            uow.vehicles.upsert(vehicle(car))
+        uow.commit()
+    orders = []
+    for n, car in enumerate(cars):
+        buyer = Actor(f"cus_agr{n:02d}")
+        held = reserve_vehicle(app.ctx, buyer, vehicle_id=car, payment_token="tok_visa").reservation
+        orders.append((buyer, place_order(app.ctx, buyer, cash_order(held.id, car)).id))
+
+    def work(n: int) -> int:
+        if n < 4:  # four workers, small batches so that they really interleave
+            return generate_due_agreements(app.ctx, batch_size=2)
+        buyer, order_id = orders[n]  # while buyers open their signing envelopes
+        start_signing(app.ctx, buyer, order_id)
+        return 0
+
+    rendered_by_workers = sum(_race(8, work))
+    app.close()
+
+    o, ob = tables.orders, tables.outbox
+    assert _count(race_engine, o, o.c.awaits_agreement) == 0
+    with race_engine.connect() as connection:
+        documents = dict(connection.execute(select(o.c.id, o.c.documents)).all())
+        generated = connection.execute(
+            select(ob.c.aggregate_id, func.count())
+            .where(ob.c.name == "PurchaseAgreementGenerated")
+            .group_by(ob.c.aggregate_id)
+        ).all()
+    assert all(len(docs) == 1 and docs[0]["kind"] == "purchase_agreement" for docs in documents.values())
+    assert sorted(generated) == sorted((order_id, 1) for _buyer, order_id in orders)
+    assert 12 - 4 <= rendered_by_workers <= 12  # the signing buyers rendered the rest themselves
 
 
 # -- several expiry sweepers in separate processes ------------------------------------------------

@@ -83,8 +83,10 @@ def test_order_row_covers_every_field() -> None:
     through_db = {k: _through_json(v) if k in json_columns else v for k, v in row.items()}
     assert mapping.order_from_row(through_db) == ORDER
     stored_as = {"payment_plan": "payment", "paid_cents": "paid", "refunded_cents": "refunded"}
-    covered = {stored_as.get(k, k) for k in row} - {"currency"}
+    derived = {"currency", "awaits_agreement"}  # written for queries, read back from the fields
+    covered = {stored_as.get(k, k) for k in row} - derived
     assert covered == _field_names(ORDER) - {"pending_events"}
+    assert row["awaits_agreement"] is ORDER.awaits_agreement
 
 
 def test_decimal_rates_are_text_never_floats() -> None:

@@ -563,6 +563,7 @@ def order_to_row(order: Order) -> JsonDict:
         "completed_at": order.completed_at,
         "closed_reason": order.closed_reason,
         "version": order.version,
+        "awaits_agreement": order.awaits_agreement,
     }
 
 

@@ -244,6 +244,21 @@ def _order_with_parties() -> Select[Any]:
 
 
 @functools.cache
+def _awaiting_agreement(dialect_name: str) -> Select[Any]:
+    o, v, a = tables.orders, tables.vehicles, tables.advisors
+    statement = (
+        select(o, *_labelled(v, _VEHICLE_PREFIX), *_labelled(a, _ADVISOR_PREFIX))
+        .select_from(o.outerjoin(v, v.c.id == o.c.vehicle_id).outerjoin(a, a.c.id == o.c.advisor_id))
+        .where(o.c.awaits_agreement)
+        .order_by(o.c.created_at, o.c.id)
+        .limit(bindparam("limit"))
+    )
+    if dialect_name == "postgresql":
+        statement = statement.with_for_update(skip_locked=True, of=o)
+    return statement
+
+
+@functools.cache
 def _bump_order_number(dialect_name: str) -> Insert:
     t = tables.order_numbers
     return (
@@ -513,8 +528,15 @@ class SqlOrders(_Repo):
     def get_with_parties(self, order_id: str) -> tuple[Order, Vehicle | None, Advisor | None] | None:
         """One ``SELECT orders … LEFT JOIN vehicles … LEFT JOIN advisors`` by the order's id."""
         row = self._row(_order_with_parties(), {"id": order_id})
-        if row is None:
-            return None
+        return None if row is None else self._with_parties(row)
+
+    def claim_awaiting_agreement(self, limit: int) -> Sequence[tuple[Order, Vehicle | None, Advisor | None]]:
+        """The partial index ``ix_orders_awaiting_agreement``, joined with cars and advisors;
+        ``FOR UPDATE OF orders SKIP LOCKED`` on PostgreSQL (SQLite's writer lock serialises)."""
+        rows = self._rows(_awaiting_agreement(self._dialect), {"limit": limit})
+        return [self._with_parties(row) for row in rows]
+
+    def _with_parties(self, row: mapping.Row) -> tuple[Order, Vehicle | None, Advisor | None]:
         vehicle = advisor = None
         if row[_VEHICLE_PREFIX + "id"] is not None:
             vehicle = mapping.vehicle_from_row(_unprefixed(row, _VEHICLE_PREFIX))

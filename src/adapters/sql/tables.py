@@ -27,6 +27,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    false,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -219,6 +220,10 @@ orders = Table(
     Column("completed_at", UtcDateTime, nullable=True),
     Column("closed_reason", String(200), nullable=True),
     Column("version", Integer, nullable=False),
+    # Derived from status and documents on every write (Order.awaits_agreement), so that the
+    # document workers find the agreements still to render through a small partial index
+    # instead of reading JSON (migration 0006).
+    Column("awaits_agreement", Boolean, nullable=False, server_default=false()),
     Index(None, "number", unique=True),
     # One order per reservation: two concurrent checkouts of one hold cannot both succeed.
     Index(None, "reservation_id", unique=True),
@@ -227,6 +232,12 @@ orders = Table(
     Index(None, "status", "delivered_at"),
     Index(None, "vehicle_id"),
     Index(None, "created_at"),
+    Index(
+        "ix_orders_awaiting_agreement",
+        "created_at",
+        sqlite_where=text("awaits_agreement"),
+        postgresql_where=text("awaits_agreement"),
+    ),
 )
 
 order_numbers = Table(

@@ -292,6 +292,12 @@ class Order(Aggregate):
         found = [d for d in self.documents if d.kind is kind]
         return found[-1] if found else None
 
+    @property
+    def awaits_agreement(self) -> bool:
+        """Placed with its purchase agreement left to a document worker, which has not run yet
+        (only while the order waits for documents: a cancelled order needs no agreement)."""
+        return self.status is OrderStatus.PENDING_DOCUMENTS and self.document(DocumentKind.PURCHASE_AGREEMENT) is None
+
     def start_signing(self, envelope: SigningEnvelope, now: datetime) -> None:
         """A signing envelope was opened for the agreement."""
         if self.status is not S.PENDING_DOCUMENTS:

@@ -50,6 +50,9 @@ class Policy:
     signing_link_ttl: timedelta = timedelta(hours=24)
     card_payment_limit: Money = Money(1_000_000)
     max_upload_bytes: int = 10 * 1024 * 1024
+    #: Leave each new order's agreement to a document worker instead of rendering it inside
+    #: the checkout (see :mod:`checkout_core.usecases.agreements`).
+    agreements_by_worker: bool = False
     bank: BankDetails = attrs.field(factory=BankDetails)
     dealer: Dealer = attrs.field(
         factory=lambda: Dealer(

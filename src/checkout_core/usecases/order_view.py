@@ -14,6 +14,7 @@ from checkout_core.model.audit import AuditEntry
 from checkout_core.model.order import (
     DeliveryMethod,
     DeliveryStatus,
+    DocumentKind,
     InsuranceStatus,
     Order,
     OrderStatus,
@@ -128,7 +129,8 @@ def order_to_dict(details: OrderDetails) -> dict[str, Any]:
                 "createdAt": iso(d.created_at),
             }
             for d in order.documents
-        ],
+        ]
+        + _agreement_in_the_making(order),
         "insurance": None
         if order.insurance is None
         else {
@@ -359,3 +361,22 @@ def verification_to_dict(result: DocumentsVerification) -> dict[str, Any]:
         "chainProblems": list(result.chain_problems),
         "documentProblems": list(result.document_problems),
     }
+
+
+def _agreement_in_the_making(order: Order) -> list[dict[str, Any]]:
+    """The agreement a document worker has yet to render (``Policy.agreements_by_worker``),
+    listed so that a client knows it is coming; it gets an id and a URL once it exists."""
+    if not order.awaits_agreement:
+        return []
+    return [
+        {
+            "id": None,
+            "type": DocumentKind.PURCHASE_AGREEMENT.value,
+            "status": "generating",
+            "signedAt": None,
+            "url": None,
+            "contentType": "application/pdf",
+            "sha256": None,
+            "createdAt": None,
+        }
+    ]

@@ -19,7 +19,7 @@ from checkout_core.errors import (
     SigningNotAvailable,
     ValidationFailed,
 )
-from checkout_core.events import AdvisorAssigned, OrderPlaced, PurchaseAgreementGenerated
+from checkout_core.events import AdvisorAssigned, OrderPlaced
 from checkout_core.model.audit import AuditAction
 from checkout_core.model.order import (
     Delivery,
@@ -39,12 +39,13 @@ from checkout_core.model.parties import Advisor, ContactInfo, FinancingStatus
 from checkout_core.model.payments import Payment, PaymentMethod, PaymentPurpose, PaymentStatus
 from checkout_core.model.vehicle import Vehicle, VehicleStatus
 from checkout_core.money import Money
-from checkout_core.ports.documents import AgreementInput, SignatureEvidence, SigningCallback
+from checkout_core.ports.documents import SignatureEvidence, SigningCallback
 from checkout_core.ports.payments import ChargeStatus
 from checkout_core.ports.repositories import StoredEvent
 from checkout_core.ports.unit_of_work import UnitOfWork
 from checkout_core.pricing.financing import financed_amount, monthly_payment
 from checkout_core.pricing.quote import price_purchase
+from checkout_core.usecases.agreements import attach_agreement, ensure_agreement
 from checkout_core.usecases.context import SYSTEM, Actor, Context
 from checkout_core.usecases.file_types import sniff_document_type
 from checkout_core.usecases.refunds import refund_all
@@ -79,7 +80,8 @@ class PlacedOrder:
 
 def place_order(ctx: Context, actor: Actor, command: PlaceOrder) -> Order:
     """Turn a confirmed reservation into an order: price it, assign an advisor, generate and
-    store the purchase agreement. Status ``pending_documents``."""
+    store the purchase agreement (or, with ``Policy.agreements_by_worker``, leave it to a
+    document worker: see :mod:`checkout_core.usecases.agreements`). Status ``pending_documents``."""
     return place_order_and_report(ctx, actor, command).order
 
 
@@ -129,22 +131,6 @@ def place_order_and_report(ctx: Context, actor: Actor, command: PlaceOrder) -> P
             deposit.order_id = order.id
             uow.ledger.save_payment(deposit)
             order.paid = deposit.amount  # the deposit counts toward the order
-        pdf = ctx.renderer.render(
-            AgreementInput(
-                order=order, vehicle=vehicle, advisor=advisor, dealer=ctx.policy.dealer, sale_date=now.date()
-            )
-        )
-        stored = ctx.documents.put(pdf, "application/pdf")
-        agreement = DocumentRecord(
-            id=ctx.ids.new("doc"),
-            kind=DocumentKind.PURCHASE_AGREEMENT,
-            storage_key=stored.key,
-            sha256=stored.sha256,
-            content_type="application/pdf",
-            size=stored.size,
-            created_at=now,
-        )
-        order.documents.append(agreement)
         order.raise_event(
             OrderPlaced(
                 occurred_at=now,
@@ -157,7 +143,8 @@ def place_order_and_report(ctx: Context, actor: Actor, command: PlaceOrder) -> P
             )
         )
         order.raise_event(AdvisorAssigned(occurred_at=now, order_id=order.id, advisor_id=advisor.id))
-        order.raise_event(PurchaseAgreementGenerated(occurred_at=now, order_id=order.id, agreement_id=agreement.id))
+        if not ctx.policy.agreements_by_worker:
+            attach_agreement(ctx, order, vehicle, advisor, now)
         reservation.convert(order_id=order.id, now=now)
         uow.reservations.save(reservation)
         uow.vehicles.set_status(vehicle.id, VehicleStatus.SALE_PENDING, expected=VehicleStatus.RESERVED)
@@ -292,7 +279,7 @@ def start_signing(ctx: Context, actor: Actor, order_id: str) -> SigningEnvelope:
             raise IllegalTransition(order.status.value, "sign_documents")
         if order.envelope is not None and order.envelope.status == "sent" and now < order.envelope.expires_at:
             return order.envelope
-        agreement = order.document(DocumentKind.PURCHASE_AGREEMENT)
+        agreement = ensure_agreement(ctx, uow, order, now)
         if agreement is None:
             raise SigningNotAvailable("the order has no purchase agreement to sign")
         envelope = ctx.signer.create_envelope(

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import click
 
-from checkout_core.usecases.order_view import audit_entry_to_dict, verification_to_dict
+from checkout_core.usecases.agreements import generate_due_agreements
+from checkout_core.usecases.order_view import audit_entry_to_dict, iso, verification_to_dict
 from checkout_core.usecases.orders import sync_open_envelopes
 from checkout_core.usecases.signing_audit import audit_entries, verify_order_documents
 from entrypoints.cli.app_factory import CliState, pass_state
@@ -15,6 +16,8 @@ from entrypoints.cli.output import (
     domain_errors,
     emit_json,
     json_option,
+    loop_option,
+    run_sweep,
     table,
     when,
 )
@@ -22,7 +25,47 @@ from entrypoints.cli.output import (
 
 @click.group()
 def documents() -> None:
-    """Documents: the signing audit trail, the tamper check and the signing provider's state."""
+    """Documents: agreements to render, the signing audit trail, the tamper check and the
+    signing provider's state."""
+
+
+@documents.command("generate")
+@loop_option
+@click.option(
+    "--interval",
+    type=click.FloatRange(0.05, 3600),
+    default=0.5,
+    show_default=True,
+    help="Seconds between passes with --loop (a customer is waiting for the agreement).",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 1000),
+    default=20,
+    show_default=True,
+    help="Orders claimed per transaction (each is locked while its PDF renders).",
+)
+@json_option
+@pass_state
+def generate(state: CliState, loop: bool, interval: float, batch_size: int, as_json: bool) -> None:
+    """Render and store the purchase agreement of every order placed without one
+    (CHECKOUT_AGREEMENTS=worker leaves them to this job).
+
+    Safe to run in several copies (on PostgreSQL each order is rendered by one of them). With
+    --loop it runs until SIGTERM or SIGINT, finishing the pass in progress."""
+    ctx = state.app().ctx
+    run_sweep(
+        sweep=lambda: generate_due_agreements(ctx, batch_size=batch_size),
+        count_due=lambda: 0,
+        now=lambda: iso(ctx.clock.now()) or "",
+        counting=lambda advance: state.tap.counting("PurchaseAgreementGenerated", advance),
+        label="Rendering agreements",
+        noun="agreement",
+        verb="generated",
+        loop=loop,
+        interval=interval,
+        as_json=as_json,
+    )
 
 
 @documents.command("verify")

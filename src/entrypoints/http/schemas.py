@@ -331,15 +331,17 @@ class AdvisorBody(Camel):
 
 
 class DocumentBody(Camel):
-    """A stored document of an order (download it from ``url``)."""
+    """A stored document of an order (download it from ``url``). ``status`` is ``generated``,
+    ``signed`` or — while a document worker has yet to render the agreement
+    (``CHECKOUT_AGREEMENTS=worker``) — ``generating``, with no ``id``, ``url`` or ``sha256`` yet."""
 
-    id: str
+    id: str | None
     type: DocumentKind
     status: str
     signed_at: datetime | None
-    url: str
+    url: str | None
     content_type: str
-    sha256: str
+    sha256: str | None
     created_at: datetime | None
 
 
