@@ -144,9 +144,11 @@ def full_order(
     status: OrderStatus = OrderStatus.DELIVERED,
     created_at: datetime = T0,
     delivered_at: datetime | None = None,
+    documents: list[DocumentRecord] | None = None,
 ) -> Order:
-    """An order with a trade-in, financing, documents, insurance, an envelope and a delivery,
-    priced in Québec (GST + QST: two tax lines, a five-decimal rate)."""
+    """An order with a trade-in, financing, documents (unless ``documents`` says which),
+    insurance, an envelope and a delivery, priced in Québec (GST + QST: two tax lines, a
+    five-decimal rate)."""
     pricing = price_purchase(
         vehicle_price=Money(2499900),
         trade_in_credit=Money(800000),
@@ -155,7 +157,7 @@ def full_order(
         fees=FeeSchedule(),
     )
     signed_at = datetime(2025, 12, 23, 7, 0, 0, 123456, tzinfo=TORONTO)
-    documents = [
+    default_documents = [
         DocumentRecord(
             id="doc_1",
             kind=DocumentKind.PURCHASE_AGREEMENT,
@@ -221,7 +223,7 @@ def full_order(
         advisor_id=advisor_id,
         created_at=created_at,
         updated_at=created_at + timedelta(days=6),
-        documents=documents,
+        documents=default_documents if documents is None else documents,
         insurance=Insurance(
             id="ins_1",
             policy_number="POL-12345",

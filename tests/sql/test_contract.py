@@ -534,7 +534,7 @@ def test_order_list_filters_newest_first_and_pages(backend: Backend) -> None:
         assert [o.id for o in listed(limit=2, offset=1)] == ["ord_2", "ord_1"]
 
 
-def test_open_counts_by_advisor(backend: Backend) -> None:
+def test_least_loaded_advisor_counts_open_orders_only(backend: Backend) -> None:
     seed(backend, advisors=("adv_1", "adv_2", "adv_3"))
     add_order_with_reservation(backend, 1, status=OrderStatus.PENDING_DOCUMENTS)
     add_order_with_reservation(backend, 2, status=OrderStatus.DELIVERED)
@@ -542,7 +542,52 @@ def test_open_counts_by_advisor(backend: Backend) -> None:
     add_order_with_reservation(backend, 4, status=OrderStatus.COMPLETED, advisor_id="adv_2")
     add_order_with_reservation(backend, 5, status=OrderStatus.CANCELLED, advisor_id="adv_3")
     with backend.uow() as uow:
-        assert uow.orders.open_counts_by_advisor() == {"adv_1": 2, "adv_2": 1}
+        least = uow.advisors.least_loaded()
+        assert least == advisor("adv_3")  # open orders: adv_1 2, adv_2 1, adv_3 0 (its one is cancelled)
+        uow.advisors.upsert(advisor("adv_3", active=False))
+        uow.commit()
+    with backend.uow() as uow:
+        assert uow.advisors.least_loaded() == advisor("adv_2")
+    add_order_with_reservation(backend, 6, status=OrderStatus.PENDING_INSURANCE, advisor_id="adv_2")
+    with backend.uow() as uow:
+        assert uow.advisors.least_loaded() == advisor("adv_1")  # a tie at 2: the lowest id
+        for advisor_id in ("adv_1", "adv_2"):
+            uow.advisors.upsert(advisor(advisor_id, active=False))
+        uow.commit()
+    with backend.uow() as uow:
+        assert uow.advisors.least_loaded() is None
+
+
+def test_reservation_with_its_vehicle(backend: Backend) -> None:
+    seed(backend, "veh_1")
+    add_reservation(backend, reservation("res_1", vehicle_id="veh_1"))
+    with backend.uow() as uow:
+        found = uow.reservations.get_with_vehicle("res_1", for_update=True)
+        assert found is not None
+        held, car = found
+        assert held == uow.reservations.get("res_1")
+        assert car == vehicle("veh_1")
+        held.cancel(now=T0 + timedelta(minutes=1))
+        uow.reservations.save(held)  # read this way, it can be saved like any other
+        uow.commit()
+        assert uow.reservations.get_with_vehicle("res_missing") is None
+    with backend.uow() as uow:
+        again = uow.reservations.get("res_1")
+        assert again is not None and again.status is ReservationStatus.CANCELLED
+
+
+def test_orders_awaiting_their_agreement_oldest_first_with_their_parties(backend: Backend) -> None:
+    seed(backend, "veh_1")
+    waiting: dict[str, object] = {"status": OrderStatus.PENDING_DOCUMENTS, "documents": []}
+    add_order_with_reservation(backend, 1, created_at=T0 + timedelta(minutes=2), **waiting)
+    add_order_with_reservation(backend, 2, created_at=T0 + timedelta(minutes=1), **waiting)
+    add_order_with_reservation(backend, 3, status=OrderStatus.CANCELLED, documents=[])
+    add_order_with_reservation(backend, 4, status=OrderStatus.PENDING_DOCUMENTS)  # has its agreement
+    with backend.uow() as uow:
+        claimed = uow.orders.claim_awaiting_agreement(10)
+        assert [o.id for o, _car, _adv in claimed] == ["ord_2", "ord_1"]
+        assert all((car, adv) == (vehicle("veh_1"), advisor("adv_1")) for _o, car, adv in claimed)
+        assert [o.id for o, _car, _adv in uow.orders.claim_awaiting_agreement(1)] == ["ord_2"]
 
 
 def test_claim_due_for_completion(backend: Backend) -> None:
@@ -587,6 +632,26 @@ def test_payment_round_trip_and_lookups(backend: Backend) -> None:
         assert ledger.payments_for(order_id="ord_1") == [card]
         assert ledger.payments_for(order_id="ord_1", reservation_id="res_1") == [deposit, card]
         assert ledger.payments_for() == []
+
+
+def test_assign_a_succeeded_payment_to_an_order(backend: Backend) -> None:
+    _ledger_world(backend)
+    later = T0 + timedelta(hours=3)
+    with backend.uow() as uow:
+        uow.ledger.add_payment(payment("pay_1", key="res_1:deposit", reservation_id="res_1"))
+        uow.ledger.add_payment(payment("pay_2", key="res_2:deposit", status=PaymentStatus.FAILED))
+        uow.commit()
+    with backend.uow() as uow:
+        linked = uow.ledger.assign_to_order("res_1:deposit", "ord_1", later)
+        assert linked is not None
+        assert (linked.id, linked.order_id, linked.updated_at) == ("pay_1", "ord_1", later)
+        assert uow.ledger.assign_to_order("res_2:deposit", "ord_1", later) is None  # failed: left alone
+        assert uow.ledger.assign_to_order("nope", "ord_1", later) is None
+        uow.commit()
+    with backend.uow() as uow:
+        assert uow.ledger.get_payment("pay_1") == linked
+        failed = uow.ledger.get_payment("pay_2")
+        assert failed is not None and failed.order_id is None
 
 
 def test_payment_idempotency_key_is_unique(backend: Backend) -> None:

@@ -116,6 +116,12 @@ class MemoryReservations(_Repo):
         found = self._s.reservations.get(reservation_id)
         return None if found is None else self._out(found)
 
+    def get_with_vehicle(
+        self, reservation_id: str, *, for_update: bool = False
+    ) -> tuple[Reservation, Vehicle | None] | None:
+        found = self.get(reservation_id, for_update=for_update)
+        return None if found is None else (found, self._s.vehicles.get(found.vehicle_id))
+
     def save(self, reservation: Reservation, *, expected_status: ReservationStatus | None = None) -> None:
         current = self._s.reservations.get(reservation.id)
         if expected_status is not None and (current is None or current.status is not expected_status):
@@ -257,13 +263,6 @@ class MemoryOrders(_Repo):
         rows.sort(key=lambda o: (o.created_at, o.id), reverse=True)
         return [self._out(o) for o in rows[offset : offset + limit]]
 
-    def open_counts_by_advisor(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for o in self._s.orders.values():
-            if o.status in OPEN_STATUSES:
-                counts[o.advisor_id] = counts.get(o.advisor_id, 0) + 1
-        return counts
-
     def claim_due_for_completion(self, delivered_before: datetime, limit: int) -> Sequence[Order]:
         due = [
             o
@@ -300,6 +299,15 @@ class MemoryLedger(_Repo):
 
     def payment_by_key(self, idempotency_key: str) -> Payment | None:
         return self._first(p for p in self._s.payments.values() if p.idempotency_key == idempotency_key)
+
+    def assign_to_order(self, idempotency_key: str, order_id: str, now: datetime) -> Payment | None:
+        payment = self.payment_by_key(idempotency_key)
+        if payment is None or payment.status is not PaymentStatus.SUCCEEDED:
+            return None
+        payment.order_id = order_id
+        payment.updated_at = now
+        self.save_payment(payment)
+        return payment
 
     def payments_by_keys(self, idempotency_keys: Sequence[str]) -> Sequence[Payment]:
         wanted = set(idempotency_keys)
@@ -450,6 +458,13 @@ class MemoryAdvisors(_Directory):
 
     def list_active(self) -> Sequence[Advisor]:
         return sorted((a for a in self._s.advisors.values() if a.active), key=lambda a: a.id)
+
+    def least_loaded(self) -> Advisor | None:
+        load: dict[str, int] = {}
+        for order in self._s.orders.values():
+            if order.status in OPEN_STATUSES:
+                load[order.advisor_id] = load.get(order.advisor_id, 0) + 1
+        return min(self.list_active(), key=lambda a: (load.get(a.id, 0), a.id), default=None)
 
 
 class MemoryTradeIns(_Directory):

@@ -31,12 +31,14 @@ from sqlalchemy import (
     Insert,
     Select,
     Table,
+    Update,
     and_,
     bindparam,
     func,
     or_,
     select,
     true,
+    update,
 )
 from sqlalchemy import exc as sa_exc
 
@@ -244,6 +246,42 @@ def _order_with_parties() -> Select[Any]:
 
 
 @functools.cache
+def _reservation_with_vehicle(dialect_name: str, for_update: bool) -> Select[Any]:
+    r, v = tables.reservations, tables.vehicles
+    statement = (
+        select(r, *_labelled(v, _VEHICLE_PREFIX))
+        .select_from(r.outerjoin(v, v.c.id == r.c.vehicle_id))
+        .where(r.c.id == bindparam("id"))
+    )
+    if for_update and dialect_name == "postgresql":
+        statement = statement.with_for_update(of=r)
+    return statement
+
+
+@functools.cache
+def _least_loaded_advisor() -> Select[Any]:
+    a, o = tables.advisors, tables.orders
+    open_orders = (
+        select(func.count())
+        .select_from(o)
+        .where(o.c.advisor_id == a.c.id, o.c.status.in_(sorted(s.value for s in OPEN_STATUSES)))
+        .scalar_subquery()
+    )
+    return select(a).where(a.c.active == true()).order_by(open_orders, a.c.id).limit(1)
+
+
+@functools.cache
+def _assign_payment_to_order() -> Update:
+    p = tables.payments
+    return (
+        update(p)
+        .where(p.c.idempotency_key == bindparam("b_key"), p.c.status == PaymentStatus.SUCCEEDED.value)
+        .values(order_id=bindparam("b_order"), updated_at=bindparam("b_now", type_=p.c.updated_at.type))
+        .returning(*p.c)
+    )
+
+
+@functools.cache
 def _awaiting_agreement(dialect_name: str) -> Select[Any]:
     o, v, a = tables.orders, tables.vehicles, tables.advisors
     statement = (
@@ -367,6 +405,19 @@ class SqlReservations(_Repo):
         """The reservation; ``for_update`` locks the row until the transaction ends (PostgreSQL)."""
         row = self._by(self._t, lock=for_update, id=reservation_id)
         return None if row is None else self._out(row)
+
+    def get_with_vehicle(
+        self, reservation_id: str, *, for_update: bool = False
+    ) -> tuple[Reservation, Vehicle | None] | None:
+        """One ``SELECT reservations … LEFT JOIN vehicles`` (``FOR UPDATE OF reservations`` on
+        PostgreSQL when asked)."""
+        row = self._row(_reservation_with_vehicle(self._dialect, for_update), {"id": reservation_id})
+        if row is None:
+            return None
+        vehicle = None
+        if row[_VEHICLE_PREFIX + "id"] is not None:
+            vehicle = mapping.vehicle_from_row(_unprefixed(row, _VEHICLE_PREFIX))
+        return self._out(row), vehicle
 
     def save(self, reservation: Reservation, *, expected_status: ReservationStatus | None = None) -> None:
         """Write the reservation back, if nobody changed its status since it was loaded (or, for
@@ -579,16 +630,6 @@ class SqlOrders(_Repo):
             statement = statement.where(c.advisor_id == advisor_id)
         return [self._out(r) for r in self._rows(statement)]
 
-    def open_counts_by_advisor(self) -> dict[str, int]:
-        """Open orders per advisor, counted by the database."""
-        c = self._t.c
-        statement = (
-            select(c.advisor_id, func.count().label("open_orders"))
-            .where(c.status.in_([s.value for s in OPEN_STATUSES]))
-            .group_by(c.advisor_id)
-        )
-        return {str(row["advisor_id"]): int(row["open_orders"]) for row in self._rows(statement)}
-
     def claim_due_for_completion(self, delivered_before: datetime, limit: int) -> Sequence[Order]:
         """Delivered orders whose return window closed, locked (SKIP LOCKED on PostgreSQL)."""
         c = self._t.c
@@ -718,6 +759,15 @@ class SqlLedger(_Repo):
         """By idempotency key (unique)."""
         found = self._payments_by(idempotency_key=idempotency_key)
         return found[0] if found else None
+
+    def assign_to_order(self, idempotency_key: str, order_id: str, now: datetime) -> Payment | None:
+        """One ``UPDATE payments … WHERE idempotency_key = :key AND status = 'succeeded' RETURNING *``."""
+        row = self._row(_assign_payment_to_order(), {"b_key": idempotency_key, "b_order": order_id, "b_now": now})
+        if row is None:
+            return None
+        payment = mapping.payment_from_row(row)
+        self.remember(payment)
+        return payment
 
     def payments_by_keys(self, idempotency_keys: Sequence[str]) -> Sequence[Payment]:
         """``SELECT … WHERE idempotency_key IN (…)``."""
@@ -881,6 +931,12 @@ class SqlAdvisors(_Repo):
         """Active advisors by id."""
         statement = select(self._t).where(self._t.c.active == true()).order_by(self._t.c.id)
         return [mapping.advisor_from_row(r) for r in self._rows(statement)]
+
+    def least_loaded(self) -> Advisor | None:
+        """One ``SELECT``: active advisors ordered by a correlated count of their open orders
+        (an index range of ``ix_orders_advisor_id_status`` each), then id."""
+        row = self._row(_least_loaded_advisor())
+        return None if row is None else mapping.advisor_from_row(row)
 
     def upsert(self, advisor: Advisor) -> None:
         """Insert or replace."""

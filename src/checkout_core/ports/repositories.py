@@ -66,6 +66,13 @@ class ReservationRepository(Protocol):
         """The reservation, or None; ``for_update`` locks its row until commit where supported."""
         ...
 
+    def get_with_vehicle(
+        self, reservation_id: str, *, for_update: bool = False
+    ) -> tuple[Reservation, Vehicle | None] | None:
+        """The reservation with its car, read together (the checkout needs both); ``for_update``
+        locks the reservation's row (not the car's) until commit where supported."""
+        ...
+
     def save(self, reservation: Reservation, *, expected_status: ReservationStatus | None = None) -> None:
         """Persist changes; raises Conflict if the stored status is no longer the one this unit of
         work read (or ``expected_status``, for a reservation not read in this unit of work)."""
@@ -161,10 +168,6 @@ class OrderRepository(Protocol):
         """Orders, newest first."""
         ...
 
-    def open_counts_by_advisor(self) -> dict[str, int]:
-        """Open (not completed, cancelled or returned) orders per advisor id."""
-        ...
-
     def claim_due_for_completion(self, delivered_before: datetime, limit: int) -> Sequence[Order]:
         """Delivered orders whose return window has closed, locked for this sweep."""
         ...
@@ -181,6 +184,11 @@ class PaymentLedger(Protocol):
 
     def add_payment(self, payment: Payment) -> None:
         """Record a new payment (usually ``pending``)."""
+        ...
+
+    def assign_to_order(self, idempotency_key: str, order_id: str, now: datetime) -> Payment | None:
+        """Link the *succeeded* payment with this key to ``order_id`` and return it as written;
+        None (and nothing written) if there is no such payment or it did not succeed."""
         ...
 
     def save_payment(self, payment: Payment, *, expected_status: PaymentStatus | None = None) -> None:
@@ -299,6 +307,11 @@ class AdvisorDirectory(Protocol):
 
     def list_active(self) -> Sequence[Advisor]:
         """Advisors who take new orders, ordered by id."""
+        ...
+
+    def least_loaded(self) -> Advisor | None:
+        """The active advisor with the fewest open orders (ties: the lowest id), or None if no
+        advisor is active — the one a new order is assigned to."""
         ...
 
     def upsert(self, advisor: Advisor) -> None:

@@ -89,15 +89,15 @@ def place_order_and_report(ctx: Context, actor: Actor, command: PlaceOrder) -> P
     """:func:`place_order`, returning what it wrote (the HTTP answer is built from it)."""
     now = ctx.clock.now()
     with ctx.uow() as uow:
-        reservation = uow.reservations.get(command.reservation_id, for_update=True)
-        if reservation is None or reservation.customer_id != actor.id:
+        found = uow.reservations.get_with_vehicle(command.reservation_id, for_update=True)
+        if found is None or found[0].customer_id != actor.id:
             raise NotFound(f"reservation {command.reservation_id} not found")
+        reservation, vehicle = found
         if reservation.vehicle_id != command.vehicle_id:
             raise ReservationMismatch(
                 f"reservation {reservation.id} is for vehicle {reservation.vehicle_id}, not {command.vehicle_id}"
             )
         reservation.ensure_usable_for_order(customer_id=actor.id, now=now)
-        vehicle = uow.vehicles.get(reservation.vehicle_id)
         if vehicle is None:
             raise NotFound(f"vehicle {reservation.vehicle_id} not found")
         trade_in = _trade_in(uow, actor, command, now)
@@ -126,10 +126,8 @@ def place_order_and_report(ctx: Context, actor: Actor, command: PlaceOrder) -> P
             created_at=now,
             updated_at=now,
         )
-        deposit = uow.ledger.payment_by_key(reservation.deposit_idempotency_key)
-        if deposit is not None and deposit.status is PaymentStatus.SUCCEEDED:
-            deposit.order_id = order.id
-            uow.ledger.save_payment(deposit)
+        deposit = uow.ledger.assign_to_order(reservation.deposit_idempotency_key, order.id, now)
+        if deposit is not None:
             order.paid = deposit.amount  # the deposit counts toward the order
         order.raise_event(
             OrderPlaced(
@@ -214,11 +212,10 @@ def _payment_plan(uow: UnitOfWork, actor: Actor, command: PlaceOrder, total_due:
 
 def _pick_advisor(uow: UnitOfWork) -> Advisor:
     """The active advisor with the fewest open orders (ties: lowest id, for determinism)."""
-    advisors = list(uow.advisors.list_active())
-    if not advisors:
+    advisor = uow.advisors.least_loaded()
+    if advisor is None:
         raise Conflict("no advisor is available to take the order")
-    load = uow.orders.open_counts_by_advisor()
-    return min(advisors, key=lambda a: (load.get(a.id, 0), a.id))
+    return advisor
 
 
 # -- reading ----------------------------------------------------------------------------
