@@ -172,7 +172,8 @@ def create_order(
     idempotency_key: RequiredIdempotencyKey,
 ) -> OrderBody:
     """Turn the caller's confirmed reservation into an order: priced, advisor assigned, purchase
-    agreement generated; status ``pending_documents``.
+    agreement generated (with ``CHECKOUT_AGREEMENTS=worker``, listed as ``generating`` until a
+    document worker renders it moments later); status ``pending_documents``.
 
     404 if the reservation (or trade-in offer, financing application) is not the caller's;
     409 ``reservation_not_usable``; 422 ``reservation_mismatch`` or ``amount_mismatch``."""
