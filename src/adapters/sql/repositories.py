@@ -1007,8 +1007,8 @@ class SqlOutbox(_Repo):
     def for_aggregate(self, aggregate_id: str) -> Sequence[StoredEvent]:
         """Every event of a reservation or order, in the order stored."""
         self.flush()
-        statement = select(self._t).where(self._t.c.aggregate_id == aggregate_id).order_by(self._t.c.seq)
-        return [mapping.event_from_row(r) for r in self._rows(statement)]
+        statement = sql.select_where(self._dialect, self._t, ("aggregate_id",), order_by=("seq",))
+        return [mapping.event_from_row(r) for r in self._rows(statement, sql.where_params(aggregate_id=aggregate_id))]
 
     def claim_unpublished(self, limit: int) -> Sequence[StoredEvent]:
         """The oldest unpublished events, locked so that parallel relays skip them (PostgreSQL)."""
