@@ -1,13 +1,17 @@
 """Section 2: HTTP on PostgreSQL against the real server process, with a bare baseline.
 
-Two servers run one after the other under the same uvicorn settings (127.0.0.1, one worker by
+Three servers run side by side under the same uvicorn settings (127.0.0.1, one worker by
 default, log level warning), each on a fresh database seeded the same way:
 
 * ``app`` — ``checkout serve`` (``entrypoints.http.asgi:create_from_env``) with the embedded
-  sandbox gateway and local document store in a temporary data directory;
-* ``baseline`` — :mod:`bench.baseline_app`, only the SQL the use cases cannot avoid.
+  sandbox gateway and local document store in a temporary data directory, agreements rendered
+  by a ``checkout documents generate --loop`` process beside it;
+* ``baseline`` — :mod:`bench.baseline_app`, only the SQL the use cases cannot avoid;
+* ``bare`` — the same app with only the state change, a floor.
 
-Both get the same calls in the same order, from the same bounded load generator
+They are measured in turn, one measurement each (the app's reservations at 1 client, then the
+baseline's, then the bare one's, then the app's at 8 clients …), so that the figures a ratio is
+made of were taken seconds apart. All get the same calls in the same order, from the same bounded load generator
 (:mod:`bench.load`): reservations on distinct cars, 64 clients racing for 16 cars (checked:
 exactly 16 winners, no 5xx), order placement, order reads — at several client counts. Every
 app figure is printed with the baseline's and their ratio (target: at least 0.5)."""
@@ -17,7 +21,7 @@ from __future__ import annotations
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +42,8 @@ from checkout_core.usecases.context import Role
 
 JWT_SECRET = "bench-jwt-secret-" + "x" * 32
 TARGET_RATIO = 0.5
+#: ``nice -n`` of the document worker that runs beside the API during the HTTP runs.
+WORKER_NICENESS = 10
 RACE_CLIENTS = 64
 RACE_CARS = 16
 
@@ -155,6 +161,9 @@ def _kept(result: LoadResult, status: int) -> list[tuple[Call, Any]]:
     return [(o.call, o.body) for o in result.outcomes if o.status == status and o.body is not None]
 
 
+Steps = Generator[str, None, TargetRun]
+
+
 def exercise(
     base_url: str,
     cars: Sequence[str],
@@ -165,6 +174,47 @@ def exercise(
     server_cpu: Callable[[], float] = lambda: 0.0,
 ) -> TargetRun:
     """Run the scenarios of ``plan`` against one server; the same sequence for every server."""
+    return finish(exercise_steps(base_url, cars, plan, prefix, only=only, server_cpu=server_cpu))
+
+
+def finish(steps: Steps) -> TargetRun:
+    """Run every step of one server's sequence; its result."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            result: TargetRun = done.value
+            return result
+
+
+def interleaved(*sequences: Steps) -> list[TargetRun]:
+    """Run several servers' sequences step by step in turn (A's first measurement, then B's,
+    then A's second …), so that each pair of figures a ratio is made of was measured within
+    seconds of each other: this machine's speed drifts by tens of percent over minutes, which
+    running one server's whole sequence after the other's turned into ratio noise."""
+    results: list[TargetRun | None] = [None] * len(sequences)
+    active = list(range(len(sequences)))
+    while active:
+        for index in list(active):
+            try:
+                next(sequences[index])
+            except StopIteration as done:
+                results[index] = done.value
+                active.remove(index)
+    return [r for r in results if r is not None]
+
+
+def exercise_steps(
+    base_url: str,
+    cars: Sequence[str],
+    plan: Plan,
+    prefix: str,
+    *,
+    only: Sequence[str] = ("reserve", "race", "order", "read"),
+    server_cpu: Callable[[], float] = lambda: 0.0,
+) -> Steps:
+    """:func:`exercise` as a generator that yields the scenario's name after each measured run
+    (for :func:`interleaved`) and returns the server's results."""
     run = TargetRun()
     customers = Customers(prefix)
     free = iter(cars)
@@ -196,6 +246,7 @@ def exercise(
                 "reserve", clients, [reservation_call(customers, next(free)) for _ in range(plan.reservations)]
             )
             held += [(b["reservationId"], c.tag[0], c.tag[1]) for c, b in _kept(result, 201)]
+            yield "reserve"
 
     if "race" in only:
         race: list[LoadResult] = []
@@ -212,6 +263,7 @@ def exercise(
                     f"(expected {RACE_CARS} on {RACE_CARS}); {result.status_summary()}"
                 )
         run.add("race", RACE_CLIENTS, _merge(race), server_cpu() - before)
+        yield "race"
 
     orders: list[tuple[str, str]] = []  # (order, customer)
     if "order" in only:
@@ -221,6 +273,7 @@ def exercise(
             calls = [order_call(customers, r, c, v) for r, c, v in (b for b in batch if b is not None)]
             result = measured("order", clients, calls)
             orders += [(b["orderId"], c.tag) for c, b in _kept(result, 201)]
+            yield "order"
 
     if "read" in only and orders:
         for clients in plan.levels:
@@ -229,6 +282,7 @@ def exercise(
                 for n in range(plan.reads)
             ]
             measured("read", clients, calls)
+            yield "read"
     return run
 
 
@@ -252,15 +306,17 @@ def running(server: ManagedProcess) -> Iterator[ManagedProcess]:
         server.stop()
 
 
-def run_app(
+@contextmanager
+def app_server(
     plan: Plan,
     work: Path,
     *,
     sandbox_wal: bool = False,
     agreements: str = "worker",
     only: Sequence[str] | None = None,
-) -> TargetRun:
-    """The real server on a fresh database: seed, ``checkout serve``, exercise, read its memory.
+) -> Iterator[Steps]:
+    """The real server on a fresh database, started: seed, ``checkout serve``; yields its
+    sequence of measurements (which ends by reading its memory), stops it on the way out.
 
     ``agreements="worker"`` is the production topology (docs/operations.md): the API leaves
     each new order's PDF to a ``checkout documents generate --loop`` process running beside
@@ -279,22 +335,34 @@ def run_app(
             worker = None
             if agreements == "worker":
                 argv = ["documents", "generate", "--loop", "--interval", "0.2"]
-                worker = checkout_job(f"{name}-documents", argv, env, work).launch()
+                # A background job beside the API on the same host: a lower CPU priority, as it
+                # would be deployed (docs/operations.md); its lag is measured below.
+                worker = checkout_job(f"{name}-documents", argv, env, work, niceness=WORKER_NICENESS).launch()
                 _wait_for_first_pass(worker)
-            worker_cpu_before = worker.cpu_seconds() if worker is not None else 0.0
-            try:
-                run = exercise(
+
+            def steps() -> Steps:
+                worker_cpu_before = worker.cpu_seconds() if worker is not None else 0.0
+                run = yield from exercise_steps(
                     server.base_url, cars, plan, "a", server_cpu=server.cpu_seconds, **({"only": only} if only else {})
                 )
                 if worker is not None:
                     run.agreements = _drain_agreements(url, worker, worker_cpu_before)
                     if not run.agreements["exactly_once"]:
                         run.problems.append("document worker: not exactly one agreement per order")
+                run.peak_rss_kib = server.peak_rss_kib()
+                return run
+
+            try:
+                yield steps()
             finally:
                 if worker is not None:
                     worker.stop()
-            run.peak_rss_kib = server.peak_rss_kib()
-        return run
+
+
+def run_app(plan: Plan, work: Path, **options: Any) -> TargetRun:
+    """:func:`app_server`'s whole sequence, alone."""
+    with app_server(plan, work, **options) as steps:
+        return finish(steps)
 
 
 def _wait_for_first_pass(worker: ManagedProcess, timeout: float = 60.0) -> None:
@@ -341,9 +409,10 @@ def _drain_agreements(url: str, worker: ManagedProcess, cpu_before: float, timeo
     }
 
 
-def run_baseline(plan: Plan, work: Path, mode: str = "required") -> TargetRun:
+@contextmanager
+def baseline_server(plan: Plan, work: Path, mode: str = "required") -> Iterator[Steps]:
     """A baseline (:mod:`bench.baseline_app`, ``required`` or ``bare``) on its own fresh
-    database, seeded the same way."""
+    database, seeded the same way, started; yields its sequence of measurements."""
     with pg.fresh_database() as url:
         cars = prepare_database(url, vehicles=plan.cars_needed)
         env = checkout_env(database_url=url, data_dir=work / f"baseline-{mode}", jwt_secret=JWT_SECRET)
@@ -352,7 +421,13 @@ def run_baseline(plan: Plan, work: Path, mode: str = "required") -> TargetRun:
         name = f"baseline-{mode}"
         server = uvicorn_server(name, "bench.baseline_app:create_from_env", env, work, workers=plan.workers)
         with running(server):
-            return exercise(server.base_url, cars, plan, "b", server_cpu=server.cpu_seconds)
+            yield exercise_steps(server.base_url, cars, plan, "b", server_cpu=server.cpu_seconds)
+
+
+def run_baseline(plan: Plan, work: Path, mode: str = "required") -> TargetRun:
+    """:func:`baseline_server`'s whole sequence, alone."""
+    with baseline_server(plan, work, mode) as steps:
+        return finish(steps)
 
 
 SCENARIOS: dict[str, str] = {
@@ -390,9 +465,12 @@ def run(quick: bool, *, workers: int = 1) -> Section:
     )
     with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
         work = Path(tmp)
-        app = run_app(plan, work)
-        baseline = run_baseline(plan, work, "required")
-        bare = run_baseline(plan, work, "bare")
+        with (
+            app_server(plan, work) as app_steps,
+            baseline_server(plan, work, "required") as baseline_steps,
+            baseline_server(plan, work, "bare") as bare_steps,
+        ):
+            app, baseline, bare = interleaved(app_steps, baseline_steps, bare_steps)
         inline = run_app(plan, work, agreements="inline", only=("order",))
         wal = run_app(plan, work, sandbox_wal=True, only=("reserve",)) if not quick else None
     for scenario, label in SCENARIOS.items():
@@ -440,7 +518,8 @@ def _agreement_notes(app: TargetRun) -> list[str]:
     per = a["worker_cpu_seconds"] * 1000 / a["rendered"] if a["rendered"] else 0.0
     return [
         "place order: CHECKOUT_AGREEMENTS=worker, the production topology — the API commits the order and answers; "
-        "one `checkout documents generate --loop` process beside it on the same 2 cores renders the PDFs "
+        f"one `checkout documents generate --loop` process beside it on the same 2 cores (nice {WORKER_NICENESS}) "
+        "renders the PDFs "
         f"({a['rendered']} agreements for {a['orders']} orders, {per:.1f} ms of its CPU each, the last one "
         f"{a['drain_seconds_after_the_run']:.1f} s after the run ended; exactly one per order: "
         f"{'yes' if a['exactly_once'] else 'NO'}). The diagnostic rows render it inside the request instead."

@@ -212,9 +212,15 @@ def checkout_server(
     return ManagedProcess(name, argv, env, f"http://127.0.0.1:{port}", log_dir / f"{name}.log")
 
 
-def checkout_job(name: str, args: Sequence[str], env: dict[str, str], log_dir: Path) -> ManagedProcess:
-    """A ``checkout`` job command (``reservations expire --loop …``, ``events relay --loop …``)."""
-    return ManagedProcess(name, [script("checkout"), *args], env, "", log_dir / f"{name}.log")
+def checkout_job(
+    name: str, args: Sequence[str], env: dict[str, str], log_dir: Path, *, niceness: int = 0
+) -> ManagedProcess:
+    """A ``checkout`` job command (``reservations expire --loop …``, ``events relay --loop …``),
+    at a lower CPU priority with ``niceness`` (``nice -n``)."""
+    argv = [script("checkout"), *args]
+    if niceness:
+        argv = ["nice", "-n", str(niceness), *argv]
+    return ManagedProcess(name, argv, env, "", log_dir / f"{name}.log")
 
 
 def uvicorn_server(
