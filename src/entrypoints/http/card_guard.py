@@ -284,6 +284,17 @@ def scan_envelope(scope: Scope) -> str | None:
     return None
 
 
+def _has_body(scope: Scope) -> bool:
+    """Whether the request announces a body (HTTP/1.1: a non-zero Content-Length or a
+    Transfer-Encoding; without either there is none). Most GETs have none, and reading an
+    empty body through the ASGI channel still costs a round of the event loop."""
+    for name, value in scope.get("headers", ()):
+        lowered = name.lower()
+        if lowered == b"transfer-encoding" or (lowered == b"content-length" and value.strip() not in (b"0", b"")):
+            return True
+    return False
+
+
 async def scan_request(request: Request[Any, Any, Any]) -> tuple[str | None, FormMultiDict | None]:
     """Where in the request a card number is (``field`` of the problem), or None; and the
     parsed form, if the body was one (its uploaded files must be closed after the request).
@@ -293,6 +304,8 @@ async def scan_request(request: Request[Any, Any, Any]) -> tuple[str | None, For
     found = scan_envelope(request.scope)
     if found:
         return found, None
+    if not _has_body(request.scope):
+        return None, None
     body = await request.body()
     if not body:
         return None, None
