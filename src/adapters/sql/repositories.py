@@ -282,6 +282,13 @@ def _assign_payment_to_order() -> Update:
 
 
 @functools.cache
+def _insert_refunds(dialect_name: str) -> Insert:
+    return sql.insert_or_skip(dialect_name, tables.refunds, ("idempotency_key",)).execution_options(
+        preserve_rowcount=True
+    )
+
+
+@functools.cache
 def _awaiting_agreement(dialect_name: str) -> Select[Any]:
     o, v, a = tables.orders, tables.vehicles, tables.advisors
     statement = (
@@ -801,22 +808,23 @@ class SqlLedger(_Repo):
         self._insert_unique_key(self._r, mapping.refund_to_row(refund), "refund")
 
     def add_refunds(self, refunds: Sequence[Refund]) -> Sequence[Refund]:
-        """One multi-row ``INSERT … ON CONFLICT (idempotency_key) DO NOTHING RETURNING id``: the
-        refunds returned are those inserted, the others were opened before (a replay)."""
+        """One executemany ``INSERT … ON CONFLICT (idempotency_key) DO NOTHING`` of a statement
+        prepared once (a multi-row ``VALUES`` list was a fresh SQL text of ~1,100 parameters to
+        compile and parse on every batch). The refunds returned are those inserted; the others
+        were opened before (a replay) — told apart, only when some row was skipped, by one more
+        ``SELECT`` of the new ids."""
         if not refunds:
             return []
-        statement = (
-            dialect_insert(self._dialect, self._r)
-            .values([mapping.refund_to_row(r) for r in refunds])
-            .on_conflict_do_nothing(index_elements=[self._r.c.idempotency_key])
-            .returning(self._r.c.id)
-        )
         try:
-            inserted = set(self._run(statement).scalars().all())
+            result = self._run(_insert_refunds(self._dialect), [mapping.refund_to_row(r) for r in refunds])
         except sa_exc.IntegrityError as error:
             if not is_unique_violation(error):
                 raise
             raise Conflict("a refund of this batch exists") from error
+        if result.rowcount == len(refunds):
+            return list(refunds)
+        ids = [r.id for r in refunds]
+        inserted = set(self._run(select(self._r.c.id).where(self._r.c.id.in_(ids))).scalars().all())
         return [r for r in refunds if r.id in inserted]
 
     def save_refunds(self, refunds: Sequence[Refund], *, expected_status: RefundStatus) -> int:

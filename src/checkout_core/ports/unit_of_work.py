@@ -132,6 +132,9 @@ class UnitOfWorkBase:
         self._ids = ids
         self._handlers = tuple(handlers)
         self._seen: list[Aggregate] = []
+        # Identity of each tracked aggregate (they stay referenced by ``_seen``, so no id is
+        # reused): a batch tracks hundreds, and a linear search per ``track`` was quadratic.
+        self._seen_ids: set[int] = set()
         self._staged: list[DomainEvent] = []
         self._committed: tuple[StoredEvent, ...] = ()
 
@@ -142,7 +145,8 @@ class UnitOfWorkBase:
 
     def track(self, aggregate: Aggregate) -> None:
         """See :meth:`UnitOfWork.track`."""
-        if not any(a is aggregate for a in self._seen):
+        if id(aggregate) not in self._seen_ids:
+            self._seen_ids.add(id(aggregate))
             self._seen.append(aggregate)
 
     def emit(self, *events: DomainEvent) -> None:
