@@ -41,9 +41,9 @@ def test_migrated_schema_matches_the_tables(migrated: Engine) -> None:
 
 
 def test_upgrade_is_idempotent_and_reports_the_head(migrated: Engine) -> None:
-    assert current_revision(migrated) == head_revision() == "0006"
+    assert current_revision(migrated) == head_revision() == "0007"
     upgrade_database(migrated)
-    assert current_revision(migrated) == "0006"
+    assert current_revision(migrated) == "0007"
 
 
 def test_indexes_every_query_needs(migrated: Engine) -> None:
@@ -52,7 +52,7 @@ def test_indexes_every_query_needs(migrated: Engine) -> None:
     def indexed(table: str) -> set[tuple[str, ...]]:
         return {tuple(str(c) for c in ix["column_names"]) for ix in inspector.get_indexes(table)}
 
-    assert {("vehicle_id",), ("customer_id", "status"), ("status", "expires_at")} <= indexed("reservations")
+    assert {("vehicle_id",), ("customer_id", "status"), ("status", "expires_at", "id")} <= indexed("reservations")
     assert {("number",), ("customer_id", "created_at"), ("advisor_id", "status")} <= indexed("orders")
     assert {("idempotency_key",), ("order_id", "created_at"), ("reservation_id", "created_at"), ("gateway_ref",)} <= (
         indexed("payments")
