@@ -3,8 +3,11 @@ releasing the key after a 5xx."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,8 +17,10 @@ from litestar.testing import TestClient
 from adapters.system.clock import FixedClock
 from adapters.system.ids import SequentialIds
 from checkout_core.demo import load_demo
+from checkout_core.ports.idempotency import ABANDONED_AFTER
 from entrypoints.bootstrap import App, bootstrap_in_memory
 from entrypoints.http.app import create_app
+from entrypoints.http.idempotency import request_hash, request_scope
 from tests.http.conftest import new_key
 from tests.http.gateways import GATEWAY_DOWN, SpyGateway
 
@@ -177,3 +182,29 @@ def test_a_replay_survives_a_new_app_on_the_same_store(core: App, customer: dict
         second = _reserve(two, customer, key)
     assert second.headers["idempotent-replayed"] == "true"
     assert second.content == first.content
+
+
+def test_a_claim_left_by_a_crash_is_taken_over_by_a_retry_after_the_window(
+    client: Client, customer: dict[str, str], core: App, clock: FixedClock, spy: SpyGateway
+) -> None:
+    """A process killed between claiming a key and storing its answer leaves the claim behind:
+    retries answer "in progress" until it counts as abandoned, then the retry runs."""
+    key = new_key()
+    body = json.dumps(RESERVE).encode()
+    headers = {**customer, "Idempotency-Key": key, "Content-Type": "application/json"}
+    crashed_at = clock.now()
+    scope = request_scope("cus_demo", "POST", "/api/v1/reservations")
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    assert core.idempotency.claim(scope=scope, key=digest, request_hash=request_hash(body), now=crashed_at) is None
+
+    clock.advance(ABANDONED_AFTER - timedelta(seconds=1))
+    waiting = client.post("/api/v1/reservations", content=body, headers=headers)
+    assert (waiting.status_code, waiting.json()["code"]) == (409, "idempotency_in_progress")
+    assert spy.charges == 0
+
+    clock.advance(timedelta(seconds=1))
+    retried = client.post("/api/v1/reservations", content=body, headers=headers)
+    assert retried.status_code == 201, retried.text
+    assert spy.charges == 1
+    replay = client.post("/api/v1/reservations", content=body, headers=headers)
+    assert replay.headers["idempotent-replayed"] == "true" and replay.content == retried.content

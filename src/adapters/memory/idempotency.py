@@ -7,7 +7,7 @@ from datetime import datetime
 
 import attrs
 
-from checkout_core.ports.idempotency import IdempotencyRecord
+from checkout_core.ports.idempotency import IdempotencyRecord, is_abandoned
 
 
 class MemoryIdempotencyStore:
@@ -21,7 +21,7 @@ class MemoryIdempotencyStore:
         """Claim or return the existing record."""
         with self._lock:
             existing = self._records.get((scope, key))
-            if existing is not None:
+            if existing is not None and not is_abandoned(existing, request_hash, now):
                 return existing
             self._records[(scope, key)] = IdempotencyRecord(
                 scope=scope, key=key, request_hash=request_hash, created_at=now

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Delete, Engine
+from sqlalchemy import Delete, Engine, Update, bindparam, update
 
 from adapters.sql import mapping, tables
 from adapters.sql import statements as sql
 from adapters.sql.repositories import translate_db_errors
-from checkout_core.ports.idempotency import IdempotencyRecord
+from checkout_core.ports.idempotency import IdempotencyRecord, is_abandoned
 
 _t = tables.idempotency_keys
 
@@ -23,6 +23,18 @@ _CLAIM_ATTEMPTS = 5
 
 #: DELETE an unfinished claim (a finished one has a status code and is kept for replays).
 _RELEASE: Delete = sql.delete_where(_t, ("scope", "key")).where(_t.c.status_code.is_(None))
+
+_TAKE_OVER: Update = (
+    update(_t)
+    .where(
+        _t.c.scope == bindparam("w_scope"),
+        _t.c.key == bindparam("w_key"),
+        _t.c.created_at == bindparam("w_created_at", type_=_t.c.created_at.type),
+        _t.c.status_code.is_(None),
+    )
+    .values(created_at=bindparam("now", type_=_t.c.created_at.type))
+    .execution_options(preserve_rowcount=True)
+)
 
 
 class SqlIdempotencyStore:
@@ -49,8 +61,18 @@ class SqlIdempotencyStore:
                     return None
                 lookup = sql.select_where(connection.dialect.name, _t, ("scope", "key"))
                 row = connection.execute(lookup, sql.where_params(scope=scope, key=key)).mappings().first()
-                if row is not None:
-                    return mapping.idempotency_from_row(row)
+                if row is None:
+                    continue  # released meanwhile: claim again
+                existing = mapping.idempotency_from_row(row)
+                if not is_abandoned(existing, request_hash, now):
+                    return existing
+                # Take the abandoned claim over, if no other retry did first (the old
+                # created_at is the condition: exactly one UPDATE can match it).
+                taken = connection.execute(
+                    _TAKE_OVER, {"now": now, "w_scope": scope, "w_key": key, "w_created_at": existing.created_at}
+                )
+                if taken.rowcount == 1:
+                    return None
         raise RuntimeError(f"could not claim idempotency key {key!r}: it keeps being claimed and released")
 
     def complete(self, *, scope: str, key: str, status_code: int, body: bytes, content_type: str) -> None:
