@@ -13,8 +13,9 @@ from adapters.system.clock import FixedClock
 from adapters.system.ids import SequentialIds
 from checkout_core.demo import load_demo
 from checkout_core.model.order import DocumentKind, OrderStatus
+from checkout_core.ports.documents import AgreementInput
 from checkout_core.usecases.agreements import generate_due_agreements
-from checkout_core.usecases.context import Actor
+from checkout_core.usecases.context import SYSTEM, Actor
 from checkout_core.usecases.order_view import order_details, order_to_dict, placed_order_details
 from checkout_core.usecases.orders import cancel_order, place_order, place_order_and_report, start_signing
 from checkout_core.usecases.reservations import reserve_vehicle
@@ -146,3 +147,27 @@ def test_inline_is_the_default_and_leaves_the_worker_nothing(memory_app: App) ->
     order = order_details(memory_app.ctx, JOHN, order_id).order
     assert order.document(DocumentKind.PURCHASE_AGREEMENT) is not None
     assert generate_due_agreements(memory_app.ctx) == 0
+
+
+def test_an_order_whose_agreement_fails_holds_up_no_one(worker_app: App, caplog: pytest.LogCaptureFixture) -> None:
+    orders = []
+    for n, vehicle in enumerate(("veh_abc123", "veh_demo002", "veh_demo003", "veh_demo004")):
+        customer = Actor(f"cus_poison{n}")
+        reservation = reserve_vehicle(worker_app.ctx, customer, vehicle_id=vehicle, payment_token="tok_visa")
+        orders.append(place_order(worker_app.ctx, customer, cash_order(reservation.reservation.id, vehicle)).id)
+    poisoned = orders[0]  # the oldest: the first of every claim
+    renderer = worker_app.ctx.renderer
+
+    class Failing:
+        def render(self, agreement: AgreementInput) -> bytes:
+            if agreement.order.id == poisoned:
+                raise RuntimeError("the renderer chokes on this one")
+            return renderer.render(agreement)
+
+    broken = attrs.evolve(worker_app.ctx, renderer=Failing())
+    assert generate_due_agreements(broken, batch_size=1) == 3  # batches of one: it is skipped, not retried
+    assert f"order {poisoned}: agreement not generated" in caplog.text
+    waiting = [o for o in orders if order_details(worker_app.ctx, SYSTEM, o).order.awaits_agreement]
+    assert waiting == [poisoned]
+
+    assert generate_due_agreements(worker_app.ctx) == 1  # fixed: the next pass renders it

@@ -588,6 +588,8 @@ def test_orders_awaiting_their_agreement_oldest_first_with_their_parties(backend
         assert [o.id for o, _car, _adv in claimed] == ["ord_2", "ord_1"]
         assert all((car, adv) == (vehicle("veh_1"), advisor("adv_1")) for _o, car, adv in claimed)
         assert [o.id for o, _car, _adv in uow.orders.claim_awaiting_agreement(1)] == ["ord_2"]
+        skipping = uow.orders.claim_awaiting_agreement(10, skip=frozenset({"ord_2", "ord_9"}))
+        assert [o.id for o, _car, _adv in skipping] == ["ord_1"]
 
 
 def test_claim_due_for_completion(backend: Backend) -> None:

@@ -271,8 +271,13 @@ class MemoryOrders(_Repo):
         ]
         return [self._out(o) for o in sorted(due, key=lambda o: o.id)[:limit]]
 
-    def claim_awaiting_agreement(self, limit: int) -> Sequence[tuple[Order, Vehicle | None, Advisor | None]]:
-        waiting = sorted((o for o in self._s.orders.values() if o.awaits_agreement), key=lambda o: (o.created_at, o.id))
+    def claim_awaiting_agreement(
+        self, limit: int, *, skip: frozenset[str] = frozenset()
+    ) -> Sequence[tuple[Order, Vehicle | None, Advisor | None]]:
+        waiting = sorted(
+            (o for o in self._s.orders.values() if o.awaits_agreement and o.id not in skip),
+            key=lambda o: (o.created_at, o.id),
+        )
         return [
             (self._out(o), self._s.vehicles.get(o.vehicle_id), self._s.advisors.get(o.advisor_id))
             for o in waiting[:limit]

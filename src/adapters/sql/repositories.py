@@ -294,7 +294,7 @@ def _awaiting_agreement(dialect_name: str) -> Select[Any]:
     statement = (
         select(o, *_labelled(v, _VEHICLE_PREFIX), *_labelled(a, _ADVISOR_PREFIX))
         .select_from(o.outerjoin(v, v.c.id == o.c.vehicle_id).outerjoin(a, a.c.id == o.c.advisor_id))
-        .where(o.c.awaits_agreement)
+        .where(o.c.awaits_agreement, o.c.id.not_in(bindparam("skip", expanding=True)))
         .order_by(o.c.created_at, o.c.id)
         .limit(bindparam("limit"))
     )
@@ -588,10 +588,12 @@ class SqlOrders(_Repo):
         row = self._row(_order_with_parties(), {"id": order_id})
         return None if row is None else self._with_parties(row)
 
-    def claim_awaiting_agreement(self, limit: int) -> Sequence[tuple[Order, Vehicle | None, Advisor | None]]:
+    def claim_awaiting_agreement(
+        self, limit: int, *, skip: frozenset[str] = frozenset()
+    ) -> Sequence[tuple[Order, Vehicle | None, Advisor | None]]:
         """The partial index ``ix_orders_awaiting_agreement``, joined with cars and advisors;
         ``FOR UPDATE OF orders SKIP LOCKED`` on PostgreSQL (SQLite's writer lock serialises)."""
-        rows = self._rows(_awaiting_agreement(self._dialect), {"limit": limit})
+        rows = self._rows(_awaiting_agreement(self._dialect), {"limit": limit, "skip": sorted(skip)})
         return [self._with_parties(row) for row in rows]
 
     def _with_parties(self, row: mapping.Row) -> tuple[Order, Vehicle | None, Advisor | None]:

@@ -172,10 +172,13 @@ class OrderRepository(Protocol):
         """Delivered orders whose return window has closed, locked for this sweep."""
         ...
 
-    def claim_awaiting_agreement(self, limit: int) -> Sequence[tuple[Order, Vehicle | None, Advisor | None]]:
+    def claim_awaiting_agreement(
+        self, limit: int, *, skip: frozenset[str] = frozenset()
+    ) -> Sequence[tuple[Order, Vehicle | None, Advisor | None]]:
         """Orders whose purchase agreement is still to be generated (:attr:`Order.awaits_agreement`),
         oldest first, with their car and advisor, locked for this worker: rows another worker
-        holds are skipped, so parallel workers never render the same agreement twice."""
+        holds are skipped, so parallel workers never render the same agreement twice. Orders
+        whose ids are in ``skip`` are not claimed (those this pass already failed on)."""
         ...
 
 

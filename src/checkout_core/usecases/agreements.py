@@ -15,6 +15,7 @@ Where it happens is a policy (:attr:`Policy.agreements_by_worker`):
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from checkout_core.errors import NotFound
@@ -25,6 +26,8 @@ from checkout_core.model.vehicle import Vehicle
 from checkout_core.ports.documents import AgreementInput
 from checkout_core.ports.unit_of_work import UnitOfWork
 from checkout_core.usecases.context import Context
+
+log = logging.getLogger(__name__)
 
 
 def attach_agreement(ctx: Context, order: Order, vehicle: Vehicle, advisor: Advisor, now: datetime) -> DocumentRecord:
@@ -66,17 +69,29 @@ def ensure_agreement(ctx: Context, uow: UnitOfWork, order: Order, now: datetime)
 
 def generate_due_agreements(ctx: Context, *, batch_size: int = 20) -> int:
     """Render the agreements of every order placed without one; return how many (a job, safe
-    to run in parallel: each order is claimed by one worker, others skip it)."""
+    to run in parallel: each order is claimed by one worker, others skip it).
+
+    An order whose agreement cannot be rendered or stored is logged and left waiting — it is
+    retried on the next pass, and skipped for the rest of this one — so that one bad order
+    never holds up everyone else's agreement."""
     generated = 0
+    failed: set[str] = set()
     while True:
         now = ctx.clock.now()
         with ctx.uow() as uow:
-            due = list(uow.orders.claim_awaiting_agreement(batch_size))
+            due = list(uow.orders.claim_awaiting_agreement(batch_size, skip=frozenset(failed)))
+            done = 0
             for order, vehicle, advisor in due:
-                attach_agreement(ctx, order, *_parties(order, vehicle, advisor), now)
+                try:
+                    attach_agreement(ctx, order, *_parties(order, vehicle, advisor), now)
+                except Exception:
+                    log.exception("order %s: agreement not generated; retried on the next pass", order.id)
+                    failed.add(order.id)
+                    continue
                 uow.orders.save(order)
+                done += 1
             uow.commit()
-        generated += len(due)
+        generated += done
         if len(due) < batch_size:
             return generated
 
