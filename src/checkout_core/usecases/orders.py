@@ -110,8 +110,15 @@ def place_order_and_report(ctx: Context, actor: Actor, command: PlaceOrder) -> P
         )
         plan = _payment_plan(uow, actor, command, pricing.total_due, reservation.deposit)
         advisor = _pick_advisor(uow)
+        order_id = ctx.ids.new("ord")
+        deposit = uow.ledger.assign_to_order(reservation.deposit_idempotency_key, order_id, now)
+        reservation.convert(order_id=order_id, now=now)
+        uow.reservations.save(reservation)
+        uow.vehicles.set_status(vehicle.id, VehicleStatus.SALE_PENDING, expected=VehicleStatus.RESERVED)
+        # The number is taken last: its counter row stays locked until commit, and every
+        # concurrent checkout of the year waits for it, so the less that follows, the better.
         order = Order(
-            id=ctx.ids.new("ord"),
+            id=order_id,
             number=uow.orders.next_number(now.year),
             status=OrderStatus.PENDING_DOCUMENTS,
             vehicle_id=vehicle.id,
@@ -126,7 +133,6 @@ def place_order_and_report(ctx: Context, actor: Actor, command: PlaceOrder) -> P
             created_at=now,
             updated_at=now,
         )
-        deposit = uow.ledger.assign_to_order(reservation.deposit_idempotency_key, order.id, now)
         if deposit is not None:
             order.paid = deposit.amount  # the deposit counts toward the order
         order.raise_event(
@@ -143,9 +149,6 @@ def place_order_and_report(ctx: Context, actor: Actor, command: PlaceOrder) -> P
         order.raise_event(AdvisorAssigned(occurred_at=now, order_id=order.id, advisor_id=advisor.id))
         if not ctx.policy.agreements_by_worker:
             attach_agreement(ctx, order, vehicle, advisor, now)
-        reservation.convert(order_id=order.id, now=now)
-        uow.reservations.save(reservation)
-        uow.vehicles.set_status(vehicle.id, VehicleStatus.SALE_PENDING, expected=VehicleStatus.RESERVED)
         uow.orders.add(order)
         uow.commit()
         events = tuple(e for e in uow.committed_events if e.aggregate_id == order.id)
