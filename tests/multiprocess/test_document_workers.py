@@ -9,38 +9,25 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from bench.http_load import JWT_SECRET, Customers, order_call, reservation_call
-from bench.load import Call, run_load
+from bench.load import run_load
 from bench.seed import prepare_database
 from bench.servers import ManagedProcess, checkout_env, checkout_job, checkout_server
 from sqlalchemy import func, select
 
 from adapters.sql import tables
 from adapters.sql.engine import make_engine
+from tests.multiprocess.conftest import spread
 from tests.postgres import postgres_database
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(150)]
 
 ORDERS = 24
 GENERATE = ["documents", "generate", "--loop", "--interval", "0.1", "--batch-size", "2", "--json"]
-
-
-@pytest.fixture
-def processes() -> Iterator[list[ManagedProcess]]:
-    """Everything the test starts; stopped (SIGTERM, then SIGKILL) whatever happens."""
-    started: list[ManagedProcess] = []
-    yield started
-    for process in started:
-        process.stop()
-
-
-def _spread(calls: list[Call]) -> list[Call]:
-    return [Call(c.method, c.path, c.headers, c.json, base=n % 2, tag=c.tag) for n, c in enumerate(calls)]
 
 
 def _generated(worker: ManagedProcess) -> int:
@@ -66,13 +53,13 @@ def test_two_document_workers_render_each_agreement_exactly_once(
 
         held = run_load(
             bases,
-            _spread([reservation_call(customers, car) for car in cars]),
+            spread([reservation_call(customers, car) for car in cars]),
             clients=8,
             keep_body=lambda c, s: s == 201,
         )
         assert held.statuses[201] == ORDERS, held.status_summary()
         calls = [order_call(customers, o.body["reservationId"], *o.call.tag) for o in held.outcomes]
-        placed = run_load(bases, _spread(calls), clients=8, keep_body=lambda c, s: s == 201)
+        placed = run_load(bases, spread(calls), clients=8, keep_body=lambda c, s: s == 201)
         assert placed.statuses[201] == ORDERS, placed.status_summary()
         orders = {o.body["orderId"]: o.call.tag for o in placed.outcomes}
         # Two buyers open their signing envelope at once, maybe before any worker got to them.

@@ -38,6 +38,7 @@ from adapters.payments.sandbox import SandboxGateway
 from adapters.sql import tables
 from adapters.sql.engine import make_engine
 from adapters.system.clock import SystemClock
+from tests.multiprocess.conftest import spread
 from tests.postgres import postgres_database
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(175)]
@@ -58,20 +59,6 @@ def database() -> Iterator[tuple[str, Engine, list[str]]]:
             yield url, engine, cars
         finally:
             engine.dispose()
-
-
-@pytest.fixture
-def processes() -> Iterator[list[ManagedProcess]]:
-    """Everything the test starts; stopped (SIGTERM, then SIGKILL) whatever happens."""
-    started: list[ManagedProcess] = []
-    yield started
-    for process in started:
-        process.stop()
-
-
-def _spread(calls: list[Call]) -> list[Call]:
-    """Alternate the calls between the two API processes."""
-    return [Call(c.method, c.path, c.headers, c.json, base=n % 2, tag=c.tag) for n, c in enumerate(calls)]
 
 
 def _keep_unexpected(_call: Call, status: int) -> bool:
@@ -129,7 +116,7 @@ def test_two_api_processes_and_three_expiry_workers_behave_as_one(
 
     # 1. 64 clients race for 16 cars, over both API processes.
     race = [reservation_call(customers, contested[n % RACE_CARS]) for n in range(RACE_CLIENTS)]
-    first = run_load(bases, _spread(race), clients=RACE_CLIENTS, together=True, keep_body=_keep_unexpected)
+    first = run_load(bases, spread(race), clients=RACE_CLIENTS, together=True, keep_body=_keep_unexpected)
     _assert_no_server_errors(first, "first race")
     assert sorted(_winners(first)) == sorted(contested), _summary(first)
     assert first.statuses[409] == RACE_CLIENTS - RACE_CARS, _summary(first)
@@ -137,7 +124,7 @@ def test_two_api_processes_and_three_expiry_workers_behave_as_one(
     # 2. The 48 losers each take another car: all succeed.
     losers = [o.call.tag[0] for o in first.outcomes if o.status == 409]
     distinct = [reservation_call(customers, car, customer) for car, customer in zip(others, losers, strict=True)]
-    second = run_load(bases, _spread(distinct), clients=8, keep_body=_keep_unexpected)
+    second = run_load(bases, spread(distinct), clients=8, keep_body=_keep_unexpected)
     _assert_no_server_errors(second, "distinct cars")
     assert second.statuses == Counter({201: DISTINCT_CARS}), _summary(second)
 
@@ -156,7 +143,7 @@ def test_two_api_processes_and_three_expiry_workers_behave_as_one(
 
     race = [reservation_call(customers, contested[n % RACE_CARS]) for n in range(RACE_CLIENTS)]
     third = run_load(
-        bases, _spread(race), clients=RACE_CLIENTS, together=True, on_start=fall_due, keep_body=_keep_unexpected
+        bases, spread(race), clients=RACE_CLIENTS, together=True, on_start=fall_due, keep_body=_keep_unexpected
     )
     _assert_no_server_errors(third, "race for overdue cars")
     assert sorted(_winners(third)) == sorted(contested), _summary(third)
