@@ -19,10 +19,10 @@ Concurrency rules (see ``docs/persistence.md``):
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -231,8 +231,15 @@ def _labelled(table: Table, prefix: str) -> list[ColumnElement[Any]]:
     return [column.label(prefix + column.name) for column in table.c]
 
 
-def _unprefixed(row: mapping.Row, prefix: str) -> dict[str, Any]:
-    return {k.removeprefix(prefix): v for k, v in row.items() if k.startswith(prefix)}
+T = TypeVar("T")
+
+
+def _joined(row: mapping.Row, prefix: str, from_row: Callable[[mapping.Row], T]) -> T | None:
+    """The outer-joined record whose columns ``row`` holds as ``<prefix><column>`` (see
+    :func:`_labelled`), or None when the join found none (its id is NULL)."""
+    if row[prefix + "id"] is None:
+        return None
+    return from_row({k.removeprefix(prefix): v for k, v in row.items() if k.startswith(prefix)})
 
 
 @functools.cache
@@ -421,10 +428,7 @@ class SqlReservations(_Repo):
         row = self._row(_reservation_with_vehicle(self._dialect, for_update), {"id": reservation_id})
         if row is None:
             return None
-        vehicle = None
-        if row[_VEHICLE_PREFIX + "id"] is not None:
-            vehicle = mapping.vehicle_from_row(_unprefixed(row, _VEHICLE_PREFIX))
-        return self._out(row), vehicle
+        return self._out(row), _joined(row, _VEHICLE_PREFIX, mapping.vehicle_from_row)
 
     def save(self, reservation: Reservation, *, expected_status: ReservationStatus | None = None) -> None:
         """Write the reservation back, if nobody changed its status since it was loaded (or, for
@@ -493,9 +497,8 @@ class SqlReservations(_Repo):
         rows = self._rows(_due_with_deposits(self._dialect), {"now": now, "limit": limit})
         found: list[tuple[Reservation, Payment | None]] = []
         for row in rows:
-            deposit = None
-            if row[_DEPOSIT_PREFIX + "id"] is not None:
-                deposit = mapping.payment_from_row(_unprefixed(row, _DEPOSIT_PREFIX))
+            deposit = _joined(row, _DEPOSIT_PREFIX, mapping.payment_from_row)
+            if deposit is not None:
                 self._uow.ledger.remember(deposit)
             found.append((self._out(row), deposit))
         return found
@@ -597,12 +600,8 @@ class SqlOrders(_Repo):
         return [self._with_parties(row) for row in rows]
 
     def _with_parties(self, row: mapping.Row) -> tuple[Order, Vehicle | None, Advisor | None]:
-        vehicle = advisor = None
-        if row[_VEHICLE_PREFIX + "id"] is not None:
-            vehicle = mapping.vehicle_from_row(_unprefixed(row, _VEHICLE_PREFIX))
-        if row[_ADVISOR_PREFIX + "id"] is not None:
-            advisor = mapping.advisor_from_row(_unprefixed(row, _ADVISOR_PREFIX))
-        return self._out(row), vehicle, advisor
+        vehicle = _joined(row, _VEHICLE_PREFIX, mapping.vehicle_from_row)
+        return self._out(row), vehicle, _joined(row, _ADVISOR_PREFIX, mapping.advisor_from_row)
 
     def get_by_number(self, number: str) -> Order | None:
         """The order with this number (unique index)."""
