@@ -164,19 +164,6 @@ def _kept(result: LoadResult, status: int) -> list[tuple[Call, Any]]:
 Steps = Generator[str, None, TargetRun]
 
 
-def exercise(
-    base_url: str,
-    cars: Sequence[str],
-    plan: Plan,
-    prefix: str,
-    *,
-    only: Sequence[str] = ("reserve", "race", "order", "read"),
-    server_cpu: Callable[[], float] = lambda: 0.0,
-) -> TargetRun:
-    """Run the scenarios of ``plan`` against one server; the same sequence for every server."""
-    return finish(exercise_steps(base_url, cars, plan, prefix, only=only, server_cpu=server_cpu))
-
-
 def finish(steps: Steps) -> TargetRun:
     """Run every step of one server's sequence; its result."""
     while True:
@@ -204,7 +191,7 @@ def interleaved(*sequences: Steps) -> list[TargetRun]:
     return [r for r in results if r is not None]
 
 
-def exercise_steps(
+def exercise(
     base_url: str,
     cars: Sequence[str],
     plan: Plan,
@@ -213,8 +200,9 @@ def exercise_steps(
     only: Sequence[str] = ("reserve", "race", "order", "read"),
     server_cpu: Callable[[], float] = lambda: 0.0,
 ) -> Steps:
-    """:func:`exercise` as a generator that yields the scenario's name after each measured run
-    (for :func:`interleaved`) and returns the server's results."""
+    """Run the scenarios of ``plan`` against one server, the same sequence for every server: a
+    generator that yields the scenario's name after each measured run (for :func:`interleaved`;
+    :func:`finish` runs it through) and returns the server's results."""
     run = TargetRun()
     customers = Customers(prefix)
     free = iter(cars)
@@ -342,7 +330,7 @@ def app_server(
 
             def steps() -> Steps:
                 worker_cpu_before = worker.cpu_seconds() if worker is not None else 0.0
-                run = yield from exercise_steps(
+                run = yield from exercise(
                     server.base_url, cars, plan, "a", server_cpu=server.cpu_seconds, **({"only": only} if only else {})
                 )
                 if worker is not None:
@@ -421,7 +409,7 @@ def baseline_server(plan: Plan, work: Path, mode: str = "required") -> Iterator[
         name = f"baseline-{mode}"
         server = uvicorn_server(name, "bench.baseline_app:create_from_env", env, work, workers=plan.workers)
         with running(server):
-            yield exercise_steps(server.base_url, cars, plan, "b", server_cpu=server.cpu_seconds)
+            yield exercise(server.base_url, cars, plan, "b", server_cpu=server.cpu_seconds)
 
 
 def run_baseline(plan: Plan, work: Path, mode: str = "required") -> TargetRun:

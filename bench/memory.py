@@ -16,7 +16,7 @@ from pathlib import Path
 import attrs
 
 from bench import pg
-from bench.http_load import JWT_SECRET, Plan, exercise, running
+from bench.http_load import JWT_SECRET, Plan, exercise, finish, running
 from bench.report import Section, mark
 from bench.seed import prepare_database
 from bench.servers import checkout_env, checkout_server
@@ -55,7 +55,7 @@ def run(quick: bool) -> Section:
         env = checkout_env(database_url=url, data_dir=work / "data", jwt_secret=JWT_SECRET)
         server = checkout_server("memory", env, work, workers=WORKERS)
         with running(server):
-            load = exercise(server.base_url, cars, plan, "m")
+            load = finish(exercise(server.base_url, cars, plan, "m"))
             peaks = server.peak_rss_kib()
             root = server.pid
     for pid, (kib, command) in sorted(peaks.items()):
