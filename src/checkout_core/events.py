@@ -241,6 +241,23 @@ class RefundIssued(DomainEvent):
 
 
 @attrs.frozen(kw_only=True)
+class DuplicateChargeRefunded(DomainEvent):
+    """The gateway charged one of our payments a second time (a retry it did not deduplicate);
+    the second charge was recorded on a ledger row of its own and its refund opened."""
+
+    reservation_id: str | None = None
+    order_id: str | None = None
+    payment_id: str
+    duplicate_payment_id: str
+    amount: int
+
+    @property
+    def aggregate_id(self) -> str:
+        """The order if there is one, else the reservation."""
+        return self.order_id or self.reservation_id or ""
+
+
+@attrs.frozen(kw_only=True)
 class PaymentDisputed(DomainEvent):
     """The cardholder's bank opened a chargeback against a payment (the gateway holds the money)."""
 
@@ -300,6 +317,7 @@ EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     RefundIssued,
     PaymentDisputed,
     DisputeClosed,
+    DuplicateChargeRefunded,
 )
 
 

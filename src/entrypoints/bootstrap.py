@@ -79,6 +79,7 @@ def policy_from(settings: Settings) -> Policy:
         ),
         return_window=timedelta(days=settings.return_window_days),
         card_payment_limit=Money(settings.card_payment_limit_cents),
+        recovery_grace=timedelta(seconds=settings.recovery_grace_seconds),
         max_upload_bytes=settings.max_upload_bytes,
         agreements_by_worker=settings.agreements == "worker",
         bank=BankDetails(

@@ -39,6 +39,9 @@ class Settings:
     admin_fee_cents: int = 49900
     documentation_fee_cents: int = 15000
     card_payment_limit_cents: int = 1_000_000
+    #: Seconds a money intent may stay pending before ``checkout payments recover`` presumes the
+    #: process that wrote it died and settles it by asking the gateway.
+    recovery_grace_seconds: int = 120
     max_upload_bytes: int = 10 * 1024 * 1024
     max_request_bytes: int = 12 * 1024 * 1024
     agreements: str = "inline"  # inline | worker (``checkout documents generate`` renders them)
@@ -146,6 +149,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         admin_fee_cents=_int(env, "CHECKOUT_ADMIN_FEE_CENTS", 49900, 0, 10_000_000),
         documentation_fee_cents=_int(env, "CHECKOUT_DOCUMENTATION_FEE_CENTS", 15000, 0, 10_000_000),
         card_payment_limit_cents=_int(env, "CHECKOUT_CARD_PAYMENT_LIMIT_CENTS", 1_000_000, 100, 1_000_000_000),
+        recovery_grace_seconds=_int(env, "CHECKOUT_RECOVERY_GRACE_SECONDS", 120, 0, 86_400),
         max_upload_bytes=_int(env, "CHECKOUT_MAX_UPLOAD_BYTES", 10 * 1024 * 1024, 1024, 100 * 1024 * 1024),
         max_request_bytes=_int(env, "CHECKOUT_MAX_REQUEST_BYTES", 12 * 1024 * 1024, 1024, 200 * 1024 * 1024),
         agreements=_choice(env, "CHECKOUT_AGREEMENTS", "inline", ("inline", "worker")),

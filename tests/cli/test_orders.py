@@ -10,11 +10,11 @@ import pytest
 
 from adapters.system.clock import FixedClock
 from checkout_core.money import Money
+from checkout_core.usecases.order_payments import record_bank_transfer
 from checkout_core.usecases.order_view import order_details, order_to_dict
 from checkout_core.usecases.orders import (
     deliver_order,
     dispatch_order,
-    record_bank_transfer,
     schedule_delivery,
     verify_insurance,
 )

@@ -141,7 +141,8 @@ def test_recover_settles_a_deposit_left_pending_by_a_crash(clock: FixedClock) ->
     clock.advance(timedelta(minutes=5))
     assert out_json(CliRunner().invoke(cli, ["reservations", "recover", "--json"], obj=state)) == {
         "pendingDepositsSettled": 1,
-        "expiredDepositsRefunded": 0,
+        "cardPaymentsSettled": 0,
+        "refundsOpened": 0,
         "pendingRefundsSettled": 0,
     }
     shown = out_json(CliRunner().invoke(cli, ["reservations", "show", "res_000001", "--json"], obj=state))

@@ -25,6 +25,7 @@ from checkout_core.model.reservation import ReservationStatus
 from checkout_core.model.vehicle import VehicleStatus
 from checkout_core.money import Money
 from checkout_core.usecases.context import Actor, Role
+from checkout_core.usecases.order_payments import record_bank_transfer
 from checkout_core.usecases.order_view import order_details, order_to_dict, placed_order_details
 from checkout_core.usecases.orders import (
     advance_order,
@@ -36,7 +37,6 @@ from checkout_core.usecases.orders import (
     dispatch_order,
     place_order,
     place_order_and_report,
-    record_bank_transfer,
     return_order,
     schedule_delivery,
     start_signing,

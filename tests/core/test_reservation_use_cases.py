@@ -21,13 +21,13 @@ from checkout_core.model.vehicle import VehicleStatus
 from checkout_core.money import Money
 from checkout_core.ports.payments import RefundOutcome, RefundResult
 from checkout_core.usecases.context import Actor, Role
+from checkout_core.usecases.recovery import open_owed_refunds
 from checkout_core.usecases.refunds import record_refund_outcome, settle_pending_refunds
 from checkout_core.usecases.reservations import (
     cancel_reservation,
     expire_due_reservations,
     get_reservation,
     recover_pending_deposits,
-    refund_expired_deposits,
     reserve_vehicle,
 )
 from entrypoints.bootstrap import App
@@ -173,7 +173,7 @@ def _refunds(app: App, reservation_id: str) -> list[Refund]:
 def test_a_sweep_refunds_each_deposit_once_and_a_replay_adds_nothing(memory_app: App, clock: FixedClock) -> None:
     ids = _two_due(memory_app, clock)
     assert expire_due_reservations(memory_app.ctx, batch_size=1) == 2
-    assert refund_expired_deposits(memory_app.ctx) == 0  # recovery finds nothing left to refund
+    assert open_owed_refunds(memory_app.ctx) == 0  # recovery finds nothing left to refund
     for reservation_id in ids:
         (refund,) = _refunds(memory_app, reservation_id)
         assert refund.status is RefundStatus.SUCCEEDED

@@ -25,7 +25,8 @@ from checkout_core.model.vehicle import VehicleStatus
 from checkout_core.money import Money
 from checkout_core.ports.payments import ChargeResult, ChargeStatus, RefundOutcome, RefundResult
 from checkout_core.usecases.context import Actor, Context, Role
-from checkout_core.usecases.orders import cancel_order, pay_by_card, place_order
+from checkout_core.usecases.order_payments import pay_by_card
+from checkout_core.usecases.orders import cancel_order, place_order
 from checkout_core.usecases.payment_events import (
     EventOutcome,
     GatewayEvent,

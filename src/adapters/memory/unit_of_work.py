@@ -23,6 +23,7 @@ from checkout_core.model.payments import (
     DisputeStatus,
     Payment,
     PaymentMethod,
+    PaymentPurpose,
     PaymentStatus,
     Refund,
     RefundStatus,
@@ -391,13 +392,50 @@ class MemoryLedger(_Repo):
                 return copy.deepcopy(r)
         return None
 
-    def pending_refunds(self, limit: int, *, method: PaymentMethod | None = None) -> Sequence[Refund]:
+    def pending_refunds(
+        self, limit: int, *, method: PaymentMethod | None = None, older_than: datetime | None = None
+    ) -> Sequence[Refund]:
         rows = [
             r
             for r in self._s.refunds.values()
-            if r.status is RefundStatus.PENDING and (method is None or self._s.payments[r.payment_id].method is method)
+            if r.status is RefundStatus.PENDING
+            and (method is None or self._s.payments[r.payment_id].method is method)
+            and (older_than is None or r.updated_at < older_than)
         ]
         return [copy.deepcopy(r) for r in sorted(rows, key=lambda r: (r.created_at, r.id))[:limit]]
+
+    def lease_refund(self, refund_id: str, *, seen: datetime, now: datetime) -> bool:
+        current = self._s.refunds.get(refund_id)
+        if current is None or current.status is not RefundStatus.PENDING or current.updated_at != seen:
+            return False
+        self._s.refunds[refund_id] = attrs.evolve(current, updated_at=now)
+        return True
+
+    def owed_payments(
+        self,
+        limit: int,
+        *,
+        reservation_statuses: Sequence[ReservationStatus],
+        order_statuses: Sequence[OrderStatus],
+        purposes: Sequence[PaymentPurpose],
+    ) -> Sequence[Payment]:
+        failed = {r.payment_id for r in self._s.refunds.values() if r.status is RefundStatus.FAILED}
+
+        def gone(p: Payment) -> bool:
+            if p.purpose in purposes:
+                return True
+            if p.order_id is not None:
+                order = self._s.orders.get(p.order_id)
+                return order is not None and order.status in order_statuses
+            reservation = self._s.reservations.get(p.reservation_id) if p.reservation_id else None
+            return reservation is not None and reservation.status in reservation_statuses
+
+        rows = [
+            p
+            for p in self._s.payments.values()
+            if p.status is PaymentStatus.SUCCEEDED and p.refundable.cents > 0 and p.id not in failed and gone(p)
+        ]
+        return [copy.deepcopy(p) for p in sorted(rows, key=lambda p: (p.created_at, p.id))[:limit]]
 
     def payments_between(self, since: datetime, until: datetime) -> Sequence[Payment]:
         rows = [p for p in self._s.payments.values() if since <= p.created_at < until]

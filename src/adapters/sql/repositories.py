@@ -54,6 +54,7 @@ from checkout_core.model.payments import (
     DisputeStatus,
     Payment,
     PaymentMethod,
+    PaymentPurpose,
     PaymentStatus,
     Refund,
     RefundStatus,
@@ -864,14 +865,52 @@ class SqlLedger(_Repo):
         found = self._refunds(self._r.c.gateway_ref == gateway_ref, limit=1)
         return found[0] if found else None
 
-    def pending_refunds(self, limit: int, *, method: PaymentMethod | None = None) -> Sequence[Refund]:
+    def pending_refunds(
+        self, limit: int, *, method: PaymentMethod | None = None, older_than: datetime | None = None
+    ) -> Sequence[Refund]:
         """Refunds whose outcome is not known yet, oldest first (``method``: of payments made
-        that way, filtered by the database before the limit)."""
-        pending = self._r.c.status == RefundStatus.PENDING.value
-        if method is None:
-            return self._refunds(pending, limit=limit)
-        by_method = self._r.c.payment_id.in_(select(self._p.c.id).where(self._p.c.method == method.value))
-        return self._refunds(pending, by_method, limit=limit)
+        that way; ``older_than``: untouched since before it — both filtered before the limit)."""
+        conditions = [self._r.c.status == RefundStatus.PENDING.value]
+        if method is not None:
+            conditions.append(self._r.c.payment_id.in_(select(self._p.c.id).where(self._p.c.method == method.value)))
+        if older_than is not None:
+            conditions.append(self._r.c.updated_at < older_than)
+        return self._refunds(*conditions, limit=limit)
+
+    def lease_refund(self, refund_id: str, *, seen: datetime, now: datetime) -> bool:
+        """``UPDATE refunds SET updated_at = :now WHERE id = :id AND status = 'pending' AND
+        updated_at = :seen``: exactly one of several concurrent callers gets the row."""
+        written = self._write(
+            self._r, {"updated_at": now}, id=refund_id, status=RefundStatus.PENDING.value, updated_at=seen
+        )
+        return written == 1
+
+    def owed_payments(
+        self,
+        limit: int,
+        *,
+        reservation_statuses: Sequence[ReservationStatus],
+        order_statuses: Sequence[OrderStatus],
+        purposes: Sequence[PaymentPurpose],
+    ) -> Sequence[Payment]:
+        """One SELECT joining each payment's order and reservation (see the port)."""
+        p, o, r, f = self._p.c, tables.orders.c, tables.reservations.c, self._r.c
+        owner_gone = or_(
+            p.purpose.in_([x.value for x in purposes]),
+            p.order_id.in_(select(o.id).where(o.status.in_([x.value for x in order_statuses]))),
+            and_(
+                p.order_id.is_(None),
+                p.reservation_id.in_(select(r.id).where(r.status.in_([x.value for x in reservation_statuses]))),
+            ),
+        )
+        no_failed_refund = ~p.id.in_(select(f.payment_id).where(f.status == RefundStatus.FAILED.value))
+        return self._payments(
+            p.status == PaymentStatus.SUCCEEDED.value,
+            p.amount_cents > p.refunded_cents,
+            owner_gone,
+            no_failed_refund,
+            limit=limit,
+        )
 
     def payments_between(self, since: datetime, until: datetime) -> Sequence[Payment]:
         """Payments created in [since, until)."""

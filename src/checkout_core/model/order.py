@@ -251,15 +251,36 @@ class Order(Aggregate):
         return self.pricing.total_due - self.payment.financed_amount
 
     @property
+    def net_paid(self) -> Money:
+        """What the buyer has paid us and still has with us: paid less refunded (pending refunds
+        count as refunded, as in the ledger: their money is no longer ours to keep)."""
+        return self.paid - self.refunded
+
+    @property
     def balance_due(self) -> Money:
         """What the buyer still owes now (never below zero)."""
-        remaining = self.due_from_buyer - self.paid
+        remaining = self.due_from_buyer - self.net_paid
         return remaining if remaining.cents > 0 else Money.zero()
 
+    @property
+    def is_closed(self) -> bool:
+        """Cancelled or returned: nothing is owed and everything paid goes back."""
+        return self.status in (S.CANCELLED, S.RETURNED)
+
+    @property
+    def excess_paid(self) -> Money:
+        """Money we hold that the order does not want: everything still held once the order is
+        closed, and what is held above what the buyer owes while it is open. It must be refunded
+        (the money rule: a refund intent is opened in the transaction that made the excess)."""
+        keep = Money.zero() if self.is_closed else self.due_from_buyer
+        excess = self.net_paid - keep
+        return excess if excess.cents > 0 else Money.zero()
+
     def record_payment(self, *, payment_id: str, amount: Money, method: str, now: datetime) -> None:
-        """Money from the buyer arrived. Counted at once; moves the order only from pending_payment."""
-        if self.status not in _CANCELLABLE:
-            raise IllegalTransition(self.status.value, "receive_payment")
+        """Money from the buyer arrived. It is a fact whatever the status, so it is always counted
+        (a transfer that lands after a cancellation, a card charge whose answer came late); it
+        moves the order only out of ``pending_payment``. Whatever it leaves in
+        :attr:`excess_paid` is the caller's to refund in the same unit of work."""
         self.paid = self.paid + amount
         self._touch(now)
         self.raise_event(
@@ -271,7 +292,7 @@ class Order(Aggregate):
             self._leave_pending_payment_if_paid(now)
 
     def record_refund(self, amount: Money, now: datetime) -> None:
-        """A refund went out for this order."""
+        """A refund went out for this order (or, negative, a refund failed and the money is back)."""
         self.refunded = self.refunded + amount
         self._touch(now)
 

@@ -17,6 +17,9 @@ class PaymentPurpose(enum.StrEnum):
 
     DEPOSIT = "deposit"
     ORDER = "order"
+    #: A second successful charge for one of our payments (a retry the gateway did not
+    #: deduplicate): it pays for nothing, is never counted on an order, and is refunded in full.
+    DUPLICATE = "duplicate"
 
 
 class PaymentMethod(enum.StrEnum):

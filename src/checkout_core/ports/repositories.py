@@ -18,6 +18,7 @@ from checkout_core.model.payments import (
     DisputeStatus,
     Payment,
     PaymentMethod,
+    PaymentPurpose,
     PaymentStatus,
     Refund,
     RefundStatus,
@@ -259,9 +260,31 @@ class PaymentLedger(Protocol):
         """A refund by the gateway's id."""
         ...
 
-    def pending_refunds(self, limit: int, *, method: PaymentMethod | None = None) -> Sequence[Refund]:
-        """Refunds whose outcome is not known yet (of payments made by ``method``), oldest first;
-        the limit counts only those that match."""
+    def pending_refunds(
+        self, limit: int, *, method: PaymentMethod | None = None, older_than: datetime | None = None
+    ) -> Sequence[Refund]:
+        """Refunds whose outcome is not known yet (of payments made by ``method``; untouched since
+        before ``older_than``), oldest first; the limit counts only those that match."""
+        ...
+
+    def lease_refund(self, refund_id: str, *, seen: datetime, now: datetime) -> bool:
+        """Take a pending refund for sending: set its ``updated_at`` to ``now`` if it is still
+        pending and still has the ``updated_at`` it was read with (False: someone else took it)."""
+        ...
+
+    def owed_payments(
+        self,
+        limit: int,
+        *,
+        reservation_statuses: Sequence[ReservationStatus],
+        order_statuses: Sequence[OrderStatus],
+        purposes: Sequence[PaymentPurpose],
+    ) -> Sequence[Payment]:
+        """Succeeded payments with money still refundable whose reason to be kept is gone: of a
+        purpose in ``purposes``, or of an order in one of ``order_statuses``, or of a reservation in
+        one of ``reservation_statuses`` that no order took over — leaving out payments with a
+        failed refund (those wait for a person). Which statuses mean "gone" is the core's rule;
+        the adapter only filters. Oldest first."""
         ...
 
     def payments_between(self, since: datetime, until: datetime) -> Sequence[Payment]:

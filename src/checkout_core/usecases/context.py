@@ -45,8 +45,9 @@ class Policy:
     max_active_reservations: int = 1
     fees: FeeSchedule = attrs.field(factory=FeeSchedule)
     return_window: timedelta = timedelta(days=10)
-    #: A pending-deposit reservation older than this is presumed left by a crash.
-    pending_deposit_grace: timedelta = timedelta(minutes=2)
+    #: A money intent (pending deposit, card payment or refund) untouched for this long is
+    #: presumed left by a crash, and the recovery job settles it by asking the gateway.
+    recovery_grace: timedelta = timedelta(minutes=2)
     signing_link_ttl: timedelta = timedelta(hours=24)
     card_payment_limit: Money = Money(1_000_000)
     max_upload_bytes: int = 10 * 1024 * 1024
@@ -54,6 +55,12 @@ class Policy:
     #: the checkout (see :mod:`checkout_core.usecases.agreements`).
     agreements_by_worker: bool = False
     bank: BankDetails = attrs.field(factory=BankDetails)
+
+    @property
+    def pending_deposit_grace(self) -> timedelta:
+        """The recovery grace as the reservation saga first named it."""
+        return self.recovery_grace
+
     dealer: Dealer = attrs.field(
         factory=lambda: Dealer(
             name="Clutch Clone Motors Inc.",

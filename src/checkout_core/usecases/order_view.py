@@ -249,6 +249,7 @@ _LABELS = {
     "OrderCancelled": "Order cancelled",
     "OrderReturned": "Vehicle returned",
     "RefundIssued": "Refund issued",
+    "DuplicateChargeRefunded": "Duplicate charge refunded",
 }
 
 _WINDOW_START = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*([AaPp][Mm])?")

@@ -14,7 +14,6 @@ from checkout_core.errors import (
     Conflict,
     IllegalTransition,
     NotFound,
-    PaymentDeclined,
     ReservationMismatch,
     SigningNotAvailable,
     ValidationFailed,
@@ -36,11 +35,10 @@ from checkout_core.model.order import (
     TradeIn,
 )
 from checkout_core.model.parties import Advisor, ContactInfo, FinancingStatus
-from checkout_core.model.payments import Payment, PaymentMethod, PaymentPurpose, PaymentStatus
+from checkout_core.model.payments import PaymentPurpose
 from checkout_core.model.vehicle import Vehicle, VehicleStatus
 from checkout_core.money import Money
 from checkout_core.ports.documents import SignatureEvidence, SigningCallback
-from checkout_core.ports.payments import ChargeStatus
 from checkout_core.ports.repositories import StoredEvent
 from checkout_core.ports.unit_of_work import UnitOfWork
 from checkout_core.pricing.financing import financed_amount, monthly_payment
@@ -48,7 +46,7 @@ from checkout_core.pricing.quote import price_purchase
 from checkout_core.usecases.agreements import attach_agreement, ensure_agreement
 from checkout_core.usecases.context import SYSTEM, Actor, Context
 from checkout_core.usecases.file_types import sniff_document_type
-from checkout_core.usecases.refunds import refund_all
+from checkout_core.usecases.refunds import open_refunds, send_refunds
 from checkout_core.usecases.signing_audit import append_audit
 
 
@@ -672,111 +670,6 @@ def bank_transfer_instructions(ctx: Context, actor: Actor, order_id: str) -> Ban
     )
 
 
-def record_bank_transfer(ctx: Context, actor: Actor, *, reference: str, amount: Money, bank_reference: str) -> Order:
-    """An advisor records a received transfer, matched to its order by the reference.
-
-    Recording the same bank reference twice changes nothing (the ledger key is unique)."""
-    actor.require_staff()
-    if amount.cents <= 0:
-        raise ValidationFailed("the amount received must be positive", field="amount")
-    if not bank_reference.strip():
-        raise ValidationFailed("the bank's transaction reference is required", field="bankReference")
-    now = ctx.clock.now()
-    key = f"transfer:{bank_reference.strip()}"
-    with ctx.uow() as uow:
-        order = uow.orders.get_by_number(reference.strip().upper())
-        if order is None:
-            raise NotFound(f"no order has the transfer reference {reference!r}")
-        if uow.ledger.payment_by_key(key) is not None:
-            return order
-        order = load_order(uow, actor, order.id, for_update=True)
-        payment = Payment(
-            id=ctx.ids.new("pay"),
-            purpose=PaymentPurpose.ORDER,
-            method=PaymentMethod.BANK_TRANSFER,
-            amount=amount,
-            status=PaymentStatus.SUCCEEDED,
-            idempotency_key=key,
-            order_id=order.id,
-            gateway_ref=bank_reference.strip(),
-            created_at=now,
-            updated_at=now,
-        )
-        order.record_payment(payment_id=payment.id, amount=amount, method=PaymentMethod.BANK_TRANSFER.value, now=now)
-        uow.ledger.add_payment(payment)
-        uow.orders.save(order)
-        uow.commit()
-    return order
-
-
-def pay_by_card(ctx: Context, actor: Actor, order_id: str, *, token: str, amount: Money | None = None) -> Payment:
-    """Pay (part of) the balance by card; at most the balance and the card limit."""
-    now = ctx.clock.now()
-    with ctx.uow() as uow:
-        order = load_order(uow, actor, order_id, for_update=True)
-        due = order.balance_due
-        wanted = due if amount is None else amount
-        if wanted.cents <= 0 or wanted.cents > due.cents:
-            raise ValidationFailed(
-                f"the card payment must be between $0.01 and the balance {due.format()}", field="amount"
-            )
-        if wanted.cents > ctx.policy.card_payment_limit.cents:
-            raise ValidationFailed(
-                f"card payments are limited to {ctx.policy.card_payment_limit.format()}; pay the rest by bank transfer",
-                field="amount",
-            )
-        if order.status not in (
-            OrderStatus.PENDING_DOCUMENTS,
-            OrderStatus.PENDING_INSURANCE,
-            OrderStatus.PENDING_PAYMENT,
-        ):
-            raise IllegalTransition(order.status.value, "pay_balance")
-        attempt = len(uow.ledger.payments_for(order_id=order.id))
-        payment = Payment(
-            id=ctx.ids.new("pay"),
-            purpose=PaymentPurpose.ORDER,
-            method=PaymentMethod.CARD,
-            amount=wanted,
-            status=PaymentStatus.PENDING,
-            idempotency_key=f"{order.id}:card:{attempt}",
-            order_id=order.id,
-            created_at=now,
-            updated_at=now,
-        )
-        uow.ledger.add_payment(payment)
-        uow.commit()
-    charge = ctx.gateway.charge(
-        amount=wanted,
-        source=token,
-        idempotency_key=payment.idempotency_key,
-        description=f"Payment for order {order.number}",
-        metadata={"order_id": order.id, "ledger_id": payment.id},
-    )
-    now = ctx.clock.now()
-    with ctx.uow() as uow:
-        stored = uow.ledger.get_payment(payment.id)
-        if stored is None or stored.status is not PaymentStatus.PENDING:
-            # A gateway webhook settled it first: it counted the payment; count it once only.
-            return stored if stored is not None else payment
-        stored.gateway_ref = charge.ref
-        stored.card_brand = charge.card_brand
-        stored.card_last4 = charge.card_last4
-        stored.updated_at = now
-        if charge.status is ChargeStatus.SUCCEEDED:
-            stored.status = PaymentStatus.SUCCEEDED
-            order = load_order(uow, actor, order_id, for_update=True)
-            order.record_payment(payment_id=stored.id, amount=stored.amount, method="card", now=now)
-            uow.orders.save(order)
-        elif charge.status is ChargeStatus.FAILED:
-            stored.status = PaymentStatus.FAILED
-            stored.failure_code = charge.decline_code
-        uow.ledger.save_payment(stored, expected_status=PaymentStatus.PENDING)
-        uow.commit()
-    if charge.status is ChargeStatus.FAILED:
-        raise PaymentDeclined(charge.message or "the card was declined", decline_code=charge.decline_code)
-    return stored
-
-
 # -- delivery and the end of the order ----------------------------------------------------
 
 
@@ -852,26 +745,32 @@ def complete_due_orders(ctx: Context, *, batch_size: int = 100) -> int:
 
 def cancel_order(ctx: Context, actor: Actor, order_id: str, reason: str = "cancelled_by_customer") -> Order:
     """Cancel before dispatch: refund everything paid (deposit included), put the car back on sale."""
-    order = _mutate(ctx, actor, order_id, lambda o, now: o.cancel(reason, now))
-    _refund_and_release(ctx, order, "order_cancelled")
-    return order
+    return _close(ctx, actor, order_id, lambda o, now: o.cancel(reason, now), "order_cancelled")
 
 
 def return_order(ctx: Context, actor: Actor, order_id: str, reason: str = "returned_by_customer") -> Order:
     """Take the car back inside the return window: refund everything, put the car back on sale."""
     actor.require_staff()
     window = ctx.policy.return_window
-    order = _mutate(ctx, actor, order_id, lambda o, now: o.return_vehicle(reason, window, now))
-    _refund_and_release(ctx, order, "order_returned")
-    return order
+    return _close(ctx, actor, order_id, lambda o, now: o.return_vehicle(reason, window, now), "order_returned")
 
 
-def _refund_and_release(ctx: Context, order: Order, reason: str) -> None:
+def _close(ctx: Context, actor: Actor, order_id: str, change: _Change, refund_reason: str) -> Order:
+    """Cancel or return in ONE transaction with what it makes owed (the money rule): the status,
+    the car back on sale and a refund intent for everything still refundable. A crash after the
+    commit leaves pending refunds that recovery sends with the same keys; a card payment still in
+    flight is refunded when its answer is recorded (the order is closed by then)."""
+    now = ctx.clock.now()
     with ctx.uow() as uow:
+        order = load_order(uow, actor, order_id, for_update=True)
+        change(order, now)
         uow.vehicles.set_status(order.vehicle_id, VehicleStatus.AVAILABLE)
-        payments = list(uow.ledger.payments_for(order_id=order.id))
+        payments = [p for p in uow.ledger.payments_for(order_id=order.id) if p.purpose is not PaymentPurpose.DUPLICATE]
+        opened = open_refunds(ctx, uow, payments, refund_reason, now, order=order)
+        uow.orders.save(order)
         uow.commit()
-    refund_all(ctx, payments, reason=reason)
+    send_refunds(ctx, opened)
+    return order
 
 
 _Change = Callable[[Order, datetime], None]

@@ -16,8 +16,9 @@ Three properties hold whatever the gateway does:
 - **The API call and its webhook settle to one state.** Deposits are settled by the same
   idempotent saga step recovery uses (``reservations.settle_deposit``); order payments whose API
   call is still in flight are left to that call (``deferred``: the endpoint answers non-2xx and
-  the gateway delivers again later), because ``orders.pay_by_card`` records its answer without
-  checking whether a webhook got there first.
+  the gateway delivers again later); either would be right, since recording is conditional.
+- **A second charge for one ledger row is refunded.** It gets a ledger row of its own (purpose
+  ``duplicate``) and a refund opened in the same transaction (``charges.refund_duplicate_charge``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Any, Protocol
 
 import attrs
 
-from checkout_core.errors import IllegalTransition, NotFound
+from checkout_core.errors import NotFound
 from checkout_core.events import DisputeClosed, PaymentDisputed, RefundIssued
 from checkout_core.model.payments import (
     Dispute,
@@ -46,10 +47,12 @@ from checkout_core.model.payments import (
 from checkout_core.money import Money
 from checkout_core.ports.payments import ChargeResult, ChargeStatus
 from checkout_core.ports.unit_of_work import UnitOfWork
-from checkout_core.usecases.context import Context
 
 # The saga's own settle steps: a webhook runs the very same (idempotent, conditional) code as the
 # API call and the recovery jobs, so whichever comes first decides and the others change nothing.
+from checkout_core.usecases.charges import apply_charge, refund_duplicate_charge, settle_late_charge
+from checkout_core.usecases.context import Context
+from checkout_core.usecases.order_payments import settle_order_charge
 from checkout_core.usecases.refunds import record_refund_outcome, refund_payment
 from checkout_core.usecases.reservations import settle_deposit
 
@@ -355,6 +358,17 @@ def _on_payment_intent(
         if status is not ChargeStatus.SUCCEEDED:
             return EventOutcome.NO_CHANGE
         log.warning("gateway event %s: second charge %s for payment %s", event.id, event.payment_ref, payment.id)
+        refund_duplicate_charge(
+            ctx,
+            payment.id,
+            ChargeResult(
+                ref=event.payment_ref or event.object_ref,
+                status=ChargeStatus.SUCCEEDED,
+                amount=event.amount or payment.amount,
+                card_brand=event.card_brand,
+                card_last4=event.card_last4,
+            ),
+        )
         return EventOutcome.DUPLICATE_CHARGE
     result = ChargeResult(
         ref=event.payment_ref or event.object_ref,
@@ -364,10 +378,7 @@ def _on_payment_intent(
         card_brand=event.card_brand,
         card_last4=event.card_last4,
     )
-    outcome = _settle_charge(ctx, payment, result)
-    if outcome is EventOutcome.LATE_PAYMENT_REFUNDED:
-        _give_back(ctx, payment.id, gateway_refunded=None)
-    return outcome
+    return _settle_charge(ctx, payment, result)
 
 
 def _settle_charge(ctx: Context, payment: Payment, result: ChargeResult) -> EventOutcome:
@@ -395,8 +406,8 @@ def _settle_deposit(ctx: Context, payment: Payment, reservation_id: str, result:
         if stored.status is PaymentStatus.SUCCEEDED:
             return EventOutcome.PAYMENT_SUCCEEDED
         # The reservation was settled without this money: declined, or released by recovery
-        # before the gateway showed the charge. Keep the ledger true; the caller refunds.
-        _mark_payment(ctx, stored.id, result)
+        # before the gateway showed the charge. The success and its refund in one transaction.
+        settle_late_charge(ctx, stored.id, result, reason="late_payment")
         return EventOutcome.LATE_PAYMENT_REFUNDED
     if stored.status is PaymentStatus.PENDING:
         _mark_payment(ctx, stored.id, result)
@@ -408,47 +419,23 @@ def _settle_order_payment(ctx: Context, payment: Payment, result: ChargeResult) 
     if (
         payment.status is PaymentStatus.PENDING
         and payment.gateway_ref is None
-        and now - payment.updated_at < ctx.policy.pending_deposit_grace
+        and now - payment.updated_at < ctx.policy.recovery_grace
     ):
-        # pay_by_card is still waiting for this very answer and will record it itself; recording
-        # it here too would count the payment on the order twice. Ask for a later delivery.
+        # pay_by_card is still waiting for this very answer and will record it itself (either
+        # would be right: recording is conditional). Asking for a later delivery keeps the
+        # webhook from racing the request's own answer for no gain.
         return EventOutcome.DEFERRED
-    closed = False
-    with ctx.uow() as uow:
-        stored = uow.ledger.get_payment(payment.id)
-        if stored is None:
-            raise NotFound(f"payment {payment.id} not found")
-        if stored.status is PaymentStatus.SUCCEEDED or (
-            result.status is ChargeStatus.FAILED and stored.status is PaymentStatus.FAILED
-        ):
-            return EventOutcome.NO_CHANGE
-        _apply_result(stored, result, now)
-        if result.status is ChargeStatus.SUCCEEDED:
-            order = uow.orders.get(stored.order_id, for_update=True) if stored.order_id else None
-            if order is None:
-                closed = True
-            else:
-                try:
-                    order.record_payment(
-                        payment_id=stored.id, amount=stored.amount, method=PaymentMethod.CARD.value, now=now
-                    )
-                    uow.orders.save(order)
-                except IllegalTransition:
-                    closed = True  # cancelled or returned meanwhile: the money goes back
-        uow.ledger.save_payment(stored)
-        uow.commit()
-    if result.status is ChargeStatus.FAILED:
+    before = payment.status
+    stored = settle_order_charge(ctx, payment.id, result)
+    if stored.status is before or (before is PaymentStatus.SUCCEEDED):
+        return EventOutcome.NO_CHANGE
+    if stored.status is PaymentStatus.FAILED:
         return EventOutcome.PAYMENT_FAILED
-    return EventOutcome.LATE_PAYMENT_REFUNDED if closed else EventOutcome.PAYMENT_SUCCEEDED
-
-
-def _apply_result(payment: Payment, result: ChargeResult, now: datetime) -> None:
-    payment.status = PaymentStatus.SUCCEEDED if result.status is ChargeStatus.SUCCEEDED else PaymentStatus.FAILED
-    payment.gateway_ref = result.ref or payment.gateway_ref
-    payment.failure_code = None if result.status is ChargeStatus.SUCCEEDED else result.decline_code
-    payment.card_brand = result.card_brand or payment.card_brand
-    payment.card_last4 = result.card_last4 or payment.card_last4
-    payment.updated_at = now
+    with ctx.uow() as uow:
+        order = uow.orders.get(stored.order_id) if stored.order_id else None
+    if order is None or order.is_closed:
+        return EventOutcome.LATE_PAYMENT_REFUNDED
+    return EventOutcome.PAYMENT_SUCCEEDED
 
 
 def _mark_payment(ctx: Context, payment_id: str, result: ChargeResult) -> None:
@@ -456,7 +443,7 @@ def _mark_payment(ctx: Context, payment_id: str, result: ChargeResult) -> None:
         payment = uow.ledger.get_payment(payment_id)
         if payment is None or payment.status is PaymentStatus.SUCCEEDED:
             return
-        _apply_result(payment, result, ctx.clock.now())
+        apply_charge(payment, result, ctx.clock.now())
         uow.ledger.save_payment(payment)
         uow.commit()
 

@@ -37,7 +37,7 @@ from typing import Any
 import attrs
 
 from checkout_core.errors import ValidationFailed
-from checkout_core.model.payments import PaymentMethod
+from checkout_core.model.payments import PaymentMethod, PaymentPurpose
 from checkout_core.money import Money
 from checkout_core.ports.payments import GatewayRecord
 from checkout_core.usecases.context import Actor, Context
@@ -86,6 +86,8 @@ class LedgerEntry:
     idempotency_key: str
     gateway_ref: str | None
     created_at: datetime
+    #: The payment's purpose (``duplicate`` marks a second charge we refund).
+    purpose: str = ""
 
 
 @attrs.frozen(kw_only=True)
@@ -109,6 +111,9 @@ class ReconciliationReport:
     missing_at_gateway: tuple[LedgerEntry, ...] = ()
     amount_mismatch: tuple[Pair, ...] = ()
     status_mismatch: tuple[Pair, ...] = ()
+    #: Second charges the gateway took for one of our payments, each with a ledger row of its own
+    #: and refunded in full (informational: they pair like any charge).
+    duplicate_charges: tuple[LedgerEntry, ...] = ()
 
     @property
     def is_clean(self) -> bool:
@@ -183,6 +188,7 @@ def reconcile_payments(
             idempotency_key=p.idempotency_key,
             gateway_ref=p.gateway_ref,
             created_at=p.created_at,
+            purpose=p.purpose.value,
         )
         for p in payments
         if p.method is PaymentMethod.CARD
@@ -202,7 +208,11 @@ def reconcile_payments(
         if r.payment_id in card_ids
     ]
     records = list(ctx.gateway.activity(wide_since, wide_until))
-    return compare(entries, records, since=since, until=until, gateway=ctx.gateway.name, on_progress=on_progress)
+    report = compare(entries, records, since=since, until=until, gateway=ctx.gateway.name, on_progress=on_progress)
+    duplicates = tuple(
+        e for e in entries if e.purpose == PaymentPurpose.DUPLICATE.value and since <= e.created_at < until
+    )
+    return attrs.evolve(report, duplicate_charges=duplicates)
 
 
 def compare(
@@ -363,4 +373,8 @@ def report_to_dict(report: ReconciliationReport) -> dict[str, Any]:
         "gateway": report.gateway,
         "clean": report.is_clean,
         "buckets": {name: {"count": len(buckets[name]), "items": buckets[name]} for name in BUCKETS},
+        "duplicateCharges": {
+            "count": len(report.duplicate_charges),
+            "items": [ledger_entry_to_dict(e) for e in report.duplicate_charges],
+        },
     }

@@ -9,7 +9,8 @@ import attrs
 
 from checkout_core.errors import Conflict, NotFound, PaymentGatewayUnavailable, RefundNotAllowed, ValidationFailed
 from checkout_core.events import RefundIssued
-from checkout_core.model.payments import Payment, PaymentMethod, Refund, RefundStatus
+from checkout_core.model.order import Order
+from checkout_core.model.payments import Payment, PaymentMethod, PaymentPurpose, Refund, RefundStatus
 from checkout_core.money import Money
 from checkout_core.ports.payments import RefundOutcome, RefundResult
 from checkout_core.ports.unit_of_work import UnitOfWork
@@ -99,14 +100,22 @@ def _reserve(payment: Payment, amount: Money) -> None:
 
 
 def open_refunds(
-    ctx: Context, uow: UnitOfWork, payments: Sequence[Payment], reason: str, now: datetime
+    ctx: Context,
+    uow: UnitOfWork,
+    payments: Sequence[Payment],
+    reason: str,
+    now: datetime,
+    *,
+    order: Order | None = None,
 ) -> list[tuple[Refund, Payment]]:
     """Open, inside ``uow``, a refund of everything still refundable on each payment (key
     ``<payment id>:<reason>``, as :func:`refund_deposit` and :func:`refund_all` use), in a fixed
     number of statements: one multi-row insert of the refunds and one batched conditional update of
     the payments that reserves the amounts. A refund whose key exists already (a replay) is left out
     and reserves nothing. Payments read in ``uow``; nothing is sent to the gateway here (call
-    :func:`send_refunds` after the commit)."""
+    :func:`send_refunds` after the commit). ``order``: the order these payments belong to, when
+    the caller holds it in ``uow`` (its refunded total is kept on that object, which the caller
+    saves); otherwise each payment's order is read and saved here."""
     candidates = [
         (_new_refund(ctx, p, p.refundable, f"{p.id}:{reason}", reason, now), p)
         for p in payments
@@ -120,8 +129,35 @@ def open_refunds(
         _reserve(payment, refund.amount)
     uow.ledger.save_payments([p for _, p in opened])
     for refund, payment in opened:
-        _book_on_order(uow, payment, refund.amount, now)  # deposits of a lapsed hold have no order
+        _book_on_order(uow, payment, refund.amount, now, order)  # deposits of a lapsed hold have no order
     return opened
+
+
+def open_refund(
+    ctx: Context,
+    uow: UnitOfWork,
+    payment: Payment,
+    amount: Money,
+    reason: str,
+    key: str,
+    now: datetime,
+    *,
+    order: Order | None = None,
+) -> Refund | None:
+    """Open, inside ``uow``, one refund of ``amount`` of ``payment`` under ``key`` (the money
+    rule's intent: committed with the state change that makes the money owed, sent by
+    :func:`send_refunds` after the commit). The amount is reserved on ``payment``, which the
+    caller saves in ``uow``; ``order`` as in :func:`open_refunds`. None when ``key`` was opened
+    before (a replay) or nothing is refundable."""
+    amount = Money(min(amount.cents, payment.refundable.cents))
+    if amount.cents <= 0:
+        return None
+    refund = _new_refund(ctx, payment, amount, key, reason, now)
+    if not uow.ledger.add_refunds([refund]):
+        return None
+    _reserve(payment, amount)
+    _book_on_order(uow, payment, amount, now, order)
+    return refund
 
 
 class _NotAllRecorded(Exception):
@@ -279,9 +315,14 @@ def _refund_and_payment(ctx: Context, refund_id: str) -> tuple[Refund, Payment]:
     return refund, payment
 
 
-def _book_on_order(uow: UnitOfWork, payment: Payment, amount: Money, now: datetime) -> None:
-    """Keep the order's refunded total in step with the ledger (issued refunds count at once)."""
-    if payment.order_id is None:
+def _book_on_order(uow: UnitOfWork, payment: Payment, amount: Money, now: datetime, held: Order | None = None) -> None:
+    """Keep the order's refunded total in step with the ledger (issued refunds count at once).
+    A duplicate charge was never counted on its order, so its refund is not either. ``held``:
+    the order as the caller holds it in ``uow`` (booked on that object; the caller saves it)."""
+    if payment.order_id is None or payment.purpose is PaymentPurpose.DUPLICATE:
+        return
+    if held is not None and held.id == payment.order_id:
+        held.record_refund(amount, now)
         return
     order = uow.orders.get(payment.order_id, for_update=True)
     if order is not None:
@@ -298,14 +339,24 @@ def refund_all(ctx: Context, payments: Sequence[Payment], reason: str) -> list[R
     return refunds
 
 
-def settle_pending_refunds(ctx: Context, limit: int = 100) -> int:
-    """Follow pending refunds to the end: resend (same key) those never answered, poll the others."""
+def settle_pending_refunds(ctx: Context, limit: int = 100, *, older_than: datetime | None = None) -> int:
+    """Follow pending card refunds to the end: resend (same key) those never answered, poll the
+    others. ``older_than``: only refunds untouched since then (the recovery job passes now less
+    the grace, so that a refund an API call is sending right now is left to it). Each refund is
+    leased first (a conditional update of its ``updated_at``), so recovery jobs running at once in
+    several processes never send the same refund together. Returns how many were settled."""
     with ctx.uow() as uow:
-        pending = [(r, uow.ledger.get_payment(r.payment_id)) for r in uow.ledger.pending_refunds(limit)]
+        candidates = uow.ledger.pending_refunds(limit, method=PaymentMethod.CARD, older_than=older_than)
+        pending = [(r, uow.ledger.get_payment(r.payment_id)) for r in candidates]
     settled = 0
     for refund, payment in pending:
-        if payment is None or payment.method is PaymentMethod.BANK_TRANSFER:
-            continue
+        if payment is None or payment.gateway_ref is None:
+            continue  # a card payment never charged has nothing to refund at the gateway
+        with ctx.uow() as uow:
+            leased = uow.ledger.lease_refund(refund.id, seen=refund.updated_at, now=ctx.clock.now())
+            uow.commit()
+        if not leased:
+            continue  # another recovery job (or the API) has just touched it
         try:
             if refund.gateway_ref is None:
                 done = _send_refund(ctx, payment, refund)
@@ -314,7 +365,7 @@ def settle_pending_refunds(ctx: Context, limit: int = 100) -> int:
                 done = _record_refund_outcome(
                     ctx, refund, payment, _OUTCOME_TO_STATUS[result.status], result.ref, result.failure_code
                 )
-        except PaymentGatewayUnavailable:
+        except (PaymentGatewayUnavailable, RefundNotAllowed):
             continue
         if done.status is not RefundStatus.PENDING:
             settled += 1

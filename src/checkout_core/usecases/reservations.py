@@ -4,6 +4,8 @@ called while a transaction (and its row locks) is open."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Sequence
 
 import attrs
@@ -17,13 +19,14 @@ from checkout_core.errors import (
     ValidationFailed,
     VehicleUnavailable,
 )
-from checkout_core.model.payments import Payment, PaymentMethod, PaymentPurpose, PaymentStatus
+from checkout_core.model.payments import Payment, PaymentMethod, PaymentPurpose, PaymentStatus, Refund
 from checkout_core.model.reservation import Reservation, ReservationStatus
 from checkout_core.model.vehicle import Vehicle, VehicleStatus
 from checkout_core.ports.payments import ChargeResult, ChargeStatus
 from checkout_core.ports.unit_of_work import UnitOfWork
+from checkout_core.usecases.charges import apply_charge, settle_late_charge
 from checkout_core.usecases.context import SYSTEM, Actor, Context
-from checkout_core.usecases.refunds import open_refunds, refund_all, refund_deposit, send_refunds
+from checkout_core.usecases.refunds import open_refunds, send_refunds
 
 
 @attrs.frozen(kw_only=True)
@@ -34,32 +37,85 @@ class ReservationResult:
     deposit: Payment | None
 
 
-def reserve_vehicle(ctx: Context, actor: Actor, *, vehicle_id: str, payment_token: str) -> ReservationResult:
+def reserve_vehicle(
+    ctx: Context, actor: Actor, *, vehicle_id: str, payment_token: str, request_key: str | None = None
+) -> ReservationResult:
     """Reserve a car for the caller with the deposit charged to ``payment_token``.
+
+    ``request_key`` names the request (HTTP: the ``Idempotency-Key``): a retry with the same key
+    is answered with the reservation the first attempt made, whatever became of it — confirmed
+    (the same answer), declined (PaymentDeclined again), or still waiting for the gateway's answer
+    (asked again with the same gateway key, so the card is never charged twice).
 
     Raises VehicleUnavailable (someone else holds it), ReservationLimitReached, PaymentDeclined
     (the car is released again) or PaymentGatewayUnavailable (left pending for recovery).
     """
     if not payment_token or len(payment_token) > 255:
         raise ValidationFailed("a payment token is required", field="paymentMethod.token")
-    reservation, payment, lapsed = _claim(ctx, actor, vehicle_id)
-    if lapsed is not None:
-        _refund_deposit(ctx, lapsed)
-    # If this raises PaymentGatewayUnavailable the charge may or may not have happened: the
-    # reservation stays pending_deposit and recovery asks the gateway (same key) and settles it.
+    reservation_id = _reservation_id_for(actor, request_key) if request_key else None
+    if reservation_id is not None:
+        with ctx.uow() as uow:
+            earlier = uow.reservations.get(reservation_id)
+            deposit = uow.ledger.payment_by_key(earlier.deposit_idempotency_key) if earlier is not None else None
+        if earlier is not None:
+            if earlier.vehicle_id != vehicle_id:
+                raise ValidationFailed("this request key was used for another vehicle", field="vehicleId")
+            return _answer_again(ctx, earlier, deposit, payment_token)
+    reservation, payment, opened = _claim(ctx, actor, vehicle_id, reservation_id)
+    if opened:
+        send_refunds(ctx, opened)  # the deposit of an overdue hold this claim expired
+    return _charge_deposit(ctx, reservation, payment, payment_token)
+
+
+def _reservation_id_for(actor: Actor, request_key: str) -> str:
+    """The reservation a keyed request makes: derived from the caller and the key, so that a retry
+    finds what the first attempt wrote (the id is a digest: the key itself is never stored)."""
+    digest = hashlib.sha256(f"{actor.id}\n{request_key}".encode()).digest()
+    return "res_" + base64.b32encode(digest[:10]).decode("ascii").lower()
+
+
+def _charge_deposit(ctx: Context, reservation: Reservation, payment: Payment, token: str) -> ReservationResult:
+    """Saga step 2, then 3. If the gateway raises PaymentGatewayUnavailable the charge may or may
+    not have happened: the reservation stays pending_deposit and recovery (or a retry) asks the
+    gateway with the same key and settles it."""
     charge = ctx.gateway.charge(
         amount=reservation.deposit,
-        source=payment_token,
+        source=token,
         idempotency_key=reservation.deposit_idempotency_key,
         description=f"Refundable deposit for reservation {reservation.id}",
-        metadata={"reservation_id": reservation.id, "ledger_id": payment.id, "vehicle_id": vehicle_id},
+        metadata={"reservation_id": reservation.id, "ledger_id": payment.id, "vehicle_id": reservation.vehicle_id},
     )
     return _settle(ctx, reservation, payment, charge)
 
 
-def _claim(ctx: Context, actor: Actor, vehicle_id: str) -> tuple[Reservation, Payment, Reservation | None]:
+def _answer_again(ctx: Context, reservation: Reservation, deposit: Payment | None, token: str) -> ReservationResult:
+    """A retried request: the first attempt's outcome, never a second charge."""
+    if reservation.status is ReservationStatus.PENDING_DEPOSIT and deposit is not None:
+        # The first attempt's answer was lost. Ask the gateway before charging again: Stripe
+        # forgets idempotency keys after 24 h (and the emulator ignores them).
+        charge = ctx.gateway.find_charge(idempotency_key=reservation.deposit_idempotency_key, ledger_id=deposit.id)
+        if charge is None:
+            return _charge_deposit(ctx, reservation, deposit, token)
+        return _settle(ctx, reservation, deposit, charge)
+    if reservation.status is ReservationStatus.FAILED:
+        raise _declined(reservation, deposit, None)
+    return ReservationResult(reservation=reservation, deposit=deposit)
+
+
+def _declined(reservation: Reservation, deposit: Payment | None, charge: ChargeResult | None) -> PaymentDeclined:
+    """The 402 of a declined deposit, from the gateway's answer or the ledger's record of it."""
+    code = (charge.decline_code if charge is not None else None) or (deposit.failure_code if deposit else None)
+    message = (charge.message if charge is not None else None) or "the card was declined"
+    return PaymentDeclined(message, decline_code=code, reservation_id=reservation.id)
+
+
+def _claim(
+    ctx: Context, actor: Actor, vehicle_id: str, reservation_id: str | None
+) -> tuple[Reservation, Payment, list[tuple[Refund, Payment]]]:
     """Saga step 1. The happy path is five statements: count, conditional update, two inserts
-    and the outbox; the car's existence and any overdue hold are looked at only if the claim fails."""
+    and the outbox; the car's existence and any overdue hold are looked at only if the claim fails.
+    An overdue hold found on the car is expired here, and its deposit refund opened in the same
+    transaction (returned, for sending once this commits)."""
     now = ctx.clock.now()
     with ctx.uow() as uow:
         if uow.reservations.count_active_for_customer(actor.id, now) >= ctx.policy.max_active_reservations:
@@ -67,11 +123,14 @@ def _claim(ctx: Context, actor: Actor, vehicle_id: str) -> tuple[Reservation, Pa
                 f"you already hold {ctx.policy.max_active_reservations} active reservation(s)",
                 limit=ctx.policy.max_active_reservations,
             )
-        lapsed = None
+        opened: list[tuple[Refund, Payment]] = []
         if not uow.vehicles.claim(vehicle_id):
             if uow.vehicles.get(vehicle_id) is None:
                 raise NotFound(f"vehicle {vehicle_id} not found")
             lapsed = _free_lapsed_hold(ctx, uow, vehicle_id)
+            if lapsed is not None:
+                deposits = uow.ledger.payments_for(reservation_id=lapsed.id)
+                opened = open_refunds(ctx, uow, deposits, "reservation_expired", now)
             # Claim again when we freed the car or found no hold on it: looking for the hold waits
             # on its row lock, and the lock may have been an expiry sweep that has since released
             # the car. Without this second look every buyer racing that sweep is told the car is
@@ -79,7 +138,7 @@ def _claim(ctx: Context, actor: Actor, vehicle_id: str) -> tuple[Reservation, Pa
             if not uow.vehicles.claim(vehicle_id):
                 raise VehicleUnavailable(f"vehicle {vehicle_id} is not available", vehicle_id=vehicle_id)
         reservation = Reservation.start(
-            id=ctx.ids.new("res"),
+            id=reservation_id or ctx.ids.new("res"),
             vehicle_id=vehicle_id,
             customer_id=actor.id,
             deposit=ctx.policy.deposit,
@@ -100,7 +159,7 @@ def _claim(ctx: Context, actor: Actor, vehicle_id: str) -> tuple[Reservation, Pa
         )
         uow.ledger.add_payment(payment)
         uow.commit()
-    return reservation, payment, lapsed
+    return reservation, payment, opened
 
 
 def _free_lapsed_hold(ctx: Context, uow: UnitOfWork, vehicle_id: str) -> Reservation | None:
@@ -128,13 +187,12 @@ def _apply_charge(
     written only if still pending, so the request and the recovery job can never both settle."""
     now = ctx.clock.now()
     succeeded = charge is not None and charge.status is ChargeStatus.SUCCEEDED
-    payment.status = PaymentStatus.SUCCEEDED if succeeded else PaymentStatus.FAILED
-    payment.updated_at = now
     if charge is not None:
-        payment.gateway_ref = charge.ref
-        payment.failure_code = charge.decline_code
-        payment.card_brand = charge.card_brand
-        payment.card_last4 = charge.card_last4
+        apply_charge(payment, charge, now)
+    else:
+        payment.status = PaymentStatus.FAILED
+        payment.failure_code = "charge_not_made"
+        payment.updated_at = now
     uow.ledger.save_payment(payment, expected_status=PaymentStatus.PENDING)
     if charge is not None and succeeded:
         reservation.confirm(charge_id=charge.ref, now=now)
@@ -154,14 +212,22 @@ def _settle(ctx: Context, reservation: Reservation, payment: Payment, charge: Ch
             _apply_charge(ctx, uow, reservation, payment, charge)
             uow.commit()
     except Conflict:
-        # The recovery job settled it first (this request was slow); report what was decided.
-        return get_reservation(ctx, SYSTEM, reservation.id)
+        # A webhook or the recovery job settled it first (this request was slow): answer with
+        # what was decided — a declined deposit is a 402 whoever recorded it.
+        decided = get_reservation(ctx, SYSTEM, reservation.id)
+        if decided.reservation.status is not ReservationStatus.FAILED:
+            return decided
+        if charge.status is ChargeStatus.SUCCEEDED:
+            # Released as "never charged" before the charge showed: the money goes back.
+            settle_late_charge(ctx, payment.id, charge, reason="late_payment")
+            raise PaymentDeclined(
+                "the hold was released before the deposit went through; the deposit is refunded",
+                decline_code="hold_released",
+                reservation_id=reservation.id,
+            ) from None
+        raise _declined(reservation, decided.deposit, charge) from None
     if charge.status is ChargeStatus.FAILED:
-        raise PaymentDeclined(
-            charge.message or "the card was declined",
-            decline_code=charge.decline_code,
-            reservation_id=reservation.id,
-        )
+        raise _declined(reservation, payment, charge)
     return ReservationResult(reservation=reservation, deposit=payment)
 
 
@@ -229,9 +295,12 @@ def cancel_reservation(ctx: Context, actor: Actor, reservation_id: str) -> Reser
         reservation.cancel(now=now)
         uow.reservations.save(reservation)
         uow.vehicles.set_status(reservation.vehicle_id, VehicleStatus.AVAILABLE, expected=VehicleStatus.RESERVED)
-        payments = list(uow.ledger.payments_for(reservation_id=reservation.id))
+        # The money rule: the refund intent commits with the cancellation, so a crash after this
+        # commit leaves a pending refund that recovery sends with the same key.
+        payments = uow.ledger.payments_for(reservation_id=reservation.id)
+        opened = open_refunds(ctx, uow, payments, "reservation_cancelled", now)
         uow.commit()
-    refund_all(ctx, payments, reason="reservation_cancelled")
+    send_refunds(ctx, opened)
     return get_reservation(ctx, actor, reservation_id)
 
 
@@ -266,20 +335,6 @@ def expire_due_reservations(ctx: Context, *, batch_size: int = 100) -> int:
     return expired
 
 
-def _refund_deposit(ctx: Context, reservation: Reservation) -> None:
-    refund_deposit(ctx, reservation.id, reservation.deposit_idempotency_key, "reservation_expired")
-
-
-def refund_expired_deposits(ctx: Context, limit: int = 500) -> int:
-    """Refund deposits of expired holds that were not refunded yet (a refund that a crash
-    interrupted between the expiry commit and the gateway call). Idempotent; run by recovery."""
-    with ctx.uow() as uow:
-        candidates = list(uow.reservations.list(status=ReservationStatus.EXPIRED, limit=limit))
-        todo = [p for r in candidates for p in uow.ledger.payments_for(reservation_id=r.id) if p.refundable.cents > 0]
-    refund_all(ctx, todo, reason="reservation_expired")
-    return len(todo)
-
-
 def settle_deposit(ctx: Context, reservation_id: str, charge: ChargeResult | None) -> ReservationResult:
     """Settle a pending deposit from what the gateway says (``None``: no charge was ever made).
 
@@ -306,7 +361,7 @@ def recover_pending_deposits(ctx: Context, *, batch_size: int = 100) -> int:
     confirm those the gateway charged, release the others. Returns how many were settled."""
     now = ctx.clock.now()
     with ctx.uow() as uow:
-        stale = list(uow.reservations.claim_stale_pending(now - ctx.policy.pending_deposit_grace, batch_size))
+        stale = list(uow.reservations.claim_stale_pending(now - ctx.policy.recovery_grace, batch_size))
         ledger_ids = {r.id: uow.ledger.payment_by_key(r.deposit_idempotency_key) for r in stale}
     settled = 0
     for candidate in stale:

@@ -24,6 +24,8 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("", "entrypoints.cli.delivery:delivery"),
     ("", "entrypoints.cli.payments:payments"),
     ("payments", "entrypoints.cli.reconcile:reconcile"),
+    ("payments", "entrypoints.cli.recovery:recover"),
+    ("payments", "entrypoints.cli.recovery:audit"),
     ("", "entrypoints.cli.documents:documents"),
     ("", "entrypoints.cli.events:events"),
 )

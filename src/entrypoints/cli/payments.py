@@ -6,7 +6,8 @@ import click
 
 from checkout_core.model.payments import DisputeStatus, Refund
 from checkout_core.money import Money
-from checkout_core.usecases.orders import bank_transfer_instructions, record_bank_transfer
+from checkout_core.usecases.order_payments import record_bank_transfer
+from checkout_core.usecases.orders import bank_transfer_instructions
 from checkout_core.usecases.payment_events import list_disputes
 from checkout_core.usecases.refunds import (
     pending_bank_refunds,

@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 import click
 
 from checkout_core.ports.payments import GatewayRecord
+from checkout_core.usecases.ledger_audit import audit_ledger
+from checkout_core.usecases.ledger_audit import report_to_dict as audit_to_dict
 from checkout_core.usecases.reconciliation import (
     LedgerEntry,
     Pair,
@@ -31,6 +33,7 @@ from entrypoints.cli.output import (
     table,
     when,
 )
+from entrypoints.cli.recovery import print_audit
 
 _DAY = click.DateTime(["%Y-%m-%d"])
 
@@ -53,19 +56,26 @@ def reconcile(state: CliState, first_day: datetime, last_day: datetime, as_json:
     the gateway's charges and refunds. Prints what matched and every discrepancy: missing in our
     ledger, missing at the gateway, amount mismatch, status mismatch.
 
-    Exit codes: 0 everything matched, 1 discrepancies found, 2 bad dates, 5 gateway or database
-    unavailable."""
+    Then checks the business invariants over the whole ledger (`checkout payments audit`): the
+    two can agree and both be wrong for the business, e.g. a refund never asked for.
+
+    Exit codes: 0 everything matched and every invariant holds, 1 discrepancies or findings,
+    2 bad dates, 5 gateway or database unavailable."""
     with domain_errors():
         # Checked before anything is built or read: bad input never reaches a use case.
         since, until = period_of_days(first_day.date(), last_day.date())
         ctx = state.app().ctx
         with progress_callback("Reconciling") as on_progress:
             report = reconcile_payments(ctx, state.actor, since=since, until=until, on_progress=on_progress)
+        invariants = audit_ledger(ctx, state.actor)
     if as_json:
-        emit_json(report_to_dict(report))
+        emit_json({**report_to_dict(report), "invariants": audit_to_dict(invariants)})
     else:
         _print_report(report)
-    if not report.is_clean:
+        click.echo("")
+        heading("Business invariants:")
+        print_audit(invariants)
+    if not (report.is_clean and invariants.is_clean):
         raise SystemExit(EXIT_FINDINGS)
 
 
@@ -95,6 +105,9 @@ def _print_report(report: ReconciliationReport) -> None:
             _pair_table(pairs)
     click.echo("")
     problems = sum(counts[name] for name in _BUCKET_TITLES)
+    if report.duplicate_charges:
+        heading("Duplicate charges (a second charge for one payment; each refunded in full):")
+        _ledger_table(report.duplicate_charges)
     if report.is_clean:
         click.echo(f"Result: clean — all {counts['matched']} records matched.")
     else:

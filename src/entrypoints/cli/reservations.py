@@ -9,15 +9,13 @@ import click
 from checkout_core.model.reservation import Reservation, ReservationStatus
 from checkout_core.usecases.context import Actor, Context
 from checkout_core.usecases.order_view import iso, reservation_to_dict
-from checkout_core.usecases.refunds import settle_pending_refunds
+from checkout_core.usecases.recovery import recover_payments
 from checkout_core.usecases.reservations import (
     cancel_reservation,
     expire_due_reservations,
     get_reservation,
     list_reservations,
     list_reservations_with_deposits,
-    recover_pending_deposits,
-    refund_expired_deposits,
 )
 from entrypoints.cli.app_factory import CliState, pass_state
 from entrypoints.cli.output import (
@@ -35,6 +33,7 @@ from entrypoints.cli.output import (
     table,
     when,
 )
+from entrypoints.cli.recovery import print_recovery, recovery_to_dict
 
 
 @click.group()
@@ -173,22 +172,9 @@ def expire(state: CliState, loop: bool, interval: float, batch_size: int, as_jso
 @json_option
 @pass_state
 def recover(state: CliState, batch_size: int, as_json: bool) -> None:
-    """Settle what a crash left behind: reservations stuck in pending_deposit (confirmed if the
-    gateway charged the deposit, released otherwise), deposits of expired holds not yet refunded,
-    and refunds whose outcome is not known yet."""
+    """Settle what a crash left behind, for every money flow (the same job as
+    `checkout payments recover`): deposits stuck pending, card payments whose answer was lost,
+    refunds owed but never opened, pending card refunds."""
     with domain_errors():
-        ctx = state.app().ctx
-        settled = recover_pending_deposits(ctx, batch_size=batch_size)
-        refunded = refund_expired_deposits(ctx)
-        followed = settle_pending_refunds(ctx)
-    data = {"pendingDepositsSettled": settled, "expiredDepositsRefunded": refunded, "pendingRefundsSettled": followed}
-    if as_json:
-        emit_json(data)
-        return
-    fields(
-        [
-            ("Pending deposits settled", settled),
-            ("Expired deposits refunded", refunded),
-            ("Pending refunds settled", followed),
-        ]
-    )
+        data = recovery_to_dict(recover_payments(state.app().ctx, batch_size=batch_size))
+    print_recovery(data, as_json)

@@ -22,6 +22,7 @@ from checkout_core.model.parties import Address, ContactInfo, validate_email, va
 from checkout_core.model.payments import Payment
 from checkout_core.money import Money
 from checkout_core.usecases.context import Actor
+from checkout_core.usecases.order_payments import operation_key, pay_by_card, record_bank_transfer
 from checkout_core.usecases.order_view import audit_entry_to_dict, order_details, order_to_dict, placed_order_details
 from checkout_core.usecases.orders import (
     PlaceOrder,
@@ -32,9 +33,7 @@ from checkout_core.usecases.orders import (
     dispatch_order,
     document_bytes,
     list_orders,
-    pay_by_card,
     place_order_and_report,
-    record_bank_transfer,
     reject_insurance,
     return_order,
     schedule_delivery,
@@ -436,7 +435,12 @@ def pay_card(
     """Charge (part of) the balance to a card token: at most the balance and the card limit.
     402 ``payment_declined``; 503 if the gateway is down."""
     amount = Money(data.amount) if data.amount is not None else None
-    return _payment_body(pay_by_card(checkout.ctx, actor, order_id, token=data.token, amount=amount))
+    # The operation is the request: a retry with the same key resumes the first attempt's payment
+    # (same gateway key), so a crash or a 5xx never leads to a second charge.
+    operation = operation_key(actor.id, idempotency_key)
+    return _payment_body(
+        pay_by_card(checkout.ctx, actor, order_id, token=data.token, amount=amount, operation=operation)
+    )
 
 
 @post(

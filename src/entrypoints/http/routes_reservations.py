@@ -54,9 +54,17 @@ def create_reservation(
 ) -> ReservationBody:
     """Hold the car for the caller and charge the $100 refundable deposit to the card token.
 
+    A retry with the same ``Idempotency-Key`` after a 5xx or a lost answer is answered with the
+    reservation the first attempt made (201), or its decline (402); the card is never charged twice.
     402 ``payment_declined`` (the car is released again), 409 ``vehicle_unavailable`` or
     ``reservation_limit_reached``, 404 for an unknown vehicle, 503 if the gateway is down."""
-    result = reserve_vehicle(checkout.ctx, actor, vehicle_id=data.vehicle_id, payment_token=data.payment_method.token)
+    result = reserve_vehicle(
+        checkout.ctx,
+        actor,
+        vehicle_id=data.vehicle_id,
+        payment_token=data.payment_method.token,
+        request_key=idempotency_key,  # a retry after a crash or a 5xx is answered with this reservation
+    )
     return _body(result)
 
 

@@ -1,0 +1,115 @@
+"""The one recovery job for every flow that moves money (design.md, Payments: the money rule).
+
+Every flow commits its intent before the gateway is called, so whatever crashed, the ledger says
+what is owed. This job settles every intent left stale for longer than ``Policy.recovery_grace``:
+
+1. **Deposits** stuck in ``pending_deposit``: the gateway is asked with the deposit's key; the
+   reservation is confirmed if it charged, released otherwise (the saga's own step 3).
+2. **Order card payments** still pending: asked the same way; counted on the order (or refunded
+   if the order no longer wants the money), or failed if no charge was made.
+3. **Refunds owed but never opened**: money still held for a reservation that ended without an
+   order, a cancelled or returned order, or a duplicate charge. Today's flows open these in the
+   same transaction as the state change; this step covers rows written before that, and a failed
+   refund never re-opens here (it waits for a person: the audit lists it).
+4. **Pending card refunds**: resent with their own key, or polled when the gateway has them.
+
+Every step is idempotent and safe in several processes at once: asking the gateway is read-only,
+every write is conditional, refunds are opened under unique keys and leased before being sent.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from checkout_core.model.order import OrderStatus
+from checkout_core.model.payments import Payment, PaymentPurpose
+from checkout_core.model.reservation import ReservationStatus
+from checkout_core.ports.unit_of_work import UnitOfWork
+from checkout_core.usecases.context import Context
+from checkout_core.usecases.order_payments import recover_pending_card_payments
+from checkout_core.usecases.refunds import open_refunds, send_refunds, settle_pending_refunds
+from checkout_core.usecases.reservations import recover_pending_deposits
+
+#: A reservation in one of these ended without an order: its deposit is owed back.
+RELEASED_RESERVATIONS = (ReservationStatus.FAILED, ReservationStatus.CANCELLED, ReservationStatus.EXPIRED)
+#: An order in one of these is closed: everything paid is owed back.
+CLOSED_ORDERS = (OrderStatus.CANCELLED, OrderStatus.RETURNED)
+#: Payments that are never kept.
+NEVER_KEPT = (PaymentPurpose.DUPLICATE,)
+
+#: Why the money is owed, by what ended (the refund's reason and key suffix, as the flows use).
+_REASONS = {
+    ReservationStatus.FAILED: "late_payment",
+    ReservationStatus.CANCELLED: "reservation_cancelled",
+    ReservationStatus.EXPIRED: "reservation_expired",
+    OrderStatus.CANCELLED: "order_cancelled",
+    OrderStatus.RETURNED: "order_returned",
+}
+
+
+@attrs.frozen(kw_only=True)
+class RecoveryReport:
+    """What one recovery run settled."""
+
+    deposits_settled: int
+    card_payments_settled: int
+    refunds_opened: int
+    refunds_settled: int
+
+    @property
+    def total(self) -> int:
+        """Everything this run changed."""
+        return self.deposits_settled + self.card_payments_settled + self.refunds_opened + self.refunds_settled
+
+
+def recover_payments(ctx: Context, *, batch_size: int = 100) -> RecoveryReport:
+    """Settle every stale money intent of every flow (see the module docstring), oldest first,
+    up to ``batch_size`` of each kind per run."""
+    deposits = recover_pending_deposits(ctx, batch_size=batch_size)
+    cards = recover_pending_card_payments(ctx, batch_size=batch_size)
+    opened = open_owed_refunds(ctx, batch_size=batch_size)
+    settled = settle_pending_refunds(ctx, batch_size, older_than=ctx.clock.now() - ctx.policy.recovery_grace)
+    return RecoveryReport(
+        deposits_settled=deposits, card_payments_settled=cards, refunds_opened=opened, refunds_settled=settled
+    )
+
+
+def open_owed_refunds(ctx: Context, *, batch_size: int = 100) -> int:
+    """Open (and send) the refunds owed for money still held whose reason is gone. Each payment's
+    refund is opened in a transaction of its own, under ``<payment id>:<reason>`` — the key the
+    flow itself would have used — so two jobs at once open it once. Returns how many were opened."""
+    now = ctx.clock.now()
+    with ctx.uow() as uow:
+        owed = uow.ledger.owed_payments(
+            batch_size,
+            reservation_statuses=RELEASED_RESERVATIONS,
+            order_statuses=CLOSED_ORDERS,
+            purposes=NEVER_KEPT,
+        )
+    opened_count = 0
+    for candidate in owed:
+        with ctx.uow() as uow:
+            payment = uow.ledger.get_payment(candidate.id)
+            if payment is None or payment.refundable.cents <= 0:
+                continue
+            reason = _reason(uow, payment)
+            opened = open_refunds(ctx, uow, [payment], reason, now)
+            uow.commit()
+        send_refunds(ctx, opened)
+        opened_count += len(opened)
+    return opened_count
+
+
+def _reason(uow: UnitOfWork, payment: Payment) -> str:
+    """The reason the money is owed, as the flow that owed it names it."""
+    if payment.purpose is PaymentPurpose.DUPLICATE:
+        return "duplicate_charge"
+    if payment.order_id is not None:
+        order = uow.orders.get(payment.order_id)
+        if order is not None and order.status in _REASONS:
+            return _REASONS[order.status]
+    if payment.reservation_id is not None:
+        reservation = uow.reservations.get(payment.reservation_id)
+        if reservation is not None and reservation.status in _REASONS:
+            return _REASONS[reservation.status]
+    return "owed"
