@@ -109,6 +109,8 @@ class MemoryReservations(_Repo):
         return mine
 
     def add(self, reservation: Reservation) -> None:
+        if reservation.id in self._s.reservations:
+            raise Conflict(f"reservation {reservation.id} exists")
         if reservation.status in ACTIVE_STATUSES and self.active_for_vehicle(reservation.vehicle_id) is not None:
             raise VehicleUnavailable(f"vehicle {reservation.vehicle_id} is already reserved")
         self.save(reservation)

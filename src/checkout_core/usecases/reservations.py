@@ -53,15 +53,21 @@ def reserve_vehicle(
     if not payment_token or len(payment_token) > 255:
         raise ValidationFailed("a payment token is required", field="paymentMethod.token")
     reservation_id = _reservation_id_for(actor, request_key) if request_key else None
-    if reservation_id is not None:
+    try:
+        reservation, payment, opened = _claim(ctx, actor, vehicle_id, reservation_id)
+    except (ReservationLimitReached, VehicleUnavailable, Conflict):
+        # A retry finds the first attempt's hold in its way (the caller's own limit, the car it
+        # holds, or the id itself): looked for only now, so a first attempt costs no extra read.
+        if reservation_id is None:
+            raise
         with ctx.uow() as uow:
             earlier = uow.reservations.get(reservation_id)
             deposit = uow.ledger.payment_by_key(earlier.deposit_idempotency_key) if earlier is not None else None
-        if earlier is not None:
-            if earlier.vehicle_id != vehicle_id:
-                raise ValidationFailed("this request key was used for another vehicle", field="vehicleId")
-            return _answer_again(ctx, earlier, deposit, payment_token)
-    reservation, payment, opened = _claim(ctx, actor, vehicle_id, reservation_id)
+        if earlier is None:
+            raise
+        if earlier.vehicle_id != vehicle_id:
+            raise ValidationFailed("this request key was used for another vehicle", field="vehicleId") from None
+        return _answer_again(ctx, earlier, deposit, payment_token)
     if opened:
         send_refunds(ctx, opened)  # the deposit of an overdue hold this claim expired
     return _charge_deposit(ctx, reservation, payment, payment_token)
