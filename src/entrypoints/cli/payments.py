@@ -114,7 +114,7 @@ def refund(state: CliState, payment_id: str, amount: int | None, reason: str, ke
     click.echo(f"refund {done.id} of {money(done.amount)} on payment {done.payment_id}: {done.status.value}")
     if done.status.value == "pending":
         click.echo(
-            "pending: a bank transfer is returned by treasury, a card refund is followed by `reservations recover`",
+            "pending: a bank transfer is returned by treasury, a card refund is followed by `payments recover`",
             err=True,
         )
 

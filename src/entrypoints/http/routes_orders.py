@@ -459,7 +459,9 @@ def record_transfer(
     idempotency_key: RequiredIdempotencyKey,
 ) -> OrderBody:
     """Advisor only: match a received transfer to its order by reference (the order number).
-    Recording the same bank reference twice changes nothing."""
+    Recording the same bank reference twice changes nothing. Money is never refused: a transfer
+    above the balance, or one that arrives after the order was cancelled or returned, is recorded
+    and its excess opened as a pending bank refund for treasury."""
     order = record_bank_transfer(
         checkout.ctx, actor, reference=data.reference, amount=Money(data.amount), bank_reference=data.bank_reference
     )
