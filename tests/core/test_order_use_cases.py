@@ -233,6 +233,7 @@ def test_cancel_refunds_everything_and_releases_the_car(memory_app: App) -> None
     view = _view(memory_app, order.id)
     payment = view["payment"]
     assert isinstance(payment, dict) and payment["refunded"] == 110000
+    assert payment["balanceDue"] == 0  # a closed order owes nothing, however much went back
     with ctx.uow() as uow:
         vehicle = uow.vehicles.get("veh_abc123")
         assert vehicle is not None and vehicle.status is VehicleStatus.AVAILABLE

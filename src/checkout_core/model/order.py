@@ -258,7 +258,9 @@ class Order(Aggregate):
 
     @property
     def balance_due(self) -> Money:
-        """What the buyer still owes now (never below zero)."""
+        """What the buyer still owes now (never below zero; nothing once the order is closed)."""
+        if self.is_closed:
+            return Money.zero()
         remaining = self.due_from_buyer - self.net_paid
         return remaining if remaining.cents > 0 else Money.zero()
 
