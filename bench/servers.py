@@ -52,6 +52,13 @@ def checkout_env(
             "CHECKOUT_DATA_DIR": str(data_dir),
             "CHECKOUT_JWT_SECRET": jwt_secret,
             "CHECKOUT_LOG_LEVEL": "WARNING",
+            # Rate limits: counted in each process unless the caller gives a CHECKOUT_REDIS_URL,
+            # and none per client address: every client of a benchmark or test is 127.0.0.1.
+            "CHECKOUT_RATE_LIMIT_STORE": "memory",
+            "CHECKOUT_RATE_LIMIT_RESERVATIONS_PER_IP": "off",
+            "CHECKOUT_RATE_LIMIT_DECLINES_PER_IP": "off",
+            "CHECKOUT_RATE_LIMIT_BAD_TOKENS_PER_IP": "off",
+            "CHECKOUT_RATE_LIMIT_BAD_WEBHOOKS_PER_IP": "off",
             "PYTHONUNBUFFERED": "1",
         }
     )

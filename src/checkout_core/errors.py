@@ -120,3 +120,53 @@ class SigningNotAvailable(DomainError):
     """A signing request that cannot proceed (expired link, already signed, bad callback)."""
 
     code = "signing_not_available"
+
+
+class TooManyAttempts(DomainError):
+    """A rate limit (card testing, floods) refuses the attempt for now; ``retry_after`` is the
+    number of seconds until one more would be allowed."""
+
+    code = "too_many_attempts"
+
+    def __init__(self, message: str, *, retry_after: int, **details: Any) -> None:
+        super().__init__(message, retry_after=retry_after, **details)
+        self.retry_after = retry_after
+
+
+class DocumentDamaged(InvalidDocument):
+    """An uploaded file claims an accepted type but its structure is broken (truncated, fake)."""
+
+    code = "document_damaged"
+
+
+class ImageTooLarge(InvalidDocument):
+    """An uploaded image has more pixels (or a longer side) than allowed: a decompression bomb."""
+
+    code = "image_too_large"
+
+
+class ActiveContentNotAccepted(InvalidDocument):
+    """An uploaded PDF carries JavaScript, launch actions or embedded files."""
+
+    code = "active_content_not_accepted"
+
+
+class InsuranceProofLimitReached(DomainError):
+    """The order already holds the most proofs of insurance it may."""
+
+    code = "insurance_proof_limit_reached"
+
+
+class DocumentIntegrityError(DomainError):
+    """A stored document no longer hashes to the SHA-256 it was stored under: its bytes were
+    altered or damaged where they are kept. The caller did nothing wrong and a retry will not
+    help: it cannot be served until an operator restores it from a backup. Raised by document
+    stores; the use cases record a ``DocumentIntegrityFailed`` event on the order first.
+    ``storage_key`` and ``actual_sha256`` are for logs and events, never for clients."""
+
+    code = "document_integrity_failed"
+
+    def __init__(self, message: str, *, storage_key: str = "", actual_sha256: str = "", **details: Any) -> None:
+        super().__init__(message, **details)
+        self.storage_key = storage_key
+        self.actual_sha256 = actual_sha256

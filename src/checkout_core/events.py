@@ -291,6 +291,39 @@ class DisputeClosed(DomainEvent):
         return self.order_id or self.reservation_id or ""
 
 
+@attrs.frozen(kw_only=True)
+class CardTestingSuspected(DomainEvent):
+    """Declined charges reached their limit (:mod:`checkout_core.usecases.rate_limits`): for the
+    customer (``subject`` ``customer``) or for the client address the declines came from
+    (``subject`` ``ip``). Further charge attempts are refused with ``too_many_attempts`` before
+    the gateway is called, until the window passes. Stored under the customer's id, so advisors
+    find it with ``checkout customers alerts``; the relay publishes it for fraud tooling."""
+
+    customer_id: str
+    subject: str
+    client_ip: str | None = None
+    declines: int
+    window_seconds: int
+
+    @property
+    def aggregate_id(self) -> str:
+        """The customer whose decline reached the limit."""
+        return self.customer_id[:64]
+
+
+@attrs.frozen(kw_only=True)
+class DocumentIntegrityFailed(DomainEvent):
+    """A stored document of the order no longer matches its SHA-256 (altered or damaged on
+    disk) and could not be served: an operator must restore it from a backup. Raised once per
+    document and damage (``actual_sha256``), however often it is asked for."""
+
+    order_id: str
+    document_id: str
+    kind: str
+    expected_sha256: str
+    actual_sha256: str
+
+
 EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     VehicleReservationInitiated,
     DepositPaid,
@@ -318,6 +351,8 @@ EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     PaymentDisputed,
     DisputeClosed,
     DuplicateChargeRefunded,
+    CardTestingSuspected,
+    DocumentIntegrityFailed,
 )
 
 

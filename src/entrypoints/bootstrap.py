@@ -17,10 +17,12 @@ import attrs
 
 from adapters.memory.documents import MemoryDocumentStore, PlainSignedCopyMaker, PlainTextAgreementRenderer
 from adapters.memory.idempotency import MemoryIdempotencyStore
+from adapters.memory.rate_limits import MemoryRateLimiter
 from adapters.memory.unit_of_work import MemoryStore, MemoryUnitOfWork
 from adapters.payments.sandbox import SandboxGateway
 from adapters.signing.builtin import BuiltinSigner
 from adapters.system.clock import SystemClock
+from adapters.system.files import create_private_file
 from adapters.system.ids import RandomIds
 from checkout_core.events import DomainEvent
 from checkout_core.money import Money
@@ -35,10 +37,13 @@ from checkout_core.ports.documents import (
 )
 from checkout_core.ports.idempotency import IdempotencyStore
 from checkout_core.ports.payments import PaymentGateway
+from checkout_core.ports.rate_limits import RateLimiter
 from checkout_core.ports.unit_of_work import EventHandler, UnitOfWork, UnitOfWorkFactory
 from checkout_core.pricing.fees import FeeSchedule
 from checkout_core.usecases.context import BankDetails, Context, Policy
 from checkout_core.usecases.payment_events import MemoryProcessedEvents, ProcessedEventStore
+from checkout_core.usecases.rate_limits import Rate, RateLimits
+from entrypoints.redaction import install_log_redaction
 from entrypoints.settings import Settings, load_settings
 
 log = logging.getLogger("checkout.events")
@@ -81,6 +86,12 @@ def policy_from(settings: Settings) -> Policy:
         card_payment_limit=Money(settings.card_payment_limit_cents),
         recovery_grace=timedelta(seconds=settings.recovery_grace_seconds),
         max_upload_bytes=settings.max_upload_bytes,
+        max_image_pixels=settings.max_image_pixels,
+        max_insurance_proofs=settings.max_insurance_proofs,
+        rate_limits=attrs.evolve(
+            RateLimits(),
+            **{name: Rate(count, timedelta(seconds=window)) for name, count, window in settings.rate_limits},
+        ),
         agreements_by_worker=settings.agreements == "worker",
         bank=BankDetails(
             beneficiary=settings.bank_beneficiary,
@@ -107,10 +118,10 @@ def _local_secret(data_dir: Path, name: str) -> str:
     one, so they can never end up with different secrets."""
     path = data_dir / name
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = data_dir / f".{name}.{secrets.token_hex(8)}.tmp"
+        create_private_file(tmp)  # 0600 before the secret is in it
         tmp.write_text(secrets.token_urlsafe(48))
-        tmp.chmod(0o600)
         try:
             os.link(tmp, path)  # atomic, and fails if another process got there first
         except FileExistsError:
@@ -208,8 +219,19 @@ def _gateway(settings: Settings, clock: Clock) -> PaymentGateway:
         from adapters.payments.stripe_gateway import StripeGateway
 
         return StripeGateway(api_key=settings.stripe_api_key, api_base=settings.stripe_api_base or None)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     return SandboxGateway(clock, settings.data_dir / "sandbox-gateway.sqlite3")
+
+
+def _rate_limiter(settings: Settings) -> tuple[RateLimiter, Callable[[], None] | None]:
+    """Redis (shared by every process) when configured, else counters in this process (API
+    processes refuse that on a shared database unless asked: ``require_shared_rate_limits``)."""
+    if settings.effective_rate_limit_store == "redis":
+        from adapters.redis.rate_limits import RedisRateLimiter
+
+        limiter = RedisRateLimiter.from_url(settings.redis_url, prefix=settings.redis_key_prefix)
+        return limiter, limiter.close
+    return MemoryRateLimiter(), None
 
 
 def _signer(settings: Settings, clock: Clock) -> SigningService:
@@ -240,14 +262,18 @@ def bootstrap(
     """Build the application for ``settings`` (default: from the environment).
 
     On the embedded default this creates the data directory, brings the SQLite database up to
-    date and generates the local JWT secret once. Tests pass their own clock, ids or gateway."""
+    date and generates the local JWT secret once. Tests pass their own clock, ids or gateway.
+    Every log record of the process is masked from here on (card numbers, secrets: see
+    :mod:`entrypoints.redaction`), the migrations' included."""
+    install_log_redaction()
     settings = settings or load_settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     clock = clock or SystemClock()
     ids = ids or RandomIds()
     uow, idempotency, processed, check, close_db = _sql_units_of_work(settings, ids, (log_events, *handlers), migrate)
     store, renderer, signed_copies = _documents(settings)
     gateway = gateway or _gateway(settings, clock)
+    limiter, close_limiter = _rate_limiter(settings)
     ctx = Context(
         uow=uow,
         clock=clock,
@@ -258,6 +284,7 @@ def bootstrap(
         signer=signer or _signer(settings, clock),
         signed_copies=signed_copies,
         policy=policy_from(settings),
+        rate_limiter=limiter,
     )
     app = App(
         settings=settings,
@@ -268,6 +295,8 @@ def bootstrap(
         processed_gateway_events=processed,
     )
     app.closers.append(close_db)
+    if close_limiter is not None:
+        app.closers.append(close_limiter)
     if isinstance(gateway, SandboxGateway):
         app.closers.append(gateway.close)
     return app
@@ -304,6 +333,7 @@ def bootstrap_in_memory(
         signer=signer or BuiltinSigner(settings.public_url),
         signed_copies=PlainSignedCopyMaker(),
         policy=policy or policy_from(settings),
+        rate_limiter=MemoryRateLimiter(),
     )
     return App(
         settings=settings,

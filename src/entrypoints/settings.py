@@ -6,6 +6,7 @@ time: call :func:`load_settings`."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -33,6 +34,8 @@ class Settings:
     dropbox_sign_client_id: str = ""
     dropbox_sign_test_mode: bool = True  # requests are not legally binding until this is off
     jwt_secret: str = attrs.field(default="", repr=False)  # empty: generated once in data_dir
+    #: The longest lifetime (``exp`` − ``iat``) a bearer token may have; longer ones are refused.
+    max_token_ttl_hours: int = 24
     hold_hours: int = 72
     max_active_reservations: int = 1
     return_window_days: int = 10
@@ -44,6 +47,16 @@ class Settings:
     recovery_grace_seconds: int = 120
     max_upload_bytes: int = 10 * 1024 * 1024
     max_request_bytes: int = 12 * 1024 * 1024
+    max_image_pixels: int = 50_000_000
+    max_insurance_proofs: int = 5
+    #: Where rate limits are counted: ``auto`` (Redis when ``redis_url`` is set, else in
+    #: process), ``memory`` or ``redis``. See :func:`require_shared_rate_limits`.
+    rate_limit_store: str = "auto"
+    redis_url: str = attrs.field(default="", repr=False)  # may carry a password
+    redis_key_prefix: str = "checkout:rl:"
+    #: ``CHECKOUT_RATE_LIMIT_*`` overrides: (limit name, count, window seconds); the defaults
+    #: are ``checkout_core.usecases.rate_limits.RateLimits``'s.
+    rate_limits: tuple[tuple[str, int, int], ...] = ()
     agreements: str = "inline"  # inline | worker (``checkout documents generate`` renders them)
     dealer_name: str = "Clutch Clone Motors Inc."
     dealer_address: str = "100 King St W, Toronto ON M5X 1A9"
@@ -69,6 +82,57 @@ class Settings:
     def is_embedded_sqlite(self) -> bool:
         """True when running on the embedded SQLite default."""
         return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def effective_rate_limit_store(self) -> str:
+        """``redis`` or ``memory``."""
+        if self.rate_limit_store != "auto":
+            return self.rate_limit_store
+        return "redis" if self.redis_url else "memory"
+
+
+#: ``CHECKOUT_RATE_LIMIT_<NAME>`` → the limit it sets (``RateLimits`` field).
+RATE_LIMIT_VARIABLES: Mapping[str, str] = {
+    f"CHECKOUT_RATE_LIMIT_{name.upper()}": name
+    for name in (
+        "reservations_per_customer",
+        "reservations_per_ip",
+        "declines_per_customer",
+        "declines_per_ip",
+        "insurance_uploads_per_customer",
+        "signing_requests_per_customer",
+        "bad_tokens_per_ip",
+        "bad_webhooks_per_ip",
+    )
+}
+_RATE = re.compile(r"^(\d+)\s*/\s*(\d*)\s*([smhd]?)$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _rate(name: str, raw: str) -> tuple[int, int]:
+    """``5/1h`` → (5, 3600); ``0`` or ``off`` → no limit."""
+    value = raw.strip().lower()
+    if value in ("0", "off"):
+        return 0, 60
+    match = _RATE.match(value)
+    if match is None:
+        raise SettingsError(f"{name} must be COUNT/WINDOW such as 5/1h, 30/10m or 20/60s (or off), got {raw!r}")
+    count, amount, unit = int(match.group(1)), int(match.group(2) or 1), match.group(3)
+    window = amount * _UNIT_SECONDS[unit]
+    if not 0 <= count <= 1_000_000 or not 1 <= window <= 7 * 86400:
+        raise SettingsError(f"{name}: at most 1,000,000 per window of 1 s to 7 days, got {raw!r}")
+    return count, window
+
+
+def require_shared_rate_limits(settings: Settings) -> None:
+    """API processes: refuse to serve with per-process rate limits on a shared database unless
+    asked for (``CHECKOUT_RATE_LIMIT_STORE=memory``) — N processes would allow N times every
+    limit. The embedded SQLite default counts in process with no configuration."""
+    if settings.rate_limit_store == "auto" and not settings.redis_url and not settings.is_embedded_sqlite:
+        raise SettingsError(
+            "CHECKOUT_REDIS_URL is required with a shared database, so that rate limits hold across "
+            "API processes (or set CHECKOUT_RATE_LIMIT_STORE=memory to count in each process)"
+        )
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -126,6 +190,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     jwt_secret = s("CHECKOUT_JWT_SECRET", "")
     if jwt_secret and len(jwt_secret) < 32:
         raise SettingsError("CHECKOUT_JWT_SECRET must be at least 32 characters")
+    rate_limit_store = _choice(env, "CHECKOUT_RATE_LIMIT_STORE", "auto", ("auto", "memory", "redis"))
+    redis_url = s("CHECKOUT_REDIS_URL", "")
+    if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError("CHECKOUT_REDIS_URL must be a redis://, rediss:// or unix:// URL")
+    if rate_limit_store == "redis" and not redis_url:
+        raise SettingsError("CHECKOUT_REDIS_URL is required when CHECKOUT_RATE_LIMIT_STORE=redis")
+    rate_limits = tuple(
+        (limit, *_rate(variable, env[variable]))
+        for variable, limit in RATE_LIMIT_VARIABLES.items()
+        if env.get(variable)
+    )
     log_level = (s("CHECKOUT_LOG_LEVEL") or "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise SettingsError(f"CHECKOUT_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
@@ -143,6 +218,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         dropbox_sign_client_id=s("DROPBOX_SIGN_CLIENT_ID", ""),
         dropbox_sign_test_mode=_flag(env, "DROPBOX_SIGN_TEST_MODE", True),
         jwt_secret=jwt_secret,
+        max_token_ttl_hours=_int(env, "CHECKOUT_MAX_TOKEN_TTL_HOURS", 24, 1, 24 * 30),
         hold_hours=_int(env, "CHECKOUT_RESERVATION_HOLD_HOURS", 72, 48, 72),
         max_active_reservations=_int(env, "CHECKOUT_MAX_ACTIVE_RESERVATIONS", 1, 1, 100),
         return_window_days=_int(env, "CHECKOUT_RETURN_WINDOW_DAYS", 10, 0, 90),
@@ -152,6 +228,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         recovery_grace_seconds=_int(env, "CHECKOUT_RECOVERY_GRACE_SECONDS", 120, 0, 86_400),
         max_upload_bytes=_int(env, "CHECKOUT_MAX_UPLOAD_BYTES", 10 * 1024 * 1024, 1024, 100 * 1024 * 1024),
         max_request_bytes=_int(env, "CHECKOUT_MAX_REQUEST_BYTES", 12 * 1024 * 1024, 1024, 200 * 1024 * 1024),
+        max_image_pixels=_int(env, "CHECKOUT_MAX_IMAGE_PIXELS", 50_000_000, 10_000, 268_435_456),
+        max_insurance_proofs=_int(env, "CHECKOUT_MAX_INSURANCE_PROOFS", 5, 1, 100),
+        rate_limit_store=rate_limit_store,
+        redis_url=redis_url,
+        redis_key_prefix=s("CHECKOUT_REDIS_KEY_PREFIX") or "checkout:rl:",
+        rate_limits=rate_limits,
         agreements=_choice(env, "CHECKOUT_AGREEMENTS", "inline", ("inline", "worker")),
         dealer_name=s("CHECKOUT_DEALER_NAME") or "Clutch Clone Motors Inc.",
         dealer_address=s("CHECKOUT_DEALER_ADDRESS") or "100 King St W, Toronto ON M5X 1A9",

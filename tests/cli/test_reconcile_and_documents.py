@@ -125,12 +125,16 @@ def test_another_period_sees_nothing(run: Run, memory_app: App) -> None:
         (["--since", "2025-12-24", "--until", "2025-12-23"], "before it starts"),
         (["--since", "23/12/2025", "--until", "2025-12-23"], "'23/12/2025' does not match the format"),
         (["--since", "2025-12-01"], "Missing option '--until'"),
+        # Out of range: the day after 9999-12-31 is no date (an OverflowError and exit 1 before).
+        (["--since", "2025-12-01", "--until", "9999-12-31"], "[validation_error]: 9999-12-31 is out of range"),
+        (["--since", "0001-01-01", "--until", "2025-12-01"], "[validation_error]: 0001-01-01 is out of range"),
     ],
 )
 def test_bad_dates_exit_2(run: Run, args: list[str], message: str) -> None:
     result = run("payments", "reconcile", *args)
-    assert result.exit_code == 2
+    assert result.exit_code == 2, (result.exception, result.output)
     assert message in result.stderr
+    assert "Traceback" not in result.output
     assert result.stdout == ""
 
 

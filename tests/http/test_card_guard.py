@@ -65,6 +65,23 @@ def _assert_refused(response: Any, field: str | None = None) -> None:
         "4000056655665556",
         "card: 4242 4242 4242 4242 exp 12/27",
         "4242 4242 4242 4242 12/27",
+        "4242.4242.4242.4242",
+        # Inside a longer run of digits: PAN + expiry + CVC run together, padding before or
+        # after, with or without separators; a mistyped number whose first 14 digits pass.
+        "card 42424242424242421227123",
+        "4242424242424242000",
+        "00042424242424242",
+        "42424242424242424242",
+        "4242 4242 4242 4242 1227 123",
+        "4242-4242-4242-42421227123",
+        "4242.4242.4242.4242.1227.123",
+        "4242424242424241",
+        "1234 5678 9012 3456",
+        "9" * 40,  # more than 32 digits in one stretch: taken as a card without computing
+        # URL-encoded, as an access log shows a request line.
+        "GET /health?x=4242%204242%204242%204242%201227%20123 HTTP/1.1",
+        "/orders?x=4242+4242+4242+4242",
+        "4242%2D4242%2D4242%2D4242",
     ],
 )
 def test_card_numbers_are_recognised(number: str) -> None:
@@ -72,19 +89,28 @@ def test_card_numbers_are_recognised(number: str) -> None:
     masked = mask_card_numbers(number)
     assert "[REDACTED-PAN]" in masked
     assert not contains_card_number(masked)
+    # The whole run goes, the digits run on to the number (expiry, CVC) included.
+    rest = masked.replace("12/27", "").replace("/27", "").replace("HTTP/1.1", "")
+    assert not any(char.isdigit() for char in rest), masked
 
 
 @pytest.mark.parametrize(
     "text",
     [
-        "4242424242424241",  # fails Luhn
-        "1234 5678 9012 3456",
+        "4242424242424",  # 13 digits failing the Luhn check
         "416-555-1234",
         "416-555-1234 416-555-9876",  # two phone numbers are not a card
+        "+1 416 555 1234",
+        "416.555.1234",
         "CLT-2025-10001",
         "2025-12-23T11:00:00Z",
+        "23.12.2025",
         "123456789012",  # 12 digits
-        "42424242424242424242",  # 20 digits
+        "0000000000000000",  # no card number starts with 0
+        "1766484000.123456",  # one dot is a decimal point, not a separator
+        "44e01297-3328-4720-a1b2-c3d4e5f6a7b8",  # a UUID (01297-3328-4720 would pass)
+        "1HGCM82633A004352",  # a VIN
+        "192.168.100.200",
         "ord_000001",
         "1994224",
     ],

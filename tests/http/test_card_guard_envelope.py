@@ -12,7 +12,8 @@ import pytest
 from litestar import Litestar
 from litestar.types import Message, Scope
 
-from entrypoints.http.card_guard import _card_spans, contains_card_number, mask_card_numbers, scan_envelope
+from entrypoints.http.card_guard import contains_card_number, mask_card_numbers, scan_envelope
+from entrypoints.redaction import _card_spans
 
 
 def _exact(text: str) -> bool:

@@ -21,7 +21,7 @@ from checkout_core.ports.idempotency import ABANDONED_AFTER
 from entrypoints.bootstrap import App, bootstrap_in_memory
 from entrypoints.http.app import create_app
 from entrypoints.http.idempotency import request_hash, request_scope
-from tests.http.conftest import new_key
+from tests.http.conftest import PDF, new_key
 from tests.http.gateways import GATEWAY_DOWN, SpyGateway
 
 Client = TestClient[Litestar]
@@ -201,7 +201,12 @@ def test_a_claim_left_by_a_crash_is_taken_over_by_a_retry_after_the_window(
     crashed_at = clock.now()
     scope = request_scope("cus_demo", "POST", "/api/v1/reservations")
     digest = hashlib.sha256(key.encode()).hexdigest()
-    assert core.idempotency.claim(scope=scope, key=digest, request_hash=request_hash(body), now=crashed_at) is None
+    assert (
+        core.idempotency.claim(
+            scope=scope, key=digest, request_hash=request_hash(body, "application/json"), now=crashed_at
+        )
+        is None
+    )
 
     clock.advance(ABANDONED_AFTER - timedelta(seconds=1))
     waiting = client.post("/api/v1/reservations", content=body, headers=headers)
@@ -214,3 +219,87 @@ def test_a_claim_left_by_a_crash_is_taken_over_by_a_retry_after_the_window(
     assert spy.charges == 1
     replay = client.post("/api/v1/reservations", content=body, headers=headers)
     assert replay.headers["idempotent-replayed"] == "true" and replay.content == retried.content
+
+
+def test_the_same_json_spelled_differently_is_the_same_request(
+    client: Client, customer: dict[str, str], spy: SpyGateway
+) -> None:
+    """Parameters are compared, not bytes (as at Stripe): whitespace and key order do not matter."""
+    key = new_key()
+    headers = {**customer, "Idempotency-Key": key, "Content-Type": "application/json"}
+    first = client.post("/api/v1/reservations", content=json.dumps(RESERVE).encode(), headers=headers)
+    reordered = (
+        b'\n{ "paymentMethod" : {"token":"tok_visa",\t"type": "card"},\r\n  "vehicleId":   "veh_\\u0061bc123" }\n'
+    )
+    again = client.post("/api/v1/reservations", content=reordered, headers=headers)
+
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.content == first.content
+    assert spy.charges == 1
+
+
+def test_a_genuinely_different_json_body_is_still_422(client: Client, customer: dict[str, str]) -> None:
+    key = new_key()
+    headers = {**customer, "Idempotency-Key": key, "Content-Type": "application/json"}
+    assert client.post("/api/v1/reservations", content=json.dumps(RESERVE).encode(), headers=headers).status_code == 201
+    for other in (
+        {**RESERVE, "paymentMethod": {"type": "card", "token": "tok_mastercard"}},
+        {**RESERVE, "extra": None},
+        {"vehicleId": "veh_abc123"},
+    ):
+        response = client.post("/api/v1/reservations", content=json.dumps(other).encode(), headers=headers)
+        assert (response.status_code, response.json()["code"]) == (422, "idempotency_key_reused"), other
+
+
+def test_bodies_that_are_not_json_are_compared_byte_for_byte(
+    client: Client, customer: dict[str, str], placed_order: dict[str, Any]
+) -> None:
+    # Invalid JSON falls back to its raw bytes: the very same bytes replay, other spacing does not.
+    key = new_key()
+    headers = {**customer, "Idempotency-Key": key, "Content-Type": "application/json"}
+    broken = b'{"vehicleId": "veh_abc123",'
+    first = client.post("/api/v1/reservations", content=broken, headers=headers)
+    assert first.status_code == 400
+    assert client.post("/api/v1/reservations", content=broken, headers=headers).headers["idempotent-replayed"] == "true"
+    spaced = client.post("/api/v1/reservations", content=broken + b" ", headers=headers)
+    assert (spaced.status_code, spaced.json()["code"]) == (422, "idempotency_key_reused")
+
+    # A multipart upload is its bytes: another boundary is another request.
+    url = f"/api/v1/orders/{placed_order['orderId']}/insurance"
+    key = new_key()
+
+    def upload(boundary: str) -> Any:
+        body = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="policyNumber"\r\n\r\nPOL-1\r\n'
+                f'--{boundary}\r\nContent-Disposition: form-data; name="provider"\r\n\r\nIntact\r\n'
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="p.pdf"\r\n'
+                f"Content-Type: application/pdf\r\n\r\n"
+            ).encode()
+            + PDF
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        content_type = f"multipart/form-data; boundary={boundary}"
+        return client.post(
+            url, content=body, headers={**customer, "Idempotency-Key": key, "Content-Type": content_type}
+        )
+
+    assert upload("aaaa").status_code == 201
+    assert upload("aaaa").headers["idempotent-replayed"] == "true"
+    assert upload("bbbb").status_code == 422
+
+
+def test_request_hash_canonicalises_json_only() -> None:
+    a = request_hash(b'{"a": 1, "b": [1, 2, {"c": "\\u00e9"}]}', "application/json")
+    b = request_hash('{"b":[1,2,{"c":"\u00e9"}],"a":1}'.encode(), "application/json")
+    assert a == b
+    assert request_hash(b'{"a":1}', "application/merge-patch+json") == request_hash(b'{ "a" : 1 }', "application/json")
+    assert a != request_hash(b'{"a": 1, "b": [1, 2, {"c": "e"}]}', "application/json")
+    assert request_hash(b'{"a": 1}', "text/plain") != request_hash(b'{"a":1}', "text/plain")
+    assert request_hash(b"a=1", "application/x-www-form-urlencoded") == hashlib.sha256(b"a=1").hexdigest()
+    # Not JSON after all, not UTF-8, or absurdly deep: the raw bytes.
+    for raw in (b'{"a": ', b'{"a": "\xff"}', b"[" * 100_000 + b"]" * 100_000):
+        assert request_hash(raw, "application/json") == hashlib.sha256(raw).hexdigest()
+    # A lone surrogate is valid JSON, and stays comparable.
+    assert request_hash(b'{"a": "\\ud800"}', "application/json") == request_hash(b'{"a":"\\ud800"}', "application/json")

@@ -331,6 +331,11 @@ def test_headers_are_matched_case_insensitively(signer: DropboxSignSigner, fake:
         ),
         (b"other=1", "application/x-www-form-urlencoded"),
         (b"\xff\xfe", "application/x-www-form-urlencoded"),
+        (b"[" * 5000 + b"]" * 5000, "application/json"),  # nested too deep for the decoder
+        (
+            b"--b\r\nContent-Disposition: form-data; name=json\r\n\r\n{\xff}\r\n--b--\r\n",
+            "multipart/form-data; boundary=b",
+        ),
     ],
 )
 def test_malformed_callbacks_are_rejected(signer: DropboxSignSigner, body: bytes, content_type: str) -> None:

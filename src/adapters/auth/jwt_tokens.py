@@ -1,7 +1,13 @@
-"""Bearer tokens: HS256 JWTs (PyJWT) carrying the caller's id (``sub``) and ``role``."""
+"""Bearer tokens: HS256 JWTs (PyJWT) carrying the caller's id (``sub``) and ``role``.
+
+Beyond PyJWT's checks (signature, ``iss``, ``aud``, ``exp``, ``iat``, ``nbf``), a token is refused
+when a time claim is not a JSON number (PyJWT would take ``"exp": "99999999999"``, a string, as
+an integer) or when its lifetime, ``exp`` − ``iat``, is above ``max_ttl``: a token leaked from a
+log or a browser must not stay usable for years because whoever minted it chose so."""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -20,6 +26,12 @@ AUDIENCE = "checkout-api"
 #: Verified tokens remembered per :class:`JwtTokens`; a client sends the same token with every
 #: request for hours, so a few thousand cover the active callers of one process.
 DEFAULT_CACHE_SIZE = 4096
+
+#: The longest lifetime a token may have unless the caller says otherwise
+#: (``CHECKOUT_MAX_TOKEN_TTL_HOURS`` in the app).
+DEFAULT_MAX_TTL = timedelta(hours=24)
+
+_TIME_CLAIMS = ("exp", "iat", "nbf")
 
 
 class InvalidToken(Exception):
@@ -52,12 +64,17 @@ class JwtTokens:
         *,
         cache_size: int = DEFAULT_CACHE_SIZE,
         now: Callable[[], float] = time.time,
+        max_ttl: timedelta = DEFAULT_MAX_TTL,
     ) -> None:
         if len(secret) < 32:
             raise ValueError("the JWT secret must be at least 32 characters")
         if cache_size < 0:
             raise ValueError("the token cache size cannot be negative")
+        if max_ttl <= timedelta(0):
+            raise ValueError("the maximum token lifetime must be positive")
         self._secret = secret
+        self.max_ttl = max_ttl
+        self._max_lifetime = int(max_ttl.total_seconds())
         self._now = now
         self._cache_size = cache_size
         # The key is the whole token, signature included: another signature is another key,
@@ -67,9 +84,11 @@ class JwtTokens:
         self._lock = threading.Lock()
 
     def issue(self, subject: str, role: Role, *, now: datetime, ttl: timedelta = timedelta(hours=12)) -> str:
-        """A token for ``subject`` with ``role``, valid for ``ttl``."""
+        """A token for ``subject`` with ``role``, valid for ``ttl`` (at most ``max_ttl``)."""
         if role is Role.SYSTEM:
             raise ValueError("system tokens are not issued")
+        if ttl > self.max_ttl:
+            raise ValueError(f"a token may be valid for at most {self.max_ttl}, not {ttl}")
         claims = {
             "sub": subject,
             "role": role.value,
@@ -113,6 +132,9 @@ class JwtTokens:
             )
         except jwt.PyJWTError as error:
             raise InvalidToken(str(error)) from None
+        for name in _TIME_CLAIMS:
+            if name in claims and not _is_number(claims[name]):
+                raise InvalidToken(f"the {name} claim is not a number")
         subject = claims.get("sub")
         role = claims.get("role")
         if not isinstance(subject, str) or not subject or len(subject) > 100:
@@ -120,10 +142,15 @@ class JwtTokens:
         if role not in (Role.CUSTOMER.value, Role.ADVISOR.value):
             raise InvalidToken("bad role")
         # PyJWT has validated these as integers (it truncates the same way).
-        not_before = int(claims["iat"])
+        issued, expires = int(claims["iat"]), int(claims["exp"])
+        # ``iat`` is required and PyJWT refuses one in the future, so ``exp`` is at most
+        # ``max_ttl`` away from now.
+        if expires - issued > self._max_lifetime:
+            raise InvalidToken("the token's lifetime is above the maximum")
+        not_before = issued
         if "nbf" in claims:
             not_before = max(not_before, int(claims["nbf"]))
-        return _Verified(Actor(subject, Role(role)), not_before=not_before, expires=int(claims["exp"]))
+        return _Verified(Actor(subject, Role(role)), not_before=not_before, expires=expires)
 
     def _remember(self, token: str, verified: _Verified) -> None:
         if self._cache_size == 0:
@@ -133,6 +160,11 @@ class JwtTokens:
             self._cache.move_to_end(token)
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
+
+
+def _is_number(value: object) -> bool:
+    # A JSON number (RFC 7519's NumericDate), not a string of digits, not true/false.
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _check_window(verified: _Verified, now: float) -> None:

@@ -21,7 +21,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from checkout_core.errors import NotFound
+from checkout_core.errors import DocumentIntegrityError, NotFound
 from checkout_core.ports.documents import StoredObject
 
 _KEY = re.compile(r"[0-9a-f]{64}")
@@ -31,16 +31,20 @@ _KEY = re.compile(r"[0-9a-f]{64}")
 _FILE_MODE = 0o440
 
 
-class DocumentCorrupted(RuntimeError):
+class DocumentCorrupted(DocumentIntegrityError):
     """A stored file no longer hashes to its key: it was altered or damaged on disk.
 
-    Not a domain error: the caller did nothing wrong, and the HTTP layer should answer 500 and
-    the operators should restore the file from a backup."""
+    The caller did nothing wrong: the use case records a ``DocumentIntegrityFailed`` event, the
+    HTTP layer answers 500 ``document_integrity_failed`` (never a generic 500), and the
+    operators restore the file from a backup."""
 
     def __init__(self, key: str, actual_sha256: str) -> None:
-        super().__init__(f"stored document {key} is corrupted: its content now hashes to {actual_sha256}")
+        super().__init__(
+            f"stored document {key} is corrupted: its content now hashes to {actual_sha256}",
+            storage_key=key,
+            actual_sha256=actual_sha256,
+        )
         self.key = key
-        self.actual_sha256 = actual_sha256
 
 
 def is_valid_key(key: object) -> bool:

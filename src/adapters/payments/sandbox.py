@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 
+from adapters.system.files import create_private_file
 from checkout_core.errors import PaymentGatewayUnavailable, RefundNotAllowed, ValidationFailed
 from checkout_core.money import Money
 from checkout_core.ports.clock import Clock
@@ -89,6 +90,8 @@ class SandboxGateway:
     def __init__(self, clock: Clock, path: Path | None = None) -> None:
         self._clock = clock
         self._lock = threading.Lock()
+        if path is not None:
+            create_private_file(path)  # 0600, and its -wal/-shm with it: the charges of every customer
         self._db = sqlite3.connect(
             ":memory:" if path is None else str(path), check_same_thread=False, isolation_level=None, timeout=30
         )

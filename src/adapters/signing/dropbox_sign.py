@@ -497,7 +497,7 @@ def _callback_payload(body: bytes, headers: Mapping[str, str]) -> dict[str, Any]
         _refuse("malformed", "the callback has no json field")
     try:
         payload = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError; RecursionError: nested too deep
         _refuse("malformed", "the callback's json is not valid JSON")
     if not isinstance(payload, dict):
         _refuse("malformed", "the callback's json is not an object")

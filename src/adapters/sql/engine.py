@@ -13,12 +13,16 @@ updates, row locks and ``SKIP LOCKED`` queries are written for."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
+
+from adapters.system.files import create_private_file
 
 #: How long a SQLite writer waits for the write lock before giving up (milliseconds).
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -70,6 +74,15 @@ def _is_memory(url: URL) -> bool:
     return url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
 
 
+def _create_private(url: URL) -> None:
+    """A new database file is created 0600 (its -wal and -shm files inherit the mode): it holds
+    customers' names, addresses and orders. ``file:`` URIs are left to SQLite."""
+    if url.database and not url.query.get("uri"):
+        # On an error (e.g. no such directory) connecting reports it, in SQLite's own words.
+        with contextlib.suppress(OSError):
+            create_private_file(Path(url.database))
+
+
 def _sqlite_engine(url: URL, *, pool_size: int | None, max_overflow: int | None) -> Engine:
     memory = _is_memory(url)
     options: dict[str, Any] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
@@ -78,6 +91,7 @@ def _sqlite_engine(url: URL, *, pool_size: int | None, max_overflow: int | None)
         options["poolclass"] = StaticPool
         options["connect_args"]["check_same_thread"] = False
     else:
+        _create_private(url)
         options["pool_size"] = 5 if pool_size is None else pool_size
         options["max_overflow"] = 20 if max_overflow is None else max_overflow
         options["pool_timeout"] = 60

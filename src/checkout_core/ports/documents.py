@@ -30,7 +30,9 @@ class DocumentStore(Protocol):
         ...
 
     def get(self, key: str) -> bytes:
-        """The bytes behind ``key``; raises NotFound if there are none."""
+        """The bytes behind ``key``; raises NotFound if there are none, and
+        :class:`~checkout_core.errors.DocumentIntegrityError` if they no longer hash to the
+        SHA-256 they were stored under."""
         ...
 
 

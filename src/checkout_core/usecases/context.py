@@ -19,8 +19,10 @@ from checkout_core.ports.documents import (
     SigningService,
 )
 from checkout_core.ports.payments import PaymentGateway
+from checkout_core.ports.rate_limits import RateLimiter
 from checkout_core.ports.unit_of_work import UnitOfWorkFactory
 from checkout_core.pricing.fees import FeeSchedule
+from checkout_core.usecases.rate_limits import RateLimits
 
 
 @attrs.frozen(kw_only=True)
@@ -51,6 +53,12 @@ class Policy:
     signing_link_ttl: timedelta = timedelta(hours=24)
     card_payment_limit: Money = Money(1_000_000)
     max_upload_bytes: int = 10 * 1024 * 1024
+    #: Largest image accepted as a proof (width × height): a decompression bomb is refused.
+    max_image_pixels: int = 50_000_000
+    #: Proofs of insurance one order may hold (each upload, rejected ones included, is kept).
+    max_insurance_proofs: int = 5
+    #: Card testing and floods (see :mod:`checkout_core.usecases.rate_limits`).
+    rate_limits: RateLimits = attrs.field(factory=RateLimits)
     #: Leave each new order's agreement to a document worker instead of rendering it inside
     #: the checkout (see :mod:`checkout_core.usecases.agreements`).
     agreements_by_worker: bool = False
@@ -85,6 +93,8 @@ class Context:
     signer: SigningService
     signed_copies: SignedCopyMaker
     policy: Policy = attrs.field(factory=Policy)
+    #: Where attempts are counted; None: nothing is rate limited.
+    rate_limiter: RateLimiter | None = None
 
 
 class Role(enum.StrEnum):
@@ -101,6 +111,9 @@ class Actor:
 
     id: str
     role: Role = Role.CUSTOMER
+    #: The network address the call came from (set by the HTTP layer; None for the CLI and
+    #: library callers). Used only for per-address rate limits; not part of the identity.
+    client_ip: str | None = attrs.field(default=None, eq=False, kw_only=True)
 
     @property
     def is_staff(self) -> bool:

@@ -31,6 +31,7 @@ from checkout_core.ports.unit_of_work import UnitOfWork
 from checkout_core.usecases.charges import apply_charge
 from checkout_core.usecases.context import Actor, Context
 from checkout_core.usecases.orders import load_order
+from checkout_core.usecases.rate_limits import check_charge_allowed, record_decline
 from checkout_core.usecases.refunds import open_refund, send_refunds
 
 #: Statuses in which the balance may be paid.
@@ -60,9 +61,11 @@ def pay_by_card(
     a 5xx — finds the first attempt's ledger row and is answered with its outcome: the card is
     never charged twice. Without ``operation`` each call is a new payment (library callers that
     retry should pass one). Raises PaymentDeclined, PaymentGatewayUnavailable (left pending: a
-    retry or the recovery job settles it), ValidationFailed, IllegalTransition."""
+    retry or the recovery job settles it), ValidationFailed, IllegalTransition, TooManyAttempts
+    (the caller is at the card-testing limit of declines: the gateway is not called)."""
     if not token or len(token) > 255:
         raise ValidationFailed("a payment token is required", field="token")
+    check_charge_allowed(ctx, actor)
     now = ctx.clock.now()
     key = f"{order_id}:card:{operation or ctx.ids.new('op')}"
     with ctx.uow() as uow:
@@ -86,6 +89,7 @@ def pay_by_card(
             uow.commit()
         elif amount is not None and payment.amount != amount:
             raise ValidationFailed("this payment was first made for another amount", field="amount")
+    declined_now = False
     if payment.status is PaymentStatus.PENDING:
         charge = None
         if resumed:
@@ -100,7 +104,10 @@ def pay_by_card(
                 description=f"Payment for order {order.number}",
                 metadata={"order_id": order.id, "ledger_id": payment.id},
             )
+            declined_now = charge.status is ChargeStatus.FAILED
         payment = settle_order_charge(ctx, payment.id, charge)
+    if declined_now:
+        record_decline(ctx, actor)  # a card tester's attempt (the decline is recorded first)
     if payment.status is PaymentStatus.FAILED:
         raise PaymentDeclined("the card was declined", decline_code=payment.failure_code)
     return payment

@@ -250,7 +250,11 @@ _LABELS = {
     "OrderReturned": "Vehicle returned",
     "RefundIssued": "Refund issued",
     "DuplicateChargeRefunded": "Duplicate charge refunded",
+    "DocumentIntegrityFailed": "Document failed its integrity check",
 }
+
+#: Timeline entries of events that report a problem rather than a step done.
+_FAILED = frozenset({"DocumentIntegrityFailed"})
 
 _WINDOW_START = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*([AaPp][Mm])?")
 
@@ -258,7 +262,11 @@ _WINDOW_START = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*([AaPp][Mm])?")
 def timeline(order: Order, events: tuple[StoredEvent, ...]) -> list[dict[str, Any]]:
     """What happened to the order, oldest first, plus the scheduled delivery while it is ahead."""
     entries: list[dict[str, Any]] = [
-        {"event": _LABELS[e.name], "timestamp": iso(e.occurred_at), "status": "completed"}
+        {
+            "event": _LABELS[e.name],
+            "timestamp": iso(e.occurred_at),
+            "status": "failed" if e.name in _FAILED else "completed",
+        }
         for e in events
         if e.name in _LABELS
     ]

@@ -13,6 +13,7 @@ from checkout_core.errors import (
     AmountMismatch,
     Conflict,
     IllegalTransition,
+    InsuranceProofLimitReached,
     NotFound,
     ReservationMismatch,
     SigningNotAvailable,
@@ -45,7 +46,9 @@ from checkout_core.pricing.financing import financed_amount, monthly_payment
 from checkout_core.pricing.quote import price_purchase
 from checkout_core.usecases.agreements import attach_agreement, ensure_agreement
 from checkout_core.usecases.context import SYSTEM, Actor, Context
+from checkout_core.usecases.document_integrity import reporting_damage
 from checkout_core.usecases.file_types import sniff_document_type
+from checkout_core.usecases.rate_limits import check_insurance_upload, check_signing_request
 from checkout_core.usecases.refunds import open_refunds, send_refunds
 from checkout_core.usecases.signing_audit import append_audit
 
@@ -262,16 +265,20 @@ def document_bytes(ctx: Context, actor: Actor, order_id: str, document_id: str) 
     record = next((d for d in order.documents if d.id == document_id), None)
     if record is None:
         raise NotFound(f"document {document_id} not found")
-    return record, ctx.documents.get(record.storage_key)
+    with reporting_damage(ctx, order.id):
+        return record, ctx.documents.get(record.storage_key)
 
 
 # -- signing ----------------------------------------------------------------------------
 
 
 def start_signing(ctx: Context, actor: Actor, order_id: str) -> SigningEnvelope:
-    """Open (or reuse, while it is valid) a signing envelope for the agreement."""
+    """Open (or reuse, while it is valid) a signing envelope for the agreement. Rate limited
+    per customer (TooManyAttempts): each new envelope is a call to the signing provider."""
+    check_signing_request(ctx, actor)
     now = ctx.clock.now()
-    with ctx.uow() as uow:
+    # The unit of work is closed (rolled back) before a damaged agreement is reported.
+    with reporting_damage(ctx, order_id), ctx.uow() as uow:
         order = load_order(uow, actor, order_id, for_update=True)
         if order.status is not OrderStatus.PENDING_DOCUMENTS:
             raise IllegalTransition(order.status.value, "sign_documents")
@@ -330,7 +337,8 @@ def envelope_for_signing(ctx: Context, order_id: str, envelope_id: str) -> tuple
     order = signing_link_order(ctx, order_id, envelope_id)
     agreement = order.document(DocumentKind.PURCHASE_AGREEMENT)
     assert agreement is not None  # checked by _ensure_signable
-    return order, ctx.documents.get(agreement.storage_key)
+    with reporting_damage(ctx, order.id):
+        return order, ctx.documents.get(agreement.storage_key)
 
 
 def complete_signing(
@@ -379,7 +387,9 @@ def _finish_signing(
             ip_address=ip_address,
             user_agent=user_agent,
         )
-        signed_pdf = ctx.signed_copies.make_signed_copy(ctx.documents.get(agreement.storage_key), evidence)
+        with reporting_damage(ctx, order.id):
+            agreement_pdf = ctx.documents.get(agreement.storage_key)
+        signed_pdf = ctx.signed_copies.make_signed_copy(agreement_pdf, evidence)
     stored = ctx.documents.put(signed_pdf, "application/pdf")
     now = ctx.clock.now()
     with ctx.uow() as uow:
@@ -572,20 +582,27 @@ def apply_signing_callback(ctx: Context, callback: SigningCallback) -> str:
 def submit_insurance(
     ctx: Context, actor: Actor, order_id: str, *, content: bytes, policy_number: str, provider: str
 ) -> Insurance:
-    """The buyer uploads proof of insurance (PDF, JPEG or PNG, checked by content)."""
+    """The buyer uploads proof of insurance (PDF, JPEG or PNG, checked by content and structure:
+    images by their pixel dimensions, PDFs for active content; see ``file_types``). Rate
+    limited per customer (TooManyAttempts), and an order keeps at most
+    ``policy.max_insurance_proofs`` proofs (InsuranceProofLimitReached)."""
+    check_insurance_upload(ctx, actor)
     policy_number = policy_number.strip()
     provider = provider.strip()
     if not policy_number or len(policy_number) > 64:
         raise ValidationFailed("policyNumber is required (at most 64 characters)", field="policyNumber")
     if not provider or len(provider) > 120:
         raise ValidationFailed("provider is required (at most 120 characters)", field="provider")
-    content_type = sniff_document_type(content, max_bytes=ctx.policy.max_upload_bytes)
-    with ctx.uow() as uow:  # check access and status before storing anything
-        load_order(uow, actor, order_id)
+    content_type = sniff_document_type(
+        content, max_bytes=ctx.policy.max_upload_bytes, max_pixels=ctx.policy.max_image_pixels
+    )
+    with ctx.uow() as uow:  # check access, status and the number of proofs before storing anything
+        _check_proof_room(ctx, load_order(uow, actor, order_id))
     stored = ctx.documents.put(content, content_type)
     now = ctx.clock.now()
     with ctx.uow() as uow:
         order = load_order(uow, actor, order_id, for_update=True)
+        _check_proof_room(ctx, order)
         document = DocumentRecord(
             id=ctx.ids.new("doc"),
             kind=DocumentKind.INSURANCE_PROOF,
@@ -608,6 +625,16 @@ def submit_insurance(
         uow.orders.save(order)
         uow.commit()
     return insurance
+
+
+def _check_proof_room(ctx: Context, order: Order) -> None:
+    """InsuranceProofLimitReached when the order already holds the most proofs it may."""
+    held = sum(1 for d in order.documents if d.kind is DocumentKind.INSURANCE_PROOF)
+    if held >= ctx.policy.max_insurance_proofs:
+        raise InsuranceProofLimitReached(
+            f"this order already holds {held} proofs of insurance, the most it may; ask your advisor for help",
+            limit=ctx.policy.max_insurance_proofs,
+        )
 
 
 def verify_insurance(ctx: Context, actor: Actor, order_id: str) -> Order:

@@ -48,6 +48,10 @@ ProgressCallback = Callable[[int, int], None]
 
 DEFAULT_MARGIN = timedelta(minutes=10)
 
+#: The days a period may cover. Gateways date their records in Unix time (Stripe's ``created``
+#: filters take Unix timestamps), and the day after the last one must still be a date.
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9998, 12, 31)
+
 CHARGE = "charge"
 REFUND = "refund"
 
@@ -138,7 +142,15 @@ def period_of_days(first_day: date, last_day: date) -> tuple[datetime, datetime]
 
     This is how advisors name a period (``--since 2025-12-01 --until 2025-12-31`` is December),
     and UTC days are the gateway's own (Stripe's reports and balance days are UTC). One day is
-    ``first_day == last_day``."""
+    ``first_day == last_day``. Days outside :data:`FIRST_DAY`..:data:`LAST_DAY` are a
+    ValidationFailed, like an end before the start."""
+    for day, field in ((first_day, "since"), (last_day, "until")):
+        if not FIRST_DAY <= day <= LAST_DAY:
+            raise ValidationFailed(
+                f"{day.isoformat()} is out of range: periods lie between {FIRST_DAY.isoformat()} "
+                f"and {LAST_DAY.isoformat()}",
+                field=field,
+            )
     if last_day < first_day:
         raise ValidationFailed(
             f"the period ends ({last_day.isoformat()}) before it starts ({first_day.isoformat()})", field="until"
@@ -167,7 +179,10 @@ def reconcile_payments(
         raise ValidationFailed("since and until must be timezone-aware", field="since")
     if since >= until:
         raise ValidationFailed("since must be before until", field="since")
-    wide_since, wide_until = since - margin, until + margin
+    try:
+        wide_since, wide_until = since - margin, until + margin
+    except OverflowError:
+        raise ValidationFailed("the period is out of range", field="since") from None
     with ctx.uow() as uow:
         payments = list(uow.ledger.payments_between(wide_since, wide_until))
         card_ids = {p.id for p in payments if p.method is PaymentMethod.CARD}

@@ -26,6 +26,7 @@ from checkout_core.ports.payments import ChargeResult, ChargeStatus
 from checkout_core.ports.unit_of_work import UnitOfWork
 from checkout_core.usecases.charges import apply_charge, settle_late_charge
 from checkout_core.usecases.context import SYSTEM, Actor, Context
+from checkout_core.usecases.rate_limits import check_reservation_attempt, record_decline
 from checkout_core.usecases.refunds import open_refunds, send_refunds
 
 
@@ -48,10 +49,12 @@ def reserve_vehicle(
     (asked again with the same gateway key, so the card is never charged twice).
 
     Raises VehicleUnavailable (someone else holds it), ReservationLimitReached, PaymentDeclined
-    (the car is released again) or PaymentGatewayUnavailable (left pending for recovery).
+    (the car is released again), PaymentGatewayUnavailable (left pending for recovery) or
+    TooManyAttempts (rate limits: too many attempts or declines; nothing claimed or charged).
     """
     if not payment_token or len(payment_token) > 255:
         raise ValidationFailed("a payment token is required", field="paymentMethod.token")
+    check_reservation_attempt(ctx, actor)
     reservation_id = _reservation_id_for(actor, request_key) if request_key else None
     try:
         reservation, payment, opened = _claim(ctx, actor, vehicle_id, reservation_id)
@@ -67,10 +70,10 @@ def reserve_vehicle(
             raise
         if earlier.vehicle_id != vehicle_id:
             raise ValidationFailed("this request key was used for another vehicle", field="vehicleId") from None
-        return _answer_again(ctx, earlier, deposit, payment_token)
+        return _answer_again(ctx, actor, earlier, deposit, payment_token)
     if opened:
         send_refunds(ctx, opened)  # the deposit of an overdue hold this claim expired
-    return _charge_deposit(ctx, reservation, payment, payment_token)
+    return _charge_deposit(ctx, actor, reservation, payment, payment_token)
 
 
 def _reservation_id_for(actor: Actor, request_key: str) -> str:
@@ -80,10 +83,12 @@ def _reservation_id_for(actor: Actor, request_key: str) -> str:
     return "res_" + base64.b32encode(digest[:10]).decode("ascii").lower()
 
 
-def _charge_deposit(ctx: Context, reservation: Reservation, payment: Payment, token: str) -> ReservationResult:
+def _charge_deposit(
+    ctx: Context, actor: Actor, reservation: Reservation, payment: Payment, token: str
+) -> ReservationResult:
     """Saga step 2, then 3. If the gateway raises PaymentGatewayUnavailable the charge may or may
     not have happened: the reservation stays pending_deposit and recovery (or a retry) asks the
-    gateway with the same key and settles it."""
+    gateway with the same key and settles it. A decline counts against the card-testing limits."""
     charge = ctx.gateway.charge(
         amount=reservation.deposit,
         source=token,
@@ -91,17 +96,23 @@ def _charge_deposit(ctx: Context, reservation: Reservation, payment: Payment, to
         description=f"Refundable deposit for reservation {reservation.id}",
         metadata={"reservation_id": reservation.id, "ledger_id": payment.id, "vehicle_id": reservation.vehicle_id},
     )
-    return _settle(ctx, reservation, payment, charge)
+    try:
+        return _settle(ctx, reservation, payment, charge)
+    finally:
+        if charge.status is ChargeStatus.FAILED:
+            record_decline(ctx, actor)
 
 
-def _answer_again(ctx: Context, reservation: Reservation, deposit: Payment | None, token: str) -> ReservationResult:
+def _answer_again(
+    ctx: Context, actor: Actor, reservation: Reservation, deposit: Payment | None, token: str
+) -> ReservationResult:
     """A retried request: the first attempt's outcome, never a second charge."""
     if reservation.status is ReservationStatus.PENDING_DEPOSIT and deposit is not None:
         # The first attempt's answer was lost. Ask the gateway before charging again: Stripe
         # forgets idempotency keys after 24 h (and the emulator ignores them).
         charge = ctx.gateway.find_charge(idempotency_key=reservation.deposit_idempotency_key, ledger_id=deposit.id)
         if charge is None:
-            return _charge_deposit(ctx, reservation, deposit, token)
+            return _charge_deposit(ctx, actor, reservation, deposit, token)
         return _settle(ctx, reservation, deposit, charge)
     if reservation.status is ReservationStatus.FAILED:
         raise _declined(reservation, deposit, None)

@@ -35,7 +35,7 @@ def upgrade(state: CliState, as_json: bool) -> None:
     settings = state.settings()
     url = settings.effective_database_url
     if settings.is_embedded_sqlite:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     with domain_errors():
         engine = make_engine(url)
         try:

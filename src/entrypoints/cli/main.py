@@ -28,6 +28,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("payments", "entrypoints.cli.recovery:audit"),
     ("", "entrypoints.cli.documents:documents"),
     ("", "entrypoints.cli.events:events"),
+    ("", "entrypoints.cli.customers:customers"),
 )
 
 

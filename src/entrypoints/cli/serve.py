@@ -10,6 +10,7 @@ import click
 from checkout_core.demo import load_demo
 from entrypoints.cli.app_factory import CliState, pass_state
 from entrypoints.cli.output import EXIT_USAGE, domain_errors, fail
+from entrypoints.settings import SettingsError, require_shared_rate_limits
 
 #: The ASGI application factory each uvicorn worker calls (it loads settings and bootstraps).
 ASGI_FACTORY = "entrypoints.http.asgi:create_from_env"
@@ -43,6 +44,10 @@ def serve(state: CliState, host: str, port: int, workers: int, demo: bool) -> No
     # Set before the settings are read, so this process and every worker agree.
     os.environ.setdefault("CHECKOUT_PUBLIC_URL", f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}")  # noqa: S104 - compares, never binds
     settings = state.settings()
+    try:
+        require_shared_rate_limits(settings)  # before any worker starts: they would all refuse
+    except SettingsError as error:
+        fail(str(error), EXIT_USAGE)
     with domain_errors():
         app = state.app()  # bootstrap() migrates the database to head
         if demo:

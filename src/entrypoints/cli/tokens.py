@@ -12,6 +12,9 @@ from entrypoints.cli.app_factory import CliState, pass_state
 from entrypoints.cli.output import domain_errors, emit_json, json_option
 from entrypoints.cli.output import when as iso_when
 
+#: ``--ttl-hours`` when not given (capped by CHECKOUT_MAX_TOKEN_TTL_HOURS).
+DEFAULT_TTL_HOURS = 12
+
 
 @click.group()
 def tokens() -> None:
@@ -29,10 +32,15 @@ def tokens() -> None:
     show_default=True,
     help="The caller's role.",
 )
-@click.option("--ttl-hours", type=click.IntRange(1, 24 * 30), default=12, show_default=True, help="Validity.")
+@click.option(
+    "--ttl-hours",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Validity in hours: default 12, at most CHECKOUT_MAX_TOKEN_TTL_HOURS (default 24).",
+)
 @json_option
 @pass_state
-def issue(state: CliState, subject: str, role: str, ttl_hours: int, as_json: bool) -> None:
+def issue(state: CliState, subject: str, role: str, ttl_hours: int | None, as_json: bool) -> None:
     """Print a token that a server started with the same settings accepts.
 
     The embedded default signs with the secret generated once in the data directory; otherwise
@@ -40,13 +48,24 @@ def issue(state: CliState, subject: str, role: str, ttl_hours: int, as_json: boo
     subject = subject.strip()
     if not subject or len(subject) > 100:
         raise click.BadParameter("must be an id of 1 to 100 characters", param_hint="--customer")
+    # Servers refuse tokens that live longer than this: refuse to make one.
+    max_hours = state.settings().max_token_ttl_hours
+    if ttl_hours is None:
+        ttl_hours = min(DEFAULT_TTL_HOURS, max_hours)
+    elif ttl_hours > max_hours:
+        raise click.BadParameter(
+            f"{ttl_hours} is above the maximum token lifetime, {max_hours} (CHECKOUT_MAX_TOKEN_TTL_HOURS)",
+            param_hint="--ttl-hours",
+        )
     with domain_errors():
         app = state.app()
         # The wall clock, not the App's: verifiers (PyJWT) check iat/exp against real time,
         # so a token stamped with a test or demo clock would be born expired.
         now = datetime.now(UTC)
         ttl = timedelta(hours=ttl_hours)
-        token = JwtTokens(app.jwt_secret).issue(subject, Role(role), now=now, ttl=ttl)
+        token = JwtTokens(app.jwt_secret, max_ttl=timedelta(hours=max_hours)).issue(
+            subject, Role(role), now=now, ttl=ttl
+        )
     if as_json:
         emit_json({"token": token, "subject": subject, "role": role, "expiresAt": iso_when(now + ttl)})
         return

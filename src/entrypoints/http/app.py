@@ -5,14 +5,20 @@ Middleware order (outermost first), and why:
 
 1. :class:`CardGuardMiddleware` — a card number is refused before anything parses, logs or
    stores the request (it also reads the body once, under the size limit, for the others).
-2. :class:`MediaTypeMiddleware` — a body in a media type the route does not take is 415.
-3. :class:`BearerAuthMiddleware` — the caller, for ``/api/v1`` routes (401 otherwise).
-4. :class:`IdempotencyMiddleware` — needs the caller (keys are scoped to them) and sees the
+2. :class:`OptionsMiddleware` — ``OPTIONS`` is answered with every method of the path, before
+   auth (the methods of a path are public).
+3. :class:`MediaTypeMiddleware` — a body in a media type the route does not take is 415.
+4. :class:`BearerAuthMiddleware` — the caller, for ``/api/v1`` routes (401 otherwise).
+5. :class:`IdempotencyMiddleware` — needs the caller (keys are scoped to them) and sees the
    final response of the handler, errors included, to store and replay it.
+
+Around all of it, the ``before_send`` hook :func:`security_headers` adds ``nosniff`` and
+``no-store`` to every response the app sends (see ``headers.py``).
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from litestar import Litestar, Request, Router
@@ -37,6 +43,7 @@ from entrypoints.http.auth import (
     provide_actor,
 )
 from entrypoints.http.card_guard import CardGuardMiddleware, install_log_redaction
+from entrypoints.http.headers import OptionsMiddleware, security_headers
 from entrypoints.http.idempotency import IdempotencyMiddleware
 from entrypoints.http.problems import HttpProblem, handle_exception
 from entrypoints.http.schemas import BODY_OPT, FORM_BODY, JSON_BODY, MULTIPART_BODY
@@ -113,7 +120,7 @@ def openapi_config() -> OpenAPIConfig:
 def create_app(app: App) -> Litestar:
     """The HTTP API around ``app`` (the caller owns ``app`` and closes it)."""
     install_log_redaction()
-    tokens = JwtTokens(app.jwt_secret)
+    tokens = JwtTokens(app.jwt_secret, max_ttl=timedelta(hours=app.settings.max_token_ttl_hours))
 
     def provide_checkout() -> App:
         return app
@@ -144,11 +151,13 @@ def create_app(app: App) -> Litestar:
         dependencies={"checkout": Provide(provide_checkout, sync_to_thread=False, use_cache=True)},
         middleware=[
             CardGuardMiddleware(),
+            OptionsMiddleware(),
             MediaTypeMiddleware(),
-            BearerAuthMiddleware(tokens),
+            BearerAuthMiddleware(tokens, app.ctx),
             IdempotencyMiddleware(app.idempotency, app.ctx.clock),
         ],
         exception_handlers={Exception: handle_exception},
+        before_send=[security_headers],
         request_max_body_size=app.settings.max_request_bytes,
         openapi_config=openapi_config(),
         # The process's logging belongs to whoever runs it (uvicorn, tests); Litestar must not

@@ -14,7 +14,7 @@ from litestar import Litestar
 from checkout_core.demo import load_demo
 from entrypoints.bootstrap import bootstrap
 from entrypoints.http.app import create_app
-from entrypoints.settings import load_settings
+from entrypoints.settings import load_settings, require_shared_rate_limits
 
 
 def _configure_logging(level: str) -> None:
@@ -28,6 +28,7 @@ def _configure_logging(level: str) -> None:
 def create_from_env() -> Litestar:
     """Settings from ``CHECKOUT_*``, the composition root, and the HTTP app."""
     settings = load_settings()
+    require_shared_rate_limits(settings)  # N processes must not allow N times every limit
     _configure_logging(settings.log_level)
     app = bootstrap(settings)
     if os.environ.get("CHECKOUT_DEMO") == "1":

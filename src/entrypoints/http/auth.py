@@ -4,12 +4,19 @@
 Routes opt in with ``opt={"auth": "bearer"}`` (the ``/api/v1`` router sets it for all its
 routes). The middleware verifies the token before the idempotency layer runs, because
 idempotency keys are scoped to the caller. Authorisation itself (whose order is whose, what is
-advisor-only) stays in the use cases."""
+advisor-only) stays in the use cases.
+
+The verified :class:`Actor` carries the client's address (``client_ip``) for the per-address
+rate limits. Bad tokens are counted per address: past the limit (``bad_tokens_per_ip``) the
+answer is 429 ``too_many_attempts`` instead of 401. A valid token is never refused by it: it
+cannot be guessed, and refusing it would lock out everyone behind the attacker's address."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import anyio.to_thread
+import attrs
 from litestar import Request
 from litestar.datastructures import Headers
 from litestar.enums import ScopeType
@@ -18,7 +25,8 @@ from litestar.openapi.spec import SecurityScheme
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from adapters.auth.jwt_tokens import InvalidToken, JwtTokens
-from checkout_core.usecases.context import Actor
+from checkout_core.usecases.context import Actor, Context
+from checkout_core.usecases.rate_limits import Limit, note_failure
 from entrypoints.http.problems import HttpProblem
 
 #: The OpenAPI name of the bearer scheme.
@@ -55,19 +63,36 @@ def actor_from_header(tokens: JwtTokens, authorization: str | None) -> Actor:
         raise _unauthorized("The bearer token is invalid or has expired.") from None
 
 
+def client_address(scope: Scope) -> str | None:
+    """The peer address (uvicorn's proxy headers put the real client here behind a proxy)."""
+    client = scope.get("client")
+    return str(client[0]) if client else None
+
+
 class BearerAuthMiddleware(ASGIMiddleware):
-    """Puts the verified :class:`Actor` in ``scope["user"]`` for routes that require a token."""
+    """Puts the verified :class:`Actor` (with the client's address) in ``scope["user"]`` for
+    routes that require a token; counts bad tokens per address when given the ``ctx``."""
 
     scopes = (ScopeType.HTTP,)
 
-    def __init__(self, tokens: JwtTokens) -> None:
+    def __init__(self, tokens: JwtTokens, ctx: Context | None = None) -> None:
         self._tokens = tokens
+        self._ctx = ctx
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        """Authenticate, or answer 401."""
+        """Authenticate, or answer 401 (429 past the limit of bad tokens from the address)."""
         if scope["route_handler"].opt.get(AUTH_OPT) == BEARER:
             headers = Headers.from_scope(scope)
-            scope["user"] = actor_from_header(self._tokens, headers.get("authorization"))
+            address = client_address(scope)
+            try:
+                actor = actor_from_header(self._tokens, headers.get("authorization"))
+            except HttpProblem:
+                if self._ctx is not None:
+                    ctx = self._ctx
+                    # The store may be Redis: never block the event loop on it.
+                    await anyio.to_thread.run_sync(lambda: note_failure(ctx, Limit.BAD_TOKENS_PER_IP, address))
+                raise
+            scope["user"] = attrs.evolve(actor, client_ip=address)
         await next_app(scope, receive, send)
 
 

@@ -1,24 +1,26 @@
 """Card data never reaches us (PCI DSS scope): a request carrying something that looks like a
-card number is refused, and such a number never reaches a log.
+card number is refused, and such a number never reaches a log. Malformed input that would
+otherwise crash a parser is refused here too, with a 400.
 
 * :class:`CardGuardMiddleware` is the outermost middleware of every route: before anything
   is parsed for the handler, logged or stored, it scans the path, the query string, the headers
-  we keep (``User-Agent``), the JSON body (every key and value at any
-  depth), form fields (not file contents) and any other body as text, and
-  answers 400 ``card_data_not_accepted`` if it finds a 13–19 digit sequence (digits optionally
-  separated by single spaces or dashes) that passes the Luhn check.
-* :func:`install_log_redaction` makes every log record of the process pass through
-  :func:`redact` (card numbers, bearer tokens, JWTs, API keys, signing links), whichever logger
-  created it and whichever handler prints it. :class:`RedactingFilter` does the same for
-  logging configurations that prefer to attach a filter to their handlers.
+  we keep (``User-Agent``), the JSON body (every key and value at any depth), form fields (not
+  file contents) and any other body as text, and answers 400 ``card_data_not_accepted`` if it
+  finds a card number: a Luhn-valid window of 13–19 digits, alone or inside a longer run of digits
+  grouped by spaces, dashes or dots (:mod:`entrypoints.redaction` says exactly what counts).
+* While it reads the body it also answers 400 ``validation_error`` (``field``: where) for what
+  the parsers would otherwise fail on with an exception, so with a 500: a JSON body nested
+  deeper than :data:`MAX_JSON_DEPTH`, a JSON body or form field that is not valid UTF-8, and NUL
+  characters in the path, a JSON string or a form field (PostgreSQL text cannot hold them).
+* :func:`install_log_redaction` (from :mod:`entrypoints.redaction`, re-exported here) makes every
+  log record of the process pass through :func:`redact` (card numbers, bearer tokens, JWTs, API
+  keys, signing links), whichever logger created it and whichever handler prints it.
+  :class:`RedactingFilter` does the same for logging configurations that prefer to attach a
+  filter to their handlers.
 """
 
 from __future__ import annotations
 
-import logging
-import re
-import threading
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
@@ -30,190 +32,38 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from entrypoints.http.problems import HttpProblem
+from entrypoints.redaction import (
+    RedactingFilter,
+    contains_card_number,
+    install_log_redaction,
+    luhn_valid,
+    mask_card_numbers,
+    redact,
+    redact_record,
+)
 
 CARD_DATA_CODE = "card_data_not_accepted"
 
-# A run of digit groups separated by single spaces or dashes ("4242 4242 4242 4242",
-# "4242-4242-4242-4242", "4242424242424242", "3782 822463 10005").
-_DIGIT_RUN = re.compile(r"(?<![0-9])[0-9]+(?:[ -][0-9]+)*(?![0-9])")
-_DIGIT_GROUP = re.compile(r"[0-9]+")
-_SEPARATOR = re.compile(r"[ -]")
-# Every card-number-like stretch holds 13 digits with at most one separator between two of
-# them. Almost all text has no such stretch, and one search in C rules it out before the
-# exact (Python) scan runs: the guard scans every request and the redaction every log record.
-_CANDIDATE = re.compile(r"[0-9](?:[ -]?[0-9]){12}")
-_MIN_DIGITS, _MAX_DIGITS = 13, 19
-_CARD_MASK = "[REDACTED-PAN]"
+#: JSON bodies nested deeper than this are refused (ours are four levels deep at most; the
+#: decoder itself would give up, with a RecursionError, somewhere near a thousand).
+MAX_JSON_DEPTH = 64
 
-
-def luhn_valid(digits: str) -> bool:
-    """The Luhn (mod 10) check every payment card number passes."""
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if index % 2:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
-
-
-def _card_spans(text: str) -> Iterator[tuple[int, int]]:
-    """Spans of ``text`` that look like card numbers.
-
-    Within a run of digit groups, any stretch of whole groups joined by one and the same
-    separator counts (so "4242 4242 4242 4242 12/27" is caught by its first four groups),
-    but a stretch that mixes separators does not (so two phone numbers written
-    "416-555-1234 416-555-9876" are not mistaken for a card)."""
-    for run in _DIGIT_RUN.finditer(text):
-        token = run.group()
-        if len(token) < _MIN_DIGITS:
-            continue
-        groups = [(m.start(), m.end()) for m in _DIGIT_GROUP.finditer(token)]
-        separators = [token[groups[i][1]] for i in range(len(groups) - 1)]
-        for first in range(len(groups)):
-            digits = 0
-            for last in range(first, len(groups)):
-                if last > first and separators[last - 1] != separators[first]:
-                    break
-                digits += groups[last][1] - groups[last][0]
-                if digits > _MAX_DIGITS:
-                    break
-                if digits >= _MIN_DIGITS:
-                    start, end = groups[first][0], groups[last][1]
-                    if luhn_valid(_SEPARATOR.sub("", token[start:end])):
-                        yield run.start() + start, run.start() + end
-
-
-def contains_card_number(text: str) -> bool:
-    """True if ``text`` holds something that looks like a payment card number."""
-    if _CANDIDATE.search(text) is None:
-        return False
-    return next(_card_spans(text), None) is not None
-
-
-def mask_card_numbers(text: str) -> str:
-    """``text`` with every card-number-like sequence replaced by a mask."""
-    if _CANDIDATE.search(text) is None:
-        return text
-    spans = list(_card_spans(text))
-    if not spans:
-        return text
-    out, cursor = [], 0
-    for start, end in sorted(spans):
-        if start < cursor:  # overlapping stretches of one run: already masked
-            continue
-        out.append(text[cursor:start])
-        out.append(_CARD_MASK)
-        cursor = end
-    out.append(text[cursor:])
-    return "".join(out)
-
-
-# -- secrets in logs ----------------------------------------------------------------------
-
-_SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9\-._~+/]+=*"), r"\1 [REDACTED]"),
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), "[REDACTED-JWT]"),
-    (re.compile(r"\b(sk|rk)_(live|test)_[A-Za-z0-9]{6,}"), r"\1_\2_[REDACTED]"),
-    (re.compile(r"\bwhsec_[A-Za-z0-9+/=]{6,}"), "whsec_[REDACTED]"),
-    # The envelope id in a signing link is the signer's credential.
-    (re.compile(r"\benv_[A-Za-z0-9_-]{12,}"), "env_[REDACTED]"),
-    (
-        re.compile(
-            r"(?i)\b(password|passwd|secret|api[_-]?key|access[_-]?token|refresh[_-]?token|jwt[_-]?secret"
-            r"|authorization|client[_-]?secret)(\"?'?\s*[:=]\s*\"?'?)([^\s\"'&,;]+)"
-        ),
-        r"\1\2[REDACTED]",
-    ),
-)
-
-
-def redact(text: str) -> str:
-    """``text`` with card numbers and secrets masked (idempotent)."""
-    for pattern, replacement in _SECRET_PATTERNS:
-        text = pattern.sub(replacement, text)
-    return mask_card_numbers(text)
-
-
-_STANDARD_RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
-
-
-def redact_record(record: logging.LogRecord) -> None:
-    """Mask card numbers and secrets in a log record, in place.
-
-    Arguments are masked one by one where that is enough, so formatters that read
-    ``record.args`` themselves (uvicorn's access log does) keep working; otherwise the message
-    is collapsed into an already-formatted, masked string."""
-    if getattr(record, "_checkout_redacted", False):
-        return
-    try:
-        message = record.getMessage()
-    except Exception:  # a broken format string: logging reports it itself; we mask what we can
-        message = str(record.msg)
-    masked = redact(message)
-    if masked != message:
-        if isinstance(record.args, tuple):
-            record.msg = redact(str(record.msg)) if isinstance(record.msg, str) else record.msg
-            record.args = tuple(_redact_arg(arg) for arg in record.args)
-        try:
-            retry = record.getMessage()
-        except Exception:
-            retry = None
-        if retry is None or redact(retry) != retry:
-            record.msg, record.args = masked, ()
-    if record.exc_info and not record.exc_text:
-        record.exc_text = logging.Formatter().formatException(record.exc_info)
-    if record.exc_text:
-        record.exc_text = redact(record.exc_text)
-    if record.stack_info:
-        record.stack_info = redact(record.stack_info)
-    for name, value in list(vars(record).items()):
-        if name not in _STANDARD_RECORD_ATTRS and isinstance(value, str):
-            setattr(record, name, redact(value))
-    record.__dict__["_checkout_redacted"] = True
-
-
-def _redact_arg(arg: object) -> object:
-    if isinstance(arg, str):
-        return redact(arg)
-    if isinstance(arg, int | float) and not isinstance(arg, bool):
-        text = str(arg)
-        return arg if redact(text) == text else redact(text)
-    return arg
-
-
-class RedactingFilter(logging.Filter):
-    """A logging filter that masks card numbers and secrets in every record it sees."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Mask, never drop."""
-        redact_record(record)
-        return True
-
-
-_install_lock = threading.Lock()
-
-
-def install_log_redaction() -> None:
-    """Mask every log record created in this process from now on (idempotent).
-
-    Done in the record factory rather than on a logger or handler, so that records of every
-    logger (uvicorn's access log, litestar, libraries, ours) are masked before any handler,
-    formatter or test capture sees them."""
-    with _install_lock:
-        current = logging.getLogRecordFactory()
-        if getattr(current, "_checkout_redacting", False):
-            return
-
-        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-            record = current(*args, **kwargs)
-            redact_record(record)
-            return record
-
-        factory.__dict__["_checkout_redacting"] = True  # a marker, so the factory is wrapped once
-        logging.setLogRecordFactory(factory)
+__all__ = [
+    "CARD_DATA_CODE",
+    "CARD_GUARD_OPT",
+    "MAX_JSON_DEPTH",
+    "PROVIDER_SIGNED",
+    "CardGuardMiddleware",
+    "RedactingFilter",
+    "contains_card_number",
+    "install_log_redaction",
+    "luhn_valid",
+    "mask_card_numbers",
+    "redact",
+    "redact_record",
+    "scan_envelope",
+    "scan_request",
+]
 
 
 # -- the request guard --------------------------------------------------------------------
@@ -229,21 +79,41 @@ def _refuse(where: str) -> HttpProblem:
     )
 
 
-def _scan_json(document: Any) -> str | None:
-    """The dotted path of the first key or value holding a card number, or None."""
-    stack: list[tuple[str, Any]] = [("", document)]
+def _malformed(detail: str, where: str) -> HttpProblem:
+    """400 ``validation_error`` for input no parser should be handed."""
+    return HttpProblem(400, "validation_error", detail, field=where)
+
+
+_NUL = "\x00"
+_NUL_DETAIL = "Text may not contain NUL characters."
+
+
+def _scan_json(document: Any, *, nul_possible: bool) -> str | None:
+    """The dotted path of the first key or value holding a card number, or None.
+
+    Raises 400 ``validation_error`` for nesting deeper than :data:`MAX_JSON_DEPTH` and, when
+    ``nul_possible`` (the body holds a ``\\u0000`` escape, the only way JSON text carries one),
+    for a NUL character in a key or string."""
+    stack: list[tuple[str, Any, int]] = [("", document, 0)]
     while stack:
-        path, value = stack.pop()
+        path, value, depth = stack.pop()
+        if isinstance(value, dict | list) and depth >= MAX_JSON_DEPTH:
+            raise _malformed(f"The JSON body is nested more than {MAX_JSON_DEPTH} levels deep.", path or "(body)")
         if isinstance(value, dict):
             for key, item in value.items():
                 child = f"{path}.{key}" if path else str(key)
                 if contains_card_number(str(key)):
                     return path or "(body)"
-                stack.append((child, item))
+                if nul_possible and _NUL in key:
+                    raise _malformed(_NUL_DETAIL, path or "(body)")
+                stack.append((child, item, depth + 1))
         elif isinstance(value, list):
-            stack.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
-        elif isinstance(value, str | int | float) and not isinstance(value, bool) and contains_card_number(str(value)):
-            return path or "(body)"
+            stack.extend((f"{path}[{i}]", item, depth + 1) for i, item in enumerate(value))
+        elif isinstance(value, str | int | float) and not isinstance(value, bool):
+            if contains_card_number(str(value)):
+                return path or "(body)"
+            if nul_possible and isinstance(value, str) and _NUL in value:
+                raise _malformed(_NUL_DETAIL, path or "(body)")
     return None
 
 
@@ -269,9 +139,13 @@ def scan_envelope(scope: Scope) -> str | None:
     """Where in the path, query string or kept headers a card number is, or None.
 
     The path matters because it is kept too: in the idempotency scope of a POST, in error
-    details that name an unknown id, in access logs."""
-    if contains_card_number(scope.get("path", "")):
+    details that name an unknown id, in access logs. A NUL character in the path (it names
+    ids that are looked up in the database) is 400 ``validation_error``."""
+    path = scope.get("path", "")
+    if contains_card_number(path):
         return "(path)"
+    if _NUL in path:
+        raise _malformed(_NUL_DETAIL, "(path)")
     found = _scan_query(scope.get("query_string", b"").decode("latin-1"))
     if found:
         return found
@@ -295,12 +169,28 @@ def _has_body(scope: Scope) -> bool:
     return False
 
 
+async def _scan_form(request: Request[Any, Any, Any]) -> tuple[str | None, FormMultiDict]:
+    try:
+        form = await request.form()
+    except UnicodeDecodeError:
+        raise _malformed("A form field is not valid UTF-8.", "(form)") from None
+    for name, value in form.multi_items():
+        text = (value.filename or "") if isinstance(value, UploadFile) else str(value)
+        if contains_card_number(name) or contains_card_number(text):
+            return name, form
+        if _NUL in name or _NUL in text:
+            await _close_uploads(form)
+            raise _malformed(_NUL_DETAIL, "(form)" if _NUL in name else name)
+    return None, form
+
+
 async def scan_request(request: Request[Any, Any, Any]) -> tuple[str | None, FormMultiDict | None]:
     """Where in the request a card number is (``field`` of the problem), or None; and the
     parsed form, if the body was one (its uploaded files must be closed after the request).
 
     Reads the body through ``request`` so it is cached in the connection state and the
-    handler's own parsing reuses it (and the body size limit applies here first)."""
+    handler's own parsing reuses it (and the body size limit applies here first). Raises the
+    400 ``validation_error`` problems of the module's docstring."""
     found = scan_envelope(request.scope)
     if found:
         return found, None
@@ -311,18 +201,18 @@ async def scan_request(request: Request[Any, Any, Any]) -> tuple[str | None, For
         return None, None
     media_type, _ = request.content_type
     if media_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        form = await request.form()
-        for name, value in form.multi_items():
-            text = value.filename if isinstance(value, UploadFile) else str(value)
-            if contains_card_number(name) or contains_card_number(text or ""):
-                return name, form
-        return None, form
+        return await _scan_form(request)
     try:
         document = msgspec.json.decode(body)
     except msgspec.DecodeError:
+        # Not JSON: the handler refuses it (400) or the route takes none (415). Scanned as text.
         text = body.decode("utf-8", errors="replace")
         return ("(body)" if contains_card_number(text) else None), None
-    return _scan_json(document), None
+    except RecursionError:
+        raise _malformed(f"The JSON body is nested more than {MAX_JSON_DEPTH} levels deep.", "(body)") from None
+    except UnicodeDecodeError:
+        raise _malformed("The JSON body is not valid UTF-8.", "(body)") from None
+    return _scan_json(document, nul_possible=b"\\u0000" in body), None
 
 
 async def _close_uploads(form: FormMultiDict | None) -> None:
@@ -344,8 +234,8 @@ class CardGuardMiddleware(ASGIMiddleware):
 
     Provider webhooks (routes with ``opt={"card_guard": "provider_signed"}``) are the exception
     for their body: it is the provider's own document, authenticated by its signature before
-    anything reads it, and it is full of random identifiers (Dropbox Sign's are 40 hex digits;
-    about one in 400 holds a Luhn-valid run of 13+ digits). Refusing such a delivery would refuse
+    anything reads it, and it is full of random identifiers (Dropbox Sign's are 40 hex digits,
+    and about one in 120 holds a Luhn-valid window of 13+ digits). Refusing such a delivery would refuse
     every retry of it too, so a genuine payment or signature would never reach us. Those handlers
     verify the signature first and neither log nor store the body."""
 

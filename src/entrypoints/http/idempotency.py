@@ -4,20 +4,23 @@
   (``opt={"idempotency": "required"}``): without it, 400 ``idempotency_key_required``. On
   every other POST it is optional and honoured when sent.
 * A key is scoped to the caller, the method and the path; the request is identified by the
-  SHA-256 of its raw body.
+  SHA-256 of its parameters: for a JSON body, of its canonical form (keys sorted, no
+  whitespace), so the same JSON with other spacing or key order is the same request, as at
+  Stripe; for any other body (and JSON that does not parse), of the raw bytes.
 * The first request claims the key (atomically, in the idempotency store), runs, and its
   response (status, body, content type) is stored before it is sent. A retry with the same
   key and body gets that response again with ``Idempotent-Replayed: true``; with another body,
   422 ``idempotency_key_reused``; while the first is still running, 409
   ``idempotency_in_progress`` (with ``Retry-After``), so concurrent duplicates never charge twice.
-* A 5xx or a crash releases the claim instead: the outcome is unknown or retryable, so the
-  same key may be tried again.
+* A 5xx, a 429 (a rate limit: nothing was done) or a crash releases the claim instead: the
+  outcome is unknown or retryable, so the same key may be tried again.
 * Provider webhooks (``opt={"idempotency": "exempt"}``) bypass all of this.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 from collections.abc import Callable, Iterable
@@ -88,8 +91,20 @@ def request_scope(caller: str, method: str, path: str) -> str:
     return f"{caller} {method} {path}"
 
 
-def request_hash(body: bytes) -> str:
-    """Identifies the request a key was first used with."""
+def _is_json(media_type: str) -> bool:
+    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
+
+
+def request_hash(body: bytes, media_type: str) -> str:
+    """Identifies the request a key was first used with: the SHA-256 of a JSON body's canonical
+    form (sorted keys, no whitespace, ASCII escapes), else of the raw bytes."""
+    if _is_json(media_type):
+        try:
+            canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"))
+        except (ValueError, RecursionError):
+            pass  # not JSON after all (or absurdly deep): the bytes are all we can compare
+        else:
+            return hashlib.sha256(canonical.encode("ascii")).hexdigest()
     return hashlib.sha256(body).hexdigest()
 
 
@@ -154,21 +169,24 @@ class IdempotencyMiddleware(ASGIMiddleware):
         # card number by mistake) never reaches the database, and the card guard does not
         # have to refuse UUIDs whose digit runs happen to pass the Luhn check.
         key = hashlib.sha256(key.encode()).hexdigest()
-        body = await Request(scope, receive).body()
+        request: Request[Any, Any, Any] = Request(scope, receive)
+        body = await request.body()
         user = scope.get("user")
         caller = user.id if isinstance(user, Actor) else "anonymous"
         scope_id = request_scope(caller, "POST", scope["path"])
-        digest = request_hash(body)
+        digest = request_hash(body, request.content_type[0])
         existing: IdempotencyRecord | None = await self._run(
             self._store.claim, scope=scope_id, key=key, request_hash=digest, now=self._clock.now()
         )
         if existing is not None:
-            await self._answer_existing(existing, digest, send)
+            # Records stored before JSON bodies were canonicalised hold the digest of the raw bytes.
+            same = existing.request_hash in (digest, hashlib.sha256(body).hexdigest())
+            await self._answer_existing(existing, same, send)
             return
         await self._run_and_store(scope, receive, send, next_app, scope_id, key)
 
-    async def _answer_existing(self, existing: IdempotencyRecord, digest: str, send: Send) -> None:
-        if existing.request_hash != digest:
+    async def _answer_existing(self, existing: IdempotencyRecord, same_request: bool, send: Send) -> None:
+        if not same_request:
             raise HttpProblem(
                 422,
                 "idempotency_key_reused",
@@ -213,7 +231,8 @@ class IdempotencyMiddleware(ASGIMiddleware):
             raise
         start = next((m for m in messages if m["type"] == "http.response.start"), None)
         status = int(start["status"]) if start is not None else 500
-        if status >= 500:
+        if status >= 500 or status == 429:
+            # Unknown outcome, or refused for now by a rate limit: the same key may be tried again.
             await self._release(scope_id, key)
         else:
             body = b"".join(bytes(m.get("body", b"")) for m in messages if m["type"] == "http.response.body")

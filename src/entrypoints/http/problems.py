@@ -48,6 +48,13 @@ DOMAIN_STATUS: Mapping[str, tuple[int, str]] = {
     "unsupported_media_type": (415, "Unsupported media type"),
     "payload_too_large": (413, "Payload too large"),
     "signing_not_available": (409, "Signing not available"),
+    "too_many_attempts": (429, "Too many attempts"),
+    "document_damaged": (422, "The file is damaged"),
+    "image_too_large": (422, "The image is too large"),
+    "active_content_not_accepted": (422, "Active content not accepted"),
+    "insurance_proof_limit_reached": (409, "Insurance proof limit reached"),
+    # Our stored copy is damaged: the server's fault, and no retry helps until it is restored.
+    "document_integrity_failed": (500, "Document failed its integrity check"),
 }
 
 #: Finer statuses for a code by ``details["reason"]`` (the signing provider adapters, see
@@ -143,11 +150,18 @@ _DESCRIPTIONS: Mapping[int, str] = {
     404: "No such resource, or not the caller's: `not_found`.",
     409: "Conflicts with the current state: `vehicle_unavailable`, `reservation_limit_reached`, "
     "`reservation_not_usable`, `illegal_transition`, `signing_not_available`, `refund_not_allowed`, "
-    "`conflict`, `idempotency_in_progress`; a webhook to deliver again later: `webhook_deferred`.",
+    "`conflict`, `idempotency_in_progress`, `insurance_proof_limit_reached`; a webhook to deliver again "
+    "later: `webhook_deferred`.",
     413: "The request body or the uploaded file is too large: `payload_too_large`.",
     415: "The body's media type (or the uploaded file's actual type) is not accepted: `unsupported_media_type`.",
-    422: "Semantically invalid: `reservation_mismatch`, `amount_mismatch`, `idempotency_key_reused`.",
-    500: "Unexpected error: `internal_error` (no details; quote `instance`).",
+    422: "Semantically invalid: `reservation_mismatch`, `amount_mismatch`, `idempotency_key_reused`; an "
+    "uploaded file that is damaged or fake (`document_damaged`), an image with too many pixels "
+    "(`image_too_large`), a PDF with scripts, launch actions or attached files (`active_content_not_accepted`).",
+    429: "A rate limit refuses the attempt for now (card testing, floods of attempts or of bad tokens): "
+    "`too_many_attempts`; `Retry-After` says how many seconds to wait.",
+    500: "Unexpected error: `internal_error` (no details; quote `instance`). A stored document that "
+    "failed its integrity check: `document_integrity_failed` (advisors are notified; no retry helps "
+    "until it is restored).",
     502: "The signing provider refused the request (a configuration problem): `signing_not_available`.",
     503: "A dependency is down; retry later (`Retry-After`): `payment_gateway_unavailable`, "
     "`signing_not_available`, `service_unavailable`, `webhooks_not_configured`.",
@@ -159,7 +173,8 @@ ALWAYS = (400, 413, 500)
 
 
 def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
-    """OpenAPI ``responses`` for a route's error statuses (plus :data:`ALWAYS`)."""
+    """OpenAPI ``responses`` for a route's error statuses (plus :data:`ALWAYS`). A route that can
+    answer 401 can also answer 429: too many bad tokens from one address."""
     return {
         status: ResponseSpec(
             data_container=Problem,
@@ -167,7 +182,7 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
             media_type=PROBLEM_JSON,
             generate_examples=False,
         )
-        for status in sorted({*statuses, *ALWAYS})
+        for status in sorted({*statuses, *ALWAYS, *((429,) if 401 in statuses else ())})
     }
 
 
@@ -246,6 +261,9 @@ def describe(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]:
         status, title = _domain_status(exc)
         code, detail = exc.code, exc.message
         extensions.update(_extensions(exc.details))
+        retry_after = exc.details.get("retry_after")
+        if isinstance(retry_after, int) and retry_after > 0:
+            headers["Retry-After"] = str(retry_after)
     elif isinstance(exc, HTTPException) and exc.status_code < 500:
         status = exc.status_code
         code, title = _http_code(status)

@@ -484,8 +484,8 @@ def reconciliation(
     """Advisor only: our card payments and refunds of the days ``since`` to ``until`` (both
     included) against the gateway's charges and refunds, sorted into ``matched``,
     ``missingInLedger``, ``missingAtGateway``, ``amountMismatch`` and ``statusMismatch``;
-    ``clean`` when only ``matched`` has items. 400 for a malformed date or ``until`` before
-    ``since``; 503 if the gateway cannot be read."""
+    ``clean`` when only ``matched`` has items. 400 for a malformed date, a day outside
+    1970-01-01 … 9998-12-31 or ``until`` before ``since``; 503 if the gateway cannot be read."""
     start, end = period_of_days(since, until)
     return to_body(report_to_dict(reconcile_payments(checkout.ctx, actor, since=start, until=end)), ReconciliationBody)
 

@@ -10,6 +10,10 @@ They are called by Stripe and Dropbox Sign, not by our clients, so they differ f
   ids and by the state it moves forward, so redeliveries are harmless.
 * **The body is read raw** (the signature covers the exact bytes) and is neither logged nor
   stored; the card-number scan is skipped for it (see ``card_guard.CardGuardMiddleware``).
+* **Deliveries that fail verification are counted per client address**
+  (``bad_webhooks_per_ip``): past the limit, the address is answered 429 ``too_many_attempts``
+  *before* anything is verified (a Dropbox Sign callback's verification may call the provider's
+  API). Real providers sign correctly; a 429 only makes one deliver again later.
 * **Status codes tell the provider whether to deliver again:** any 2xx stops it, anything else
   makes it retry with back-off. So "try later" conditions (our gateway or the provider's API
   unreachable, an event that must wait for an API call in flight) are 409/503.
@@ -31,7 +35,9 @@ from litestar.params import HeaderParameter
 from checkout_core.errors import SigningNotAvailable
 from checkout_core.usecases.orders import apply_signing_callback
 from checkout_core.usecases.payment_events import handle_gateway_event
+from checkout_core.usecases.rate_limits import Limit, ensure_open, note_failure
 from entrypoints.bootstrap import App
+from entrypoints.http.auth import client_address
 from entrypoints.http.card_guard import CARD_GUARD_OPT, PROVIDER_SIGNED
 from entrypoints.http.idempotency import EXEMPT, IDEMPOTENCY_OPT
 from entrypoints.http.problems import HttpProblem, problem_responses
@@ -56,6 +62,16 @@ REJECTED = "webhook_rejected"
 NOT_CONFIGURED = "webhooks_not_configured"
 #: An event that must wait (the API call it belongs to is still in flight); Stripe redelivers.
 DEFERRED = "webhook_deferred"
+
+
+def _refuse_flooding_address(checkout: App, request: Request[Any, Any, Any]) -> None:
+    """429 while the caller's address is past its limit of deliveries that did not verify."""
+    ensure_open(checkout.ctx, Limit.BAD_WEBHOOKS_PER_IP, client_address(request.scope))
+
+
+def _count_rejected(checkout: App, request: Request[Any, Any, Any]) -> None:
+    """Count a delivery that did not verify (429 instead of 400 once over the limit)."""
+    note_failure(checkout.ctx, Limit.BAD_WEBHOOKS_PER_IP, client_address(request.scope))
 
 
 async def raw_body(request: Request[Any, Any, Any]) -> bytes:
@@ -102,16 +118,21 @@ StripeSignature = Annotated[
     operation_class=_raw_body_operation(
         {"application/json": _ANY_OBJECT}, "A Stripe event, exactly as Stripe sent it (the signature covers the bytes)."
     ),
-    responses=problem_responses(409, 503),
+    responses=problem_responses(409, 429, 503),
 )
 def stripe_webhook(
-    raw_body: NamedDependency[bytes], checkout: NamedDependency[App], stripe_signature: StripeSignature = None
+    raw_body: NamedDependency[bytes],
+    request: Request[Any, Any, Any],
+    checkout: NamedDependency[App],
+    stripe_signature: StripeSignature = None,
 ) -> WebhookReceived:
     """Called by Stripe. The signature is verified (300 s tolerance) before anything else; a bad,
     missing or stale one is 400 ``webhook_rejected`` and changes nothing. Each event id is
     handled once (a redelivery answers ``outcome: duplicate``). 409 ``webhook_deferred`` when the
     payment's own API call is still in flight (Stripe delivers it again later); 503
-    ``webhooks_not_configured`` without `STRIPE_WEBHOOK_SECRET`."""
+    ``webhooks_not_configured`` without `STRIPE_WEBHOOK_SECRET`; 429 ``too_many_attempts`` for an
+    address past its limit of deliveries that did not verify."""
+    _refuse_flooding_address(checkout, request)
     secret = checkout.settings.stripe_webhook_secret
     if not secret:
         raise HttpProblem(
@@ -129,6 +150,7 @@ def stripe_webhook(
     except WebhookRejected as error:
         # The message names what failed (signature, body), never the secret or the header.
         log.warning("Stripe webhook refused: %s", error.message)
+        _count_rejected(checkout, request)
         raise HttpProblem(
             400, REJECTED, f"The Stripe event was not accepted: {error.message}.", title="Webhook not accepted"
         ) from None
@@ -169,7 +191,7 @@ def stripe_webhook(
             description=f"Acknowledged: the body is `{CALLBACK_ACKNOWLEDGEMENT}` (what Dropbox Sign requires).",
             generate_examples=False,
         ),
-        **problem_responses(409, 503),
+        **problem_responses(409, 429, 503),
     },
 )
 def signing_webhook(
@@ -178,7 +200,9 @@ def signing_webhook(
     """Called by the signing provider. The callback is verified (HMAC, freshness, and for
     "signed"/"declined" the provider's own record) before anything else: a forged, stale or
     unconfirmable one is 400 ``webhook_rejected`` and changes nothing; 503 when the provider's
-    API cannot be reached to confirm it (it retries). A replayed callback changes nothing."""
+    API cannot be reached to confirm it (it retries). A replayed callback changes nothing. 429
+    ``too_many_attempts`` for an address past its limit of deliveries that did not verify."""
+    _refuse_flooding_address(checkout, request)
     try:
         callback = checkout.ctx.signer.verify_callback(raw_body, dict(request.headers))
     except SigningNotAvailable as error:
@@ -186,6 +210,7 @@ def signing_webhook(
         if reason == "provider_unavailable":
             raise  # 503 with Retry-After (problems.py): the provider delivers it again
         log.warning("signing callback refused (%s)", reason or "not accepted by this signer")
+        _count_rejected(checkout, request)
         raise HttpProblem(
             400,
             REJECTED,

@@ -1,0 +1,1 @@
+"""Redis adapters (redis-py): state every API process and host shares."""
