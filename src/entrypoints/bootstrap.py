@@ -9,13 +9,15 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import Callable, Sequence
-from datetime import timedelta
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import attrs
 
 from adapters.memory.documents import MemoryDocumentStore, PlainSignedCopyMaker, PlainTextAgreementRenderer
+from adapters.memory.gateway_events import MemoryProcessedEvents
 from adapters.memory.idempotency import MemoryIdempotencyStore
 from adapters.memory.rate_limits import MemoryRateLimiter
 from adapters.memory.unit_of_work import MemoryStore, MemoryUnitOfWork
@@ -35,14 +37,18 @@ from checkout_core.ports.documents import (
     SignedCopyMaker,
     SigningService,
 )
+from checkout_core.ports.events import EventPublisher
+from checkout_core.ports.gateway_events import GatewayEvents, ProcessedEventStore
 from checkout_core.ports.idempotency import IdempotencyStore
+from checkout_core.ports.migrations import Migrations
 from checkout_core.ports.payments import PaymentGateway
 from checkout_core.ports.rate_limits import RateLimiter
+from checkout_core.ports.tokens import TokenService
 from checkout_core.ports.unit_of_work import EventHandler, UnitOfWork, UnitOfWorkFactory
 from checkout_core.pricing.fees import FeeSchedule
-from checkout_core.usecases.context import BankDetails, Context, Policy
-from checkout_core.usecases.payment_events import MemoryProcessedEvents, ProcessedEventStore
+from checkout_core.usecases.context import Actor, BankDetails, Context, Policy, Role
 from checkout_core.usecases.rate_limits import Rate, RateLimits
+from entrypoints.extras import require_extra
 from entrypoints.redaction import install_log_redaction
 from entrypoints.settings import Settings, load_settings
 
@@ -57,8 +63,12 @@ class App:
     ctx: Context
     idempotency: IdempotencyStore
     jwt_secret: str = attrs.field(repr=False)
+    #: Bearer tokens signed with ``jwt_secret`` (the HTTP API verifies, the CLI issues).
+    tokens: TokenService
     check_database: Callable[[], None]
     processed_gateway_events: ProcessedEventStore
+    #: The payment gateway's webhook deliveries; None when no endpoint secret is configured.
+    gateway_events: GatewayEvents | None = None
     closers: list[Callable[[], None]] = attrs.field(factory=list)
 
     def close(self) -> None:
@@ -134,10 +144,88 @@ def _local_secret(data_dir: Path, name: str) -> str:
 # -- one builder per concern ----------------------------------------------------------------
 
 
+def token_service(settings: Settings, secret: str) -> TokenService:
+    """HS256 JWTs, no longer-lived than ``CHECKOUT_MAX_TOKEN_TTL_HOURS``, built on first use."""
+    return _LazyTokens(secret, max_ttl=timedelta(hours=settings.max_token_ttl_hours))
+
+
+class _LazyTokens:
+    """PyJWT (the ``server`` and ``cli`` extras) loads when a token is first issued or verified,
+    so the in-memory app of a library user needs no extra."""
+
+    def __init__(self, secret: str, *, max_ttl: timedelta) -> None:
+        self._secret = secret
+        self.max_ttl = max_ttl
+        self._tokens: TokenService | None = None
+
+    def _loaded(self) -> TokenService:
+        if self._tokens is None:
+            require_extra("server", "Bearer tokens", modules=("jwt",))
+            from adapters.auth.jwt_tokens import JwtTokens
+
+            self._tokens = JwtTokens(self._secret, max_ttl=self.max_ttl)
+        return self._tokens
+
+    def issue(self, subject: str, role: Role, *, now: datetime, ttl: timedelta = timedelta(hours=12)) -> str:
+        """See :class:`checkout_core.ports.tokens.TokenService`."""
+        return self._loaded().issue(subject, role, now=now, ttl=ttl)
+
+    def verify(self, token: str) -> Actor:
+        """See :class:`checkout_core.ports.tokens.TokenService`."""
+        return self._loaded().verify(token)
+
+
+def _gateway_events(settings: Settings) -> GatewayEvents | None:
+    """Stripe's signed webhook deliveries, whichever gateway charges (the SDK loads on first use)."""
+    if not settings.stripe_webhook_secret:
+        return None
+    require_extra("stripe", "Stripe webhooks (STRIPE_WEBHOOK_SECRET)")
+    from adapters.payments.stripe_webhooks import StripeWebhookEvents
+
+    return StripeWebhookEvents(settings.stripe_webhook_secret)
+
+
+@contextmanager
+def open_migrations(settings: Settings) -> Iterator[Migrations]:
+    """The schema migrations of the configured database, on an engine of their own that is
+    disposed of on exit (``checkout db upgrade`` must work before an App can be built)."""
+    _require_database(settings)
+    from adapters.sql.engine import make_engine
+    from adapters.sql.migrations import SqlMigrations
+
+    if settings.is_embedded_sqlite:
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    engine = make_engine(settings.effective_database_url)
+    try:
+        yield SqlMigrations(engine)
+    finally:
+        engine.dispose()
+
+
+def event_publisher(
+    settings: Settings, *, stream: str, subject_prefix: str
+) -> tuple[EventPublisher, Callable[[], None]]:
+    """The outbox relay's broker, NATS JetStream at ``CHECKOUT_NATS_URL``: (publisher, closer).
+    Built on demand, not in :func:`bootstrap`: only the relay talks to the broker, and nats-py
+    is not worth importing in every other process."""
+    require_extra("nats", "The outbox relay")
+    from adapters.messaging.nats_publisher import NatsJetStreamPublisher
+
+    publisher = NatsJetStreamPublisher(settings.nats_url, stream=stream, subject_prefix=subject_prefix)
+    return publisher, publisher.close
+
+
+def _require_database(settings: Settings) -> None:
+    require_extra("sql", "The database")
+    if not settings.is_embedded_sqlite:
+        require_extra("postgres", "PostgreSQL (CHECKOUT_DATABASE_URL)")
+
+
 def _sql_units_of_work(
     settings: Settings, ids: IdGenerator, handlers: Sequence[EventHandler], migrate: bool
 ) -> tuple[UnitOfWorkFactory, IdempotencyStore, ProcessedEventStore, Callable[[], None], Callable[[], None]]:
     """SQLAlchemy: (unit-of-work factory, idempotency store, gateway events, readiness check, closer)."""
+    _require_database(settings)
     from adapters.sql.engine import make_engine
     from adapters.sql.gateway_events import SqlProcessedEvents
     from adapters.sql.idempotency import SqlIdempotencyStore
@@ -176,6 +264,7 @@ def _signing_files(settings: Settings) -> tuple[Path, Path]:
 
 def _documents(settings: Settings) -> tuple[DocumentStore, AgreementRenderer, SignedCopyMaker]:
     """Local files, reportlab PDFs and PAdES-sealed signed copies."""
+    require_extra("pdf", "Agreement PDFs and sealed signed copies")
     from adapters.documents.agreement_pdf import ReportlabAgreementRenderer
     from adapters.documents.local_store import LocalDocumentStore
 
@@ -216,6 +305,7 @@ class _DeferredSignedCopyMaker:
 def _gateway(settings: Settings, clock: Clock) -> PaymentGateway:
     """The sandbox (its records in the data directory) or Stripe."""
     if settings.payment_gateway == "stripe":
+        require_extra("stripe", "CHECKOUT_PAYMENT_GATEWAY=stripe")
         from adapters.payments.stripe_gateway import StripeGateway
 
         return StripeGateway(api_key=settings.stripe_api_key, api_base=settings.stripe_api_base or None)
@@ -227,6 +317,7 @@ def _rate_limiter(settings: Settings) -> tuple[RateLimiter, Callable[[], None] |
     """Redis (shared by every process) when configured, else counters in this process (API
     processes refuse that on a shared database unless asked: ``require_shared_rate_limits``)."""
     if settings.effective_rate_limit_store == "redis":
+        require_extra("redis", "Shared rate limits (CHECKOUT_REDIS_URL)")
         from adapters.redis.rate_limits import RedisRateLimiter
 
         limiter = RedisRateLimiter.from_url(settings.redis_url, prefix=settings.redis_key_prefix)
@@ -237,6 +328,7 @@ def _rate_limiter(settings: Settings) -> tuple[RateLimiter, Callable[[], None] |
 def _signer(settings: Settings, clock: Clock) -> SigningService:
     """The built-in signing page, or Dropbox Sign (``CHECKOUT_SIGNING_PROVIDER=dropbox_sign``)."""
     if settings.signing_provider == "dropbox_sign":
+        require_extra("signing", "CHECKOUT_SIGNING_PROVIDER=dropbox_sign")
         from adapters.signing.dropbox_sign import DropboxSignSigner
 
         return DropboxSignSigner(
@@ -286,13 +378,16 @@ def bootstrap(
         policy=policy_from(settings),
         rate_limiter=limiter,
     )
+    jwt_secret = settings.jwt_secret or _local_secret(settings.data_dir, "jwt-secret")
     app = App(
         settings=settings,
         ctx=ctx,
         idempotency=idempotency,
-        jwt_secret=settings.jwt_secret or _local_secret(settings.data_dir, "jwt-secret"),
+        jwt_secret=jwt_secret,
+        tokens=token_service(settings, jwt_secret),
         check_database=check,
         processed_gateway_events=processed,
+        gateway_events=_gateway_events(settings),
     )
     app.closers.append(close_db)
     if close_limiter is not None:
@@ -340,6 +435,8 @@ def bootstrap_in_memory(
         ctx=ctx,
         idempotency=MemoryIdempotencyStore(),
         jwt_secret=settings.jwt_secret,
+        tokens=token_service(settings, settings.jwt_secret),
         check_database=lambda: None,
         processed_gateway_events=MemoryProcessedEvents(),
+        gateway_events=_gateway_events(settings),
     )

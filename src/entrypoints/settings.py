@@ -12,6 +12,14 @@ from pathlib import Path
 
 import attrs
 
+from checkout_core.usecases.context import Policy
+
+#: The business defaults are the core's (``Policy``, ``BankDetails``, the dealer); settings only
+#: name the variables that override them.
+_POLICY = Policy()
+_BANK = _POLICY.bank
+_DEALER = _POLICY.dealer
+
 
 class SettingsError(ValueError):
     """A setting has a bad value; the message names the variable."""
@@ -36,19 +44,19 @@ class Settings:
     jwt_secret: str = attrs.field(default="", repr=False)  # empty: generated once in data_dir
     #: The longest lifetime (``exp`` − ``iat``) a bearer token may have; longer ones are refused.
     max_token_ttl_hours: int = 24
-    hold_hours: int = 72
-    max_active_reservations: int = 1
-    return_window_days: int = 10
-    admin_fee_cents: int = 49900
-    documentation_fee_cents: int = 15000
-    card_payment_limit_cents: int = 1_000_000
+    hold_hours: int = _POLICY.hold_hours
+    max_active_reservations: int = _POLICY.max_active_reservations
+    return_window_days: int = _POLICY.return_window.days
+    admin_fee_cents: int = _POLICY.fees.admin_fee.cents
+    documentation_fee_cents: int = _POLICY.fees.documentation_fee.cents
+    card_payment_limit_cents: int = _POLICY.card_payment_limit.cents
     #: Seconds a money intent may stay pending before ``checkout payments recover`` presumes the
     #: process that wrote it died and settles it by asking the gateway.
-    recovery_grace_seconds: int = 120
-    max_upload_bytes: int = 10 * 1024 * 1024
+    recovery_grace_seconds: int = int(_POLICY.recovery_grace.total_seconds())
+    max_upload_bytes: int = _POLICY.max_upload_bytes
     max_request_bytes: int = 12 * 1024 * 1024
-    max_image_pixels: int = 50_000_000
-    max_insurance_proofs: int = 5
+    max_image_pixels: int = _POLICY.max_image_pixels
+    max_insurance_proofs: int = _POLICY.max_insurance_proofs
     #: Where rate limits are counted: ``auto`` (Redis when ``redis_url`` is set, else in
     #: process), ``memory`` or ``redis``. See :func:`require_shared_rate_limits`.
     rate_limit_store: str = "auto"
@@ -58,16 +66,16 @@ class Settings:
     #: are ``checkout_core.usecases.rate_limits.RateLimits``'s.
     rate_limits: tuple[tuple[str, int, int], ...] = ()
     agreements: str = "inline"  # inline | worker (``checkout documents generate`` renders them)
-    dealer_name: str = "Clutch Clone Motors Inc."
-    dealer_address: str = "100 King St W, Toronto ON M5X 1A9"
-    dealer_registration: str = "OMVIC 5551234"
-    bank_beneficiary: str = "Clutch Clone Motors Inc."
-    bank_institution: str = "Royal Bank of Canada"
-    bank_institution_number: str = "003"
-    bank_transit_number: str = "00002"
-    bank_account_number: str = "1234567"
-    bank_swift: str = "ROYCCAT2"
-    bank_due_days: int = 3
+    dealer_name: str = _DEALER.name
+    dealer_address: str = _DEALER.address
+    dealer_registration: str = _DEALER.registration_number
+    bank_beneficiary: str = _BANK.beneficiary
+    bank_institution: str = _BANK.institution
+    bank_institution_number: str = _BANK.institution_number
+    bank_transit_number: str = _BANK.transit_number
+    bank_account_number: str = _BANK.account_number
+    bank_swift: str = _BANK.swift
+    bank_due_days: int = _BANK.due_days
     signing_cert_file: str = ""
     signing_key_file: str = ""
     nats_url: str = "nats://127.0.0.1:4222"
@@ -90,6 +98,9 @@ class Settings:
             return self.rate_limit_store
         return "redis" if self.redis_url else "memory"
 
+
+#: Every default, for :func:`load_settings` (each is written once, in :class:`Settings` or the core).
+_DEFAULTS = Settings()
 
 #: ``CHECKOUT_RATE_LIMIT_<NAME>`` → the limit it sets (``RateLimits`` field).
 RATE_LIMIT_VARIABLES: Mapping[str, str] = {
@@ -170,6 +181,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate settings from ``env`` (default: the process environment)."""
     env = os.environ if env is None else env
     s = env.get
+    d = _DEFAULTS
     database_url = s("CHECKOUT_DATABASE_URL", "")
     if database_url and not database_url.startswith(("sqlite", "postgresql")):
         raise SettingsError(
@@ -178,19 +190,19 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         )
     if database_url.startswith("postgresql://"):
         database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
-    public_url = s("CHECKOUT_PUBLIC_URL", "http://127.0.0.1:8000")
+    public_url = s("CHECKOUT_PUBLIC_URL", d.public_url)
     if not public_url.startswith(("http://", "https://")):
         raise SettingsError(f"CHECKOUT_PUBLIC_URL must start with http:// or https://, got {public_url!r}")
-    gateway = _choice(env, "CHECKOUT_PAYMENT_GATEWAY", "sandbox", ("sandbox", "stripe"))
+    gateway = _choice(env, "CHECKOUT_PAYMENT_GATEWAY", d.payment_gateway, ("sandbox", "stripe"))
     if gateway == "stripe" and not s("STRIPE_API_KEY"):
         raise SettingsError("STRIPE_API_KEY is required when CHECKOUT_PAYMENT_GATEWAY=stripe")
-    signing = _choice(env, "CHECKOUT_SIGNING_PROVIDER", "builtin", ("builtin", "dropbox_sign"))
+    signing = _choice(env, "CHECKOUT_SIGNING_PROVIDER", d.signing_provider, ("builtin", "dropbox_sign"))
     if signing == "dropbox_sign" and not s("DROPBOX_SIGN_API_KEY"):
         raise SettingsError("DROPBOX_SIGN_API_KEY is required when CHECKOUT_SIGNING_PROVIDER=dropbox_sign")
     jwt_secret = s("CHECKOUT_JWT_SECRET", "")
     if jwt_secret and len(jwt_secret) < 32:
         raise SettingsError("CHECKOUT_JWT_SECRET must be at least 32 characters")
-    rate_limit_store = _choice(env, "CHECKOUT_RATE_LIMIT_STORE", "auto", ("auto", "memory", "redis"))
+    rate_limit_store = _choice(env, "CHECKOUT_RATE_LIMIT_STORE", d.rate_limit_store, ("auto", "memory", "redis"))
     redis_url = s("CHECKOUT_REDIS_URL", "")
     if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise SettingsError("CHECKOUT_REDIS_URL must be a redis://, rediss:// or unix:// URL")
@@ -201,11 +213,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         for variable, limit in RATE_LIMIT_VARIABLES.items()
         if env.get(variable)
     )
-    log_level = (s("CHECKOUT_LOG_LEVEL") or "INFO").upper()
+    log_level = (s("CHECKOUT_LOG_LEVEL") or d.log_level).upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise SettingsError(f"CHECKOUT_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
     return Settings(
-        data_dir=Path(s("CHECKOUT_DATA_DIR") or ".checkout"),
+        data_dir=Path(s("CHECKOUT_DATA_DIR") or d.data_dir),
         database_url=database_url,
         public_url=public_url.rstrip("/"),
         payment_gateway=gateway,
@@ -216,37 +228,39 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         dropbox_sign_api_key=s("DROPBOX_SIGN_API_KEY", ""),
         dropbox_sign_api_base=s("CHECKOUT_DROPBOX_SIGN_API_BASE", ""),
         dropbox_sign_client_id=s("DROPBOX_SIGN_CLIENT_ID", ""),
-        dropbox_sign_test_mode=_flag(env, "DROPBOX_SIGN_TEST_MODE", True),
+        dropbox_sign_test_mode=_flag(env, "DROPBOX_SIGN_TEST_MODE", d.dropbox_sign_test_mode),
         jwt_secret=jwt_secret,
-        max_token_ttl_hours=_int(env, "CHECKOUT_MAX_TOKEN_TTL_HOURS", 24, 1, 24 * 30),
-        hold_hours=_int(env, "CHECKOUT_RESERVATION_HOLD_HOURS", 72, 48, 72),
-        max_active_reservations=_int(env, "CHECKOUT_MAX_ACTIVE_RESERVATIONS", 1, 1, 100),
-        return_window_days=_int(env, "CHECKOUT_RETURN_WINDOW_DAYS", 10, 0, 90),
-        admin_fee_cents=_int(env, "CHECKOUT_ADMIN_FEE_CENTS", 49900, 0, 10_000_000),
-        documentation_fee_cents=_int(env, "CHECKOUT_DOCUMENTATION_FEE_CENTS", 15000, 0, 10_000_000),
-        card_payment_limit_cents=_int(env, "CHECKOUT_CARD_PAYMENT_LIMIT_CENTS", 1_000_000, 100, 1_000_000_000),
-        recovery_grace_seconds=_int(env, "CHECKOUT_RECOVERY_GRACE_SECONDS", 120, 0, 86_400),
-        max_upload_bytes=_int(env, "CHECKOUT_MAX_UPLOAD_BYTES", 10 * 1024 * 1024, 1024, 100 * 1024 * 1024),
-        max_request_bytes=_int(env, "CHECKOUT_MAX_REQUEST_BYTES", 12 * 1024 * 1024, 1024, 200 * 1024 * 1024),
-        max_image_pixels=_int(env, "CHECKOUT_MAX_IMAGE_PIXELS", 50_000_000, 10_000, 268_435_456),
-        max_insurance_proofs=_int(env, "CHECKOUT_MAX_INSURANCE_PROOFS", 5, 1, 100),
+        max_token_ttl_hours=_int(env, "CHECKOUT_MAX_TOKEN_TTL_HOURS", d.max_token_ttl_hours, 1, 24 * 30),
+        hold_hours=_int(env, "CHECKOUT_RESERVATION_HOLD_HOURS", d.hold_hours, 48, 72),
+        max_active_reservations=_int(env, "CHECKOUT_MAX_ACTIVE_RESERVATIONS", d.max_active_reservations, 1, 100),
+        return_window_days=_int(env, "CHECKOUT_RETURN_WINDOW_DAYS", d.return_window_days, 0, 90),
+        admin_fee_cents=_int(env, "CHECKOUT_ADMIN_FEE_CENTS", d.admin_fee_cents, 0, 10_000_000),
+        documentation_fee_cents=_int(env, "CHECKOUT_DOCUMENTATION_FEE_CENTS", d.documentation_fee_cents, 0, 10_000_000),
+        card_payment_limit_cents=_int(
+            env, "CHECKOUT_CARD_PAYMENT_LIMIT_CENTS", d.card_payment_limit_cents, 100, 1_000_000_000
+        ),
+        recovery_grace_seconds=_int(env, "CHECKOUT_RECOVERY_GRACE_SECONDS", d.recovery_grace_seconds, 0, 86_400),
+        max_upload_bytes=_int(env, "CHECKOUT_MAX_UPLOAD_BYTES", d.max_upload_bytes, 1024, 100 * 1024 * 1024),
+        max_request_bytes=_int(env, "CHECKOUT_MAX_REQUEST_BYTES", d.max_request_bytes, 1024, 200 * 1024 * 1024),
+        max_image_pixels=_int(env, "CHECKOUT_MAX_IMAGE_PIXELS", d.max_image_pixels, 10_000, 268_435_456),
+        max_insurance_proofs=_int(env, "CHECKOUT_MAX_INSURANCE_PROOFS", d.max_insurance_proofs, 1, 100),
         rate_limit_store=rate_limit_store,
         redis_url=redis_url,
-        redis_key_prefix=s("CHECKOUT_REDIS_KEY_PREFIX") or "checkout:rl:",
+        redis_key_prefix=s("CHECKOUT_REDIS_KEY_PREFIX") or d.redis_key_prefix,
         rate_limits=rate_limits,
-        agreements=_choice(env, "CHECKOUT_AGREEMENTS", "inline", ("inline", "worker")),
-        dealer_name=s("CHECKOUT_DEALER_NAME") or "Clutch Clone Motors Inc.",
-        dealer_address=s("CHECKOUT_DEALER_ADDRESS") or "100 King St W, Toronto ON M5X 1A9",
-        dealer_registration=s("CHECKOUT_DEALER_REGISTRATION") or "OMVIC 5551234",
-        bank_beneficiary=s("CHECKOUT_BANK_BENEFICIARY") or "Clutch Clone Motors Inc.",
-        bank_institution=s("CHECKOUT_BANK_INSTITUTION") or "Royal Bank of Canada",
-        bank_institution_number=s("CHECKOUT_BANK_INSTITUTION_NUMBER") or "003",
-        bank_transit_number=s("CHECKOUT_BANK_TRANSIT_NUMBER") or "00002",
-        bank_account_number=s("CHECKOUT_BANK_ACCOUNT_NUMBER") or "1234567",
-        bank_swift=s("CHECKOUT_BANK_SWIFT") or "ROYCCAT2",
-        bank_due_days=_int(env, "CHECKOUT_BANK_DUE_DAYS", 3, 1, 30),
+        agreements=_choice(env, "CHECKOUT_AGREEMENTS", d.agreements, ("inline", "worker")),
+        dealer_name=s("CHECKOUT_DEALER_NAME") or d.dealer_name,
+        dealer_address=s("CHECKOUT_DEALER_ADDRESS") or d.dealer_address,
+        dealer_registration=s("CHECKOUT_DEALER_REGISTRATION") or d.dealer_registration,
+        bank_beneficiary=s("CHECKOUT_BANK_BENEFICIARY") or d.bank_beneficiary,
+        bank_institution=s("CHECKOUT_BANK_INSTITUTION") or d.bank_institution,
+        bank_institution_number=s("CHECKOUT_BANK_INSTITUTION_NUMBER") or d.bank_institution_number,
+        bank_transit_number=s("CHECKOUT_BANK_TRANSIT_NUMBER") or d.bank_transit_number,
+        bank_account_number=s("CHECKOUT_BANK_ACCOUNT_NUMBER") or d.bank_account_number,
+        bank_swift=s("CHECKOUT_BANK_SWIFT") or d.bank_swift,
+        bank_due_days=_int(env, "CHECKOUT_BANK_DUE_DAYS", d.bank_due_days, 1, 30),
         signing_cert_file=s("CHECKOUT_SIGNING_CERT_FILE", ""),
         signing_key_file=s("CHECKOUT_SIGNING_KEY_FILE", ""),
-        nats_url=s("CHECKOUT_NATS_URL") or "nats://127.0.0.1:4222",
+        nats_url=s("CHECKOUT_NATS_URL") or d.nats_url,
         log_level=log_level,
     )

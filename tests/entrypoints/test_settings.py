@@ -84,3 +84,24 @@ def test_concurrent_first_starts_agree_on_the_local_jwt_secret(tmp_path: Path) -
             seen = set(pool.map(lambda f: _local_secret(f, "jwt-secret"), [folder] * 8))
         assert len(seen) == 1
         assert [p.name for p in folder.iterdir()] == ["jwt-secret"]
+
+
+def test_the_defaults_are_the_cores_business_defaults() -> None:
+    from checkout_core.usecases.context import Policy
+
+    policy, settings = Policy(), load_settings({})
+    assert settings.hold_hours == policy.hold_hours
+    assert settings.admin_fee_cents == policy.fees.admin_fee.cents
+    assert settings.documentation_fee_cents == policy.fees.documentation_fee.cents
+    assert settings.card_payment_limit_cents == policy.card_payment_limit.cents
+    assert settings.return_window_days == policy.return_window.days
+    assert settings.recovery_grace_seconds == policy.recovery_grace.total_seconds()
+    assert (settings.bank_account_number, settings.bank_swift, settings.bank_due_days) == (
+        policy.bank.account_number,
+        policy.bank.swift,
+        policy.bank.due_days,
+    )
+    assert (settings.dealer_name, settings.dealer_registration) == (
+        policy.dealer.name,
+        policy.dealer.registration_number,
+    )

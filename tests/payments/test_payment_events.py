@@ -13,6 +13,7 @@ from datetime import timedelta
 import attrs
 import pytest
 
+from adapters.memory.gateway_events import MemoryProcessedEvents
 from adapters.payments.sandbox import SandboxGateway
 from adapters.system.clock import FixedClock
 from adapters.system.ids import SequentialIds
@@ -31,7 +32,6 @@ from checkout_core.usecases.payment_events import (
     EventOutcome,
     GatewayEvent,
     GatewayRefund,
-    MemoryProcessedEvents,
     handle_gateway_event,
     list_disputes,
 )

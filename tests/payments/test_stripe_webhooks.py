@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from adapters.memory.gateway_events import MemoryProcessedEvents
 from adapters.payments.stripe_gateway import (
     WEBHOOK_TOLERANCE_SECONDS,
     WebhookRejected,
@@ -28,7 +29,7 @@ from adapters.system.clock import FixedClock
 from checkout_core.errors import PaymentGatewayUnavailable
 from checkout_core.money import Money
 from checkout_core.usecases.context import Actor
-from checkout_core.usecases.payment_events import EventOutcome, MemoryProcessedEvents, handle_gateway_event
+from checkout_core.usecases.payment_events import EventOutcome, handle_gateway_event
 from checkout_core.usecases.reservations import get_reservation, reserve_vehicle
 from entrypoints.bootstrap import App
 from tests.payments.conftest import make_gateway

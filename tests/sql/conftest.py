@@ -33,7 +33,7 @@ from checkout_core.ports.idempotency import IdempotencyStore
 from checkout_core.ports.payments import PaymentGateway
 from checkout_core.ports.unit_of_work import UnitOfWork
 from checkout_core.usecases.context import Context
-from entrypoints.bootstrap import App, policy_from
+from entrypoints.bootstrap import App, policy_from, token_service
 from entrypoints.settings import Settings
 from tests.postgres import postgres_database
 
@@ -157,6 +157,7 @@ def sql_app(
         ctx=ctx,
         idempotency=SqlIdempotencyStore(engine),
         jwt_secret=settings.jwt_secret,
+        tokens=token_service(settings, settings.jwt_secret),
         check_database=lambda: check_connection(engine),
         processed_gateway_events=SqlProcessedEvents(engine),
         closers=closers,

@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 import jwt
 
+from checkout_core.ports.tokens import InvalidToken as InvalidToken  # re-exported: callers catch it from here too
 from checkout_core.usecases.context import Actor, Role
 
 ISSUER = "checkout"
@@ -34,10 +35,6 @@ DEFAULT_MAX_TTL = timedelta(hours=24)
 _TIME_CLAIMS = ("exp", "iat", "nbf")
 
 
-class InvalidToken(Exception):
-    """The token is missing, malformed, expired, or not signed by us."""
-
-
 @attrs.frozen
 class _Verified:
     """What a verified token grants, and the window of time in which it grants it."""
@@ -49,7 +46,7 @@ class _Verified:
 
 
 class JwtTokens:
-    """Issues and verifies tokens with one shared secret.
+    """Issues and verifies tokens with one shared secret (:class:`~checkout_core.ports.tokens.TokenService`).
 
     Verification is remembered: a token that passed the signature and claim checks once is
     found again by its exact text in a bounded, thread-safe LRU cache, so the same caller's

@@ -16,7 +16,7 @@ import attrs
 
 from checkout_core.errors import Conflict, VehicleUnavailable
 from checkout_core.model.audit import AuditEntry
-from checkout_core.model.order import OPEN_STATUSES, Order, OrderStatus
+from checkout_core.model.order import FIRST_ORDER_NUMBER, OPEN_STATUSES, Order, OrderStatus
 from checkout_core.model.parties import Advisor, Customer, FinancingApplication, TradeInOffer
 from checkout_core.model.payments import (
     Dispute,
@@ -242,10 +242,10 @@ class MemoryOrders(_Repo):
         order.version += 1
         self._store(order)
 
-    def next_number(self, year: int) -> str:
-        n = self._s.order_numbers.get(year, 10000) + 1
+    def next_number(self, year: int) -> int:
+        n = self._s.order_numbers.get(year, FIRST_ORDER_NUMBER - 1) + 1
         self._s.order_numbers[year] = n
-        return f"CLT-{year}-{n:05d}"
+        return n
 
     def list(
         self,

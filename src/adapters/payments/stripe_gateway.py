@@ -44,6 +44,7 @@ import stripe
 
 from checkout_core.errors import PaymentGatewayUnavailable, RefundNotAllowed, ValidationFailed
 from checkout_core.money import CAD, Money
+from checkout_core.ports.gateway_events import GatewayEventRejected
 from checkout_core.ports.payments import (
     ChargeResult,
     ChargeStatus,
@@ -663,7 +664,7 @@ class StripeGateway:
 # -- webhooks ------------------------------------------------------------------------------------
 
 
-class WebhookRejected(ValidationFailed):
+class WebhookRejected(GatewayEventRejected):
     """A webhook delivery that is not a genuine, recent Stripe event. It keeps ValidationFailed's
     code (``validation_error``), which the HTTP layer already answers with 400."""
 

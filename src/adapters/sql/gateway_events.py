@@ -12,13 +12,13 @@ from sqlalchemy import Engine, select
 from adapters.sql import tables
 from adapters.sql.repositories import translate_db_errors
 from adapters.sql.statements import dialect_insert
-from checkout_core.usecases.payment_events import ProcessedEvent
+from checkout_core.ports.gateway_events import ProcessedEvent
 
 _t = tables.processed_gateway_events
 
 
 class SqlProcessedEvents:
-    """See :class:`checkout_core.usecases.payment_events.ProcessedEventStore`."""
+    """See :class:`checkout_core.ports.gateway_events.ProcessedEventStore`."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine

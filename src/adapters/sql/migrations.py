@@ -60,3 +60,18 @@ def current_revision(engine: Engine) -> str | None:
         revision = MigrationContext.configure(connection).get_current_revision()
         connection.rollback()
         return revision
+
+
+class SqlMigrations:
+    """:class:`~checkout_core.ports.migrations.Migrations` of the database behind ``engine``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def current_revision(self) -> str | None:
+        """See :meth:`checkout_core.ports.migrations.Migrations.current_revision`."""
+        return current_revision(self._engine)
+
+    def upgrade(self) -> None:
+        """See :meth:`checkout_core.ports.migrations.Migrations.upgrade`."""
+        upgrade_database(self._engine)

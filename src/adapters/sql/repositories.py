@@ -22,7 +22,7 @@ import functools
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -44,10 +44,11 @@ from sqlalchemy import exc as sa_exc
 
 from adapters.sql import mapping, tables
 from adapters.sql import statements as sql
+from adapters.sql.session import SqlSession
 from adapters.sql.statements import dialect_insert
 from checkout_core.errors import Conflict, VehicleUnavailable
 from checkout_core.model.audit import AuditAction, AuditEntry
-from checkout_core.model.order import OPEN_STATUSES, Order, OrderStatus
+from checkout_core.model.order import FIRST_ORDER_NUMBER, OPEN_STATUSES, Order, OrderStatus
 from checkout_core.model.parties import Advisor, Customer, FinancingApplication, TradeInOffer
 from checkout_core.model.payments import (
     Dispute,
@@ -63,15 +64,9 @@ from checkout_core.model.reservation import ACTIVE_STATUSES, DEPOSIT_KEY_SUFFIX,
 from checkout_core.model.vehicle import Vehicle, VehicleStatus
 from checkout_core.ports.repositories import StoredEvent
 
-if TYPE_CHECKING:
-    from adapters.sql.unit_of_work import SqlUnitOfWork
-
 #: PostgreSQL SQLSTATEs that mean "a concurrent transaction got in the way; retry":
 #: serialization_failure, deadlock_detected, lock_not_available.
 _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
-
-#: The first order number of every year (the memory adapter's counter starts at the same value).
-FIRST_ORDER_NUMBER = 10001
 
 
 def _is_retryable(error: sa_exc.DBAPIError) -> bool:
@@ -106,7 +101,7 @@ def translate_db_errors() -> Iterator[None]:
 class _Repo:
     """Shared plumbing: the unit of work's connection and statement helpers."""
 
-    def __init__(self, uow: SqlUnitOfWork) -> None:
+    def __init__(self, uow: SqlSession) -> None:
         self._uow = uow
 
     @property
@@ -379,7 +374,7 @@ class SqlReservations(_Repo):
 
     _t = tables.reservations
 
-    def __init__(self, uow: SqlUnitOfWork) -> None:
+    def __init__(self, uow: SqlSession) -> None:
         super().__init__(uow)
         # id → status as this unit of work last read or wrote it; ``save`` only succeeds if the
         # row still has that status, so two writers can never both move a reservation on.
@@ -609,15 +604,14 @@ class SqlOrders(_Repo):
         row = self._by(self._t, number=number)
         return None if row is None else self._out(row)
 
-    def next_number(self, year: int) -> str:
-        """``CLT-<year>-<n>`` from a per-year counter row, bumped atomically.
+    def next_number(self, year: int) -> int:
+        """The year's counter row, created at ``FIRST_ORDER_NUMBER`` or bumped, atomically.
 
         ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` creates or increments the row in one
         statement; the row lock it takes serialises concurrent checkouts of the same year
         until commit, so no two transactions can get the same number. A rolled-back checkout
         gives its number back."""
-        n = int(self._run(_bump_order_number(self._dialect), {"year": year}).scalar_one())
-        return f"CLT-{year}-{n:05d}"
+        return int(self._run(_bump_order_number(self._dialect), {"year": year}).scalar_one())
 
     def list(
         self,
@@ -664,7 +658,7 @@ class SqlLedger(_Repo):
     _p = tables.payments
     _r = tables.refunds
 
-    def __init__(self, uow: SqlUnitOfWork) -> None:
+    def __init__(self, uow: SqlSession) -> None:
         super().__init__(uow)
         # id → (status, refunded cents) as this unit of work read or wrote the payment. A refund
         # reserves its amount by raising ``refunded`` on the payment; checking the value it was
@@ -1033,7 +1027,7 @@ class SqlOutbox(_Repo):
 
     _t = tables.outbox
 
-    def __init__(self, uow: SqlUnitOfWork) -> None:
+    def __init__(self, uow: SqlSession) -> None:
         super().__init__(uow)
         self._pending: list[dict[str, Any]] = []
 

@@ -92,6 +92,15 @@ OPEN_STATUSES = frozenset(
 )
 
 
+#: The first value of every year's order counter (adapters keep the counter, the core names it).
+FIRST_ORDER_NUMBER = 10001
+
+
+def order_number(year: int, n: int) -> str:
+    """The order number ``CLT-<year>-<5+ digits>`` for the year's counter value ``n``."""
+    return f"CLT-{year}-{n:05d}"
+
+
 def next_status(current: OrderStatus, step: OrderStep) -> OrderStatus:
     """The status after ``step``, or IllegalTransition naming the current status and the step."""
     try:

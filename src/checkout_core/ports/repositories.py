@@ -153,8 +153,9 @@ class OrderRepository(Protocol):
         """The order with this order number (also the bank transfer reference), or None."""
         ...
 
-    def next_number(self, year: int) -> str:
-        """A new unique order number ``CLT-<year>-<5+ digits>``."""
+    def next_number(self, year: int) -> int:
+        """The next value of the year's order counter, from ``FIRST_ORDER_NUMBER``; unique among
+        committed orders (the core formats it with :func:`checkout_core.model.order.order_number`)."""
         ...
 
     def list(

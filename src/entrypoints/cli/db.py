@@ -1,13 +1,15 @@
 """``checkout db upgrade``: bring the database schema to the newest Alembic revision.
 
-This maintenance command talks to the migration tool of the SQL adapter directly (it builds its
-own engine) instead of going through the App: it is about the schema itself, not a use case, and
-it must work before anything else can. ``bootstrap()`` runs the same upgrade on start."""
+This maintenance command uses the migrations port on an engine of its own
+(:func:`entrypoints.bootstrap.open_migrations`) instead of going through the App: it is about the
+schema itself, not a use case, and it must work before anything else can. ``bootstrap()`` runs
+the same upgrade on start."""
 
 from __future__ import annotations
 
 import click
 
+from entrypoints.bootstrap import open_migrations
 from entrypoints.cli.app_factory import CliState, pass_state
 from entrypoints.cli.output import domain_errors, emit_json, fields, json_option
 
@@ -29,21 +31,12 @@ def _display_url(url: str) -> str:
 @pass_state
 def upgrade(state: CliState, as_json: bool) -> None:
     """Migrate the database (CHECKOUT_DATABASE_URL, or the embedded SQLite file) to the newest revision."""
-    from adapters.sql.engine import make_engine
-    from adapters.sql.migrations import current_revision, upgrade_database
-
     settings = state.settings()
     url = settings.effective_database_url
-    if settings.is_embedded_sqlite:
-        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with domain_errors():
-        engine = make_engine(url)
-        try:
-            before = current_revision(engine)
-            upgrade_database(engine)
-            after = current_revision(engine)
-        finally:
-            engine.dispose()
+    with domain_errors(), open_migrations(settings) as migrations:
+        before = migrations.current_revision()
+        migrations.upgrade()
+        after = migrations.current_revision()
     data = {"database": _display_url(url), "from": before, "to": after, "changed": before != after}
     if as_json:
         emit_json(data)

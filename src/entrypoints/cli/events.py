@@ -16,14 +16,16 @@ tests and staging point a relay at a stream of their own with them."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
+from checkout_core.ports.events import EventPublisher
 from checkout_core.usecases.event_relay import relay_all
 from checkout_core.usecases.order_view import iso
+from entrypoints.bootstrap import event_publisher
 from entrypoints.cli.app_factory import CliState, pass_state
 from entrypoints.cli.output import (
     EXIT_UNAVAILABLE,
@@ -35,9 +37,6 @@ from entrypoints.cli.output import (
     loop_option,
     run_job,
 )
-
-if TYPE_CHECKING:
-    from adapters.messaging.nats_publisher import NatsJetStreamPublisher
 
 DEFAULT_STREAM = "CHECKOUT_EVENTS"
 DEFAULT_SUBJECT_PREFIX = "checkout.events"
@@ -120,18 +119,16 @@ def relay(
     progress (a batch is marked published only once the broker has stored all of it)."""
     app = state.app()
     url = app.settings.nats_url
-    publisher: NatsJetStreamPublisher | None = None
+    # (publisher, closer), built on the first pass (inside broker_errors), not with the App:
+    # only this command talks to the broker.
+    broker: tuple[EventPublisher, Callable[[], None]] | None = None
 
     def one_pass() -> Mapping[str, Any]:
-        nonlocal publisher
+        nonlocal broker
         with broker_errors(url):
-            if publisher is None:
-                # Built here, not in bootstrap: only this command talks to the broker, and the
-                # import (nats-py, asyncio) is not worth paying in every other command.
-                from adapters.messaging.nats_publisher import NatsJetStreamPublisher
-
-                publisher = NatsJetStreamPublisher(url, stream=stream, subject_prefix=subject_prefix)
-            published = relay_all(app.ctx, publisher, batch_size=batch_size)
+            if broker is None:
+                broker = event_publisher(app.settings, stream=stream, subject_prefix=subject_prefix)
+            published = relay_all(app.ctx, broker[0], batch_size=batch_size)
         return {"published": published, "at": iso(app.ctx.clock.now())}
 
     def report(result: Mapping[str, Any]) -> None:
@@ -143,16 +140,16 @@ def relay(
     try:
         run_job(one_pass, loop=loop, interval=interval, report=report)
     finally:
-        if publisher is not None:
-            _close_quietly(publisher)
+        if broker is not None:
+            _close_quietly(broker[1])
 
 
-def _close_quietly(publisher: NatsJetStreamPublisher) -> None:
+def _close_quietly(close: Callable[[], None]) -> None:
     """Drain the connection; a broker that went away meanwhile must not turn a clean stop into
     a crash (everything acknowledged is already marked published)."""
     import nats.errors
 
     try:
-        publisher.close()
+        close()
     except (nats.errors.Error, OSError, RuntimeError) as error:
         click.echo(f"warning: closing the NATS connection failed: {error}", err=True)

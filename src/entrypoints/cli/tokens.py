@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
-from adapters.auth.jwt_tokens import JwtTokens
 from checkout_core.usecases.context import Role
 from entrypoints.cli.app_factory import CliState, pass_state
 from entrypoints.cli.output import domain_errors, emit_json, json_option
@@ -63,9 +62,7 @@ def issue(state: CliState, subject: str, role: str, ttl_hours: int | None, as_js
         # so a token stamped with a test or demo clock would be born expired.
         now = datetime.now(UTC)
         ttl = timedelta(hours=ttl_hours)
-        token = JwtTokens(app.jwt_secret, max_ttl=timedelta(hours=max_hours)).issue(
-            subject, Role(role), now=now, ttl=ttl
-        )
+        token = app.tokens.issue(subject, Role(role), now=now, ttl=ttl)
     if as_json:
         emit_json({"token": token, "subject": subject, "role": role, "expiresAt": iso_when(now + ttl)})
         return

@@ -18,7 +18,6 @@ Around all of it, the ``before_send`` hook :func:`security_headers` adds ``nosni
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from litestar import Litestar, Request, Router
@@ -29,7 +28,6 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Components, Tag
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from adapters.auth.jwt_tokens import JwtTokens
 from checkout_core.usecases.context import Actor
 from entrypoints.bootstrap import App
 from entrypoints.http import routes_health, routes_orders, routes_reservations, routes_signing, routes_webhooks
@@ -120,7 +118,6 @@ def openapi_config() -> OpenAPIConfig:
 def create_app(app: App) -> Litestar:
     """The HTTP API around ``app`` (the caller owns ``app`` and closes it)."""
     install_log_redaction()
-    tokens = JwtTokens(app.jwt_secret, max_ttl=timedelta(hours=app.settings.max_token_ttl_hours))
 
     def provide_checkout() -> App:
         return app
@@ -153,7 +150,7 @@ def create_app(app: App) -> Litestar:
             CardGuardMiddleware(),
             OptionsMiddleware(),
             MediaTypeMiddleware(),
-            BearerAuthMiddleware(tokens, app.ctx),
+            BearerAuthMiddleware(app.tokens, app.ctx),
             IdempotencyMiddleware(app.idempotency, app.ctx.clock),
         ],
         exception_handlers={Exception: handle_exception},

@@ -24,7 +24,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.openapi.spec import SecurityScheme
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from adapters.auth.jwt_tokens import InvalidToken, JwtTokens
+from checkout_core.ports.tokens import InvalidToken, TokenService
 from checkout_core.usecases.context import Actor, Context
 from checkout_core.usecases.rate_limits import Limit, note_failure
 from entrypoints.http.problems import HttpProblem
@@ -48,7 +48,7 @@ def _unauthorized(detail: str) -> HttpProblem:
     return HttpProblem(401, "unauthorized", detail, headers={"WWW-Authenticate": 'Bearer realm="checkout"'})
 
 
-def actor_from_header(tokens: JwtTokens, authorization: str | None) -> Actor:
+def actor_from_header(tokens: TokenService, authorization: str | None) -> Actor:
     """The caller named by an ``Authorization`` header value; 401 problem if it is missing or bad."""
     if not authorization:
         raise _unauthorized("This endpoint needs a bearer token (Authorization: Bearer <token>).")
@@ -75,7 +75,7 @@ class BearerAuthMiddleware(ASGIMiddleware):
 
     scopes = (ScopeType.HTTP,)
 
-    def __init__(self, tokens: JwtTokens, ctx: Context | None = None) -> None:
+    def __init__(self, tokens: TokenService, ctx: Context | None = None) -> None:
         self._tokens = tokens
         self._ctx = ctx
 

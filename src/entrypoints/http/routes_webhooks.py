@@ -33,6 +33,7 @@ from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, Requ
 from litestar.params import HeaderParameter
 
 from checkout_core.errors import SigningNotAvailable
+from checkout_core.ports.gateway_events import GatewayEventRejected
 from checkout_core.usecases.orders import apply_signing_callback
 from checkout_core.usecases.payment_events import handle_gateway_event
 from checkout_core.usecases.rate_limits import Limit, ensure_open, note_failure
@@ -133,21 +134,17 @@ def stripe_webhook(
     ``webhooks_not_configured`` without `STRIPE_WEBHOOK_SECRET`; 429 ``too_many_attempts`` for an
     address past its limit of deliveries that did not verify."""
     _refuse_flooding_address(checkout, request)
-    secret = checkout.settings.stripe_webhook_secret
-    if not secret:
+    events = checkout.gateway_events
+    if events is None:
         raise HttpProblem(
             503,
             NOT_CONFIGURED,
             "Stripe webhooks are not configured on this server (STRIPE_WEBHOOK_SECRET).",
             title="Webhooks not configured",
         )
-    # Imported here, not at module level: the Stripe SDK costs ~11 MB per worker that a
-    # sandbox-configured server never needs.
-    from adapters.payments.stripe_gateway import WebhookRejected, parse_stripe_event
-
     try:
-        event = parse_stripe_event(raw_body, stripe_signature or "", secret)
-    except WebhookRejected as error:
+        event = events.parse(raw_body, stripe_signature or "")
+    except GatewayEventRejected as error:
         # The message names what failed (signature, body), never the secret or the header.
         log.warning("Stripe webhook refused: %s", error.message)
         _count_rejected(checkout, request)
