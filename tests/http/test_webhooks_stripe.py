@@ -285,7 +285,7 @@ def test_an_order_payment_still_in_flight_is_deferred_with_409(
     assert deferred.json()["code"] == "webhook_deferred"
     assert core.processed_gateway_events.get(json.loads(payload)["id"]) is None
 
-    clock.advance(core.ctx.policy.pending_deposit_grace + timedelta(seconds=1))
+    clock.advance(core.ctx.policy.recovery_grace + timedelta(seconds=1))
     redelivered = deliver(client, payload)
     assert redelivered.status_code == 200
     assert redelivered.json()["outcome"] == "payment_succeeded"

@@ -389,7 +389,7 @@ def test_the_webhook_after_the_api_answer_changes_nothing(memory_app: App, clock
 def test_recovery_and_the_webhook_settle_to_one_state(memory_app: App, clock: FixedClock, webhook_first: bool) -> None:
     reservation_id, deposit, charge = _lost_deposit_answer(memory_app)
     event = intent_event("payment_intent.succeeded", charge, deposit, clock)
-    clock.advance(memory_app.ctx.policy.pending_deposit_grace + timedelta(seconds=1))
+    clock.advance(memory_app.ctx.policy.recovery_grace + timedelta(seconds=1))
     if webhook_first:
         assert handle_gateway_event(memory_app.ctx, event) == EventOutcome.PAYMENT_SUCCEEDED
         assert recover_pending_deposits(memory_app.ctx) == 0
@@ -416,7 +416,7 @@ def test_a_charge_that_succeeds_after_recovery_released_the_car_is_refunded(
     ctx, gateway = wrapped
     reservation_id, deposit, charge = _lost_deposit_answer(memory_app)
     gateway.find_nothing = True
-    clock.advance(ctx.policy.pending_deposit_grace + timedelta(seconds=1))
+    clock.advance(ctx.policy.recovery_grace + timedelta(seconds=1))
     assert recover_pending_deposits(ctx) == 1
     assert get_reservation(ctx, JOHN, reservation_id).reservation.status is ReservationStatus.FAILED
     assert _vehicle(memory_app) is VehicleStatus.AVAILABLE
@@ -578,7 +578,7 @@ def test_a_lost_order_payment_answer_is_settled_by_the_webhook(memory_app: App, 
     processed = MemoryProcessedEvents()
     event = intent_event("payment_intent.succeeded", charge, pending, clock)
     assert handle_gateway_event(memory_app.ctx, event, processed=processed) == EventOutcome.DEFERRED
-    clock.advance(memory_app.ctx.policy.pending_deposit_grace + timedelta(seconds=1))
+    clock.advance(memory_app.ctx.policy.recovery_grace + timedelta(seconds=1))
     assert handle_gateway_event(memory_app.ctx, event, processed=processed) == EventOutcome.PAYMENT_SUCCEEDED
     assert handle_gateway_event(memory_app.ctx, event, processed=processed) == EventOutcome.DUPLICATE
     assert _paid(memory_app, order_id) == paid_before + Money(50000)
@@ -597,7 +597,7 @@ def test_money_for_an_order_cancelled_meanwhile_goes_back(memory_app: App, clock
     with memory_app.ctx.uow() as uow:
         pending = uow.ledger.payments_for(order_id=order_id)[-1]
     cancel_order(memory_app.ctx, JOHN, order_id)
-    clock.advance(memory_app.ctx.policy.pending_deposit_grace + timedelta(seconds=1))
+    clock.advance(memory_app.ctx.policy.recovery_grace + timedelta(seconds=1))
     charge = _sandbox(memory_app).find_charge(idempotency_key=pending.idempotency_key, ledger_id=pending.id)
     assert charge is not None
     event = intent_event("payment_intent.succeeded", charge, pending, clock)

@@ -136,7 +136,7 @@ def test_a_lost_answer_is_settled_by_recovery(lossy_app: App, real_clock: FixedC
     assert _vehicle(lossy_app) is VehicleStatus.RESERVED
 
     assert recover_pending_deposits(ctx) == 0  # too recent: the request may still be running
-    real_clock.advance(ctx.policy.pending_deposit_grace + timedelta(seconds=1))
+    real_clock.advance(ctx.policy.recovery_grace + timedelta(seconds=1))
     assert recover_pending_deposits(ctx) == 1
     settled = get_reservation(ctx, JOHN, pending.id)
     assert settled.reservation.status is ReservationStatus.CONFIRMED

@@ -87,6 +87,8 @@ TRANSITIONS: Mapping[tuple[OrderStatus, OrderStep], OrderStatus] = {
     **{(status, OrderStep.CANCEL): S.CANCELLED for status in _CANCELLABLE},
 }
 
+#: Cancelled or returned: nothing is owed, and everything paid goes back.
+CLOSED_STATUSES = frozenset({S.CANCELLED, S.RETURNED})
 OPEN_STATUSES = frozenset(
     {S.PENDING_DOCUMENTS, S.PENDING_INSURANCE, S.PENDING_PAYMENT, S.PENDING_DELIVERY, S.IN_TRANSIT, S.DELIVERED}
 )
@@ -276,7 +278,7 @@ class Order(Aggregate):
     @property
     def is_closed(self) -> bool:
         """Cancelled or returned: nothing is owed and everything paid goes back."""
-        return self.status in (S.CANCELLED, S.RETURNED)
+        return self.status in CLOSED_STATUSES
 
     @property
     def excess_paid(self) -> Money:

@@ -52,6 +52,8 @@ class ReservationStatus(enum.StrEnum):
 
 
 ACTIVE_STATUSES = frozenset({ReservationStatus.PENDING_DEPOSIT, ReservationStatus.CONFIRMED})
+#: Ended without an order: whatever the deposit left with us is owed back.
+RELEASED_STATUSES = frozenset({ReservationStatus.FAILED, ReservationStatus.CANCELLED, ReservationStatus.EXPIRED})
 
 
 @attrs.define(kw_only=True)

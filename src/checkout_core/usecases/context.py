@@ -63,12 +63,6 @@ class Policy:
     #: the checkout (see :mod:`checkout_core.usecases.agreements`).
     agreements_by_worker: bool = False
     bank: BankDetails = attrs.field(factory=BankDetails)
-
-    @property
-    def pending_deposit_grace(self) -> timedelta:
-        """The recovery grace as the reservation saga first named it."""
-        return self.recovery_grace
-
     dealer: Dealer = attrs.field(
         factory=lambda: Dealer(
             name="Clutch Clone Motors Inc.",

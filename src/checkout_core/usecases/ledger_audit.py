@@ -37,12 +37,19 @@ from typing import Any, TypeVar
 import attrs
 
 from checkout_core.model.order import OPEN_STATUSES, Order, OrderStatus
-from checkout_core.model.payments import DisputeStatus, Payment, PaymentMethod, PaymentPurpose, PaymentStatus
+from checkout_core.model.payments import (
+    DisputeStatus,
+    Payment,
+    PaymentMethod,
+    PaymentPurpose,
+    PaymentStatus,
+    RefundStatus,
+)
+from checkout_core.model.reservation import RELEASED_STATUSES
 from checkout_core.model.vehicle import VehicleStatus
 from checkout_core.money import Money
 from checkout_core.ports.unit_of_work import UnitOfWork
 from checkout_core.usecases.context import Actor, Context
-from checkout_core.usecases.recovery import RELEASED_RESERVATIONS
 
 #: Every invariant the audit checks, with what it means (the CLI prints these).
 INVARIANTS: dict[str, str] = {
@@ -97,7 +104,7 @@ def audit_ledger(ctx: Context, actor: Actor) -> AuditReport:
     checked = {"reservations": 0, "orders": 0, "vehicles": 0, "pendingIntents": 0}
     with ctx.uow() as uow:
         given_back = _lost_disputes(uow)
-        for reservation_status in RELEASED_RESERVATIONS:
+        for reservation_status in sorted(RELEASED_STATUSES):
             for holds in _pages(functools.partial(uow.reservations.list, status=reservation_status)):
                 checked["reservations"] += len(holds)
                 keys = [r.deposit_idempotency_key for r in holds]
@@ -211,7 +218,7 @@ def _owed(payment: Payment, given_back: dict[str, int]) -> int:
 
 def _refused(uow: UnitOfWork, payment: Payment) -> str:
     """A note for a finding whose payment had a refund refused (it is never retried on its own)."""
-    failed = [r for r in uow.ledger.refunds_for(payment.id) if r.status.value == "failed"]
+    failed = [r for r in uow.ledger.refunds_for(payment.id) if r.status is RefundStatus.FAILED]
     return f" (refund {failed[-1].id} was refused: {failed[-1].failure_code}; a person must act)" if failed else ""
 
 

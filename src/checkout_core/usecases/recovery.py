@@ -21,19 +21,15 @@ from __future__ import annotations
 
 import attrs
 
-from checkout_core.model.order import OrderStatus
+from checkout_core.model.order import CLOSED_STATUSES, OrderStatus
 from checkout_core.model.payments import Payment, PaymentPurpose
-from checkout_core.model.reservation import ReservationStatus
+from checkout_core.model.reservation import RELEASED_STATUSES, ReservationStatus
 from checkout_core.ports.unit_of_work import UnitOfWork
 from checkout_core.usecases.context import Context
 from checkout_core.usecases.order_payments import recover_pending_card_payments
 from checkout_core.usecases.refunds import open_refunds, send_refunds, settle_pending_refunds
 from checkout_core.usecases.reservations import recover_pending_deposits
 
-#: A reservation in one of these ended without an order: its deposit is owed back.
-RELEASED_RESERVATIONS = (ReservationStatus.FAILED, ReservationStatus.CANCELLED, ReservationStatus.EXPIRED)
-#: An order in one of these is closed: everything paid is owed back.
-CLOSED_ORDERS = (OrderStatus.CANCELLED, OrderStatus.RETURNED)
 #: Payments that are never kept.
 NEVER_KEPT = (PaymentPurpose.DUPLICATE,)
 
@@ -82,8 +78,8 @@ def open_owed_refunds(ctx: Context, *, batch_size: int = 100) -> int:
     with ctx.uow() as uow:
         owed = uow.ledger.owed_payments(
             batch_size,
-            reservation_statuses=RELEASED_RESERVATIONS,
-            order_statuses=CLOSED_ORDERS,
+            reservation_statuses=sorted(RELEASED_STATUSES),
+            order_statuses=sorted(CLOSED_STATUSES),
             purposes=NEVER_KEPT,
         )
     opened_count = 0
