@@ -102,6 +102,7 @@ def test_bootstrap_chooses_dropbox_sign(tmp_path: Path, fake: FakeDropboxSign, c
             "DROPBOX_SIGN_API_KEY": API_KEY,
             "CHECKOUT_DROPBOX_SIGN_API_BASE": fake.url,
             "DROPBOX_SIGN_CLIENT_ID": CLIENT_ID,
+            "DROPBOX_SIGN_TEST_MODE": "true",  # stated: it has no default with the provider configured
         }
     )
     app = bootstrap(settings, clock=clock)
