@@ -1,7 +1,8 @@
 """``python -m bench [--quick] [section …]``: run the benchmarks, print a table per section,
 write ``bench/results/<timestamp>.json`` and ``bench/results/latest.json``.
 
-Sections: statements, http, pdf, expiry, memory (all by default, in that order). ``--quick``
+Sections: statements, http, pdf, expiry, memory, storage (an agreement stored to S3 against the
+local store), flash (a flash sale over two hosts) — all by default, in that order. ``--quick``
 runs a small version of each (about two minutes in all); the full run takes longer, mostly in
 the 10,000-reservation expiry sweeps."""
 
@@ -22,7 +23,7 @@ from bench import pg
 from bench.report import Section, machine_info, print_section, render_markdown
 from bench.servers import REPO_ROOT
 
-SECTIONS = ("statements", "http", "pdf", "expiry", "memory")
+SECTIONS = ("statements", "http", "pdf", "expiry", "memory", "storage", "flash")
 
 
 def _runner(name: str, workers: int) -> Callable[[bool], Section]:
@@ -48,6 +49,14 @@ def _runner(name: str, workers: int) -> Callable[[bool], Section]:
         from bench import memory
 
         return memory.run
+    if name == "storage":
+        from bench import document_storage
+
+        return document_storage.run
+    if name == "flash":
+        from bench import flash_sale
+
+        return flash_sale.run
     raise ValueError(name)
 
 

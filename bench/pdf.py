@@ -22,6 +22,7 @@ from bench.report import Section, mark, percentile
 from bench.statements import JOHN, SPEC_NOW, TEST_CARD, spec_order
 from checkout_core.demo import load_demo
 from checkout_core.ports.documents import AgreementInput, SignatureEvidence
+from checkout_core.usecases.agreements import agreement_input
 from checkout_core.usecases.orders import place_order
 from checkout_core.usecases.reservations import reserve_vehicle
 from entrypoints.bootstrap import bootstrap_in_memory
@@ -41,9 +42,8 @@ def spec_agreement() -> AgreementInput:
             advisor = uow.advisors.get(order.advisor_id)
         if vehicle is None or advisor is None:
             raise RuntimeError("the demo data lacks the spec's car or advisor")
-        return AgreementInput(
-            order=order, vehicle=vehicle, advisor=advisor, dealer=app.ctx.policy.dealer, sale_date=SPEC_NOW.date()
-        )
+        # What the use case hands the renderer (the buyer's local day, the order's language).
+        return agreement_input(app.ctx, order, vehicle, advisor)
     finally:
         app.close()
 
@@ -59,6 +59,29 @@ def _time(call: Callable[[], bytes], runs: int, warmup: int) -> tuple[list[float
         size = len(call())
         times.append((time.perf_counter() - started) * 1000)
     return times, size
+
+
+def _timestamped(
+    tmp: Path, cert: Path, key: Path, pdf: bytes, evidence: SignatureEvidence, runs: int
+) -> tuple[list[float], int, list[float], int]:
+    """The signed copy with the seal's RFC 3161 timestamp from a real TSA on this machine
+    (certomancer's, as in the tests: an HTTP round trip, no network latency), without and with
+    the TSA's trust anchors (B-T; B-LT, which also fetches the TSA certificate's CRL)."""
+    from cryptography import x509
+    from tests.signing.tsa import LocalTsa
+
+    from adapters.documents.signed_copy import TimestampAuthority
+
+    tsa = LocalTsa(tmp / "tsa")
+    try:
+        roots = tuple(x509.load_pem_x509_certificates(tsa.root_pem.read_bytes()))
+        stamped = StampedSignedCopyMaker(cert, key, tsa=TimestampAuthority(url=tsa.url))
+        ltv = StampedSignedCopyMaker(cert, key, tsa=TimestampAuthority(url=tsa.url, trust_roots=roots))
+        stamped_times, stamped_size = _time(lambda: stamped.make_signed_copy(pdf, evidence), runs, warmup=2)
+        ltv_times, ltv_size = _time(lambda: ltv.make_signed_copy(pdf, evidence), runs, warmup=2)
+    finally:
+        tsa.close()
+    return stamped_times, stamped_size, ltv_times, ltv_size
 
 
 def run(quick: bool) -> Section:
@@ -84,9 +107,12 @@ def run(quick: bool) -> Section:
             user_agent="Mozilla/5.0 (bench)",
         )
         sign_times, signed_size = _time(lambda: maker.make_signed_copy(pdf, evidence), sign_runs, warmup=2)
+        stamped_times, stamped_size, ltv_times, ltv_size = _timestamped(Path(tmp), cert, key, pdf, evidence, sign_runs)
     for label, times, size, target in (
         ("render purchase agreement (reportlab)", render_times, pdf_size, RENDER_TARGET_MS),
         ("signed copy (signature page + PAdES seal)", sign_times, signed_size, None),
+        ("signed copy, RFC 3161 timestamp (B-T, local TSA)", stamped_times, stamped_size, None),
+        ("signed copy, timestamp + validation data (B-LT)", ltv_times, ltv_size, None),
     ):
         p50 = percentile(times, 50)
         section.rows.append(
@@ -109,5 +135,9 @@ def run(quick: bool) -> Section:
         "sign_ms": sign_times,
         "pdf_bytes": pdf_size,
         "signed_bytes": signed_size,
+        "timestamped_ms": stamped_times,
+        "timestamped_bytes": stamped_size,
+        "ltv_ms": ltv_times,
+        "ltv_bytes": ltv_size,
     }
     return section

@@ -55,6 +55,9 @@ def checkout_env(
             # Rate limits: counted in each process unless the caller gives a CHECKOUT_REDIS_URL,
             # and none per client address: every client of a benchmark or test is 127.0.0.1.
             "CHECKOUT_RATE_LIMIT_STORE": "memory",
+            # The sandbox gateway and a local document store on PostgreSQL: a development setup
+            # (production refuses them, see docs/operations.md); the topology test overrides it.
+            "CHECKOUT_ENV": "development",
             "CHECKOUT_RATE_LIMIT_RESERVATIONS_PER_IP": "off",
             "CHECKOUT_RATE_LIMIT_DECLINES_PER_IP": "off",
             "CHECKOUT_RATE_LIMIT_BAD_TOKENS_PER_IP": "off",

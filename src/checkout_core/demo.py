@@ -15,7 +15,8 @@ from checkout_core.model.parties import (
     FinancingStatus,
     TradeInOffer,
 )
-from checkout_core.model.vehicle import Disclosure, DisclosureKind, Vehicle, VehicleStatus
+from checkout_core.model.vehicle import Disclosure, DisclosureKind, Vehicle, VehicleStatus, Warranty, WarrantyKind
+from checkout_core.model.vin import model_year_code, with_check_digit
 from checkout_core.money import Money
 from checkout_core.ports.unit_of_work import UnitOfWorkFactory
 
@@ -66,13 +67,31 @@ _DEMO_DISCLOSURES: dict[str, tuple[Disclosure, ...]] = {
     "014": (Disclosure(kind=DisclosureKind.OUT_OF_PROVINCE, detail="Previously registered in Quebec"),),
 }
 
+#: Demo cars sold "as is" (no Safety Standards Certificate), so the agreement shows both statements.
+_AS_IS = frozenset({"008", "023"})
+#: Demo cars still under the manufacturer's warranty, and one sold with an extended warranty.
+_WARRANTIES: dict[str, Warranty] = {
+    "007": Warranty(kind=WarrantyKind.MANUFACTURER, detail="Remaining factory warranty to March 2028 or 100,000 km"),
+    "017": Warranty(kind=WarrantyKind.MANUFACTURER, detail="Remaining factory warranty to May 2026 or 60,000 km"),
+    "021": Warranty(kind=WarrantyKind.MANUFACTURER, detail="Remaining factory warranty to January 2027 or 70,000 km"),
+    "014": Warranty(kind=WarrantyKind.EXTENDED, detail="Extended warranty, 24 months or 40,000 km, by Maple AutoCare"),
+}
+
+
+def demo_vin(suffix: str, year: int, cents: int) -> str:
+    """A VIN for a demo car: made up, but well formed (17 characters, the car's model-year code,
+    the right check digit), so it passes the same validation as a real one."""
+    return with_check_digit(f"2CLTC{suffix}0{model_year_code(year)}A{cents // 100 % 1_000_000:06d}")
+
 
 def demo_vehicles() -> list[Vehicle]:
     """The spec's Honda Civic and 24 more available cars (some in every B.C. PST tier)."""
     cars = [
         Vehicle(
             id=DEMO_VEHICLE_ID,
-            vin="2HGFE2F59MH512345",
+            # The spec's VIN (2HGFE2F59MH512345) fails its check digit; this one is the same with
+            # the right check digit.
+            vin="2HGFE2F5XMH512345",
             year=2021,
             make="Honda",
             model="Civic",
@@ -82,13 +101,16 @@ def demo_vehicles() -> list[Vehicle]:
             odometer_km=34500,
             price=Money(2499900),
             status=VehicleStatus.AVAILABLE,
+            stock_number="CC-21-0457",
+            safety_certificate="SSC S1234567",
+            warranty=Warranty(kind=WarrantyKind.MANUFACTURER, detail="Powertrain to June 2026 or 100,000 km"),
         )
     ]
     for suffix, year, make, model, trim, colour, body, km, cents in _CATALOGUE:
         cars.append(
             Vehicle(
                 id=f"veh_demo{suffix}",
-                vin=f"1DEMO{year % 100:02d}{suffix}{cents % 100000:05d}X",
+                vin=demo_vin(suffix, year, cents),
                 year=year,
                 make=make,
                 model=model,
@@ -98,9 +120,13 @@ def demo_vehicles() -> list[Vehicle]:
                 odometer_km=km,
                 price=Money(cents),
                 disclosures=_DEMO_DISCLOSURES.get(suffix, ()),
+                stock_number=f"CC-{year % 100:02d}-{suffix}",
+                safety_certificate="" if suffix in _AS_IS else f"SSC S{7_000_000 + int(suffix) * 137:07d}",
+                warranty=_WARRANTIES.get(suffix, Warranty()),
             )
         )
-    return cars
+    # Every car enters through the same checks as a dealer's (the VIN's check digit above all).
+    return [car.validated() for car in cars]
 
 
 def demo_customer() -> Customer:

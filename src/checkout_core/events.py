@@ -324,6 +324,15 @@ class DocumentIntegrityFailed(DomainEvent):
     actual_sha256: str
 
 
+@attrs.frozen(kw_only=True)
+class AgreementCountersigned(DomainEvent):
+    """The dealer countersigned the buyer-signed agreement: it is now executed."""
+
+    order_id: str
+    advisor_id: str
+    countersigned_at: datetime
+
+
 EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     VehicleReservationInitiated,
     DepositPaid,
@@ -353,6 +362,7 @@ EVENT_TYPES: tuple[type[DomainEvent], ...] = (
     DuplicateChargeRefunded,
     CardTestingSuspected,
     DocumentIntegrityFailed,
+    AgreementCountersigned,
 )
 
 

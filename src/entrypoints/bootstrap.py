@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -28,11 +29,14 @@ from adapters.system.files import create_private_file
 from adapters.system.ids import RandomIds
 from checkout_core.events import DomainEvent
 from checkout_core.money import Money
+from checkout_core.ports.backlog import BacklogReader
 from checkout_core.ports.clock import Clock, IdGenerator
 from checkout_core.ports.documents import (
     AgreementRenderer,
     Dealer,
     DocumentStore,
+    PageImages,
+    SealReport,
     SignatureEvidence,
     SignedCopyMaker,
     SigningService,
@@ -49,8 +53,16 @@ from checkout_core.pricing.fees import FeeSchedule
 from checkout_core.usecases.context import Actor, BankDetails, Context, Policy, Role
 from checkout_core.usecases.rate_limits import Rate, RateLimits
 from entrypoints.extras import require_extra
+from entrypoints.observability.metrics import count_events
+from entrypoints.observability.tracing import instrument_engine, trace_headers, traced_port
 from entrypoints.redaction import install_log_redaction
-from entrypoints.settings import Settings, load_settings
+from entrypoints.settings import Settings, load_settings, require_production_ready
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+    from adapters.documents.migration import MigrationReport
+    from adapters.documents.s3_store import S3DocumentStore
 
 log = logging.getLogger("checkout.events")
 
@@ -69,6 +81,15 @@ class App:
     processed_gateway_events: ProcessedEventStore
     #: The payment gateway's webhook deliveries; None when no endpoint secret is configured.
     gateway_events: GatewayEvents | None = None
+    #: ``(storage key, file name, content type) → URL``: a short-lived presigned download link
+    #: (``CHECKOUT_S3_PRESIGNED_SECONDS``); None: downloads stream through the API.
+    document_link: Callable[[str, str, str], str] | None = None
+    #: The work waiting for workers (gauges read at scrape time); None in memory.
+    backlog: BacklogReader | None = None
+    #: (the database's schema revision, the code's head revision); None in memory.
+    schema_revisions: Callable[[], tuple[str | None, str]] | None = None
+    #: The agreement's pages as images for the signing page; None in memory (plain-text stand-ins).
+    page_images: PageImages | None = None
     closers: list[Callable[[], None]] = attrs.field(factory=list)
 
     def close(self) -> None:
@@ -116,7 +137,12 @@ def policy_from(settings: Settings) -> Policy:
             name=settings.dealer_name,
             address=settings.dealer_address,
             registration_number=settings.dealer_registration,
+            phone=settings.dealer_phone,
+            email=settings.dealer_email,
+            gst_number=settings.dealer_gst_number,
+            qst_number=settings.dealer_qst_number,
         ),
+        agreement_with_english=settings.agreement_with_english,
     )
 
 
@@ -211,8 +237,10 @@ def event_publisher(
     require_extra("nats", "The outbox relay")
     from adapters.messaging.nats_publisher import NatsJetStreamPublisher
 
-    publisher = NatsJetStreamPublisher(settings.nats_url, stream=stream, subject_prefix=subject_prefix)
-    return publisher, publisher.close
+    publisher = NatsJetStreamPublisher(
+        settings.nats_url, stream=stream, subject_prefix=subject_prefix, trace_headers=trace_headers
+    )
+    return traced_port(publisher, "event_publisher"), publisher.close
 
 
 def _require_database(settings: Settings) -> None:
@@ -223,8 +251,9 @@ def _require_database(settings: Settings) -> None:
 
 def _sql_units_of_work(
     settings: Settings, ids: IdGenerator, handlers: Sequence[EventHandler], migrate: bool
-) -> tuple[UnitOfWorkFactory, IdempotencyStore, ProcessedEventStore, Callable[[], None], Callable[[], None]]:
-    """SQLAlchemy: (unit-of-work factory, idempotency store, gateway events, readiness check, closer)."""
+) -> tuple[UnitOfWorkFactory, IdempotencyStore, ProcessedEventStore, Callable[[], None], Callable[[], None], Any]:
+    """SQLAlchemy: (unit-of-work factory, idempotency store, gateway events, readiness check, closer,
+    the engine for :func:`_sql_operations`)."""
     _require_database(settings)
     from adapters.sql.engine import make_engine
     from adapters.sql.gateway_events import SqlProcessedEvents
@@ -245,12 +274,25 @@ def _sql_units_of_work(
         SqlProcessedEvents(engine),
         lambda: check_connection(engine),
         engine.dispose,
+        engine,
     )
 
 
-def _signing_files(settings: Settings) -> tuple[Path, Path]:
-    """The sealing certificate and key: the configured pair, or the self-signed one in the data directory."""
-    from adapters.documents.certificates import ensure_self_signed
+def _sql_operations(engine: Any) -> tuple[BacklogReader, Callable[[], tuple[str | None, str]]]:
+    """The backlog gauges and the schema revisions (database's, code's head) of ``engine``."""
+    from adapters.sql.backlog import SqlBacklog
+    from adapters.sql.migrations import head_revision
+    from adapters.sql.schema_revision import schema_revision
+
+    head = head_revision()
+    instrument_engine(engine)  # a span per SQL statement, when tracing is on
+    return SqlBacklog(engine), lambda: (schema_revision(engine), head)
+
+
+def _signing_files(settings: Settings, store: DocumentStore) -> tuple[Path, Path]:
+    """The sealing certificate and key: the configured pair, else the self-signed one kept in
+    the document bucket (every host the same pair), else the one in the data directory."""
+    from adapters.documents.certificates import ensure_self_signed, ensure_self_signed_in
     from entrypoints.settings import SettingsError
 
     cert, key = settings.signing_cert_file, settings.signing_key_file
@@ -259,21 +301,114 @@ def _signing_files(settings: Settings) -> tuple[Path, Path]:
     if cert or key:
         # Half a configuration would silently fall back to a self-signed seal: refuse it.
         raise SettingsError("CHECKOUT_SIGNING_CERT_FILE and CHECKOUT_SIGNING_KEY_FILE must be set together")
+    if settings.document_store == "s3":
+        from adapters.documents.s3_store import S3DocumentStore  # boto3 itself is already loaded
+
+        if isinstance(store, S3DocumentStore):
+            cache = settings.data_dir / "signing-cache"
+            return ensure_self_signed_in(store, cache, organization=settings.dealer_name)
     return ensure_self_signed(settings.data_dir, organization=settings.dealer_name)
+
+
+def migrate_documents(
+    settings: Settings, *, verify: bool = True, on_progress: Callable[[int, int], None] = lambda done, total: None
+) -> MigrationReport:
+    """Copy the data directory's documents into the bucket of ``CHECKOUT_S3_*`` (whatever
+    ``CHECKOUT_DOCUMENT_STORE`` says yet: this is how a site moves to it), then verify them."""
+    from adapters.documents import migration
+    from adapters.documents.local_store import LocalDocumentStore
+    from entrypoints.settings import SettingsError
+
+    if not settings.s3_bucket:
+        raise SettingsError("CHECKOUT_S3_BUCKET (and the other CHECKOUT_S3_* settings) name the bucket to migrate to")
+    source = LocalDocumentStore(settings.data_dir / "documents")
+    return migration.migrate_documents(source, _bucket(settings), verify=verify, on_progress=on_progress)
+
+
+def _bucket(settings: Settings) -> S3DocumentStore:
+    """The S3 store of ``CHECKOUT_S3_*`` (boto3 loads now), its bucket checked."""
+    require_extra("s3", "CHECKOUT_DOCUMENT_STORE=s3")
+    from adapters.documents.s3_store import S3DocumentStore, make_client
+
+    client = make_client(endpoint_url=settings.s3_endpoint_url)
+    bucket = S3DocumentStore(client, settings.s3_bucket, prefix=settings.s3_prefix)
+    bucket.check_bucket()
+    return bucket
+
+
+def _document_link(settings: Settings, store: DocumentStore) -> Callable[[str, str, str], str] | None:
+    """Presigned bucket URLs for downloads, when asked for and the documents are in a bucket."""
+    if settings.document_store != "s3" or settings.s3_presigned_seconds <= 0:
+        return None
+    from adapters.documents.s3_store import S3DocumentStore
+
+    if not isinstance(store, S3DocumentStore):
+        return None
+    bucket, seconds = store, settings.s3_presigned_seconds
+
+    def link(key: str, filename: str, content_type: str) -> str:
+        return bucket.presigned_url(key, filename=filename, content_type=content_type, expires_seconds=seconds)
+
+    return link
+
+
+def document_store(settings: Settings) -> DocumentStore:
+    """The data directory's ``documents/``, or the bucket (``CHECKOUT_DOCUMENT_STORE=s3``: boto3
+    loads only then), checked at start so a wrong bucket name stops the program there."""
+    if settings.document_store == "s3":
+        return _bucket(settings)
+    from adapters.documents.local_store import LocalDocumentStore
+
+    return LocalDocumentStore(settings.data_dir / "documents")
 
 
 def _documents(settings: Settings) -> tuple[DocumentStore, AgreementRenderer, SignedCopyMaker]:
     """Local files, reportlab PDFs and PAdES-sealed signed copies."""
     require_extra("pdf", "Agreement PDFs and sealed signed copies")
     from adapters.documents.agreement_pdf import ReportlabAgreementRenderer
-    from adapters.documents.local_store import LocalDocumentStore
 
-    cert_file, key_file = _signing_files(settings)
+    store = document_store(settings)
+    cert_file, key_file = _signing_files(settings, store)
     return (
-        LocalDocumentStore(settings.data_dir / "documents"),
+        store,
         ReportlabAgreementRenderer(return_window_days=settings.return_window_days),
-        _DeferredSignedCopyMaker(cert_file, key_file),
+        _DeferredSignedCopyMaker(cert_file, key_file, tsa=_timestamping(settings)),
     )
+
+
+@attrs.frozen(kw_only=True)
+class _Timestamping:
+    """``CHECKOUT_TSA_*``, read at start (a bad trust file stops the program there)."""
+
+    url: str
+    trust_roots: tuple[x509.Certificate, ...]
+    timeout: float
+
+
+def _timestamping(settings: Settings) -> _Timestamping | None:
+    """The seal's time-stamping authority, if one is configured."""
+    from entrypoints.settings import SettingsError
+
+    if not settings.tsa_url:
+        if settings.tsa_trust_file:
+            raise SettingsError("CHECKOUT_TSA_TRUST_FILE needs CHECKOUT_TSA_URL")
+        return None
+    roots: tuple[x509.Certificate, ...] = ()
+    if settings.tsa_trust_file:
+        from cryptography import x509
+
+        try:
+            roots = tuple(x509.load_pem_x509_certificates(Path(settings.tsa_trust_file).read_bytes()))
+        except (OSError, ValueError) as error:
+            raise SettingsError(f"CHECKOUT_TSA_TRUST_FILE: not a readable PEM certificate file ({error})") from None
+    return _Timestamping(url=settings.tsa_url, trust_roots=roots, timeout=float(settings.tsa_timeout_seconds))
+
+
+def _page_images() -> PageImages:
+    """pypdfium2 page images (the ``pdf`` extra, already required for the documents)."""
+    from adapters.documents.page_images import PdfiumPageImages
+
+    return PdfiumPageImages()
 
 
 class _DeferredSignedCopyMaker:
@@ -283,8 +418,9 @@ class _DeferredSignedCopyMaker:
     workers, the CLI, most API workers between signatures) never seal a PDF. The certificate
     files are still resolved at start, so a missing file fails early."""
 
-    def __init__(self, cert_file: Path, key_file: Path) -> None:
+    def __init__(self, cert_file: Path, key_file: Path, *, tsa: _Timestamping | None = None) -> None:
         self._files = (cert_file, key_file)
+        self._tsa = tsa
         self._maker: SignedCopyMaker | None = None
         self._lock = threading.Lock()
 
@@ -292,14 +428,26 @@ class _DeferredSignedCopyMaker:
         """The real maker, built now if it was not yet."""
         with self._lock:
             if self._maker is None:
-                from adapters.documents.signed_copy import StampedSignedCopyMaker
+                from adapters.documents.signed_copy import StampedSignedCopyMaker, TimestampAuthority
 
-                self._maker = StampedSignedCopyMaker(*self._files)
+                tsa = self._tsa
+                self._maker = StampedSignedCopyMaker(
+                    *self._files,
+                    tsa=TimestampAuthority(url=tsa.url, trust_roots=tsa.trust_roots, timeout=tsa.timeout)
+                    if tsa is not None
+                    else None,
+                )
             return self._maker
 
-    def make_signed_copy(self, agreement_pdf: bytes, evidence: SignatureEvidence) -> bytes:
+    def make_signed_copy(
+        self, agreement_pdf: bytes, evidence: SignatureEvidence, countersignature: SignatureEvidence | None = None
+    ) -> bytes:
         """See :class:`checkout_core.ports.documents.SignedCopyMaker`."""
-        return self.loaded().make_signed_copy(agreement_pdf, evidence)
+        return self.loaded().make_signed_copy(agreement_pdf, evidence, countersignature)
+
+    def check_seal(self, signed_pdf: bytes) -> SealReport:
+        """See :class:`checkout_core.ports.documents.SignedCopyMaker`."""
+        return self.loaded().check_seal(signed_pdf)
 
 
 def _gateway(settings: Settings, clock: Clock) -> PaymentGateway:
@@ -359,10 +507,15 @@ def bootstrap(
     :mod:`entrypoints.redaction`), the migrations' included."""
     install_log_redaction()
     settings = settings or load_settings()
+    # Every process of a production install (API, workers, CLI) keeps nothing on its host.
+    require_production_ready(settings)
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     clock = clock or SystemClock()
     ids = ids or RandomIds()
-    uow, idempotency, processed, check, close_db = _sql_units_of_work(settings, ids, (log_events, *handlers), migrate)
+    uow, idempotency, processed, check, close_db, engine = _sql_units_of_work(
+        settings, ids, (log_events, count_events, *handlers), migrate
+    )
+    backlog, schema_revisions = _sql_operations(engine)
     store, renderer, signed_copies = _documents(settings)
     gateway = gateway or _gateway(settings, clock)
     limiter, close_limiter = _rate_limiter(settings)
@@ -370,14 +523,15 @@ def bootstrap(
         uow=uow,
         clock=clock,
         ids=ids,
-        gateway=gateway,
+        gateway=traced_port(gateway, "payment_gateway"),
         documents=store,
         renderer=renderer,
-        signer=signer or _signer(settings, clock),
+        signer=traced_port(signer or _signer(settings, clock), "signing_provider"),
         signed_copies=signed_copies,
         policy=policy_from(settings),
         rate_limiter=limiter,
     )
+    # Generated only outside production (require_production_ready above refuses it there).
     jwt_secret = settings.jwt_secret or _local_secret(settings.data_dir, "jwt-secret")
     app = App(
         settings=settings,
@@ -388,7 +542,11 @@ def bootstrap(
         check_database=check,
         processed_gateway_events=processed,
         gateway_events=_gateway_events(settings),
+        backlog=backlog,
+        schema_revisions=schema_revisions,
+        page_images=_page_images(),
     )
+    app.document_link = _document_link(settings, store)
     app.closers.append(close_db)
     if close_limiter is not None:
         app.closers.append(close_limiter)
@@ -413,7 +571,7 @@ def bootstrap_in_memory(
     clock = clock or SystemClock()
     ids = ids or RandomIds()
     store = MemoryStore()
-    all_handlers = (log_events, *handlers)
+    all_handlers = (log_events, count_events, *handlers)
 
     def factory() -> UnitOfWork:
         return MemoryUnitOfWork(store, ids, all_handlers)
@@ -422,10 +580,10 @@ def bootstrap_in_memory(
         uow=factory,
         clock=clock,
         ids=ids,
-        gateway=gateway or SandboxGateway(clock),
+        gateway=traced_port(gateway or SandboxGateway(clock), "payment_gateway"),
         documents=MemoryDocumentStore(),
         renderer=PlainTextAgreementRenderer(),
-        signer=signer or BuiltinSigner(settings.public_url),
+        signer=traced_port(signer or BuiltinSigner(settings.public_url), "signing_provider"),
         signed_copies=PlainSignedCopyMaker(),
         policy=policy or policy_from(settings),
         rate_limiter=MemoryRateLimiter(),

@@ -15,6 +15,7 @@ EXTRAS: Mapping[str, tuple[str, ...]] = {
     "signing": ("dropbox_sign",),
     "nats": ("nats",),
     "redis": ("redis",),
+    "s3": ("boto3",),
     "server": ("litestar", "uvicorn", "jwt"),
     "cli": ("click", "jwt"),
 }

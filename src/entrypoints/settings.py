@@ -31,6 +31,19 @@ class Settings:
 
     data_dir: Path = Path(".checkout")
     database_url: str = ""  # empty: SQLite file in data_dir
+    #: ``auto`` (production on PostgreSQL, development on the embedded SQLite), ``development``
+    #: or ``production``: a production start refuses host-local state (see
+    #: :func:`require_production_ready`).
+    environment: str = "auto"
+    #: Where document bytes live: ``local`` (``data_dir/documents``) or ``s3`` (a bucket).
+    document_store: str = "local"
+    s3_bucket: str = ""
+    s3_prefix: str = "documents/"
+    #: An S3-compatible service (MinIO, Ceph, R2…); empty: AWS, region from ``AWS_*``.
+    s3_endpoint_url: str = ""
+    #: Seconds a presigned download URL is valid (downloads redirect to the bucket); 0: the
+    #: bytes stream through the API.
+    s3_presigned_seconds: int = 0
     public_url: str = "http://127.0.0.1:8000"
     payment_gateway: str = "sandbox"  # sandbox | stripe
     stripe_api_key: str = attrs.field(default="", repr=False)
@@ -69,6 +82,12 @@ class Settings:
     dealer_name: str = _DEALER.name
     dealer_address: str = _DEALER.address
     dealer_registration: str = _DEALER.registration_number
+    dealer_phone: str = _DEALER.phone
+    dealer_email: str = _DEALER.email
+    dealer_gst_number: str = _DEALER.gst_number
+    dealer_qst_number: str = _DEALER.qst_number
+    #: Print the English version beside a Quebec buyer's French agreement.
+    agreement_with_english: bool = _POLICY.agreement_with_english
     bank_beneficiary: str = _BANK.beneficiary
     bank_institution: str = _BANK.institution
     bank_institution_number: str = _BANK.institution_number
@@ -78,8 +97,25 @@ class Settings:
     bank_due_days: int = _BANK.due_days
     signing_cert_file: str = ""
     signing_key_file: str = ""
+    #: An RFC 3161 time-stamping authority for the seal of signed copies (PAdES B-T); empty: none.
+    tsa_url: str = ""
+    #: PEM file of the TSA's trust anchors: timestamps are checked against them, and seals embed
+    #: their validation data (PAdES B-LT).
+    tsa_trust_file: str = ""
+    tsa_timeout_seconds: int = 10
+    #: The signing page's look: the name shown (empty: the dealer's name), its colour (``#rrggbb``,
+    #: readable under white text) and a logo (PNG, JPEG or SVG file; empty: the name only).
+    brand_name: str = ""
+    brand_color: str = "#1f4e79"
+    brand_logo_file: str = ""
     nats_url: str = "nats://127.0.0.1:4222"
     log_level: str = "INFO"
+    #: ``json`` | ``console`` | ``auto`` (console on a terminal, JSON otherwise): see entrypoints.logs.
+    log_format: str = "auto"
+    #: When set, ``GET /metrics`` requires ``Authorization: Bearer <it>`` (open when empty).
+    metrics_token: str = attrs.field(default="", repr=False)
+    #: The port a job worker (``… --loop``) serves its metrics on; 0: none.
+    worker_metrics_port: int = 0
 
     @property
     def effective_database_url(self) -> str:
@@ -90,6 +126,13 @@ class Settings:
     def is_embedded_sqlite(self) -> bool:
         """True when running on the embedded SQLite default."""
         return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def is_production(self) -> bool:
+        """True unless this is the embedded default or ``CHECKOUT_ENV=development``."""
+        if self.environment != "auto":
+            return self.environment == "production"
+        return not self.is_embedded_sqlite
 
     @property
     def effective_rate_limit_store(self) -> str:
@@ -146,6 +189,27 @@ def require_shared_rate_limits(settings: Settings) -> None:
         )
 
 
+def require_production_ready(settings: Settings) -> None:
+    """API processes and workers: refuse a production start that would keep state on this host
+    (every host must be replaceable; they share only the database, the bucket, NATS and Redis).
+    The first missing piece is named, with the variable that provides it."""
+    if not settings.is_production:
+        return
+    why = "production (CHECKOUT_ENV=production, or a PostgreSQL database; CHECKOUT_ENV=development to run without)"
+    if not settings.jwt_secret:
+        raise SettingsError(f"CHECKOUT_JWT_SECRET is required in {why}: a generated one would differ per host")
+    if settings.payment_gateway == "sandbox":
+        raise SettingsError(
+            f"CHECKOUT_PAYMENT_GATEWAY=sandbox is for development only (it takes no money and keeps its "
+            f"records on this host): set CHECKOUT_PAYMENT_GATEWAY=stripe in {why}"
+        )
+    if settings.document_store != "s3":
+        raise SettingsError(
+            f"CHECKOUT_DOCUMENT_STORE=s3 (with CHECKOUT_S3_BUCKET) is required in {why}: documents in "
+            "the data directory are seen by this host only"
+        )
+
+
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -177,6 +241,58 @@ def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str,
     return value
 
 
+_HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+def _luminance(color: str) -> float:
+    """WCAG relative luminance of ``#rrggbb``."""
+    channels = [int(color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def _color(env: Mapping[str, str], name: str, default: str) -> str:
+    """A ``#rrggbb`` colour that white text on it can be read against (WCAG AA, 4.5:1): it is the
+    signing page's header and button colour, and it goes into the page's CSS, so nothing else passes."""
+    raw = (env.get(name) or "").strip()
+    if raw == "":
+        return default
+    if not _HEX_COLOR.match(raw):
+        raise SettingsError(f"{name} must be a colour written #rrggbb, got {raw!r}")
+    contrast = 1.05 / (_luminance(raw) + 0.05)
+    if contrast < 4.5:
+        raise SettingsError(f"{name}: white text on {raw} has a contrast of {contrast:.1f}:1; choose a darker colour")
+    return raw.lower()
+
+
+#: A logo is shown small in the page's header: anything larger is a mistake.
+MAX_LOGO_BYTES = 256 * 1024
+
+
+def _logo_file(env: Mapping[str, str]) -> str:
+    """``CHECKOUT_BRAND_LOGO_FILE``: a readable PNG, JPEG or SVG file of at most 256 KiB."""
+    raw = (env.get("CHECKOUT_BRAND_LOGO_FILE") or "").strip()
+    if not raw:
+        return ""
+    try:
+        content = Path(raw).read_bytes()
+    except OSError as error:
+        raise SettingsError(f"CHECKOUT_BRAND_LOGO_FILE cannot be read: {error.strerror or error}") from None
+    if len(content) > MAX_LOGO_BYTES:
+        raise SettingsError(f"CHECKOUT_BRAND_LOGO_FILE is larger than {MAX_LOGO_BYTES // 1024} KiB")
+    is_svg = b"<svg" in content[:2048] and not content.startswith((b"\x89PNG", b"\xff\xd8\xff"))
+    if not (content.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")) or is_svg):
+        raise SettingsError("CHECKOUT_BRAND_LOGO_FILE must be a PNG, JPEG or SVG image")
+    return str(Path(raw).resolve())
+
+
+def _tsa_url(env: Mapping[str, str]) -> str:
+    raw = (env.get("CHECKOUT_TSA_URL") or "").strip()
+    if raw and not raw.startswith(("http://", "https://")):
+        raise SettingsError(f"CHECKOUT_TSA_URL must be an http:// or https:// URL, got {raw!r}")
+    return raw
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate settings from ``env`` (default: the process environment)."""
     env = os.environ if env is None else env
@@ -199,6 +315,24 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     signing = _choice(env, "CHECKOUT_SIGNING_PROVIDER", d.signing_provider, ("builtin", "dropbox_sign"))
     if signing == "dropbox_sign" and not s("DROPBOX_SIGN_API_KEY"):
         raise SettingsError("DROPBOX_SIGN_API_KEY is required when CHECKOUT_SIGNING_PROVIDER=dropbox_sign")
+    if signing == "dropbox_sign" and not (s("DROPBOX_SIGN_TEST_MODE") or "").strip():
+        # Test-mode signatures are not legally binding: which one this is must never be a default.
+        raise SettingsError(
+            "DROPBOX_SIGN_TEST_MODE must be set when CHECKOUT_SIGNING_PROVIDER=dropbox_sign: false for "
+            "legally binding signatures, true for Dropbox Sign's test mode (not binding)"
+        )
+    document_store = _choice(env, "CHECKOUT_DOCUMENT_STORE", d.document_store, ("local", "s3"))
+    s3_bucket = (s("CHECKOUT_S3_BUCKET") or "").strip()
+    if document_store == "s3" and not s3_bucket:
+        raise SettingsError("CHECKOUT_S3_BUCKET is required when CHECKOUT_DOCUMENT_STORE=s3")
+    s3_endpoint_url = (s("CHECKOUT_S3_ENDPOINT_URL") or "").strip()
+    if s3_endpoint_url and not s3_endpoint_url.startswith(("http://", "https://")):
+        raise SettingsError(f"CHECKOUT_S3_ENDPOINT_URL must be an http:// or https:// URL, got {s3_endpoint_url!r}")
+    s3_prefix = (s("CHECKOUT_S3_PREFIX") if "CHECKOUT_S3_PREFIX" in env else d.s3_prefix) or ""
+    if s3_prefix.startswith("/") or ".." in s3_prefix.split("/"):
+        raise SettingsError(f"CHECKOUT_S3_PREFIX must be a relative name such as documents/, got {s3_prefix!r}")
+    if s3_prefix and not s3_prefix.endswith("/"):
+        s3_prefix += "/"
     jwt_secret = s("CHECKOUT_JWT_SECRET", "")
     if jwt_secret and len(jwt_secret) < 32:
         raise SettingsError("CHECKOUT_JWT_SECRET must be at least 32 characters")
@@ -219,6 +353,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         data_dir=Path(s("CHECKOUT_DATA_DIR") or d.data_dir),
         database_url=database_url,
+        environment=_choice(env, "CHECKOUT_ENV", d.environment, ("auto", "development", "production")),
+        document_store=document_store,
+        s3_bucket=s3_bucket,
+        s3_prefix=s3_prefix,
+        s3_endpoint_url=s3_endpoint_url,
+        s3_presigned_seconds=_int(env, "CHECKOUT_S3_PRESIGNED_SECONDS", d.s3_presigned_seconds, 0, 3600),
         public_url=public_url.rstrip("/"),
         payment_gateway=gateway,
         stripe_api_key=s("STRIPE_API_KEY", ""),
@@ -252,6 +392,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         dealer_name=s("CHECKOUT_DEALER_NAME") or d.dealer_name,
         dealer_address=s("CHECKOUT_DEALER_ADDRESS") or d.dealer_address,
         dealer_registration=s("CHECKOUT_DEALER_REGISTRATION") or d.dealer_registration,
+        dealer_phone=s("CHECKOUT_DEALER_PHONE") or d.dealer_phone,
+        dealer_email=s("CHECKOUT_DEALER_EMAIL") or d.dealer_email,
+        dealer_gst_number=s("CHECKOUT_DEALER_GST_NUMBER") or d.dealer_gst_number,
+        dealer_qst_number=s("CHECKOUT_DEALER_QST_NUMBER") or d.dealer_qst_number,
+        agreement_with_english=_flag(env, "CHECKOUT_AGREEMENT_WITH_ENGLISH", d.agreement_with_english),
         bank_beneficiary=s("CHECKOUT_BANK_BENEFICIARY") or d.bank_beneficiary,
         bank_institution=s("CHECKOUT_BANK_INSTITUTION") or d.bank_institution,
         bank_institution_number=s("CHECKOUT_BANK_INSTITUTION_NUMBER") or d.bank_institution_number,
@@ -261,6 +406,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         bank_due_days=_int(env, "CHECKOUT_BANK_DUE_DAYS", d.bank_due_days, 1, 30),
         signing_cert_file=s("CHECKOUT_SIGNING_CERT_FILE", ""),
         signing_key_file=s("CHECKOUT_SIGNING_KEY_FILE", ""),
+        tsa_url=_tsa_url(env),
+        tsa_trust_file=s("CHECKOUT_TSA_TRUST_FILE", ""),
+        tsa_timeout_seconds=_int(env, "CHECKOUT_TSA_TIMEOUT_SECONDS", d.tsa_timeout_seconds, 1, 120),
+        brand_name=(s("CHECKOUT_BRAND_NAME") or "").strip()[:80],
+        brand_color=_color(env, "CHECKOUT_BRAND_COLOR", d.brand_color),
+        brand_logo_file=_logo_file(env),
         nats_url=s("CHECKOUT_NATS_URL") or d.nats_url,
         log_level=log_level,
+        log_format=_choice(env, "CHECKOUT_LOG_FORMAT", d.log_format, ("auto", "json", "console")),
+        metrics_token=s("CHECKOUT_METRICS_TOKEN", ""),
+        worker_metrics_port=_int(env, "CHECKOUT_WORKER_METRICS_PORT", d.worker_metrics_port, 0, 65535),
     )

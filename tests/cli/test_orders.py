@@ -11,7 +11,7 @@ import pytest
 from adapters.system.clock import FixedClock
 from checkout_core.money import Money
 from checkout_core.usecases.order_payments import record_bank_transfer
-from checkout_core.usecases.order_view import order_details, order_to_dict
+from checkout_core.usecases.order_view import order_details
 from checkout_core.usecases.orders import (
     deliver_order,
     dispatch_order,
@@ -20,6 +20,7 @@ from checkout_core.usecases.orders import (
 )
 from checkout_core.usecases.payment_events import EventOutcome, GatewayEvent, handle_gateway_event
 from entrypoints.bootstrap import App
+from entrypoints.views import order_to_dict
 from tests.cli.conftest import (
     DELIVERY_DAY,
     JOHN,

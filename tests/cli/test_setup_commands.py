@@ -127,15 +127,18 @@ def test_serve_prepares_then_runs_uvicorn(monkeypatch: pytest.MonkeyPatch, clock
     calls: list[tuple[str, dict[str, Any]]] = []
     monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: calls.append((app, kwargs)))
     monkeypatch.setattr(serve_module, "asgi_available", lambda: True)
+    monkeypatch.setattr("logging.config.dictConfig", lambda _config: None)  # not this test process's logging
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/tmp/given")  # set: serve keeps it
     app = bootstrap_in_memory(clock=clock, ids=SequentialIds())
     result = CliRunner().invoke(cli, ["serve", "--demo", "--port", "8123", "--workers", "3"], obj=CliState.using(app))
     assert result.exit_code == 0, result.output
-    assert calls == [
-        (
-            "entrypoints.http.asgi:create_from_env",
-            {"factory": True, "host": "127.0.0.1", "port": 8123, "workers": 3, "log_level": "info"},
-        )
-    ]
+    [(factory, kwargs)] = calls
+    log_config = kwargs.pop("log_config")
+    assert (factory, kwargs) == (
+        "entrypoints.http.asgi:create_from_env",
+        {"factory": True, "host": "127.0.0.1", "port": 8123, "workers": 3, "log_level": "info", "access_log": False},
+    )
+    assert log_config["loggers"]["uvicorn"]["propagate"] is True  # one format: uvicorn's lines go through ours
     with app.ctx.uow() as uow:
         assert uow.vehicles.get("veh_abc123") is not None  # --demo loaded the data before starting
 

@@ -16,11 +16,12 @@ from checkout_core.model.order import DocumentKind, OrderStatus
 from checkout_core.ports.documents import AgreementInput
 from checkout_core.usecases.agreements import generate_due_agreements
 from checkout_core.usecases.context import SYSTEM, Actor
-from checkout_core.usecases.order_view import order_details, order_to_dict, placed_order_details
+from checkout_core.usecases.order_view import order_details, placed_order_details
 from checkout_core.usecases.orders import cancel_order, place_order, place_order_and_report, start_signing
 from checkout_core.usecases.reservations import reserve_vehicle
 from entrypoints.bootstrap import App, bootstrap_in_memory, policy_from
 from entrypoints.settings import Settings
+from entrypoints.views import order_to_dict
 from tests.core.spec_example import cash_order, spec_order
 
 JOHN = Actor("cus_demo")

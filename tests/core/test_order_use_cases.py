@@ -26,7 +26,7 @@ from checkout_core.model.vehicle import VehicleStatus
 from checkout_core.money import Money
 from checkout_core.usecases.context import Actor, Role
 from checkout_core.usecases.order_payments import record_bank_transfer
-from checkout_core.usecases.order_view import order_details, order_to_dict, placed_order_details
+from checkout_core.usecases.order_view import order_details, placed_order_details
 from checkout_core.usecases.orders import (
     advance_order,
     bank_transfer_instructions,
@@ -46,6 +46,7 @@ from checkout_core.usecases.orders import (
 from checkout_core.usecases.refunds import pending_bank_refunds, refund_payment, settle_bank_refund
 from checkout_core.usecases.reservations import expire_due_reservations, get_reservation, reserve_vehicle
 from entrypoints.bootstrap import App
+from entrypoints.views import order_to_dict
 from tests.core.spec_example import spec_order
 
 JOHN = Actor("cus_demo")

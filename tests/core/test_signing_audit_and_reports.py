@@ -14,7 +14,6 @@ from checkout_core.model.audit import GENESIS_HASH
 from checkout_core.money import Money
 from checkout_core.ports.payments import GatewayRecord
 from checkout_core.usecases.context import Actor, Role
-from checkout_core.usecases.order_view import audit_entry_to_dict, verification_to_dict
 from checkout_core.usecases.orders import (
     decline_signing_link,
     envelope_for_signing,
@@ -27,11 +26,11 @@ from checkout_core.usecases.reconciliation import (
     LedgerEntry,
     compare,
     period_of_days,
-    report_to_dict,
 )
 from checkout_core.usecases.reservations import reserve_vehicle
 from checkout_core.usecases.signing_audit import audit_entries, verify_order_documents
 from entrypoints.bootstrap import App
+from entrypoints.views import audit_entry_to_dict, reconciliation_to_dict, verification_to_dict
 from tests.core.spec_example import spec_order
 
 JOHN = Actor("cus_demo")
@@ -115,6 +114,7 @@ def test_the_verification_view(memory_app: App) -> None:
         "documents": 1,
         "chainProblems": [],
         "documentProblems": [],
+        "seals": [],  # nothing signed yet: no seal to check
     }
 
 
@@ -152,7 +152,7 @@ def test_the_report_view_has_every_bucket_with_its_count_and_items() -> None:
     theirs = GatewayRecord(kind=CHARGE, ref="pi_1", amount=Money(10000), status="succeeded", created_at=at)
     stray = GatewayRecord(kind=CHARGE, ref="pi_2", amount=Money(500), status="succeeded", created_at=at)
 
-    view = report_to_dict(compare([ours], [theirs, stray], since=since, until=until, gateway="sandbox"))
+    view = reconciliation_to_dict(compare([ours], [theirs, stray], since=since, until=until, gateway="sandbox"))
 
     assert (view["since"], view["until"], view["gateway"], view["clean"]) == (
         "2025-12-23T00:00:00Z",

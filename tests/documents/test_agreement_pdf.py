@@ -9,10 +9,16 @@ from decimal import Decimal
 import attrs
 import pytest
 from pypdf import PdfReader
+from reportlab.pdfbase.pdfmetrics import stringWidth
 
 from adapters.documents.agreement_pdf import ReportlabAgreementRenderer, percent, printable
+from adapters.documents.agreement_text import catalogue
+from adapters.documents.agreement_text import fr as fr_catalogue
+from adapters.documents.agreement_text.en import STRINGS as TITLES
+from checkout_core.model.disclosures import CHECKLIST
 from checkout_core.model.order import DeliveryStatus, PaymentChoice
-from checkout_core.model.vehicle import Disclosure, DisclosureKind
+from checkout_core.model.vehicle import Disclosure, DisclosureKind, Warranty, WarrantyKind
+from checkout_core.money import Money
 from checkout_core.ports.documents import AgreementInput
 
 
@@ -66,7 +72,7 @@ def test_the_spec_example_reads_back_every_required_item(
         "OMVIC 5551234",
         "Sales advisor: Sarah Johnson",
         # the vehicle
-        "2HGFE2F59MH512345",
+        "2HGFE2F5XMH512345",
         "2021",
         "Honda",
         "Civic",
@@ -104,7 +110,8 @@ def test_the_spec_example_reads_back_every_required_item(
         "December 28, 2025",
         # terms and signatures
         "10-day return policy.",
-        "All sales are final, subject only to the 10-day return policy stated above.",
+        "Once the vehicle is delivered, the sale is final, subject only to the 10-day return policy (clause 4);",
+        "before delivery the buyer may cancel (clause 3).",
         "Buyer's signature",
         "Authorized representative's signature",
     ]
@@ -125,7 +132,7 @@ def test_the_sales_final_statement_sits_with_the_buyers_signature(
     pages = _pages(renderer.render(financed_agreement))
     with_signature = [page for page in pages if "Buyer's signature" in page]
     assert len(with_signature) == 1
-    statement = with_signature[0].index("All sales are final")
+    statement = with_signature[0].index("Once the vehicle is delivered, the sale is final")
     assert statement < with_signature[0].index("Buyer's signature")
     assert with_signature[0].index("BUYER", statement - 40) < statement
 
@@ -144,7 +151,7 @@ def test_a_cash_purchase_has_no_financing_disclosure_and_itemises_each_tax(
 ) -> None:
     order = cash_agreement.order
     assert order.payment.method is PaymentChoice.CASH
-    text = _text(renderer.render(cash_agreement))
+    text = _text(renderer.render(attrs.evolve(cash_agreement, languages=("en",))))
     for item in (
         order.number,
         cash_agreement.vehicle.vin,
@@ -187,14 +194,15 @@ def test_a_scheduled_delivery_prints_its_date_and_window(
 
 def test_without_a_return_policy_all_sales_are_simply_final(financed_agreement: AgreementInput) -> None:
     text = _text(ReportlabAgreementRenderer(return_window_days=0).render(financed_agreement))
-    assert "All sales are final." in text
-    assert "No return policy." in text
-    assert "10-day" not in text
+    assert "Once the vehicle is delivered, the sale is final; before delivery the buyer may cancel (clause 3)." in text
+    assert "The sale becomes final when the vehicle is delivered or handed over; before then, clause 3 applies." in text
+    assert "return" not in text.split("TERMS AND CONDITIONS")[1]
 
 
 def test_the_return_window_is_the_configured_one(financed_agreement: AgreementInput) -> None:
     text = _text(ReportlabAgreementRenderer(return_window_days=14).render(financed_agreement))
-    assert "All sales are final, subject only to the 14-day return policy stated above." in text
+    assert "subject only to the 14-day return policy (clause 4)" in text
+    assert "4. 14-day return policy. The buyer may return the vehicle within 14 days after the day of delivery" in text
 
 
 def test_a_negative_return_window_is_refused() -> None:
@@ -237,10 +245,10 @@ def test_helpers_format_rates_and_clean_text() -> None:
     assert printable("x" * 20, 10) == "x" * 9 + "…"
 
 
-def test_the_vehicles_history_disclosures_are_printed_in_order(
+def test_the_vehicles_history_disclosures_answer_every_category_in_order(
     renderer: ReportlabAgreementRenderer, financed_agreement: AgreementInput
 ) -> None:
-    """OMVIC: each material fact the dealer declared, numbered, in the dealer's words."""
+    """OMVIC: every category answered, a declared one "Yes" with the dealer's words, the rest "No"."""
     car = attrs.evolve(
         financed_agreement.vehicle,
         disclosures=(
@@ -251,16 +259,172 @@ def test_the_vehicles_history_disclosures_are_printed_in_order(
     )
     text = " ".join(_text(renderer.render(attrs.evolve(financed_agreement, vehicle=car))).split())
     assert "Vehicle history disclosures" in text
-    rental = text.index("1. Previously used as a daily rental vehicle: Rental fleet 2019-2020")
-    accident = text.index("2. Sustained accident damage exceeding $3,000 (total repair costs): Rear collision")
-    branded = text.index("3. Branded: Rebuilt IGNORE THIS LINE BREAK")
-    assert rental < accident < branded
-    assert "declared no material fact" not in text
+    rental = text.index("1. Previously used as a daily rental vehicle Yes Rental fleet 2019-2020")
+    police = text.index("2. Previously used as a police vehicle No")
+    branded = text.index("9. Branded as irreparable, salvage or rebuilt Yes Rebuilt IGNORE THIS LINE BREAK")
+    accident = text.index(
+        "10. Sustained accident damage exceeding $3,000 (total repair costs) Yes Rear collision, repaired: $4,850"
+    )
+    flood = text.index("6. Sustained flood damage (immersed in liquid) No")
+    other = text.index("15. Any other material fact No The dealer knows of no other material fact about this vehicle.")
+    assert rental < police < flood < branded < accident < other
 
 
-def test_a_car_without_disclosures_says_none_were_declared(
+def test_a_car_without_disclosures_answers_no_to_every_category(
     renderer: ReportlabAgreementRenderer, financed_agreement: AgreementInput
 ) -> None:
     assert financed_agreement.vehicle.disclosures == ()
     text = " ".join(_text(renderer.render(financed_agreement)).split())
-    assert "The dealer has declared no material fact about this vehicle's history" in text
+    for kind in CHECKLIST:
+        assert f"{TITLES[f'disclosure.{kind.value}']} No" in text, kind
+    assert " Yes " not in text.split("Vehicle history disclosures")[1].split("PURCHASE PRICE")[0]
+
+
+def test_the_dealers_tax_numbers_stock_number_and_licence_fee_are_printed(
+    renderer: ReportlabAgreementRenderer, financed_agreement: AgreementInput, cash_agreement: AgreementInput
+) -> None:
+    text = _text(renderer.render(financed_agreement))
+    assert "GST/HST registration no. 123456789 RT0001" in text
+    assert "Dealer's GST/HST no. 123456789 RT0001." in text
+    assert "QST" not in text  # an Ontario sale charges no QST: no QST number either
+    assert "Stock no. CC-21-0457" in text
+    assert "veh_" not in text  # the internal id is not the dealer's stock number
+    assert "Licence and plate fee (not taxable) $0.00" in text
+    quebec = _text(renderer.render(attrs.evolve(cash_agreement, languages=("en",))))
+    assert "QST registration no. 1234567890 TQ0001" in quebec
+    assert "Dealer's GST/HST no. 123456789 RT0001; QST no. 1234567890 TQ0001." in quebec
+
+
+def test_a_certified_car_states_its_certificate_and_an_uncertified_one_is_sold_as_is(
+    renderer: ReportlabAgreementRenderer, financed_agreement: AgreementInput
+) -> None:
+    certified = _text(renderer.render(financed_agreement))
+    assert "sold with a Safety Standards Certificate (SSC S1234567)" in certified
+    assert "as is" not in certified
+    as_is = attrs.evolve(financed_agreement.vehicle, safety_certificate="")
+    text = _text(renderer.render(attrs.evolve(financed_agreement, vehicle=as_is)))
+    assert (
+        "This vehicle is being sold \u201cas is\u201d and is not represented as being in road worthy condition" in text
+    )
+    assert "Safety Standards Certificate" not in text
+
+
+@pytest.mark.parametrize(
+    ("warranty", "statement"),
+    [
+        (Warranty(), "No warranty is given with this vehicle, by the dealer or by the manufacturer."),
+        (
+            Warranty(kind=WarrantyKind.MANUFACTURER, detail="Powertrain to June 2026"),
+            "The remainder of the manufacturer's warranty applies: Powertrain to June 2026.",
+        ),
+        (
+            Warranty(kind=WarrantyKind.EXTENDED, detail="24 months by Maple AutoCare"),
+            "An extended warranty is included: 24 months by Maple AutoCare.",
+        ),
+    ],
+)
+def test_the_warranty_statement_comes_from_the_vehicle(
+    renderer: ReportlabAgreementRenderer, financed_agreement: AgreementInput, warranty: Warranty, statement: str
+) -> None:
+    car = attrs.evolve(financed_agreement.vehicle, warranty=warranty)
+    assert statement in _text(renderer.render(attrs.evolve(financed_agreement, vehicle=car)))
+
+
+def test_the_terms_never_contradict_the_cancellation_right_and_all_sit_above_the_signatures(
+    renderer: ReportlabAgreementRenderer, financed_agreement: AgreementInput
+) -> None:
+    text = _text(renderer.render(financed_agreement))
+    assert "All sales are final" not in text
+    assert "3. Cancellation before delivery. Until the vehicle is dispatched for delivery or handed over" in text
+    assert (
+        "5. When the sale becomes final. The sale becomes final when the 10-day return period of clause 4 ends" in text
+    )
+    last_term = text.index("9. Entire agreement.")
+    assert last_term < text.index("SIGNATURES") < text.index("Buyer's signature")
+
+
+def test_a_long_buyer_email_wraps_inside_the_buyer_box(
+    renderer: ReportlabAgreementRenderer, financed_agreement: AgreementInput
+) -> None:
+    email = "a.very.long.mailbox.name.that.keeps.going." + "x" * 60 + "@example-dealer-customers.com"
+    order = financed_agreement.order
+    contact = attrs.evolve(order.contact, email=email)
+    pdf = renderer.render(attrs.evolve(financed_agreement, order=attrs.evolve(order, contact=contact)))
+    lines: list[tuple[str, float, float, float]] = []
+
+    def visit(value: str, cm: object, tm: list[float], font: object, size: float) -> None:
+        if value.strip():
+            lines.append((value.strip(), tm[4], tm[5], size))
+
+    PdfReader(io.BytesIO(pdf)).pages[0].extract_text(visitor_text=visit)
+    phone_y = next(y for t, _, y, _ in lines if t.startswith("Phone:"))
+    vehicle_y = next(y for t, _, y, _ in lines if t == "VEHICLE")
+    box_right = 54 + (612 - 108 - 12) / 2
+    pieces = [(t, x, size) for t, x, y, size in lines if vehicle_y < y < phone_y and x < box_right]
+    assert len(pieces) >= 2  # it took more than one line
+    for value, x, size in pieces:
+        assert x + stringWidth(value, "Helvetica", size) <= box_right, value
+    assert "".join(value for value, _, _ in pieces).replace("Email:", "").replace(" ", "") == email
+
+
+def test_a_quebec_buyer_gets_the_agreement_in_french(
+    renderer: ReportlabAgreementRenderer, cash_agreement: AgreementInput
+) -> None:
+    assert cash_agreement.languages == ()  # nothing chosen: the buyer's province decides
+    pdf = renderer.render(cash_agreement)
+    text = _text(pdf)
+    nbsp = " "  # a no-break space in the PDF; _text normalises all spaces
+    for item in (
+        "CONTRAT D'ACHAT DE VÉHICULE",
+        "Date de la vente : 23 décembre 2025",
+        f"Prix du véhicule 19{nbsp}999,00{nbsp}$",
+        f"TPS 5{nbsp}% sur 20{nbsp}648,00{nbsp}$ 1{nbsp}032,40{nbsp}$",
+        f"TVQ 9,975{nbsp}% sur 20{nbsp}648,00{nbsp}$ 2{nbsp}059,64{nbsp}$",
+        f"Prix d'achat total 23{nbsp}740,04{nbsp}$",
+        "taux en vigueur le 23 décembre 2025 pour un acheteur résidant au Québec",
+        "N° d'inscription TVQ 1234567890 TQ0001",
+        "Antécédents du véhicule",
+        "Utilisé auparavant comme véhicule de police Non",
+        "Le commerçant ne connaît aucun autre fait important concernant ce véhicule.",
+        "3. Annulation avant la livraison.",
+        "Signature de l'acheteur",
+        "Signature du représentant autorisé",
+        f"{nbsp}km (selon l'odomètre)",
+    ):
+        assert item in text, item
+    for english in ("Vehicle price", "Buyer's signature", "Date of sale", "Terms and conditions"):
+        assert english not in text
+    info = PdfReader(io.BytesIO(pdf)).metadata
+    assert info is not None
+    assert info.title == f"Contrat d'achat de véhicule {cash_agreement.order.number}"
+
+
+def test_the_english_version_can_follow_the_french_one(
+    renderer: ReportlabAgreementRenderer, cash_agreement: AgreementInput
+) -> None:
+    pages = _pages(renderer.render(attrs.evolve(cash_agreement, languages=("fr", "en"))))
+    french = [p for p in pages if "Contrat " in p and "· Page " in p]
+    english = [p for p in pages if "Agreement CLT" in p]
+    assert french and english and len(french) + len(english) == len(pages)
+    assert pages.index(french[-1]) < pages.index(english[0])
+    assert f"Page {len(english)} of {len(english)}" in english[-1]
+    assert f"Page {len(french)} de {len(french)}" in french[-1]
+
+
+def test_every_catalogue_has_every_string() -> None:
+    assert set(fr_catalogue.STRINGS) == set(TITLES)
+    for code in ("AB", "BC", "MB", "NB", "NL", "NS", "NT", "NU", "ON", "PE", "QC", "SK", "YT"):
+        assert f"province.{code}" in TITLES
+
+
+def test_french_formats_amounts_dates_and_rates() -> None:
+    fr = catalogue("fr")
+    en = catalogue("en")
+    assert fr.money(Money(2499900)) == "24\u00a0999,00\u00a0$"
+    assert fr.less(Money(800000)) == "-8\u00a0000,00\u00a0$"
+    assert en.money(Money(2499900)) == "$24,999.00"
+    assert fr.date(date(2025, 12, 23)) == "23 décembre 2025"
+    assert fr.date(date(2026, 2, 1)) == "1er février 2026"
+    assert en.date(date(2025, 12, 23)) == "December 23, 2025"
+    assert fr.percent(Decimal("0.09975")) == "9,975\u00a0%"
+    assert fr.number(142000) == "142\u00a0000"

@@ -8,13 +8,16 @@ import io
 from datetime import UTC, datetime
 from pathlib import Path
 
+import attrs
 import pytest
+from PIL import Image as PILImage
 from pyhanko.keys import load_certs_from_pemder_data
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import PdfSignatureStatus, validate_pdf_signature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 from pypdf import PdfReader
+from reportlab.pdfgen.canvas import Canvas
 
 from adapters.documents.agreement_pdf import ReportlabAgreementRenderer
 from adapters.documents.certificates import ensure_self_signed
@@ -133,7 +136,12 @@ def test_the_signature_page_records_who_when_where_and_what(
     agreement_pages = _text(agreement_pdf)
     pages = _text(signed_pdf)
     assert len(pages) == len(agreement_pages) + 1
-    assert pages[: len(agreement_pages)] == agreement_pages  # the agreement itself is unchanged
+    # The agreement's own text is unchanged; its signature page only gains the signature stamps.
+    for before, after in zip(agreement_pages, pages, strict=False):
+        assert after.startswith(before)
+    stamps = pages[len(agreement_pages) - 1][len(agreement_pages[-1]) :]
+    assert "John Doe" in stamps
+    assert "2025-12-23 12:00 UTC" in stamps
     assert financed_agreement.vehicle.vin in pages[0]
     record = pages[-1]
     for item in (
@@ -176,3 +184,74 @@ def test_signing_works_from_inside_a_running_event_loop(
 def test_a_document_that_is_not_a_pdf_is_refused(signed_copy_maker: StampedSignedCopyMaker) -> None:
     with pytest.raises(SignedCopyError, match="not a readable PDF"):
         signed_copy_maker.make_signed_copy(b"PURCHASE AGREEMENT\nplain text\n", EVIDENCE)
+
+
+def _words_at(pdf: bytes, page: int) -> list[tuple[str, float, float]]:
+    """Each string drawn on ``page`` with the (x, y) where it starts."""
+    found: list[tuple[str, float, float]] = []
+
+    def visit(text: str, cm: object, tm: list[float], font: object, size: object) -> None:
+        if text.strip():
+            found.append((text.strip(), tm[4], tm[5]))
+
+    PdfReader(io.BytesIO(pdf)).pages[page].extract_text(visitor_text=visit)
+    return found
+
+
+def test_each_signature_is_printed_on_its_own_line_with_its_local_date_and_time(
+    signed_copy_maker: StampedSignedCopyMaker, agreement_pdf: bytes
+) -> None:
+    buyer = attrs.evolve(EVIDENCE, signed_at=datetime(2025, 12, 24, 1, 30, tzinfo=UTC), time_zone="America/Toronto")
+    dealer = SignatureEvidence(
+        signer_name="Sarah Johnson",
+        signer_email="sarah@clutchclone.ca",
+        signed_at=datetime(2025, 12, 24, 15, 0, tzinfo=UTC),
+        role="dealer",
+        signer_title="Sales advisor",
+        time_zone="America/Toronto",
+    )
+    signed = signed_copy_maker.make_signed_copy(agreement_pdf, buyer, dealer)
+    agreement_pages = len(PdfReader(io.BytesIO(agreement_pdf)).pages)
+    words = _words_at(signed, agreement_pages - 1)
+    position = {text: (x, y) for text, x, y in words}
+    buyer_caption, dealer_caption = position["Buyer's signature"], position["Authorized representative's signature"]
+    # Each name sits just above its own line (the caption is 9 points below the line).
+    buyer_name, dealer_name = position["John Doe"], position["Sarah Johnson"]
+    assert 0 < buyer_name[1] - buyer_caption[1] < 30 and abs(buyer_name[0] - buyer_caption[0]) < 10
+    assert 0 < dealer_name[1] - dealer_caption[1] < 30 and abs(dealer_name[0] - dealer_caption[0]) < 10
+    # Dates and times on the buyer's local clock, on the "Date:" rows under each line.
+    assert position["2025-12-23 20:30 EST"][1] < buyer_caption[1]
+    assert dealer_caption[1] > position["2025-12-24 10:00 EST"][1] > dealer_caption[1] - 40
+    assert "Sarah Johnson, Sales advisor" in position
+    record = _text(signed)[-1]
+    for item in ("SIGNED BY THE BUYER", "COUNTERSIGNED FOR THE DEALER", "Title Sales advisor", "2025-12-24 10:00 EST"):
+        assert item in record, item
+    assert check_seal(signed, [signed_copy_maker.certificate]).ok
+
+
+def test_a_drawn_signature_is_printed_as_an_image_on_the_line(
+    signed_copy_maker: StampedSignedCopyMaker, agreement_pdf: bytes
+) -> None:
+    image = io.BytesIO()
+    PILImage.new("RGBA", (300, 60), (0, 0, 0, 0)).save(image, "PNG")
+    drawn = attrs.evolve(EVIDENCE, signature_image=image.getvalue())
+    signed = signed_copy_maker.make_signed_copy(agreement_pdf, drawn)
+    page = PdfReader(io.BytesIO(signed)).pages[len(PdfReader(io.BytesIO(agreement_pdf)).pages) - 1]
+    assert len(page.images) == 1
+    assert "Signature drawn by the signer" in _text(signed)[-1]
+
+
+def test_an_agreement_without_signature_lines_is_signed_on_the_record_page_only(
+    signed_copy_maker: StampedSignedCopyMaker,
+) -> None:
+    """An agreement rendered before the lines were marked (or any other PDF) still gets a signed copy."""
+    buffer = io.BytesIO()
+    canvas = Canvas(buffer)
+    canvas.drawString(72, 720, "An older agreement")
+    canvas.showPage()
+    canvas.save()
+    signed = signed_copy_maker.make_signed_copy(buffer.getvalue(), EVIDENCE)
+    pages = _text(signed)
+    assert pages[0] == "An older agreement"
+    assert "Signed by John Doe" in pages[1]
+    assert check_seal(signed, [signed_copy_maker.certificate]).ok

@@ -56,7 +56,7 @@ def test_the_uvicorn_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         "cus_demo", Role.CUSTOMER, now=datetime.now(UTC)
     )
     with TestClient(asgi) as client:
-        assert client.get("/ready").json()["checks"] == {"database": "ok"}
+        assert client.get("/ready").json()["checks"] == {"database": "ok", "schema": "ok"}
         reserved = client.post(  # the demo car is there
             "/api/v1/reservations",
             json={"vehicleId": "veh_abc123", "paymentMethod": {"type": "card", "token": "tok_visa"}},

@@ -246,6 +246,7 @@ class World:
             "reservation_id": reservation["reservationId"],
             "document_id": order["documents"][0]["id"],
             "envelope_id": path_of(link.json()["signatureUrl"]).rsplit("/", 1)[1],
+            "page": "1",  # a page image of the agreement on the signing page
             "path": "openapi.json",
         }
         self.routes = sorted(

@@ -39,7 +39,7 @@ from checkout_core.model.payments import (
     RefundStatus,
 )
 from checkout_core.model.reservation import Reservation, ReservationStatus
-from checkout_core.model.vehicle import Vehicle, VehicleStatus
+from checkout_core.model.vehicle import Disclosure, DisclosureKind, Vehicle, VehicleStatus, Warranty, WarrantyKind
 from checkout_core.money import Money
 from checkout_core.pricing.fees import FeeSchedule
 from checkout_core.pricing.quote import price_purchase
@@ -58,7 +58,7 @@ def vehicle(vehicle_id: str = "veh_1", *, status: VehicleStatus = VehicleStatus.
     """A listed car with every field set."""
     return Vehicle(
         id=vehicle_id,
-        vin="2HGFE2F59MH512345",
+        vin="2HGFE2F5XMH512345",
         year=2021,
         make="Honda",
         model="Civic",
@@ -68,6 +68,10 @@ def vehicle(vehicle_id: str = "veh_1", *, status: VehicleStatus = VehicleStatus.
         odometer_km=34500,
         price=Money(2499900),
         status=status,
+        disclosures=(Disclosure(kind=DisclosureKind.POLICE, detail="Ontario Provincial Police, 2021-2022"),),
+        stock_number="CC-21-0457",
+        safety_certificate="SSC S1234567",
+        warranty=Warranty(kind=WarrantyKind.EXTENDED, detail="24 months by Maple AutoCare"),
     )
 
 

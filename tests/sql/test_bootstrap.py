@@ -37,7 +37,12 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 def test_bootstrap_migrates_and_runs_the_purchase(database_url: str, tmp_path: Path, clock: FixedClock) -> None:
-    settings = Settings(data_dir=tmp_path, database_url=database_url, jwt_secret="bootstrap-test-" + "x" * 32)
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=database_url,
+        jwt_secret="bootstrap-test-" + "x" * 32,
+        environment="development",  # the sandbox gateway and local documents on PostgreSQL too
+    )
     app = bootstrap(settings, clock=clock, ids=SequentialIds())
     try:
         app.check_database()

@@ -34,7 +34,7 @@ from checkout_core.ports.payments import ChargeStatus
 from checkout_core.usecases.context import SYSTEM, Actor, Context, Role
 from checkout_core.usecases.ledger_audit import audit_ledger
 from checkout_core.usecases.order_payments import pay_by_card, record_bank_transfer
-from checkout_core.usecases.order_view import order_details, order_to_dict
+from checkout_core.usecases.order_view import order_details
 from checkout_core.usecases.orders import (
     cancel_order,
     complete_signing,
@@ -57,6 +57,7 @@ from checkout_core.usecases.reservations import (
     reserve_vehicle,
 )
 from entrypoints.bootstrap import App
+from entrypoints.views import order_to_dict
 from tests.conftest import SPEC_NOW
 from tests.core.spec_example import spec_order
 from tests.faults import Crash, FaultPlan, faulty

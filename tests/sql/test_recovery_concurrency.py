@@ -18,6 +18,7 @@ import pytest
 
 from adapters.system.clock import FixedClock
 from checkout_core.model.payments import RefundStatus
+from checkout_core.model.vin import with_check_digit
 from checkout_core.money import Money
 from checkout_core.ports.payments import RefundResult
 from checkout_core.usecases.context import SYSTEM, Actor
@@ -55,7 +56,7 @@ def _many_holds(app: App) -> None:
         car = uow.vehicles.get("veh_abc123")
         assert car is not None
         for n in range(HOLDS):
-            uow.vehicles.upsert(attrs.evolve(car, id=f"veh_extra_{n:02d}", vin=f"1HGCM82633A{n:06d}"))
+            uow.vehicles.upsert(attrs.evolve(car, id=f"veh_extra_{n:02d}", vin=with_check_digit(f"1HGCM82633A{n:06d}")))
         uow.commit()
     for n in range(HOLDS):
         reserve_vehicle(app.ctx, Actor(f"cus_{n:02d}"), vehicle_id=f"veh_extra_{n:02d}", payment_token="tok_visa")

@@ -41,9 +41,9 @@ def test_migrated_schema_matches_the_tables(migrated: Engine) -> None:
 
 
 def test_upgrade_is_idempotent_and_reports_the_head(migrated: Engine) -> None:
-    assert current_revision(migrated) == head_revision() == "0007"
+    assert current_revision(migrated) == head_revision() == "0009"
     upgrade_database(migrated)
-    assert current_revision(migrated) == "0007"
+    assert current_revision(migrated) == "0009"
 
 
 def test_indexes_every_query_needs(migrated: Engine) -> None:
@@ -252,7 +252,7 @@ def test_migrations_up_and_down_with_rows_that_point_at_a_car(empty_engine: Engi
         connection.execute(
             text(
                 "INSERT INTO vehicles (id, vin, year, make, model, trim, colour, body_type, odometer_km,"
-                " price_cents, currency, status) VALUES ('veh_1', '2HGFE2F59MH512345', 2021, 'Honda', 'Civic',"
+                " price_cents, currency, status) VALUES ('veh_1', '2HGFE2F5XMH512345', 2021, 'Honda', 'Civic',"
                 " 'EX', 'Grey', 'Sedan', 34500, 2499900, 'CAD', 'reserved')"
             )
         )

@@ -33,8 +33,11 @@ from reportlab.lib.utils import simpleSplit
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
+from adapters.documents.agreement_text import Catalogue, catalogue
+from checkout_core.model.disclosures import Answer, disclosure_checklist
+from checkout_core.model.language import agreement_language
 from checkout_core.model.order import Delivery, DeliveryMethod, PaymentChoice
-from checkout_core.model.vehicle import DisclosureKind
+from checkout_core.model.vehicle import DisclosureKind, WarrantyKind
 from checkout_core.money import Money
 from checkout_core.ports.documents import AgreementInput
 
@@ -57,47 +60,10 @@ RULE = Color(0.72, 0.72, 0.72)
 BAND = Color(0.91, 0.93, 0.95)
 ACCENT = Color(0.08, 0.22, 0.40)
 
-_MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
-
-_PROVINCE_NAMES = {
-    "AB": "Alberta",
-    "BC": "British Columbia",
-    "MB": "Manitoba",
-    "NB": "New Brunswick",
-    "NL": "Newfoundland and Labrador",
-    "NS": "Nova Scotia",
-    "NT": "Northwest Territories",
-    "NU": "Nunavut",
-    "ON": "Ontario",
-    "PE": "Prince Edward Island",
-    "QC": "Quebec",
-    "SK": "Saskatchewan",
-    "YT": "Yukon",
-}
-
-NOT_STATED = "Not stated"
-
-#: How each disclosed history fact is introduced on the agreement (the dealer's detail follows).
-_DISCLOSURE_TITLES = {
-    DisclosureKind.DAILY_RENTAL: "Previously used as a daily rental vehicle",
-    DisclosureKind.ACCIDENT_DAMAGE: "Sustained accident damage exceeding $3,000 (total repair costs)",
-    DisclosureKind.BRANDED: "Branded",
-    DisclosureKind.OUT_OF_PROVINCE: "Previously registered outside the province",
-    DisclosureKind.OTHER: "Material fact",
-}
+#: Named destinations marking where signatures go: ``sig.<role>.<language>`` (the start of the
+#: signature line) and ``date.<role>.<language>`` (where its date and time are written). The
+#: signed-copy maker reads them to print each signature on its own line.
+SIGNATURE_ROLES = ("buyer", "dealer")
 
 Op = Callable[[Canvas], None]
 
@@ -161,7 +127,7 @@ def printable(value: object, limit: int = 1000) -> str:
 
 def long_date(day: date) -> str:
     """``December 23, 2025``, independent of the process locale (which ``%B`` is not)."""
-    return f"{_MONTHS[day.month - 1]} {day.day}, {day.year}"
+    return catalogue("en").date(day)
 
 
 def percent(rate: Decimal) -> str:
@@ -183,7 +149,21 @@ def wrap(text: str, font: str, size: float, width: float) -> list[str]:
 # same in every agreement: wrapping is a pure function of its arguments, so it is cached.
 @functools.lru_cache(maxsize=4096)
 def _wrapped(text: str, font: str, size: float, width: float) -> tuple[str, ...]:
-    return tuple(simpleSplit(text, font, size, width) or [""])
+    lines = simpleSplit(text, font, size, width) or [""]
+    if all(stringWidth(line, font, size) <= width for line in lines):
+        return tuple(lines)
+    # reportlab breaks at spaces only: a word wider than the line (a long e-mail address, a
+    # URL) is cut where it fills the line, so it never runs out of its box.
+    out: list[str] = []
+    for line in lines:
+        while stringWidth(line, font, size) > width and len(line) > 1:
+            cut = len(line) - 1
+            while cut > 1 and stringWidth(line[:cut], font, size) > width:
+                cut -= 1
+            out.append(line[:cut])
+            line = line[cut:]
+        out.append(line)
+    return tuple(out)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -206,6 +186,8 @@ class PageLayout:
 
     def __init__(self, continued: str) -> None:
         self.pages: list[list[Op | _Text]] = [[]]
+        #: Named destinations painted so far (see :meth:`destination`).
+        self.destinations: dict[str, object] = {}
         self.y = TOP
         self._continued = continued
 
@@ -236,6 +218,16 @@ class PageLayout:
             c.setStrokeColor(color)
             c.setLineWidth(width)
             c.line(x1, y1, x2, y2)
+
+        self.op(paint)
+
+    def destination(self, key: str, x: float, y: float) -> None:
+        """A named destination at (x, y) on the current page (see :data:`SIGNATURE_ROLES`)."""
+
+        def paint(c: Canvas) -> None:
+            # reportlab writes a destination only when something refers to it: render_versions
+            # lists these in the catalogue's /Dests.
+            self.destinations[key] = c.bookmarkHorizontalAbsolute(key, y, left=x)
 
         self.op(paint)
 
@@ -370,58 +362,49 @@ class PageLayout:
 
     def render(self, footer: Callable[[Canvas, int, int], None], meta: dict[str, str]) -> bytes:
         """Paint every page (with its footer) into PDF bytes."""
-        buffer = io.BytesIO()
-        # invariant=1 fixes the creation date and the file id, so equal input gives equal bytes;
-        # streams stay uncompressed so the bytes do not depend on the zlib build either.
-        c = Canvas(buffer, pagesize=LETTER, invariant=1, pageCompression=0, lang="en-CA")
-        c.setTitle(meta.get("title", ""))
-        c.setAuthor(meta.get("author", ""))
-        c.setSubject(meta.get("subject", ""))
-        c.setCreator(meta.get("creator", "checkout-backend"))
-        c.setKeywords(meta.get("keywords", ""))
-        total = len(self.pages)
-        for number, page in enumerate(self.pages, start=1):
+        return render_versions([(self, footer)], meta)
+
+
+def render_versions(
+    versions: Sequence[tuple[PageLayout, Callable[[Canvas, int, int], None]]], meta: dict[str, str]
+) -> bytes:
+    """Paint the pages of one or more versions of a document (French, then English) into one
+    PDF; each version numbers its own pages with its own footer."""
+    buffer = io.BytesIO()
+    # invariant=1 fixes the creation date and the file id, so equal input gives equal bytes;
+    # streams stay uncompressed so the bytes do not depend on the zlib build either.
+    c = Canvas(buffer, pagesize=LETTER, invariant=1, pageCompression=0, lang=meta.get("lang", "en-CA"))
+    c.setTitle(meta.get("title", ""))
+    c.setAuthor(meta.get("author", ""))
+    c.setSubject(meta.get("subject", ""))
+    c.setCreator(meta.get("creator", "checkout-backend"))
+    c.setKeywords(meta.get("keywords", ""))
+    for layout, footer in versions:
+        total = len(layout.pages)
+        for number, page in enumerate(layout.pages, start=1):
             for op in page:
                 if not isinstance(op, _Text):
                     op(c)
             _paint_texts(c, [op for op in page if isinstance(op, _Text)])
             footer(c, number, total)
             c.showPage()
-        c.save()
-        return buffer.getvalue()
+    destinations = {key: dest for layout, _ in versions for key, dest in layout.destinations.items()}
+    if destinations:
+        c.setCatalogEntry("Dests", destinations)
+    c.save()
+    return buffer.getvalue()
 
 
 # -- the agreement ---------------------------------------------------------------------------
-
-
-def _money(amount: Money) -> str:
-    return amount.format()
-
-
-def _less(amount: Money) -> str:
-    """A deduction, printed negative (``-$8,000.00``); nothing to deduct prints ``$0.00``."""
-    return (-amount).format() if amount.cents else Money.zero(amount.currency).format()
-
-
-def _or_not_stated(value: str) -> str:
-    cleaned = printable(value)
-    return cleaned or NOT_STATED
-
-
-def _delivery_date(delivery: Delivery) -> str:
-    if delivery.scheduled_date is not None:
-        window = f", {printable(delivery.time_window, 60)}" if delivery.time_window else ""
-        return f"{long_date(delivery.scheduled_date)}{window} (scheduled)"
-    if delivery.preferred_date is not None:
-        return f"{long_date(delivery.preferred_date)} (requested; to be confirmed by the dealer)"
-    return "To be scheduled with the buyer"
 
 
 class ReportlabAgreementRenderer:
     """Implements :class:`~checkout_core.ports.documents.AgreementRenderer` with reportlab.
 
     ``return_window_days`` is the return policy printed in the terms and in the "sales final"
-    statement (the ``CHECKOUT_RETURN_WINDOW_DAYS`` setting; 0 means no return policy)."""
+    statement (the ``CHECKOUT_RETURN_WINDOW_DAYS`` setting; 0 means no return policy). The
+    agreement is written in each of :attr:`AgreementInput.languages` (by default the order's
+    language: French for a buyer in Quebec), one complete version after the other."""
 
     def __init__(self, *, return_window_days: int = 10) -> None:
         if return_window_days < 0:
@@ -430,23 +413,60 @@ class ReportlabAgreementRenderer:
 
     def render(self, agreement: AgreementInput) -> bytes:
         """The agreement as PDF bytes (deterministic: same input, same bytes)."""
-        order = agreement.order
-        number = printable(order.number, 40)
-        layout = PageLayout(f"Vehicle purchase agreement {number} (continued)")
-        self._header(layout, agreement)
-        self._parties(layout, agreement)
-        self._vehicle(layout, agreement)
-        self._price(layout, agreement)
-        self._trade_in(layout, agreement)
-        self._payment(layout, agreement)
-        if order.payment.method is PaymentChoice.FINANCE:
-            self._financing(layout, agreement)
-        self._delivery(layout, agreement)
-        self._terms(layout, agreement)
-        self._signatures(layout, agreement)
+        languages = agreement.languages or (agreement_language(agreement.order),)
+        versions = [_Version(catalogue(lang), agreement, self._return_days).lay_out() for lang in languages]
+        first = catalogue(languages[0])
+        number = printable(agreement.order.number, 40)
+        vehicle = agreement.vehicle
+        return render_versions(
+            versions,
+            {
+                "title": first.t("title", number=number),
+                "author": printable(agreement.dealer.name, 200),
+                "subject": printable(first.t("subject", vehicle=vehicle.title, vin=vehicle.vin), 200),
+                "creator": "checkout-backend (reportlab agreement renderer)",
+                "keywords": first.t("keywords", number=number),
+                "lang": first.locale,
+            },
+        )
+
+
+# Clause numbers the "sales final" statement refers to (see _Version._terms).
+_CANCEL_CLAUSE = 3
+_RETURN_CLAUSE = 4
+
+
+class _Version:
+    """The agreement laid out in one language."""
+
+    def __init__(self, text: Catalogue, agreement: AgreementInput, return_days: int) -> None:
+        self.text = text
+        self.t = text.t
+        self.agreement = agreement
+        self.return_days = return_days
+
+    def lay_out(self) -> tuple[PageLayout, Callable[[Canvas, int, int], None]]:
+        """The pages and their footer."""
+        agreement = self.agreement
+        number = printable(agreement.order.number, 40)
+        layout = PageLayout(self.t("continued", number=number))
+        self._header(layout)
+        self._parties(layout)
+        self._vehicle(layout)
+        self._price(layout)
+        self._trade_in(layout)
+        self._payment(layout)
+        if agreement.order.payment.method is PaymentChoice.FINANCE:
+            self._financing(layout)
+        self._delivery(layout)
+        self._terms(layout)
+        self._signatures(layout)
 
         dealer = agreement.dealer
-        footer_left = printable(f"{dealer.name} · Dealer registration {dealer.registration_number}", 110)
+        footer_left = printable(
+            self.t("footer_dealer", dealer=dealer.name, registration=dealer.registration_number), 110
+        )
+        t = self.t
 
         def footer(c: Canvas, page: int, pages: int) -> None:
             c.setStrokeColor(RULE)
@@ -455,75 +475,94 @@ class ReportlabAgreementRenderer:
             c.setFont(REGULAR, 7.5)
             c.setFillColor(MUTED)
             c.drawString(LEFT, FOOTER_Y, footer_left)
-            c.drawRightString(RIGHT, FOOTER_Y, f"Agreement {number} · Page {page} of {pages}")
+            c.drawRightString(RIGHT, FOOTER_Y, t("footer_page", number=number, page=page, pages=pages))
 
-        vehicle = agreement.vehicle
-        return layout.render(
-            footer,
-            {
-                "title": f"Vehicle purchase agreement {number}",
-                "author": printable(dealer.name, 200),
-                "subject": printable(f"Bill of sale: {vehicle.title}, VIN {vehicle.vin}", 200),
-                "creator": "checkout-backend (reportlab agreement renderer)",
-                "keywords": f"purchase agreement, bill of sale, {number}",
-            },
-        )
+        return layout, footer
 
-    # -- sections ----------------------------------------------------------------------------
+    # -- helpers -------------------------------------------------------------------------------
 
-    def _header(self, layout: PageLayout, agreement: AgreementInput) -> None:
+    def _money(self, amount: Money) -> str:
+        return self.text.money(amount)
+
+    def _or_not_stated(self, value: str) -> str:
+        return printable(value) or self.t("not_stated")
+
+    def _province(self, code: str) -> str:
+        return self.text.strings.get(f"province.{code}", code)
+
+    def _delivery_date(self, delivery: Delivery) -> str:
+        if delivery.scheduled_date is not None:
+            window = f", {printable(delivery.time_window, 60)}" if delivery.time_window else ""
+            return self.t("scheduled", date=self.text.date(delivery.scheduled_date), window=window)
+        if delivery.preferred_date is not None:
+            return self.t("requested", date=self.text.date(delivery.preferred_date))
+        return self.t("to_be_scheduled")
+
+    # -- sections ------------------------------------------------------------------------------
+
+    def _header(self, layout: PageLayout) -> None:
+        t = self.t
+        agreement = self.agreement
         dealer = agreement.dealer
         y = layout.y
         layout.text(LEFT, y - 14, printable(dealer.name, 60), font=BOLD, size=14, color=ACCENT)
         left_lines = [
             printable(dealer.address, 90),
-            f"Dealer registration no. {printable(dealer.registration_number, 60)}",
+            t("dealer_registration_no", registration=printable(dealer.registration_number, 60)),
         ]
+        # The tax registration numbers an invoice charging GST/HST (or QST) must carry.
+        if dealer.gst_number:
+            left_lines.append(t("gst_no", number=printable(dealer.gst_number, 40)))
+        if dealer.qst_number and any(line.kind == "QST" for line in agreement.order.pricing.tax.lines):
+            left_lines.append(t("qst_no", number=printable(dealer.qst_number, 40)))
         contact = " · ".join(printable(v, 60) for v in (dealer.phone, dealer.email) if v)
         if contact:
             left_lines.append(contact)
         for n, line in enumerate(left_lines):
             layout.text(LEFT, y - 28 - n * 11, line, size=8.5, color=MUTED)
 
-        layout.text(RIGHT, y - 13, "VEHICLE PURCHASE AGREEMENT", font=BOLD, size=12.5, align="right")
-        layout.text(RIGHT, y - 26, "Bill of sale — used motor vehicle", size=8.5, color=MUTED, align="right")
-        layout.text(
-            RIGHT, y - 40, f"Agreement no. {printable(agreement.order.number, 40)}", font=BOLD, size=9, align="right"
-        )
-        layout.text(RIGHT, y - 52, f"Date of sale: {long_date(agreement.sale_date)}", size=9, align="right")
+        layout.text(RIGHT, y - 13, t("heading"), font=BOLD, size=12.5, align="right")
+        layout.text(RIGHT, y - 26, t("subheading"), size=8.5, color=MUTED, align="right")
+        number = printable(agreement.order.number, 40)
+        layout.text(RIGHT, y - 40, t("agreement_no", number=number), font=BOLD, size=9, align="right")
+        sale = t("date_of_sale", date=self.text.date(agreement.sale_date))
+        layout.text(RIGHT, y - 52, sale, size=9, align="right")
         bottom = y - max(60.0, 28 + len(left_lines) * 11)
         layout.line(LEFT, bottom, RIGHT, bottom, color=ACCENT, width=1.4)
         layout.y = bottom - 12
 
-    def _parties(self, layout: PageLayout, agreement: AgreementInput) -> None:
+    def _parties(self, layout: PageLayout) -> None:
+        t = self.t
+        agreement = self.agreement
         contact = agreement.order.contact
         address = contact.address
         advisor = agreement.advisor
         dealer = agreement.dealer
         columns = [
             (
-                "BUYER",
+                t("buyer_box"),
                 [
                     (printable(contact.full_name, 120), BOLD),
                     (printable(address.street, 200), REGULAR),
                     (printable(f"{address.city}, {address.province} {address.postal_code}", 160), REGULAR),
-                    (f"Phone: {printable(contact.phone, 40)}", REGULAR),
-                    (f"Email: {printable(contact.email, 254)}", REGULAR),
+                    (t("phone", phone=printable(contact.phone, 40)), REGULAR),
+                    (t("email", email=printable(contact.email, 254)), REGULAR),
                 ],
             ),
             (
-                "DEALER (SELLER)",
+                t("dealer_box"),
                 [
                     (printable(dealer.name, 120), BOLD),
                     (printable(dealer.address, 200), REGULAR),
-                    (f"Registration no.: {printable(dealer.registration_number, 60)}", REGULAR),
-                    (f"Sales advisor: {printable(advisor.name, 120)}", REGULAR),
+                    (t("registration_no", registration=printable(dealer.registration_number, 60)), REGULAR),
+                    (t("sales_advisor", name=printable(advisor.name, 120)), REGULAR),
                     (printable(" · ".join(v for v in (advisor.phone, advisor.email) if v), 200), REGULAR),
                 ],
             ),
         ]
         size, leading, pad = 8.5, 11.0, 7.0
         column_width = (WIDTH - 12) / 2
+        # An e-mail address has no space to break at: wrap cuts it, so it stays in its box.
         wrapped = [
             [(piece, font) for text, font in lines for piece in wrap(text, font, size, column_width - 2 * pad)]
             for _, lines in columns
@@ -539,168 +578,196 @@ class ReportlabAgreementRenderer:
                 layout.text(x + pad, top - pad - 12 - size - n * leading, line, font=font, size=size)
         layout.y = top - height - 12
 
-    def _vehicle(self, layout: PageLayout, agreement: AgreementInput) -> None:
-        vehicle = agreement.vehicle
-        layout.section("Vehicle")
+    def _vehicle(self, layout: PageLayout) -> None:
+        t = self.t
+        vehicle = self.agreement.vehicle
+        layout.section(t("vehicle"))
         layout.fields(
             [
-                ("Year", str(vehicle.year)),
-                ("Make", _or_not_stated(vehicle.make)),
-                ("Model", _or_not_stated(vehicle.model)),
-                ("Trim", _or_not_stated(vehicle.trim)),
-                ("Body type", _or_not_stated(vehicle.body_type)),
-                ("Colour", _or_not_stated(vehicle.colour)),
-                ("VIN", _or_not_stated(vehicle.vin)),
-                ("Odometer", f"{vehicle.odometer_km:,} km (as shown on the odometer)"),
-                ("Listing", _or_not_stated(vehicle.id)),
-                ("Condition", "Used"),
+                (t("year"), str(vehicle.year)),
+                (t("make"), self._or_not_stated(vehicle.make)),
+                (t("model"), self._or_not_stated(vehicle.model)),
+                (t("trim"), self._or_not_stated(vehicle.trim)),
+                (t("body_type"), self._or_not_stated(vehicle.body_type)),
+                (t("colour"), self._or_not_stated(vehicle.colour)),
+                (t("vin"), self._or_not_stated(vehicle.vin)),
+                (t("odometer"), t("odometer_value", km=self.text.number(vehicle.odometer_km))),
+                (t("stock_no"), self._or_not_stated(vehicle.stock_number)),
+                (t("condition"), t("used")),
             ]
         )
         layout.gap(4)
-        self._disclosures(layout, agreement)
+        layout.paragraph(t("safety_heading"), font=BOLD, size=8.5)
+        if vehicle.sold_as_is:
+            layout.paragraph(t("as_is"), font=BOLD)
+        else:
+            layout.paragraph(t("certified", certificate=printable(vehicle.safety_certificate, 60)))
+        layout.gap(4)
+        layout.paragraph(t("warranty_heading"), font=BOLD, size=8.5)
+        warranty = vehicle.warranty
+        detail = printable(warranty.detail, 300)
+        suffix = f": {detail}" if detail else ""
+        if warranty.kind is WarrantyKind.MANUFACTURER:
+            layout.paragraph(t("warranty_manufacturer", detail=suffix))
+        elif warranty.kind is WarrantyKind.EXTENDED:
+            layout.paragraph(t("warranty_extended", detail=suffix))
+        else:
+            layout.paragraph(t("warranty_none"))
+        layout.gap(4)
+        self._disclosures(layout)
         layout.gap(8)
 
-    def _disclosures(self, layout: PageLayout, agreement: AgreementInput) -> None:
-        """OMVIC's written disclosure of material facts about the car's history."""
-        disclosures = agreement.vehicle.disclosures
-        layout.paragraph("Vehicle history disclosures", font=BOLD, size=8.5)
-        if not disclosures:
-            layout.paragraph(
-                "The dealer has declared no material fact about this vehicle's history (such as previous "
-                "use as a daily rental, accident damage over $3,000, branding as irreparable, salvage or "
-                "rebuilt, or registration outside the province).",
-                color=MUTED,
+    def _disclosures(self, layout: PageLayout) -> None:
+        """OMVIC's written disclosure of material facts: every category, answered yes or no."""
+        t = self.t
+        layout.paragraph(t("disclosures_heading"), font=BOLD, size=8.5)
+        layout.paragraph(t("disclosures_intro"), size=8, color=MUTED)
+        size, leading = 8, 10.5
+        answer_x = RIGHT - 30
+        for n, item in enumerate(disclosure_checklist(self.agreement.vehicle), start=1):
+            title = t(f"disclosure.{item.kind.value}")
+            details = printable(item.details, 300)
+            if item.kind is DisclosureKind.OTHER and item.answer is Answer.NO:
+                details = t("no_other_material_fact")
+            lines = wrap(title, REGULAR, size, WIDTH - 60)
+            detail_lines = wrap(details, OBLIQUE, size, WIDTH - 60) if details else []
+            layout.need((len(lines) + len(detail_lines)) * leading + 2)
+            layout.text(LEFT + 10, layout.y - size, f"{n}.", font=BOLD, size=size, align="right")
+            for k, line in enumerate(lines):
+                layout.text(LEFT + 16, layout.y - size - k * leading, line, size=size)
+            yes = item.answer is Answer.YES
+            layout.text(
+                answer_x, layout.y - size, t("yes" if yes else "no"), font=BOLD, size=size, color=INK if yes else MUTED
             )
-            return
-        for n, disclosure in enumerate(disclosures, start=1):
-            detail = printable(disclosure.detail, 300)
-            text = f"{_DISCLOSURE_TITLES[disclosure.kind]}{': ' + detail if detail else '.'}"
-            layout.paragraph(text, lead=f"{n}.", indent=14)
+            layout.y -= len(lines) * leading
+            for line in detail_lines:
+                layout.text(LEFT + 26, layout.y - size, line, font=OBLIQUE, size=size, color=INK if yes else MUTED)
+                layout.y -= leading
+            layout.y -= 1.5
 
-    def _price(self, layout: PageLayout, agreement: AgreementInput) -> None:
-        pricing = agreement.order.pricing
+    def _price(self, layout: PageLayout) -> None:
+        t = self.t
+        text = self.text
+        pricing = self.agreement.order.pricing
+        dealer = self.agreement.dealer
         tax = pricing.tax
-        province = _PROVINCE_NAMES.get(pricing.province, pricing.province)
         rows: list[tuple[str, str, str]] = [
-            ("Vehicle price", _money(pricing.vehicle_price), "item"),
-            ("Trade-in credit", _less(pricing.trade_in_credit), "item"),
-            ("Administration fee", _money(pricing.admin_fee), "item"),
-            ("Documentation fee", _money(pricing.documentation_fee), "item"),
-            ("Subtotal (taxable amount)", _money(pricing.subtotal), "sub"),
+            (t("vehicle_price"), text.money(pricing.vehicle_price), "item"),
+            (t("trade_in_credit"), text.less(pricing.trade_in_credit), "item"),
+            (t("admin_fee"), text.money(pricing.admin_fee), "item"),
+            (t("documentation_fee"), text.money(pricing.documentation_fee), "item"),
+            (t("subtotal"), text.money(pricing.subtotal), "sub"),
         ]
         taxable = tax.taxable if tax.taxable.cents > 0 else Money.zero(tax.taxable.currency)
         for line in tax.lines:
-            rows.append((f"{line.kind} {percent(line.rate)} on {_money(taxable)}", _money(line.amount), "item"))
+            kind = text.strings.get(f"tax.{line.kind}", line.kind)
+            label = t("tax_line", kind=kind, rate=text.percent(line.rate), amount=text.money(taxable))
+            rows.append((label, text.money(line.amount), "item"))
         if len(tax.lines) > 1:
-            rows.append((f"Total sales tax ({percent(tax.rate)})", _money(tax.total), "item"))
-        rows.append(("Total purchase price", _money(pricing.total_due), "total"))
-        note = (
-            f"Sales tax charged at the rates in force on {long_date(pricing.priced_on)} for a buyer residing in "
-            f"{province}."
-        )
+            rows.append((t("tax_total", rate=text.percent(tax.rate)), text.money(tax.total), "item"))
+        # No licence or plate fee is charged by the dealer today; the line says so (0) rather
+        # than leaving the buyer to wonder.
+        rows.append((t("licence_fee"), text.money(Money.zero(pricing.total_due.currency)), "item"))
+        rows.append((t("total_price"), text.money(pricing.total_due), "total"))
+        note = t("rates_in_force", date=text.date(pricing.priced_on), province=self._province(pricing.province))
         if pricing.trade_in_credit.cents:
-            note += " The trade-in credit reduces the taxable amount."
+            note += t("trade_in_reduces")
+        if dealer.gst_number:
+            charges_qst = dealer.qst_number and any(line.kind == "QST" for line in tax.lines)
+            if charges_qst:
+                note += t("tax_numbers_qst", gst=printable(dealer.gst_number, 40), qst=printable(dealer.qst_number, 40))
+            else:
+                note += t("tax_numbers", gst=printable(dealer.gst_number, 40))
         rows.append((note, "", "note"))
-        layout.section("Purchase price", keep_with_next=len(rows) * 12.5)
+        layout.section(t("price_heading"), keep_with_next=len(rows) * 12.5)
         layout.amounts(rows)
         layout.gap(8)
 
-    def _trade_in(self, layout: PageLayout, agreement: AgreementInput) -> None:
-        trade_in = agreement.order.trade_in
-        layout.section("Trade-in")
+    def _trade_in(self, layout: PageLayout) -> None:
+        t = self.t
+        trade_in = self.agreement.order.trade_in
+        layout.section(t("trade_in_heading"))
         if trade_in is None:
-            layout.paragraph("No trade-in vehicle is part of this agreement.")
+            layout.paragraph(t("no_trade_in"))
         else:
             layout.fields(
                 [
-                    ("Vehicle", _or_not_stated(trade_in.description)),
-                    ("Credit applied", _money(trade_in.credit)),
-                    ("Appraisal ref.", _or_not_stated(trade_in.offer_id)),
+                    (t("trade_in_vehicle"), self._or_not_stated(trade_in.description)),
+                    (t("credit_applied"), self._money(trade_in.credit)),
+                    (t("appraisal_ref"), self._or_not_stated(trade_in.offer_id)),
                 ],
                 columns=1,
                 label_width=90,
             )
-            layout.paragraph(
-                "The buyer states that they own the trade-in vehicle, that it is as described in the appraisal, and "
-                "that any lien on it has been disclosed to the dealer; the credit is applied when the vehicle is "
-                "handed over.",
-                size=8,
-                color=MUTED,
-            )
+            layout.paragraph(t("trade_in_statement"), size=8, color=MUTED)
         layout.gap(8)
 
-    def _payment(self, layout: PageLayout, agreement: AgreementInput) -> None:
-        order = agreement.order
+    def _payment(self, layout: PageLayout) -> None:
+        t = self.t
+        text = self.text
+        order = self.agreement.order
         plan = order.payment
         total = order.pricing.total_due
         balance = total - plan.deposit - plan.down_payment
         financed = plan.method is PaymentChoice.FINANCE
-        lender = printable(plan.lender or "the lender", 80)
+        lender = printable(plan.lender or t("the_lender"), 80)
         rows: list[tuple[str, str, str]] = [
-            ("Total purchase price", _money(total), "item"),
-            ("Deposit received", _less(plan.deposit), "item"),
-            ("Down payment" + (" (due before delivery)" if financed else ""), _less(plan.down_payment), "item"),
+            (t("total_price"), text.money(total), "item"),
+            (t("deposit_received"), text.less(plan.deposit), "item"),
+            (t("down_payment_financed" if financed else "down_payment"), text.less(plan.down_payment), "item"),
             (
-                f"Balance owing — to be financed by {lender}" if financed else "Balance owing — due before delivery",
-                _money(balance),
+                t("balance_financed", lender=lender) if financed else t("balance_cash"),
+                text.money(balance),
                 "total",
             ),
+            (t("financed_note") if financed else t("cash_note"), "", "note"),
         ]
-        if financed:
-            rows.append(
-                ("The balance owing is paid to the dealer by the lender; see the financing disclosure.", "", "note")
-            )
-        else:
-            rows.append(("Payment method: cash purchase (bank transfer or card); no financing.", "", "note"))
-        layout.section("Payment", keep_with_next=len(rows) * 12.5)
+        layout.section(t("payment_heading"), keep_with_next=len(rows) * 12.5)
         layout.amounts(rows)
         layout.gap(8)
 
-    def _financing(self, layout: PageLayout, agreement: AgreementInput) -> None:
-        plan = agreement.order.payment
+    def _financing(self, layout: PageLayout) -> None:
+        t = self.t
+        text = self.text
+        plan = self.agreement.order.payment
         financed = plan.financed_amount
         pairs: list[tuple[str, str]] = [
-            ("Lender", _or_not_stated(plan.lender or "")),
-            ("Amount financed", _money(financed)),
+            (t("lender"), self._or_not_stated(plan.lender or "")),
+            (t("amount_financed"), text.money(financed)),
         ]
         if plan.apr_percent is not None and plan.term_months and plan.monthly_payment is not None:
             total_of_payments = Money(plan.monthly_payment.cents * plan.term_months, financed.currency)
             pairs += [
-                ("Annual rate (APR)", apr_text(plan.apr_percent)),
-                ("Term", f"{plan.term_months} months ({plan.term_months} monthly payments)"),
-                ("Monthly payment", _money(plan.monthly_payment)),
-                ("Total of payments", _money(total_of_payments)),
-                ("Cost of borrowing", _money(total_of_payments - financed)),
+                (t("apr"), text.percent_value(plan.apr_percent)),
+                (t("term"), t("term_value", months=plan.term_months)),
+                (t("monthly_payment"), text.money(plan.monthly_payment)),
+                (t("total_of_payments"), text.money(total_of_payments)),
+                (t("cost_of_borrowing"), text.money(total_of_payments - financed)),
             ]
         else:
-            pairs.append(("Terms", "As set out in the lender's credit agreement"))
-        layout.section("Financing disclosure", keep_with_next=70)
+            pairs.append((t("terms_label"), t("lender_terms")))
+        layout.section(t("financing_heading"), keep_with_next=70)
         layout.fields(pairs, label_width=92)
-        layout.paragraph(
-            "The cost of borrowing is the total of payments less the amount financed, with interest compounded "
-            "monthly and no other charges. The loan is made by the lender under its own credit agreement with the "
-            "buyer, which governs the loan if it differs from this summary.",
-            size=8,
-            color=MUTED,
-        )
+        layout.paragraph(t("financing_note"), size=8, color=MUTED)
         layout.gap(8)
 
-    def _delivery(self, layout: PageLayout, agreement: AgreementInput) -> None:
-        delivery = agreement.order.delivery
+    def _delivery(self, layout: PageLayout) -> None:
+        t = self.t
+        delivery = self.agreement.order.delivery
         if delivery.method is DeliveryMethod.DELIVERY:
-            method = "Home delivery"
-            where = delivery.address.one_line() if delivery.address else "To be confirmed with the buyer"
-            where_label = "Deliver to"
+            method = t("home_delivery")
+            where = delivery.address.one_line() if delivery.address else t("to_be_confirmed")
+            where_label = t("deliver_to")
         else:
-            method = "Pickup by the buyer"
-            where = delivery.address.one_line() if delivery.address else "The dealer's pickup location, as confirmed"
-            where_label = "Pickup at"
-        layout.section("Delivery")
+            method = t("pickup")
+            where = delivery.address.one_line() if delivery.address else t("pickup_location")
+            where_label = t("pickup_at")
+        layout.section(t("delivery_heading"))
         layout.fields(
             [
-                ("Method", method),
+                (t("method"), method),
                 (where_label, printable(where, 250)),
-                ("Delivery date", _delivery_date(delivery)),
+                (t("delivery_date"), self._delivery_date(delivery)),
             ],
             columns=1,
             label_width=90,
@@ -708,114 +775,106 @@ class ReportlabAgreementRenderer:
         layout.gap(8)
 
     def _sales_final(self) -> str:
-        if self._return_days:
-            return f"All sales are final, subject only to the {self._return_days}-day return policy stated above."
-        return "All sales are final."
+        if self.return_days:
+            return self.t("sales_final.return", days=self.return_days, clause=_RETURN_CLAUSE, cancel=_CANCEL_CLAUSE)
+        return self.t("sales_final", cancel=_CANCEL_CLAUSE)
 
-    def _terms(self, layout: PageLayout, agreement: AgreementInput) -> None:
-        plan = agreement.order.payment
-        dealer = agreement.dealer
-        days = self._return_days
+    def _terms(self, layout: PageLayout) -> None:
+        t = self.t
+        plan = self.agreement.order.payment
+        dealer = self.agreement.dealer
+        days = self.return_days
+        # Clause 3 (cancellation) and 4 (return or finality) are referred to by number from the
+        # statement beside the buyer's signature: keep them there.
         clauses = [
-            (
-                "Deposit",
-                f"The refundable deposit of {_money(plan.deposit)} received with the reservation is applied to the "
-                "purchase price.",
-            ),
-            (
-                "Payment and delivery",
-                "The vehicle is delivered or handed over only once the balance owing has been paid (or the financing "
-                "funded) and the buyer has provided proof of valid insurance on the vehicle.",
-            ),
-            (
-                "Cancellation before delivery",
-                "The buyer may cancel this agreement until the vehicle is dispatched for delivery or handed over; "
-                "everything paid under it, the deposit included, is then refunded.",
-            ),
-            (
-                f"{days}-day return policy" if days else "No return policy",
-                (
-                    f"The buyer may return the vehicle within {days} days after delivery, in the condition in which it "
-                    "was delivered, for a refund of the amounts paid under this agreement. After that period the "
-                    "sale is final."
-                )
-                if days
-                else "Once the vehicle is delivered or handed over, the sale is final.",
-            ),
-            (
-                "Taxes and fees",
-                "Every charge and each sales tax is itemised above; no other fee is payable to the dealer under this "
-                "agreement.",
-            ),
-            (
-                "Electronic signature",
-                "The parties agree that this agreement may be signed electronically and that an electronic signature "
-                "has the same effect as a handwritten one (Electronic Commerce Act, 2000, Ontario). The signed copy "
-                "records who signed, when and from where, and carries the dealer's digital seal.",
-            ),
-            (
-                "Dealer registration",
-                f"{printable(dealer.name, 120)} is a motor vehicle dealer registered in Ontario under registration "
-                f"number {printable(dealer.registration_number, 60)}.",
-            ),
-            (
-                "Entire agreement",
-                "This document is the entire agreement between the buyer and the dealer for the sale of the vehicle "
-                "and is governed by the laws of Ontario and of Canada applicable there.",
-            ),
+            (t("term.deposit"), t("term.deposit.body", deposit=self._money(plan.deposit))),
+            (t("term.payment"), t("term.payment.body")),
+            (t("term.cancellation"), t("term.cancellation.body")),
         ]
-        layout.section("Terms and conditions")
+        if days:
+            clauses.append((t("term.return", days=days), t("term.return.body", days=days)))
+            clauses.append(
+                (
+                    t("term.final"),
+                    t("term.final.body.return", days=days, clause=_RETURN_CLAUSE, cancel=_CANCEL_CLAUSE),
+                )
+            )
+        else:
+            clauses.append((t("term.final"), t("term.final.body", cancel=_CANCEL_CLAUSE)))
+        clauses += [
+            (t("term.taxes"), t("term.taxes.body")),
+            (t("term.esign"), t("term.esign.body")),
+            (
+                t("term.registration"),
+                t(
+                    "term.registration.body",
+                    dealer=printable(dealer.name, 120),
+                    registration=printable(dealer.registration_number, 60),
+                ),
+            ),
+            (t("term.entire"), t("term.entire.body")),
+        ]
+        layout.section(t("terms_heading"))
         for n, (title, body) in enumerate(clauses, start=1):
             layout.paragraph(body, heading=f"{title}.", indent=16, lead=f"{n}.", size=8)
             layout.gap(2)
         layout.gap(8)
 
-    def _signatures(self, layout: PageLayout, agreement: AgreementInput) -> None:
-        contact = agreement.order.contact
-        dealer = agreement.dealer
+    def _signatures(self, layout: PageLayout) -> None:
+        t = self.t
+        lang = self.text.language
+        contact = self.agreement.order.contact
+        dealer = self.agreement.dealer
         half = (WIDTH - 24) / 2
         sign_x = LEFT + half + 24
-        statement = wrap(self._sales_final(), BOLD, 9.5, half - 18)
-        statement_height = max(len(statement) * 12.5 + 14, 46.0)
+        statement = wrap(self._sales_final(), BOLD, 9, half - 18)
+        statement_height = max(len(statement) * 12 + 14, 46.0)
         # Both rows, the note under them and a little air, so the block never splits over two pages.
-        layout.section("Signatures", keep_with_next=max(statement_height, 78.0) + 18 + 14 + 76 + 40)
+        layout.section(t("signatures_heading"), keep_with_next=max(statement_height, 78.0) + 18 + 14 + 76 + 40)
 
         # Buyer: the "sales final" statement in a box on the left, beside the signature line.
         top = layout.y
-        layout.text(LEFT, top - 8, "BUYER", font=BOLD, size=7.5, color=ACCENT)
+        layout.text(LEFT, top - 8, t("buyer_label"), font=BOLD, size=7.5, color=ACCENT)
         box_top = top - 14
         layout.box(LEFT, box_top - statement_height, half, statement_height, stroke=INK)
         for n, line in enumerate(statement):
-            layout.text(LEFT + 9, box_top - 16 - n * 12.5, line, font=BOLD, size=9.5)
-        self._signature_line(
-            layout, sign_x, box_top, half, "Buyer's signature", [f"Name: {printable(contact.full_name, 80)}", "Date:"]
-        )
+            layout.text(LEFT + 9, box_top - 16 - n * 12, line, font=BOLD, size=9)
+        name = t("name", name=printable(contact.full_name, 80))
+        self._signature_line(layout, sign_x, box_top, half, t("buyer_signature"), [name, t("date")], "buyer", lang)
         layout.y = box_top - max(statement_height, 78.0) - 18
 
         # Dealer: who signs for it on the left, its signature line on the right.
         top = layout.y
-        layout.text(LEFT, top - 8, "DEALER", font=BOLD, size=7.5, color=ACCENT)
+        layout.text(LEFT, top - 8, t("dealer_label"), font=BOLD, size=7.5, color=ACCENT)
         box_top = top - 14
         for n, line in enumerate(
-            [f"For {printable(dealer.name, 90)}", f"Registration no. {printable(dealer.registration_number, 60)}"]
+            [
+                t("for_dealer", dealer=printable(dealer.name, 90)),
+                t("dealer_registration_line", registration=printable(dealer.registration_number, 60)),
+            ]
         ):
             layout.text(LEFT, box_top - 12 - n * 12, line, size=8.5)
         self._signature_line(
-            layout, sign_x, box_top, half, "Authorized representative's signature", ["Name and title:", "Date:"]
+            layout, sign_x, box_top, half, t("dealer_signature"), [t("name_and_title"), t("date")], "dealer", lang
         )
         layout.y = box_top - 76
-        layout.paragraph(
-            "When this agreement is signed electronically, a signature record (signer, time, IP address, device "
-            "and the SHA-256 fingerprint of these pages) is added as the last page, and the dealer's digital seal "
-            "is applied to the whole document.",
-            size=7.5,
-            color=MUTED,
-        )
+        layout.paragraph(t("signature_note"), size=7.5, color=MUTED)
 
     @staticmethod
-    def _signature_line(layout: PageLayout, x: float, top: float, width: float, caption: str, below: list[str]) -> None:
-        """A line to sign on, ``top`` points down to it, with a caption and details beneath."""
-        layout.line(x, top - 30, x + width, top - 30, color=INK, width=0.8)
+    def _signature_line(
+        layout: PageLayout, x: float, top: float, width: float, caption: str, below: list[str], role: str, lang: str
+    ) -> None:
+        """A line to sign on, ``top`` points down to it, with a caption and details beneath; named
+        destinations mark the line and the end of its last detail (the date) for the signed copy."""
+        line_y = top - 30
+        layout.line(x, line_y, x + width, line_y, color=INK, width=0.8)
+        layout.destination(f"sig.{role}.{lang}", x, line_y)
         layout.text(x, top - 39, caption, size=7.5, color=MUTED)
         for n, text in enumerate(below):
             layout.text(x, top - 52 - n * 12, text, size=8.5)
+        first = below[0]
+        layout.destination(f"name.{role}.{lang}", x + stringWidth(first, REGULAR, 8.5) + 4, top - 52)
+        last = below[-1]
+        layout.destination(
+            f"date.{role}.{lang}", x + stringWidth(last, REGULAR, 8.5) + 4, top - 52 - (len(below) - 1) * 12
+        )

@@ -19,6 +19,7 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from checkout_core.errors import DocumentIntegrityError, NotFound
@@ -138,6 +139,21 @@ class LocalDocumentStore:
 
         False for a malformed key, a missing file or altered content (for audits)."""
         return is_valid_key(key) and self._intact(self._path(key), key)
+
+    def keys(self) -> Iterator[str]:
+        """Every document key under the root, in key order (for audits and migrations);
+        temporary files and anything else that is not a key are left out."""
+        if not self._root.is_dir():
+            return
+        for first in sorted(self._root.iterdir()):
+            if len(first.name) != 2 or not first.is_dir():
+                continue
+            for second in sorted(first.iterdir()):
+                if not second.is_dir():
+                    continue
+                for path in sorted(second.iterdir()):
+                    if is_valid_key(path.name) and path.name[:4] == first.name + second.name:
+                        yield path.name
 
     @staticmethod
     def _intact(path: Path, key: str) -> bool:

@@ -7,6 +7,12 @@
 3. pyHanko seals the result with a PAdES (ETSI.CAdES.detached) signature made with the dealer's
    certificate. The signature covers every byte of the file except its own value, so changing
    one byte afterwards — a price, a name, the recorded IP — makes validation fail.
+4. With a time-stamping authority configured (:class:`TimestampAuthority`, ``CHECKOUT_TSA_URL``),
+   the seal carries its RFC 3161 timestamp token (PAdES B-T): a third party's proof that the
+   seal existed at that time, which the dealer's own clock cannot give. When the TSA's trust
+   anchors are configured too, the certificates and revocation data that validate the seal and
+   the timestamp are embedded in the file's DSS (PAdES B-LT), so the copy stays verifiable
+   after the TSA's certificate expires or its CRL server is gone.
 
 Both pyHanko's signing and validation run an asyncio event loop internally; this module keeps
 its API synchronous, and runs them on a helper thread when the caller's thread already has a
@@ -34,8 +40,10 @@ from pyhanko.keys import load_certs_from_pemder_data
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
+from pyhanko.sign.diff_analysis import ModificationLevel
+from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
 from pyhanko.sign.validation import validate_pdf_signature
-from pyhanko.sign.validation.status import SignatureCoverageLevel
+from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash, process_pss_params
@@ -54,7 +62,9 @@ from adapters.documents.agreement_pdf import (
     wrap,
 )
 from adapters.documents.certificates import SigningMaterial, SigningMaterialError, load_signing_material
-from checkout_core.ports.documents import SignatureEvidence
+from adapters.documents.signature_lines import local_stamp as _local_stamp
+from adapters.documents.signature_lines import sign_on_lines
+from checkout_core.ports.documents import SealReport, SignatureEvidence
 
 SEAL_FIELD = "DealerSeal"
 log = logging.getLogger("checkout.documents")
@@ -118,6 +128,25 @@ class _KeySigner(signers.Signer):
 
 
 @attrs.frozen(kw_only=True)
+class TimestampAuthority:
+    """An RFC 3161 time-stamping authority for the seal (``CHECKOUT_TSA_URL``)."""
+
+    url: str
+    trust_roots: tuple[x509.Certificate, ...] = ()
+    """The TSA's trust anchors (``CHECKOUT_TSA_TRUST_FILE``): with them the timestamp is checked
+    as trusted, and the seal embeds its validation data (PAdES B-LT)."""
+    timeout: float = 10.0
+    """Seconds to wait for the TSA's answer."""
+
+
+#: The PAdES baseline levels a seal is reported at.
+LEVEL_NONE = "none"
+LEVEL_B_B = "PAdES B-B"
+LEVEL_B_T = "PAdES B-T"
+LEVEL_B_LT = "PAdES B-LT"
+
+
+@attrs.frozen(kw_only=True)
 class SealCheck:
     """The outcome of checking a signed copy's digital seal."""
 
@@ -128,20 +157,36 @@ class SealCheck:
     trusted: bool
     """The certificate chains to one of the trusted certificates."""
     covers_whole_file: bool
-    """Nothing was added after the seal (no incremental update outside the signed range)."""
+    """Nothing was added after the seal (no incremental update outside the signed range) but
+    validation data (a B-LT seal's DSS, which pyHanko's difference analysis tells apart)."""
     signer: str = ""
     signed_at: datetime | None = None
     problem: str = ""
     """Why the check failed, when it failed before any of the above could be decided."""
+    level: str = LEVEL_NONE
+    """``PAdES B-B`` (no timestamp), ``PAdES B-T`` (timestamped) or ``PAdES B-LT`` (timestamped,
+    with validation data embedded); ``none`` without a seal."""
+    timestamp_at: datetime | None = None
+    """The time in the seal's RFC 3161 timestamp token (the TSA's clock), if it has one."""
+    timestamp_authority: str = ""
+    """The TSA certificate's subject."""
+    timestamp_sound: bool = False
+    """The token is intact and its signature verifies (it timestamps this seal's signature)."""
+    timestamp_trusted: bool = False
+    """The TSA's certificate chains to one of the trusted TSA anchors."""
 
     @property
     def ok(self) -> bool:
-        """Intact, valid, trusted and covering the whole file."""
-        return self.intact and self.valid and self.trusted and self.covers_whole_file
+        """Intact, valid, trusted and covering the whole file; and its timestamp, if any, sound."""
+        seal = self.intact and self.valid and self.trusted and self.covers_whole_file
+        return seal and (self.timestamp_at is None or self.timestamp_sound)
 
 
-def check_seal(pdf: bytes, trusted: Sequence[x509.Certificate]) -> SealCheck:
-    """Validate the last digital signature of ``pdf`` against ``trusted`` certificates.
+def check_seal(
+    pdf: bytes, trusted: Sequence[x509.Certificate], tsa_trusted: Sequence[x509.Certificate] = ()
+) -> SealCheck:
+    """Validate the last digital signature of ``pdf`` against ``trusted`` certificates, and its
+    timestamp token, if it has one, against ``tsa_trusted``.
 
     Never raises for a damaged or unsigned file: the result says what is wrong."""
 
@@ -153,7 +198,10 @@ def check_seal(pdf: bytes, trusted: Sequence[x509.Certificate]) -> SealCheck:
                 return SealCheck(intact=False, valid=False, trusted=False, covers_whole_file=False, problem="no seal")
             embedded = signatures[-1]
             context = ValidationContext(trust_roots=[_der(c) for c in trusted], allow_fetching=False)
-            status = validate_pdf_signature(embedded, context)
+            # Its own context: a TSA is trusted for timestamps, not as a sealer (and vice versa).
+            ts_context = ValidationContext(trust_roots=[_der(c) for c in tsa_trusted], allow_fetching=False)
+            status = validate_pdf_signature(embedded, context, ts_validation_context=ts_context)
+            has_dss = reader.root.get("/DSS") is not None
         except Exception as exc:  # a mangled file can fail anywhere in the parser
             return SealCheck(
                 intact=False, valid=False, trusted=False, covers_whole_file=False, problem=f"unreadable: {exc}"
@@ -162,12 +210,53 @@ def check_seal(pdf: bytes, trusted: Sequence[x509.Certificate]) -> SealCheck:
             intact=bool(status.intact),
             valid=bool(status.valid),
             trusted=bool(status.trusted),
-            covers_whole_file=status.coverage is SignatureCoverageLevel.ENTIRE_FILE,
+            covers_whole_file=_covers_whole_file(status),
             signer=str(status.signing_cert.subject.human_friendly),
             signed_at=status.signer_reported_dt,
+            **_timestamp_fields(status.timestamp_validity, has_dss),
         )
 
     return _off_the_loop(work)
+
+
+def _covers_whole_file(status: PdfSignatureStatus) -> bool:
+    if status.coverage is SignatureCoverageLevel.ENTIRE_FILE:
+        return True
+    # A B-LT seal is followed by one revision that adds its validation data (DSS) and nothing else.
+    return status.coverage is SignatureCoverageLevel.ENTIRE_REVISION and status.modification_level in (
+        ModificationLevel.NONE,
+        ModificationLevel.LTA_UPDATES,
+    )
+
+
+def _timestamp_fields(token: Any, has_dss: bool) -> dict[str, Any]:
+    """SealCheck's level and timestamp fields from pyHanko's ``TimestampSignatureStatus``."""
+    if token is None:
+        return {"level": LEVEL_B_B}
+    return {
+        # The DSS holds the certificates and revocation data that keep the seal verifiable.
+        "level": LEVEL_B_LT if has_dss else LEVEL_B_T,
+        "timestamp_at": token.timestamp,
+        "timestamp_authority": str(token.signing_cert.subject.human_friendly),
+        "timestamp_sound": bool(token.intact and token.valid),
+        "timestamp_trusted": bool(token.trusted),
+    }
+
+
+def _seal_problem(result: SealCheck) -> str:
+    """What is wrong with a seal that was read, in words (empty when nothing is)."""
+    wrong = [
+        text
+        for failed, text in (
+            (not result.intact, "the sealed bytes were changed"),
+            (not result.valid, "the seal's signature does not verify"),
+            (not result.trusted, "the sealing certificate is not trusted"),
+            (not result.covers_whole_file, "content was added after sealing"),
+            (result.timestamp_at is not None and not result.timestamp_sound, "the timestamp token is broken"),
+        )
+        if failed
+    ]
+    return "; ".join(wrong)
 
 
 def _commits_to_content(certificate: x509.Certificate) -> bool:
@@ -192,8 +281,16 @@ class StampedSignedCopyMaker:
     the maker is built, so a wrong configuration stops the program at start, not at a
     customer's signature. Raises :class:`~adapters.documents.certificates.SigningMaterialError`."""
 
-    def __init__(self, cert_file: Path, key_file: Path, *, key_passphrase: bytes | None = None) -> None:
+    def __init__(
+        self,
+        cert_file: Path,
+        key_file: Path,
+        *,
+        key_passphrase: bytes | None = None,
+        tsa: TimestampAuthority | None = None,
+    ) -> None:
         self._material = load_signing_material(Path(cert_file), Path(key_file), key_passphrase=key_passphrase)
+        self._tsa = tsa
         self._signer = _KeySigner(self._material)
         if not _commits_to_content(self._material.certificate):
             log.warning(
@@ -210,8 +307,13 @@ class StampedSignedCopyMaker:
         """The sealing certificate (what verifiers trust, for a self-signed seal)."""
         return self._material.certificate
 
-    def make_signed_copy(self, agreement_pdf: bytes, evidence: SignatureEvidence) -> bytes:
-        """The agreement, its signature page, and the PAdES seal over both."""
+    def make_signed_copy(
+        self, agreement_pdf: bytes, evidence: SignatureEvidence, countersignature: SignatureEvidence | None = None
+    ) -> bytes:
+        """The agreement with each signature printed on its own signature line (the buyer's
+        ``evidence``; the dealer's ``countersignature`` when given), its signature record page,
+        and the PAdES seal over everything."""
+        signatures = [evidence] if countersignature is None else [evidence, countersignature]
         try:
             agreement = PdfReader(io.BytesIO(agreement_pdf), strict=False)
             pages = len(agreement.pages)
@@ -225,10 +327,11 @@ class StampedSignedCopyMaker:
 
         title = title or "Purchase agreement"
         page = self._signature_page(
-            evidence, sha256=hashlib.sha256(agreement_pdf).hexdigest(), pages=pages, title=title, size=size
+            signatures, sha256=hashlib.sha256(agreement_pdf).hexdigest(), pages=pages, title=title, size=size
         )
         merged = PdfWriter()
         merged.append(agreement)
+        sign_on_lines(merged, agreement, signatures)
         merged.append(PdfReader(io.BytesIO(page)))
         merged.add_metadata(
             {
@@ -241,22 +344,56 @@ class StampedSignedCopyMaker:
         merged.write(buffer)
         return self._seal(buffer.getvalue(), evidence)
 
+    @property
+    def tsa(self) -> TimestampAuthority | None:
+        """The time-stamping authority of the seals, if one is configured."""
+        return self._tsa
+
     def check(self, signed_pdf: bytes) -> SealCheck:
-        """Check a signed copy against this maker's own certificate (for audits)."""
-        return check_seal(signed_pdf, [self._material.certificate])
+        """Check a signed copy against this maker's own certificate and the TSA's anchors (for audits)."""
+        return check_seal(signed_pdf, [self._material.certificate], self._tsa.trust_roots if self._tsa else ())
+
+    def check_seal(self, signed_pdf: bytes) -> SealReport:
+        """See :class:`checkout_core.ports.documents.SignedCopyMaker`."""
+        result = self.check(signed_pdf)
+        return SealReport(
+            level=result.level,
+            ok=result.ok,
+            signer=result.signer,
+            timestamp_at=result.timestamp_at,
+            timestamp_authority=result.timestamp_authority,
+            timestamp_trusted=result.timestamp_trusted,
+            problem=result.problem or _seal_problem(result),
+        )
 
     # -- internals ---------------------------------------------------------------------------
 
+    def _ltv_context(self, tsa: TimestampAuthority) -> ValidationContext:
+        """What validates the seal and the timestamp when their validation data is embedded (B-LT):
+        the sealing certificate and its chain, the TSA's anchors; revocation data is fetched from
+        the certificates' CRL/OCSP addresses (soft-fail: a certificate that names none is fine)."""
+        anchors = [self._material.certificate, *self._material.chain, *tsa.trust_roots]
+        return ValidationContext(trust_roots=[_der(c) for c in anchors], allow_fetching=True)
+
     def _seal(self, pdf: bytes, evidence: SignatureEvidence) -> bytes:
+        tsa = self._tsa
+        ltv = tsa is not None and bool(tsa.trust_roots)
         metadata = signers.PdfSignatureMetadata(
             field_name=SEAL_FIELD,
             subfilter=fields.SigSeedSubFilter.PADES,
             reason=printable(f"Purchase agreement signed electronically by {evidence.signer_name}", 200),
+            embed_validation_info=ltv,
+            validation_context=self._ltv_context(tsa) if tsa is not None and ltv else None,
+        )
+        timestamper = (
+            RequestsHTTPTimeStamper(tsa.url, timeout=tsa.timeout)  # type: ignore[no-untyped-call]  # pyHanko leaves it unannotated
+            if tsa is not None
+            else None
         )
 
         def work() -> bytes:
             writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
-            out = signers.sign_pdf(writer, metadata, signer=self._signer)
+            out = signers.sign_pdf(writer, metadata, signer=self._signer, timestamper=timestamper)
             result: bytes = out.getvalue()
             return result
 
@@ -266,8 +403,15 @@ class StampedSignedCopyMaker:
             raise SignedCopyError(f"sealing the signed copy failed: {exc}") from exc
 
     def _signature_page(
-        self, evidence: SignatureEvidence, *, sha256: str, pages: int, title: str, size: tuple[float, float]
+        self,
+        signatures: Sequence[SignatureEvidence],
+        *,
+        sha256: str,
+        pages: int,
+        title: str,
+        size: tuple[float, float],
     ) -> bytes:
+        evidence = signatures[0]
         width, height = size
         left, right = 54.0, width - 54.0
         text_width = right - left
@@ -300,26 +444,38 @@ class StampedSignedCopyMaker:
         c.line(left, y - 4, right, y - 4)
         y -= 16
 
-        signed_at = _utc(evidence.signed_at)
-        rows = [
-            ("Signed by", printable(evidence.signer_name, 200)),
-            ("Email", printable(evidence.signer_email, 254)),
-            ("Signed at (UTC)", signed_at.strftime("%Y-%m-%d %H:%M:%S UTC")),
-            ("IP address", printable(evidence.ip_address, 64) or "Not recorded"),
-            ("User agent", printable(evidence.user_agent, 400) or "Not recorded"),
-        ]
         label_width = 110.0
-        for label, value in rows:
-            pieces = wrap(value, BOLD, 9, text_width - label_width)
-            c.setFont(REGULAR, 9)
-            c.setFillColor(MUTED)
-            c.drawString(left, y - 9, label)
-            for piece in pieces:
-                c.setFont(BOLD, 9)
-                c.setFillColor(INK)
-                c.drawString(left + label_width, y - 9, piece)
-                y -= 12.5
-            y -= 2
+        for signature in signatures:
+            dealer = signature.role == "dealer"
+            line_of(
+                "COUNTERSIGNED FOR THE DEALER" if dealer else "SIGNED BY THE BUYER",
+                font=BOLD,
+                size_pt=8.5,
+                color=ACCENT,
+            )
+            signed_at = _utc(signature.signed_at)
+            rows = [
+                ("Signed by", printable(signature.signer_name, 200)),
+                *([("Title", printable(signature.signer_title, 120))] if signature.signer_title else []),
+                ("Email", printable(signature.signer_email, 254)),
+                ("Signed at (UTC)", signed_at.strftime("%Y-%m-%d %H:%M:%S UTC")),
+                ("Signed at (local)", _local_stamp(signature)),
+                ("Signature", "drawn by the signer" if signature.signature_image else "typed full name"),
+                ("IP address", printable(signature.ip_address, 64) or "Not recorded"),
+                ("User agent", printable(signature.user_agent, 400) or "Not recorded"),
+            ]
+            for label, value in rows:
+                pieces = wrap(value, BOLD, 9, text_width - label_width)
+                c.setFont(REGULAR, 9)
+                c.setFillColor(MUTED)
+                c.drawString(left, y - 9, label)
+                for piece in pieces:
+                    c.setFont(BOLD, 9)
+                    c.setFillColor(INK)
+                    c.drawString(left + label_width, y - 9, piece)
+                    y -= 12.5
+                y -= 2
+            y -= 8
 
         y -= 6
         line_of("SHA-256 of the agreement as presented for signature", font=BOLD, size_pt=8.5, color=ACCENT)

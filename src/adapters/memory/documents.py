@@ -7,7 +7,7 @@ import hashlib
 import threading
 
 from checkout_core.errors import NotFound
-from checkout_core.ports.documents import AgreementInput, SignatureEvidence, StoredObject
+from checkout_core.ports.documents import AgreementInput, SealReport, SignatureEvidence, StoredObject
 
 
 class MemoryDocumentStore:
@@ -52,7 +52,18 @@ class PlainTextAgreementRenderer:
 class PlainSignedCopyMaker:
     """A stand-in for the stamped PDF: the agreement followed by a signature line."""
 
-    def make_signed_copy(self, agreement_pdf: bytes, evidence: SignatureEvidence) -> bytes:
-        """The agreement bytes plus who signed and when."""
+    def make_signed_copy(
+        self, agreement_pdf: bytes, evidence: SignatureEvidence, countersignature: SignatureEvidence | None = None
+    ) -> bytes:
+        """The agreement bytes plus who signed and when (and who countersigned for the dealer)."""
         stamp = f"\nSIGNED by {evidence.signer_name} <{evidence.signer_email}> at {evidence.signed_at.isoformat()}\n"
+        if countersignature is not None:
+            stamp += (
+                f"COUNTERSIGNED by {countersignature.signer_name} <{countersignature.signer_email}> "
+                f"at {countersignature.signed_at.isoformat()}\n"
+            )
         return agreement_pdf + stamp.encode()
+
+    def check_seal(self, signed_pdf: bytes) -> SealReport:
+        """The stand-in does not seal: nothing to check."""
+        return SealReport(level="none", ok=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import nats
@@ -20,8 +20,18 @@ from checkout_core.ports.repositories import StoredEvent
 class NatsJetStreamPublisher:
     """A synchronous facade over nats-py for the synchronous relay."""
 
-    def __init__(self, url: str, *, stream: str = "CHECKOUT_EVENTS", subject_prefix: str = "checkout.events") -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        stream: str = "CHECKOUT_EVENTS",
+        subject_prefix: str = "checkout.events",
+        trace_headers: Callable[[], Mapping[str, str]] | None = None,
+    ) -> None:
         self._url = url
+        #: Headers carrying the current trace context (``traceparent``) into each message, so a
+        #: consumer's spans join the trace of the relay pass that published it.
+        self._trace_headers = trace_headers
         self._stream = stream
         self._prefix = subject_prefix
         self._loop = asyncio.new_event_loop()
@@ -41,7 +51,7 @@ class NatsJetStreamPublisher:
         except NotFoundError:
             await self._js.add_stream(name=self._stream, subjects=[f"{self._prefix}.>"], duplicate_window=120.0)
 
-    async def _publish(self, events: Sequence[StoredEvent]) -> None:
+    async def _publish(self, events: Sequence[StoredEvent], extra: Mapping[str, str]) -> None:
         await self._connect()
         for event in events:
             body = {
@@ -54,13 +64,14 @@ class NatsJetStreamPublisher:
             await self._js.publish(
                 f"{self._prefix}.{event.name}",
                 json.dumps(body, separators=(",", ":"), default=str).encode(),
-                headers={"Nats-Msg-Id": event.id},
+                headers={**extra, "Nats-Msg-Id": event.id},
                 timeout=10,
             )
 
     def publish(self, events: Sequence[StoredEvent]) -> None:
         """Publish and wait for every acknowledgement."""
-        self._run(self._publish(events))
+        extra = dict(self._trace_headers()) if self._trace_headers is not None else {}
+        self._run(self._publish(events, extra))
 
     def close(self) -> None:
         """Drain the connection and stop the private event loop."""

@@ -96,8 +96,8 @@ class SandboxGateway:
             ":memory:" if path is None else str(path), check_same_thread=False, isolation_level=None, timeout=30
         )
         if path is not None:
-            # WAL lets readers run beside the one writer, and commits without a full fsync dance:
-            # the sweep benchmark spent a third of its time here in the default journal mode.
+            # WAL lets readers run beside the one writer, and commits without a full fsync dance
+            # (measured: docs/payments.md, "Sandbox and Stripe").
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)

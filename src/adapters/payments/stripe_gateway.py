@@ -1,33 +1,8 @@
-"""The Stripe adapter of the :class:`~checkout_core.ports.payments.PaymentGateway` port.
-
-It uses the official SDK's ``stripe.StripeClient`` and keeps the sandbox gateway's semantics
-(``adapters.payments.sandbox``): a card decline is a FAILED :class:`ChargeResult` with Stripe's
-decline code, never an exception; a gateway we cannot reach, or one that fails, raises
-:class:`PaymentGatewayUnavailable` after the SDK's own retries, and the same call with the same
-idempotency key is then safe to repeat. The adapter never writes our ledger: the core records
-the payment as ``pending`` before calling and settles it afterwards (or recovery does).
-
-How each port method maps to Stripe:
-
-- ``charge``: one PaymentIntent created and confirmed server side (``confirm=true``, cards
-  only: ``allowed_payment_method_types=["card"]``, so no redirect-based method and no
-  ``return_url``), with our ``idempotency_key`` as Stripe's ``Idempotency-Key`` and in the
-  metadata next to our ``ledger_id``. A legacy ``tok_…`` card token is first turned into a
-  PaymentMethod (``card[token]``, its own key ``<key>:payment_method``).
-- ``find_charge``: PaymentIntent search by metadata, then (because search lags writes) a list
-  of recent PaymentIntents filtered by metadata.
-- ``refund`` / ``get_refund``: Refund objects on the PaymentIntent, our key in their metadata.
-- ``activity``: charges, refunds and the balance transactions that neither shows (disputes).
-
-PCI-DSS: only tokens and PaymentMethod ids are sent, only card brand and last 4 digits are read
-back. Nothing here logs a token, an API key, a webhook secret or a Stripe error message (those
-can quote the token); logs carry our ids, Stripe's object ids and request ids only.
-
-Tested against the ``localstripe`` emulator (tests/payments). Where the emulator differs from
-Stripe the code follows Stripe, except for the two create parameters localstripe cannot parse
-(``allowed_payment_method_types``, ``description``): pointed at an emulator (``api_base`` other
-than Stripe's), the adapter sends localstripe's older ``payment_method_types`` instead.
-"""
+"""The Stripe adapter of the :class:`~checkout_core.ports.payments.PaymentGateway` port: a
+decline is a FAILED :class:`ChargeResult`, an outage :class:`PaymentGatewayUnavailable` after the
+SDK's retries (safe to repeat with the same key); the ledger is never written here. Only tokens
+go out and only brand and last 4 come back; nothing logs a token, key or Stripe message. How each
+method maps to Stripe, and localstripe's dialect: docs/payments.md, "Sandbox and Stripe"."""
 
 from __future__ import annotations
 

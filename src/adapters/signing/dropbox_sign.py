@@ -1,26 +1,8 @@
-"""The Dropbox Sign adapter of the :class:`~checkout_core.ports.documents.SigningService` port.
-
-It uses the official SDK (``dropbox-sign``: ``ApiClient``, ``SignatureRequestApi``,
-``EmbeddedApi``). How each port method maps to the Dropbox Sign API:
-
-- ``create_envelope``: one signature request for the buyer with the agreement as ``files[0]``,
-  ``metadata.order_id`` and ``expires_at``. With a ``client_id`` (an API app) it is an embedded
-  request (``/signature_request/create_embedded``) and the signing URL is an embedded
-  ``sign_url`` (``/embedded/sign_url/{signature_id}``); without one it is sent by email
-  (``/signature_request/send``) and the URL is the request's ``signing_url`` or ``details_url``.
-- ``verify_callback``: the callback's ``event_hash`` (HMAC-SHA256 keyed by the API key over
-  ``event_time + event_type``) is checked in constant time, the event must be no more than
-  :data:`CALLBACK_TOLERANCE` away from our clock, and — because the hash covers neither the
-  signature request nor its metadata — a state-changing event ("signed", "declined") is
-  confirmed by reading the signature request back from the API before it is believed.
-- ``signed_document``: the final PDF (``/signature_request/files/{id}?file_type=pdf``) once the
-  request is complete; ``None`` before that or while Dropbox Sign is still preparing it (409).
-
-Every failure is a :class:`~checkout_core.errors.SigningNotAvailable` whose ``details["reason"]``
-says which: ``provider_unavailable`` (network, 429, 5xx: try again), ``provider_refused`` (4xx:
-our configuration or request), ``forged``, ``stale``, ``malformed``, ``unconfirmed``. Nothing
-here logs or puts into a message the API key, a signer's e-mail address or a signing URL.
-"""
+"""The Dropbox Sign adapter of the :class:`~checkout_core.ports.documents.SigningService` port
+(the official ``dropbox-sign`` SDK). Callbacks are believed only after their HMAC, their age and —
+for "signed" and "declined" — the signature request read back from the API; every failure is a
+:class:`~checkout_core.errors.SigningNotAvailable` with a ``reason``. Nothing here logs the API
+key, a signer's e-mail or a signing URL. Method by method: docs/signing.md, "Dropbox Sign"."""
 
 from __future__ import annotations
 

@@ -63,7 +63,7 @@ class SqlIdempotencyStore:
                 row = connection.execute(lookup, sql.where_params(scope=scope, key=key)).mappings().first()
                 if row is None:
                     continue  # released meanwhile: claim again
-                existing = mapping.idempotency_from_row(row)
+                existing = mapping.from_row(row, IdempotencyRecord)
                 if not is_abandoned(existing, request_hash, now):
                     return existing
                 # Take the abandoned claim over, if no other retry did first (the old

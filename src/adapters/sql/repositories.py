@@ -1,28 +1,18 @@
 """SQL repositories: one per port in :mod:`checkout_core.ports.repositories`.
 
-They run inside the transaction of their :class:`~adapters.sql.unit_of_work.SqlUnitOfWork`
-and never commit. Each method is one SQL statement (the outbox batches its inserts into one
-per commit), so a use case's statement count is the number of repository calls it makes.
-
-Concurrency rules (see ``docs/persistence.md``):
-
-* the car is claimed with a conditional UPDATE (``status = 'available'``), and a unique partial
-  index allows one active reservation per car; a second one is refused by
-  ``INSERT … ON CONFLICT DO NOTHING`` and reported as VehicleUnavailable;
-* batch claims use ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so that concurrent sweeps split the
-  work; on SQLite the whole transaction already holds the write lock (``BEGIN IMMEDIATE``);
-* orders carry a version checked by every UPDATE (lost updates become Conflict);
-* a reservation is saved only if its status is still the one this unit of work loaded, and a
-  payment only if its status and refunded amount are (two refunds cannot both reserve money).
-"""
+They run inside the transaction of their unit of work (:class:`adapters.sql.session.SqlSession`)
+and never commit. Each method is one SQL statement (the outbox batches its inserts into one per
+commit), so a use case's statement count is the number of repository calls it makes. The rules
+(which statuses hold a car, when a hold is overdue, which orders are open) are the core's
+constants, turned into ``WHERE`` clauses here. Concurrency: see ``docs/persistence.md``."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -35,19 +25,22 @@ from sqlalchemy import (
     and_,
     bindparam,
     func,
+    literal_column,
+    not_,
     or_,
     select,
     true,
-    update,
 )
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql.base import PGDialect
 
 from adapters.sql import mapping, tables
 from adapters.sql import statements as sql
 from adapters.sql.session import SqlSession
 from adapters.sql.statements import dialect_insert
 from checkout_core.errors import Conflict, VehicleUnavailable
-from checkout_core.model.audit import AuditAction, AuditEntry
+from checkout_core.model.aggregate import Aggregate
+from checkout_core.model.audit import AuditEntry
 from checkout_core.model.order import FIRST_ORDER_NUMBER, OPEN_STATUSES, Order, OrderStatus
 from checkout_core.model.parties import Advisor, Customer, FinancingApplication, TradeInOffer
 from checkout_core.model.payments import (
@@ -60,9 +53,18 @@ from checkout_core.model.payments import (
     Refund,
     RefundStatus,
 )
-from checkout_core.model.reservation import ACTIVE_STATUSES, DEPOSIT_KEY_SUFFIX, Reservation, ReservationStatus
+from checkout_core.model.reservation import (
+    ACTIVE_STATUSES,
+    DEPOSIT_KEY_SUFFIX,
+    EXPIRING_STATUS,
+    Reservation,
+    ReservationStatus,
+)
 from checkout_core.model.vehicle import Vehicle, VehicleStatus
 from checkout_core.ports.repositories import StoredEvent
+
+T = TypeVar("T")
+E = TypeVar("E")
 
 #: PostgreSQL SQLSTATEs that mean "a concurrent transaction got in the way; retry":
 #: serialization_failure, deadlock_detected, lock_not_available.
@@ -70,8 +72,7 @@ _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
 
 
 def _is_retryable(error: sa_exc.DBAPIError) -> bool:
-    sqlstate = getattr(error.orig, "sqlstate", None)
-    if sqlstate in _RETRYABLE_SQLSTATES:
+    if getattr(error.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES:
         return True
     # SQLite: the busy timeout ran out (only under extreme write load; BEGIN IMMEDIATE queues).
     return isinstance(error, sa_exc.OperationalError) and "database is locked" in str(error.orig)
@@ -98,167 +99,135 @@ def translate_db_errors() -> Iterator[None]:
         raise
 
 
-class _Repo:
-    """Shared plumbing: the unit of work's connection and statement helpers."""
-
-    def __init__(self, uow: SqlSession) -> None:
-        self._uow = uow
-
-    @property
-    def _dialect(self) -> str:
-        return self._uow.dialect_name
-
-    def _run(self, statement: Executable, params: Any = None) -> CursorResult[Any]:
-        return self._uow.execute(statement, params)
-
-    def _rows(self, statement: Executable, params: Any = None) -> Sequence[mapping.Row]:
-        return self._run(statement, params).mappings().all()
-
-    def _row(self, statement: Executable, params: Any = None) -> mapping.Row | None:
-        return self._run(statement, params).mappings().first()
-
-    def _by(self, table: Table, *, lock: bool = False, **where: Any) -> mapping.Row | None:
-        """The row whose columns equal ``where`` (a prebuilt statement, see :mod:`statements`)."""
-        return self._row(sql.select_where(self._dialect, table, tuple(where), lock=lock), sql.where_params(**where))
-
-    def _write(self, table: Table, row: dict[str, Any], **where: Any) -> int:
-        """UPDATE ``row`` where each ``where`` column equals its value; the row count."""
-        statement, params = sql.update_row(table, row, where)
-        return int(self._run(statement, params).rowcount)
-
-    def _locked(self, statement: Select[Any], *, skip_locked: bool = False) -> Select[Any]:
-        # FOR UPDATE only means something on PostgreSQL; SQLite's compiler drops it anyway,
-        # and there the transaction already holds the database's write lock.
-        if self._dialect == "postgresql":
-            return statement.with_for_update(skip_locked=skip_locked)
-        return statement
-
-    def _upsert(self, table: Table, row: dict[str, Any]) -> None:
-        key = [c.name for c in table.primary_key.columns]
-        statement = dialect_insert(self._dialect, table).values(row)
-        statement = statement.on_conflict_do_update(
-            index_elements=key, set_={name: statement.excluded[name] for name in row if name not in key}
-        )
-        self._run(statement)
+@contextmanager
+def _unique(message: str) -> Iterator[None]:
+    """A UNIQUE violation inside the block becomes Conflict(``message``)."""
+    try:
+        yield
+    except sa_exc.IntegrityError as error:
+        if not is_unique_violation(error):
+            raise
+        raise Conflict(message) from error
 
 
-def _without(row: dict[str, Any], *exclude: str) -> dict[str, Any]:
-    return {k: v for k, v in row.items() if k not in exclude}
+# -- the core's rules as SQL ----------------------------------------------------------------
+
+_R = tables.reservations.c
 
 
-# -- prebuilt statements of the hot paths (see adapters.sql.statements) -------------------------
+def _overdue(now: ColumnElement[Any]) -> ColumnElement[bool]:
+    """:meth:`Reservation.is_overdue`: in the expiring status, with ``expires_at`` reached."""
+    return and_(_R.status == EXPIRING_STATUS.value, _R.expires_at.is_not(None), _R.expires_at <= now)
 
 
-@functools.cache
-def _insert_active_hold(dialect_name: str) -> Insert:
-    """INSERT a pending/confirmed reservation unless the car already has one (partial index)."""
-    t = tables.reservations
-    return sql.dialect_insert(dialect_name, t).on_conflict_do_nothing(
-        index_elements=[t.c.vehicle_id], index_where=tables.ACTIVE_RESERVATION
-    )
+def _active_holds(customer: ColumnElement[Any], now: ColumnElement[Any]) -> Select[Any]:
+    """How many reservations :meth:`Reservation.is_active` counts for ``customer`` at ``now``."""
+    active = and_(_R.status.in_(sorted(s.value for s in ACTIVE_STATUSES)), not_(_overdue(now)))
+    return select(func.count()).select_from(tables.reservations).where(_R.customer_id == customer, active)
 
 
-@functools.cache
-def _active_for_vehicle(dialect_name: str) -> Select[Any]:
-    t = tables.reservations
-    statement = select(t).where(t.c.vehicle_id == bindparam("vehicle_id"), tables.ACTIVE_RESERVATION)
-    return statement.with_for_update() if dialect_name == "postgresql" else statement
+def _now() -> ColumnElement[Any]:
+    return bindparam("now", type_=_R.expires_at.type)
 
 
-def _count_active_for_customer() -> Select[Any]:
-    c = tables.reservations.c
-    return (
-        select(func.count())
-        .select_from(tables.reservations)
-        .where(
-            c.customer_id == bindparam("customer_id"),
-            or_(
-                c.status == ReservationStatus.PENDING_DEPOSIT.value,
-                and_(
-                    c.status == ReservationStatus.CONFIRMED.value,
-                    or_(c.expires_at.is_(None), c.expires_at > bindparam("now", type_=c.expires_at.type)),
-                ),
-            ),
-        )
-    )
-
-
-_COUNT_ACTIVE_FOR_CUSTOMER = _count_active_for_customer()
-
-#: PostgreSQL: the same count under a per-customer advisory lock (migration 0003 explains why).
-_COUNT_ACTIVE_FOR_CUSTOMER_LOCKED = select(
-    func.checkout_count_active_holds(
-        bindparam("customer_id", type_=tables.reservations.c.customer_id.type),
-        bindparam("now", type_=tables.reservations.c.expires_at.type),
+_COUNT_ACTIVE_HOLDS = _active_holds(bindparam("customer_id"), _now())
+#: PostgreSQL: the same count run by ``checkout_count_under_customer_lock`` (migration 0008) under
+#: a per-customer advisory lock, in a fresh snapshot; the query is this text with $1, $2 bound.
+_PG = PGDialect()  # type: ignore[no-untyped-call]  # SQLAlchemy's dialect __init__ is untyped
+_COUNT_ACTIVE_HOLDS_LOCKED = select(
+    func.checkout_count_under_customer_lock(
+        bindparam("customer_id", type_=_R.customer_id.type),
+        _now(),
+        str(
+            _active_holds(literal_column("$1"), literal_column("$2")).compile(
+                dialect=_PG, compile_kwargs={"literal_binds": True}
+            )
+        ),
     )
 )
 
 
-#: Label prefix of the deposit's columns in :func:`_due_with_deposits` (no reservation column
-#: starts with it).
-_DEPOSIT_PREFIX = "deposit__"
-
-
-@functools.cache
-def _due_with_deposits(dialect_name: str) -> Select[Any]:
-    r, p = tables.reservations, tables.payments
-    statement = (
-        select(r, *_labelled(p, _DEPOSIT_PREFIX))
-        .select_from(r.outerjoin(p, p.c.idempotency_key == r.c.id + DEPOSIT_KEY_SUFFIX))
-        .where(
-            r.c.status == ReservationStatus.CONFIRMED.value,
-            r.c.expires_at <= bindparam("now", type_=r.c.expires_at.type),
-        )
-        .order_by(r.c.expires_at, r.c.id)
-        .limit(bindparam("limit"))
-    )
-    if dialect_name == "postgresql":
-        statement = statement.with_for_update(skip_locked=True, of=r)
-    return statement
-
-
-_VEHICLE_PREFIX = "vehicle__"
-_ADVISOR_PREFIX = "advisor__"
+# -- statements of the hot paths, built once (see adapters.sql.statements) -------------------
 
 
 def _labelled(table: Table, prefix: str) -> list[ColumnElement[Any]]:
-    """Every column of ``table`` as ``<prefix><column>`` (no column of the joined tables starts
-    with one of the prefixes)."""
+    """Every column of ``table`` as ``<prefix><column>`` (no joined column starts with one)."""
     return [column.label(prefix + column.name) for column in table.c]
 
 
-T = TypeVar("T")
-
-
-def _joined(row: mapping.Row, prefix: str, from_row: Callable[[mapping.Row], T]) -> T | None:
-    """The outer-joined record whose columns ``row`` holds as ``<prefix><column>`` (see
-    :func:`_labelled`), or None when the join found none (its id is NULL)."""
+def _joined(row: mapping.Row, prefix: str, cl: type[T]) -> T | None:
+    """The outer-joined record ``row`` holds as ``<prefix><column>``, or None (its id is NULL)."""
     if row[prefix + "id"] is None:
         return None
-    return from_row({k.removeprefix(prefix): v for k, v in row.items() if k.startswith(prefix)})
+    return mapping.from_row({k.removeprefix(prefix): v for k, v in row.items() if k.startswith(prefix)}, cl)
+
+
+def _lock(
+    statement: Select[Any], dialect_name: str, *, skip_locked: bool = False, of: Table | None = None
+) -> Select[Any]:
+    # FOR UPDATE only means something on PostgreSQL: a SQLite transaction holds the write lock.
+    return statement.with_for_update(skip_locked=skip_locked, of=of) if dialect_name == "postgresql" else statement
 
 
 @functools.cache
-def _order_with_parties() -> Select[Any]:
+def _with_parties(dialect_name: str, claim: bool) -> Select[Any]:
+    """Orders with their car and advisor: one by id, or (``claim``) those awaiting an agreement."""
     o, v, a = tables.orders, tables.vehicles, tables.advisors
-    return (
-        select(o, *_labelled(v, _VEHICLE_PREFIX), *_labelled(a, _ADVISOR_PREFIX))
-        .select_from(o.outerjoin(v, v.c.id == o.c.vehicle_id).outerjoin(a, a.c.id == o.c.advisor_id))
-        .where(o.c.id == bindparam("id"))
+    statement = select(o, *_labelled(v, "vehicle__"), *_labelled(a, "advisor__")).select_from(
+        o.outerjoin(v, v.c.id == o.c.vehicle_id).outerjoin(a, a.c.id == o.c.advisor_id)
+    )
+    if not claim:
+        return statement.where(o.c.id == bindparam("id"))
+    statement = statement.where(o.c.awaits_agreement, o.c.id.not_in(bindparam("skip", expanding=True)))
+    return _lock(
+        statement.order_by(o.c.created_at, o.c.id).limit(bindparam("limit")), dialect_name, skip_locked=True, of=o
     )
 
 
 @functools.cache
 def _reservation_with_vehicle(dialect_name: str, for_update: bool) -> Select[Any]:
     r, v = tables.reservations, tables.vehicles
+    statement = select(r, *_labelled(v, "vehicle__")).select_from(r.outerjoin(v, v.c.id == r.c.vehicle_id))
+    statement = statement.where(r.c.id == bindparam("id"))
+    return _lock(statement, dialect_name, of=r) if for_update else statement
+
+
+@functools.cache
+def _due_with_deposits(dialect_name: str) -> Select[Any]:
+    r, p = tables.reservations, tables.payments
     statement = (
-        select(r, *_labelled(v, _VEHICLE_PREFIX))
-        .select_from(r.outerjoin(v, v.c.id == r.c.vehicle_id))
-        .where(r.c.id == bindparam("id"))
+        select(r, *_labelled(p, "deposit__"))
+        .select_from(r.outerjoin(p, p.c.idempotency_key == r.c.id + DEPOSIT_KEY_SUFFIX))
+        .where(_overdue(_now()))
+        .order_by(r.c.expires_at, r.c.id)
+        .limit(bindparam("limit"))
     )
-    if for_update and dialect_name == "postgresql":
-        statement = statement.with_for_update(of=r)
-    return statement
+    return _lock(statement, dialect_name, skip_locked=True, of=r)
+
+
+@functools.cache
+def _insert_active_hold(dialect_name: str) -> Insert:
+    """INSERT a pending/confirmed reservation unless the car already has one (partial index)."""
+    return dialect_insert(dialect_name, tables.reservations).on_conflict_do_nothing(
+        index_elements=[_R.vehicle_id], index_where=tables.ACTIVE_RESERVATION
+    )
+
+
+@functools.cache
+def _active_for_vehicle(dialect_name: str) -> Select[Any]:
+    statement = select(tables.reservations).where(_R.vehicle_id == bindparam("vehicle_id"), tables.ACTIVE_RESERVATION)
+    return _lock(statement, dialect_name)
+
+
+@functools.cache
+def _bump_order_number(dialect_name: str) -> Insert:
+    t = tables.order_numbers
+    return (
+        dialect_insert(dialect_name, t)
+        .values(year=bindparam("year"), last_value=FIRST_ORDER_NUMBER)
+        .on_conflict_do_update(index_elements=[t.c.year], set_={"last_value": t.c.last_value + 1})
+        .returning(t.c.last_value)
+    )
 
 
 @functools.cache
@@ -277,69 +246,119 @@ def _least_loaded_advisor() -> Select[Any]:
 def _assign_payment_to_order() -> Update:
     p = tables.payments
     return (
-        update(p)
+        p.update()
         .where(p.c.idempotency_key == bindparam("b_key"), p.c.status == PaymentStatus.SUCCEEDED.value)
         .values(order_id=bindparam("b_order"), updated_at=bindparam("b_now", type_=p.c.updated_at.type))
         .returning(*p.c)
     )
 
 
-@functools.cache
-def _insert_refunds(dialect_name: str) -> Insert:
-    return sql.insert_or_skip(dialect_name, tables.refunds, ("idempotency_key",)).execution_options(
-        preserve_rowcount=True
-    )
+# -- the generic table repository ---------------------------------------------------------------
 
 
-@functools.cache
-def _awaiting_agreement(dialect_name: str) -> Select[Any]:
-    o, v, a = tables.orders, tables.vehicles, tables.advisors
-    statement = (
-        select(o, *_labelled(v, _VEHICLE_PREFIX), *_labelled(a, _ADVISOR_PREFIX))
-        .select_from(o.outerjoin(v, v.c.id == o.c.vehicle_id).outerjoin(a, a.c.id == o.c.advisor_id))
-        .where(o.c.awaits_agreement, o.c.id.not_in(bindparam("skip", expanding=True)))
-        .order_by(o.c.created_at, o.c.id)
-        .limit(bindparam("limit"))
-    )
-    if dialect_name == "postgresql":
-        statement = statement.with_for_update(skip_locked=True, of=o)
-    return statement
+class _Repo(Generic[E]):
+    """One table holding one entity class: reads, inserts and (conditional) writes of its rows."""
+
+    _t: Table
+    _cls: type[E]
+    #: The default order of lists (the port's "oldest first").
+    _order: tuple[str, ...] = ("created_at", "id")
+
+    def __init__(self, uow: SqlSession) -> None:
+        self._uow = uow
+
+    @property
+    def _dialect(self) -> str:
+        return self._uow.dialect_name
+
+    def _run(self, statement: Executable, params: Any = None) -> CursorResult[Any]:
+        return self._uow.execute(statement, params)
+
+    def _rows(self, statement: Executable, params: Any = None) -> Sequence[mapping.Row]:
+        return self._run(statement, params).mappings().all()
+
+    def _out(self, row: mapping.Row) -> E:
+        """The entity of a row this unit of work read (aggregates are tracked for their events)."""
+        value = mapping.from_row(row, self._cls)
+        if isinstance(value, Aggregate):
+            self._uow.track(value)
+        return value
+
+    def _outs(self, statement: Executable, params: Any = None) -> list[E]:
+        return [self._out(row) for row in self._rows(statement, params)]
+
+    def _by(self, *, lock: bool = False, **where: Any) -> E | None:
+        """The row whose columns equal ``where`` (a prebuilt statement, see :mod:`statements`)."""
+        statement = sql.select_where(self._dialect, self._t, tuple(where), lock=lock, order_by=self._order)
+        row = self._run(statement, sql.where_params(**where)).mappings().first()
+        return None if row is None else self._out(row)
+
+    def _all_by(self, **where: Any) -> list[E]:
+        statement = sql.select_where(self._dialect, self._t, tuple(where), order_by=self._order)
+        return self._outs(statement, sql.where_params(**where))
+
+    def _where(
+        self,
+        *conditions: ColumnElement[bool],
+        limit: int | None = None,
+        offset: int = 0,
+        newest: bool = False,
+        claim: bool = False,
+    ) -> list[E]:
+        """Rows matching ``conditions`` in ``_order`` (reversed: ``newest``); ``claim`` locks them
+        for this transaction, skipping rows another one holds (PostgreSQL)."""
+        order = [self._t.c[name].desc() if newest else self._t.c[name] for name in self._order]
+        statement = select(self._t).where(*conditions).order_by(*order).limit(limit).offset(offset or None)
+        return self._outs(_lock(statement, self._dialect, skip_locked=True) if claim else statement)
+
+    def _filter(self, **equal: Any) -> list[ColumnElement[bool]]:
+        """Equality conditions for the filters that are given (not None)."""
+        return [self._t.c[k] == getattr(v, "value", v) for k, v in equal.items() if v is not None]
+
+    def _insert(self, value: E, what: str) -> int:
+        with _unique(what):
+            return int(self._run(sql.insert(self._t), mapping.to_row(value)).rowcount)
+
+    def _write(self, row: dict[str, Any], **where: Any) -> int:
+        """UPDATE ``row`` (minus its ``id``) where each ``where`` column equals its value."""
+        statement, params = sql.update_row(self._t, row, where, "id")
+        return int(self._run(statement, params).rowcount)
+
+    def _write_many(self, rows: Sequence[dict[str, Any]], wheres: Sequence[dict[str, Any]]) -> int:
+        """One executemany UPDATE of ``rows[i]`` where ``wheres[i]`` holds; the summed row count."""
+        statement, params = sql.update_rows(self._t, [_without_id(r) for r in rows], wheres)
+        return int(self._run(statement, params).rowcount)
+
+    def _upsert(self, value: E) -> None:
+        row, key = mapping.to_row(value), [c.name for c in self._t.primary_key.columns]
+        statement = dialect_insert(self._dialect, self._t).values(row)
+        update = {name: statement.excluded[name] for name in row if name not in key}
+        self._run(statement.on_conflict_do_update(index_elements=key, set_=update))
 
 
-@functools.cache
-def _bump_order_number(dialect_name: str) -> Insert:
-    t = tables.order_numbers
-    return (
-        sql.dialect_insert(dialect_name, t)
-        .values(year=bindparam("year"), last_value=FIRST_ORDER_NUMBER)
-        .on_conflict_do_update(index_elements=[t.c.year], set_={"last_value": t.c.last_value + 1})
-        .returning(t.c.last_value)
-    )
+def _without_id(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k != "id"}
 
 
-# -- vehicles -----------------------------------------------------------------------------
+class _Directory(_Repo[E]):
+    """Reference records: read by id, replaced whole (catalogue sync, demo data)."""
+
+    _order = ("id",)
+
+    def get(self, record_id: str) -> E | None:
+        return self._by(id=record_id)
+
+    def upsert(self, value: E) -> None:
+        self._upsert(value)
 
 
-class SqlVehicles(_Repo):
+class SqlVehicles(_Directory[Vehicle]):
     """See :class:`checkout_core.ports.repositories.VehicleRepository`."""
 
-    _t = tables.vehicles
-
-    def get(self, vehicle_id: str) -> Vehicle | None:
-        """The car, or None."""
-        row = self._by(self._t, id=vehicle_id)
-        return None if row is None else mapping.vehicle_from_row(row)
+    _t, _cls = tables.vehicles, Vehicle
 
     def list(self, *, status: VehicleStatus | None = None, limit: int = 100, offset: int = 0) -> Sequence[Vehicle]:
-        """Cars ordered by id."""
-        statement = select(self._t).order_by(self._t.c.id).limit(limit).offset(offset)
-        if status is not None:
-            statement = statement.where(self._t.c.status == status.value)
-        return [mapping.vehicle_from_row(r) for r in self._rows(statement)]
-
-    def upsert(self, vehicle: Vehicle) -> None:
-        """Insert or replace the listing."""
-        self._upsert(self._t, mapping.vehicle_to_row(vehicle))
+        return self._where(*self._filter(status=status), limit=limit, offset=offset)
 
     def claim(self, vehicle_id: str) -> bool:
         """``UPDATE … SET status='reserved' WHERE id=… AND status='available'``: of concurrent
@@ -348,47 +367,79 @@ class SqlVehicles(_Repo):
 
     def set_status(self, vehicle_id: str, status: VehicleStatus, *, expected: VehicleStatus | None = None) -> bool:
         """Conditional status change; False when the car is missing or not in ``expected``."""
-        where: dict[str, Any] = {"id": vehicle_id}
-        if expected is not None:
-            where["status"] = expected.value
-        return self._write(self._t, {"status": status.value}, **where) == 1
+        where = {"id": vehicle_id} | ({} if expected is None else {"status": expected.value})
+        return self._write({"status": status.value}, **where) == 1
 
     def release_many(self, vehicle_ids: Sequence[str]) -> int:
         """``UPDATE vehicles SET status='available' WHERE id IN (…) AND status='reserved'``."""
         if not vehicle_ids:
             return 0
         c = self._t.c
-        statement = (
-            self._t.update()
-            .where(c.id.in_(sorted(set(vehicle_ids))), c.status == VehicleStatus.RESERVED.value)
-            .values(status=VehicleStatus.AVAILABLE.value)
-        )
-        return int(self._run(statement).rowcount)
+        statement = self._t.update().where(c.id.in_(sorted(set(vehicle_ids))), c.status == VehicleStatus.RESERVED.value)
+        return int(self._run(statement.values(status=VehicleStatus.AVAILABLE.value)).rowcount)
 
 
-# -- reservations ---------------------------------------------------------------------------
+class SqlCustomers(_Directory[Customer]):
+    """See :class:`checkout_core.ports.repositories.CustomerDirectory`."""
+
+    _t, _cls = tables.customers, Customer
 
 
-class SqlReservations(_Repo):
-    """See :class:`checkout_core.ports.repositories.ReservationRepository`."""
+class SqlTradeIns(_Directory[TradeInOffer]):
+    """See :class:`checkout_core.ports.repositories.TradeInOffers`."""
 
-    _t = tables.reservations
+    _t, _cls = tables.trade_in_offers, TradeInOffer
+
+
+class SqlFinancing(_Directory[FinancingApplication]):
+    """See :class:`checkout_core.ports.repositories.FinancingApplications`."""
+
+    _t, _cls = tables.financing_applications, FinancingApplication
+
+
+class SqlAdvisors(_Directory[Advisor]):
+    """See :class:`checkout_core.ports.repositories.AdvisorDirectory`."""
+
+    _t, _cls = tables.advisors, Advisor
+
+    def list_active(self) -> Sequence[Advisor]:
+        return self._where(self._t.c.active == true())
+
+    def least_loaded(self) -> Advisor | None:
+        """One ``SELECT``: active advisors ordered by a correlated count of their open orders
+        (an index range of ``ix_orders_advisor_id_status`` each), then id."""
+        found = self._outs(_least_loaded_advisor())
+        return found[0] if found else None
+
+
+class _Versioned(_Repo[E]):
+    """An aggregate saved only if the row still has what this unit of work read (its status):
+    two writers can never both move it on."""
 
     def __init__(self, uow: SqlSession) -> None:
         super().__init__(uow)
-        # id → status as this unit of work last read or wrote it; ``save`` only succeeds if the
-        # row still has that status, so two writers can never both move a reservation on.
-        self._seen_status: dict[str, str] = {}
+        self._seen: dict[str, Any] = {}  # id → the guard column's value as last read or written
 
     def forget(self) -> None:
         """Drop what was remembered about loaded rows (after a rollback)."""
-        self._seen_status.clear()
+        self._seen.clear()
 
-    def _out(self, row: mapping.Row) -> Reservation:
-        reservation = mapping.reservation_from_row(row)
-        self._seen_status[reservation.id] = reservation.status.value
-        self._uow.track(reservation)
-        return reservation
+    def _guard(self, value: E) -> Any:
+        raise NotImplementedError
+
+    def _out(self, row: mapping.Row) -> E:
+        value = super()._out(row)
+        self._seen[row["id"]] = self._guard(value)
+        return value
+
+
+class SqlReservations(_Versioned[Reservation]):
+    """See :class:`checkout_core.ports.repositories.ReservationRepository`."""
+
+    _t, _cls = tables.reservations, Reservation
+
+    def _guard(self, value: Reservation) -> str:
+        return value.status.value
 
     def add(self, reservation: Reservation) -> None:
         """Insert; a second active reservation for the car raises VehicleUnavailable.
@@ -396,104 +447,79 @@ class SqlReservations(_Repo):
         ``ON CONFLICT DO NOTHING`` against the partial unique index (rather than catching the
         IntegrityError) leaves the transaction usable on PostgreSQL without a savepoint, and
         costs one statement."""
-        row = mapping.reservation_to_row(reservation)
-        statement = _insert_active_hold(self._dialect) if reservation.status in ACTIVE_STATUSES else sql.insert(self._t)
-        try:
-            result = self._run(statement, row)
-        except sa_exc.IntegrityError as error:
-            if not is_unique_violation(error):
-                raise
-            raise Conflict(f"reservation {reservation.id} exists") from error
-        if result.rowcount != 1:
+        active = reservation.status in ACTIVE_STATUSES
+        statement = _insert_active_hold(self._dialect) if active else sql.insert(self._t)
+        with _unique(f"reservation {reservation.id} exists"):
+            inserted = self._run(statement, mapping.to_row(reservation)).rowcount
+        if inserted != 1:
             raise VehicleUnavailable(
                 f"vehicle {reservation.vehicle_id} is already reserved", vehicle_id=reservation.vehicle_id
             )
-        self._seen_status[reservation.id] = reservation.status.value
+        self._saved(reservation)
+
+    def _saved(self, reservation: Reservation) -> None:
+        self._seen[reservation.id] = reservation.status.value
         self._uow.track(reservation)
 
     def get(self, reservation_id: str, *, for_update: bool = False) -> Reservation | None:
         """The reservation; ``for_update`` locks the row until the transaction ends (PostgreSQL)."""
-        row = self._by(self._t, lock=for_update, id=reservation_id)
-        return None if row is None else self._out(row)
+        return self._by(lock=for_update, id=reservation_id)
 
     def get_with_vehicle(
         self, reservation_id: str, *, for_update: bool = False
     ) -> tuple[Reservation, Vehicle | None] | None:
-        """One ``SELECT reservations … LEFT JOIN vehicles`` (``FOR UPDATE OF reservations`` on
-        PostgreSQL when asked)."""
-        row = self._row(_reservation_with_vehicle(self._dialect, for_update), {"id": reservation_id})
-        if row is None:
-            return None
-        return self._out(row), _joined(row, _VEHICLE_PREFIX, mapping.vehicle_from_row)
+        """One ``SELECT reservations … LEFT JOIN vehicles`` (``FOR UPDATE OF reservations``)."""
+        statement = _reservation_with_vehicle(self._dialect, for_update)
+        row = self._run(statement, {"id": reservation_id}).mappings().first()
+        return None if row is None else (self._out(row), _joined(row, "vehicle__", Vehicle))
 
     def save(self, reservation: Reservation, *, expected_status: ReservationStatus | None = None) -> None:
         """Write the reservation back, if nobody changed its status since it was loaded (or, for
         one not loaded here, if its status is still ``expected_status``)."""
-        where: dict[str, Any] = {"id": reservation.id}
-        seen = expected_status.value if expected_status is not None else self._seen_status.get(reservation.id)
-        if seen is not None:
-            where["status"] = seen
-        if self._write(self._t, _without(mapping.reservation_to_row(reservation), "id"), **where) != 1:
+        seen = expected_status.value if expected_status is not None else self._seen.get(reservation.id)
+        where = {"id": reservation.id} | ({} if seen is None else {"status": seen})
+        if self._write(mapping.to_row(reservation), **where) != 1:
             raise Conflict(f"reservation {reservation.id} was changed by someone else; reload and try again")
-        self._seen_status[reservation.id] = reservation.status.value
-        self._uow.track(reservation)
+        self._saved(reservation)
 
     def save_many(self, reservations: Sequence[Reservation], *, expected_status: ReservationStatus) -> None:
         """One executemany ``UPDATE … WHERE id = :id AND status = :expected``; Conflict unless every
-        row matched (the summed row count; the caller's transaction then rolls back)."""
+        row matched (the caller's transaction then rolls back)."""
         if not reservations:
             return
-        rows = [mapping.reservation_to_row(r) for r in sorted(reservations, key=lambda r: r.id)]
-        statement, params = sql.update_rows(
-            self._t,
-            [_without(row, "id") for row in rows],
-            [{"id": row["id"], "status": expected_status.value} for row in rows],
-        )
-        result = self._run(statement, params)
-        if result.rowcount != len(rows):
+        ordered = sorted(reservations, key=lambda r: r.id)
+        wheres = [{"id": r.id, "status": expected_status.value} for r in ordered]
+        if self._write_many([mapping.to_row(r) for r in ordered], wheres) != len(ordered):
             raise Conflict("a reservation of this batch was changed by someone else; reload and try again")
         for reservation in reservations:
-            self._seen_status[reservation.id] = reservation.status.value
-            self._uow.track(reservation)
+            self._saved(reservation)
 
     def active_for_vehicle(self, vehicle_id: str) -> Reservation | None:
-        """The pending or confirmed reservation holding the car, locked on PostgreSQL.
-
-        The lock matters to the caller: it may expire an overdue hold found here, and a
-        concurrent expiry sweep must then skip the row instead of expiring it a second time."""
-        row = self._row(_active_for_vehicle(self._dialect), {"vehicle_id": vehicle_id})
-        return None if row is None else self._out(row)
+        """The pending or confirmed reservation holding the car, locked on PostgreSQL: the caller
+        may expire an overdue hold found here, and a concurrent sweep must then skip the row."""
+        found = self._outs(_active_for_vehicle(self._dialect), {"vehicle_id": vehicle_id})
+        return found[0] if found else None
 
     def count_active_for_customer(self, customer_id: str, now: datetime) -> int:
-        """Pending deposits plus confirmed holds that are not overdue at ``now``.
-
-        PostgreSQL: counted by ``checkout_count_active_holds`` (migration 0003) under a
-        transaction-scoped advisory lock on the customer, in one statement. SQLite: the
-        transaction already holds the database's write lock."""
-        statement = _COUNT_ACTIVE_FOR_CUSTOMER_LOCKED if self._dialect == "postgresql" else _COUNT_ACTIVE_FOR_CUSTOMER
+        """:meth:`Reservation.is_active` counted in SQL. PostgreSQL: under a transaction-scoped
+        advisory lock on the customer, in one statement (migration 0008). SQLite: the transaction
+        already holds the database's write lock."""
+        statement = _COUNT_ACTIVE_HOLDS_LOCKED if self._dialect == "postgresql" else _COUNT_ACTIVE_HOLDS
         return int(self._run(statement, {"customer_id": customer_id, "now": now}).scalar_one())
 
     def claim_due_for_expiry(self, now: datetime, limit: int) -> Sequence[Reservation]:
-        """Confirmed holds past ``expires_at``, oldest first, locked (SKIP LOCKED on PostgreSQL)."""
-        c = self._t.c
-        statement = (
-            select(self._t)
-            .where(c.status == ReservationStatus.CONFIRMED.value, c.expires_at <= now)
-            .order_by(c.expires_at, c.id)
-            .limit(limit)
-        )
-        return [self._out(r) for r in self._rows(self._locked(statement, skip_locked=True))]
+        """Overdue holds, oldest deadline first, locked (SKIP LOCKED on PostgreSQL)."""
+        return [r for r, _ in self.claim_due_for_expiry_with_deposits(now, limit)]
 
     def claim_due_for_expiry_with_deposits(
         self, now: datetime, limit: int
     ) -> Sequence[tuple[Reservation, Payment | None]]:
         """One ``SELECT … LEFT JOIN payments … FOR UPDATE OF reservations SKIP LOCKED``: the sweep
-        needs the deposits to refund them, and reading them here saves it a statement per batch.
-        Only the reservations are locked; the payments are then written with conditional updates."""
-        rows = self._rows(_due_with_deposits(self._dialect), {"now": now, "limit": limit})
+        needs the deposits to refund them. Only the reservations are locked; the payments are
+        then written with conditional updates (the ledger remembers how they were read)."""
         found: list[tuple[Reservation, Payment | None]] = []
-        for row in rows:
-            deposit = _joined(row, _DEPOSIT_PREFIX, mapping.payment_from_row)
+        for row in self._rows(_due_with_deposits(self._dialect), {"now": now, "limit": limit}):
+            deposit = _joined(row, "deposit__", Payment)
             if deposit is not None:
                 self._uow.ledger.remember(deposit)
             found.append((self._out(row), deposit))
@@ -501,14 +527,8 @@ class SqlReservations(_Repo):
 
     def claim_stale_pending(self, older_than: datetime, limit: int) -> Sequence[Reservation]:
         """Pending deposits created before ``older_than``, locked (SKIP LOCKED on PostgreSQL)."""
-        c = self._t.c
-        statement = (
-            select(self._t)
-            .where(c.status == ReservationStatus.PENDING_DEPOSIT.value, c.created_at < older_than)
-            .order_by(c.created_at, c.id)
-            .limit(limit)
-        )
-        return [self._out(r) for r in self._rows(self._locked(statement, skip_locked=True))]
+        pending = self._t.c.status == ReservationStatus.PENDING_DEPOSIT.value
+        return self._where(pending, self._t.c.created_at < older_than, limit=limit, claim=True)
 
     def list(
         self,
@@ -518,50 +538,31 @@ class SqlReservations(_Repo):
         limit: int = 100,
         offset: int = 0,
     ) -> Sequence[Reservation]:
-        """Newest first."""
-        c = self._t.c
-        statement = select(self._t).order_by(c.created_at.desc(), c.id.desc()).limit(limit).offset(offset)
-        if customer_id is not None:
-            statement = statement.where(c.customer_id == customer_id)
-        if status is not None:
-            statement = statement.where(c.status == status.value)
-        return [self._out(r) for r in self._rows(statement)]
+        return self._where(
+            *self._filter(customer_id=customer_id, status=status), limit=limit, offset=offset, newest=True
+        )
 
 
-# -- orders -------------------------------------------------------------------------------
-
-
-class SqlOrders(_Repo):
+class SqlOrders(_Repo[Order]):
     """See :class:`checkout_core.ports.repositories.OrderRepository`."""
 
-    _t = tables.orders
-
-    def _out(self, row: mapping.Row) -> Order:
-        order = mapping.order_from_row(row)
-        self._uow.track(order)
-        return order
+    _t, _cls = tables.orders, Order
 
     def add(self, order: Order) -> None:
-        """Insert a new order (an existing id, number or reservation is a Conflict)."""
-        try:
-            self._run(sql.insert(self._t), mapping.order_to_row(order))
-        except sa_exc.IntegrityError as error:
-            if not is_unique_violation(error):
-                raise
-            raise Conflict(f"order {order.id} conflicts with an existing order") from error
+        self._insert(order, f"order {order.id} conflicts with an existing order")
         self._uow.track(order)
 
     def get(self, order_id: str, *, for_update: bool = False) -> Order | None:
         """The order; ``for_update`` locks the row until the transaction ends (PostgreSQL)."""
-        row = self._by(self._t, lock=for_update, id=order_id)
-        return None if row is None else self._out(row)
+        return self._by(lock=for_update, id=order_id)
+
+    def get_by_number(self, number: str) -> Order | None:
+        return self._by(number=number)
 
     def save(self, order: Order) -> None:
         """``UPDATE … WHERE id = :id AND version = :loaded``; no row → Conflict. Bumps the version."""
-        values = _without(mapping.order_to_row(order), "id", "version")
-        values["version"] = order.version + 1
-        statement, params = sql.update_row(self._t, values, {"id": order.id, "version": order.version})
-        if self._run(statement, params).rowcount != 1:
+        row = mapping.to_row(order) | {"version": order.version + 1}
+        if self._write(row, id=order.id, version=order.version) != 1:
             raise Conflict(f"order {order.id} was changed by someone else; reload and try again")
         order.version += 1
         self._uow.track(order)
@@ -570,47 +571,33 @@ class SqlOrders(_Repo):
         """``status = 'pending_documents'`` and the envelope document's ``status`` and
         ``provider`` (JSON fields, read by the database), oldest first."""
         c = self._t.c
-        statement = (
-            select(self._t)
-            .where(
-                c.status == OrderStatus.PENDING_DOCUMENTS.value,
-                c.envelope["status"].as_string() == "sent",
-                c.envelope["provider"].as_string() == provider,
-            )
-            .order_by(c.created_at, c.id)
-            .limit(limit)
+        return self._where(
+            c.status == OrderStatus.PENDING_DOCUMENTS.value,
+            c.envelope["status"].as_string() == "sent",
+            c.envelope["provider"].as_string() == provider,
+            limit=limit,
         )
-        return [self._out(r) for r in self._rows(statement)]
 
     def get_with_parties(self, order_id: str) -> tuple[Order, Vehicle | None, Advisor | None] | None:
         """One ``SELECT orders … LEFT JOIN vehicles … LEFT JOIN advisors`` by the order's id."""
-        row = self._row(_order_with_parties(), {"id": order_id})
-        return None if row is None else self._with_parties(row)
+        found = self._parties(_with_parties(self._dialect, False), {"id": order_id})
+        return found[0] if found else None
 
     def claim_awaiting_agreement(
         self, limit: int, *, skip: frozenset[str] = frozenset()
     ) -> Sequence[tuple[Order, Vehicle | None, Advisor | None]]:
         """The partial index ``ix_orders_awaiting_agreement``, joined with cars and advisors;
         ``FOR UPDATE OF orders SKIP LOCKED`` on PostgreSQL (SQLite's writer lock serialises)."""
-        rows = self._rows(_awaiting_agreement(self._dialect), {"limit": limit, "skip": sorted(skip)})
-        return [self._with_parties(row) for row in rows]
+        return self._parties(_with_parties(self._dialect, True), {"limit": limit, "skip": sorted(skip)})
 
-    def _with_parties(self, row: mapping.Row) -> tuple[Order, Vehicle | None, Advisor | None]:
-        vehicle = _joined(row, _VEHICLE_PREFIX, mapping.vehicle_from_row)
-        return self._out(row), vehicle, _joined(row, _ADVISOR_PREFIX, mapping.advisor_from_row)
-
-    def get_by_number(self, number: str) -> Order | None:
-        """The order with this number (unique index)."""
-        row = self._by(self._t, number=number)
-        return None if row is None else self._out(row)
+    def _parties(self, statement: Select[Any], params: Any) -> list[tuple[Order, Vehicle | None, Advisor | None]]:
+        rows = self._rows(statement, params)
+        return [(self._out(r), _joined(r, "vehicle__", Vehicle), _joined(r, "advisor__", Advisor)) for r in rows]
 
     def next_number(self, year: int) -> int:
-        """The year's counter row, created at ``FIRST_ORDER_NUMBER`` or bumped, atomically.
-
-        ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` creates or increments the row in one
-        statement; the row lock it takes serialises concurrent checkouts of the same year
-        until commit, so no two transactions can get the same number. A rolled-back checkout
-        gives its number back."""
+        """``INSERT … ON CONFLICT DO UPDATE … RETURNING`` creates or bumps the year's counter in
+        one statement; its row lock serialises checkouts of the same year until commit, so no two
+        transactions get the same number (a rolled-back checkout gives its number back)."""
         return int(self._run(_bump_order_number(self._dialect), {"year": year}).scalar_one())
 
     def list(
@@ -622,97 +609,57 @@ class SqlOrders(_Repo):
         limit: int = 100,
         offset: int = 0,
     ) -> Sequence[Order]:
-        """Newest first."""
-        c = self._t.c
-        statement = select(self._t).order_by(c.created_at.desc(), c.id.desc()).limit(limit).offset(offset)
-        if customer_id is not None:
-            statement = statement.where(c.customer_id == customer_id)
-        if status is not None:
-            statement = statement.where(c.status == status.value)
-        if advisor_id is not None:
-            statement = statement.where(c.advisor_id == advisor_id)
-        return [self._out(r) for r in self._rows(statement)]
+        where = self._filter(customer_id=customer_id, status=status, advisor_id=advisor_id)
+        return self._where(*where, limit=limit, offset=offset, newest=True)
 
     def claim_due_for_completion(self, delivered_before: datetime, limit: int) -> Sequence[Order]:
         """Delivered orders whose return window closed, locked (SKIP LOCKED on PostgreSQL)."""
         c = self._t.c
-        statement = (
-            select(self._t)
-            .where(
-                c.status == OrderStatus.DELIVERED.value,
-                c.delivered_at.is_not(None),
-                c.delivered_at <= delivered_before,
-            )
-            .order_by(c.id)
-            .limit(limit)
-        )
-        return [self._out(r) for r in self._rows(self._locked(statement, skip_locked=True))]
+        delivered = and_(c.status == OrderStatus.DELIVERED.value, c.delivered_at.is_not(None))
+        statement = select(self._t).where(delivered, c.delivered_at <= delivered_before).order_by(c.id).limit(limit)
+        return self._outs(_lock(statement, self._dialect, skip_locked=True))
 
 
-# -- ledger -------------------------------------------------------------------------------
+class _Refunds(_Repo[Refund]):
+    _t, _cls = tables.refunds, Refund
 
 
-class SqlLedger(_Repo):
-    """See :class:`checkout_core.ports.repositories.PaymentLedger`."""
+class _Disputes(_Repo[Dispute]):
+    _t, _cls, _order = tables.disputes, Dispute, ("opened_at", "id")
 
-    _p = tables.payments
-    _r = tables.refunds
+
+class SqlLedger(_Versioned[Payment]):
+    """See :class:`checkout_core.ports.repositories.PaymentLedger`.
+
+    A refund reserves its amount by raising ``refunded`` on the payment; a payment is written
+    only if its status and refunded amount are what this unit of work read, so two concurrent
+    refunds of one payment cannot both succeed and together exceed what was paid."""
+
+    _t, _cls = tables.payments, Payment
 
     def __init__(self, uow: SqlSession) -> None:
         super().__init__(uow)
-        # id → (status, refunded cents) as this unit of work read or wrote the payment. A refund
-        # reserves its amount by raising ``refunded`` on the payment; checking the value it was
-        # read with makes two concurrent refunds of one payment unable to both succeed, so
-        # together they can never exceed what was paid.
-        self._seen: dict[str, tuple[str, int]] = {}
+        self._refunds = _Refunds(uow)
+        self._disputes = _Disputes(uow)
 
-    def forget(self) -> None:
-        """Drop what was remembered about loaded rows (after a rollback)."""
-        self._seen.clear()
+    def _guard(self, value: Payment) -> tuple[str, int]:
+        return value.status.value, value.refunded.cents
 
     def remember(self, payment: Payment) -> None:
         """Treat ``payment`` as read by this unit of work (another repository read it in a join)."""
-        self._seen[payment.id] = (payment.status.value, payment.refunded.cents)
-
-    def _insert_unique_key(self, table: Table, row: dict[str, Any], what: str) -> None:
-        try:
-            result = self._run(sql.insert_or_skip(self._dialect, table, ("idempotency_key",)), row)
-        except sa_exc.IntegrityError as error:
-            if not is_unique_violation(error):
-                raise
-            raise Conflict(f"{what} {row['id']} exists") from error
-        if result.rowcount != 1:
-            raise Conflict(f"a {what} with key {row['idempotency_key']} exists")
-
-    def _update(self, table: Table, row: dict[str, Any], what: str) -> None:
-        if self._write(table, _without(row, "id"), id=row["id"]) != 1:
-            raise Conflict(f"{what} {row['id']} does not exist")
-
-    def _payments(self, *conditions: ColumnElement[bool], limit: int | None = None) -> Sequence[Payment]:
-        c = self._p.c
-        statement = select(self._p).where(*conditions).order_by(c.created_at, c.id).limit(limit)
-        payments = [mapping.payment_from_row(r) for r in self._rows(statement)]
-        for payment in payments:
-            self.remember(payment)
-        return payments
-
-    def _payments_by(self, **where: Any) -> Sequence[Payment]:
-        """Payments whose columns equal ``where``, oldest first (a prebuilt statement)."""
-        statement = sql.select_where(self._dialect, self._p, tuple(where), order_by=("created_at", "id"))
-        payments = [mapping.payment_from_row(r) for r in self._rows(statement, sql.where_params(**where))]
-        for payment in payments:
-            self.remember(payment)
-        return payments
-
-    def _refunds(self, *conditions: ColumnElement[bool], limit: int | None = None) -> Sequence[Refund]:
-        c = self._r.c
-        statement = select(self._r).where(*conditions).order_by(c.created_at, c.id).limit(limit)
-        return [mapping.refund_from_row(r) for r in self._rows(statement)]
+        self._seen[payment.id] = self._guard(payment)
 
     def add_payment(self, payment: Payment) -> None:
         """Insert; a second payment with the same idempotency key is a Conflict (unique index)."""
-        self._insert_unique_key(self._p, mapping.payment_to_row(payment), "payment")
+        self._add_keyed(self, payment, "payment")
         self.remember(payment)
+
+    @staticmethod
+    def _add_keyed(repo: _Repo[Any], value: Payment | Refund, what: str) -> None:
+        statement = sql.insert_or_skip(repo._dialect, repo._t, ("idempotency_key",))
+        with _unique(f"{what} {value.id} exists"):
+            if repo._run(statement, mapping.to_row(value)).rowcount != 1:
+                raise Conflict(f"a {what} with key {value.idempotency_key} exists")
 
     def save_payment(self, payment: Payment, *, expected_status: PaymentStatus | None = None) -> None:
         """Write the payment's current state, if its status and refunded amount are still what
@@ -724,8 +671,7 @@ class SqlLedger(_Repo):
             where["status"] = expected_status.value
         elif seen is not None:
             where.update(status=seen[0], refunded_cents=seen[1])
-        row = mapping.payment_to_row(payment)
-        if self._write(self._p, _without(row, "id"), **where) != 1:
+        if self._write(mapping.to_row(payment), **where) != 1:
             raise Conflict(f"payment {payment.id} was changed by someone else (or does not exist); try again")
         self.remember(payment)
 
@@ -738,146 +684,46 @@ class SqlLedger(_Repo):
         missing = [p.id for p in ordered if p.id not in self._seen]
         if missing:
             raise ValueError(f"save_payments needs payments read in this unit of work: {missing}")
-        rows = [mapping.payment_to_row(p) for p in ordered]
-        statement, params = sql.update_rows(
-            self._p,
-            [_without(row, "id") for row in rows],
-            [
-                {"id": row["id"], "status": self._seen[row["id"]][0], "refunded_cents": self._seen[row["id"]][1]}
-                for row in rows
-            ],
-        )
-        result = self._run(statement, params)
-        if result.rowcount != len(rows):
+        wheres = [{"id": p.id, "status": self._seen[p.id][0], "refunded_cents": self._seen[p.id][1]} for p in ordered]
+        if self._write_many([mapping.to_row(p) for p in ordered], wheres) != len(ordered):
             raise Conflict("a payment of this batch was changed by someone else (or does not exist); try again")
         for payment in ordered:
             self.remember(payment)
 
     def get_payment(self, payment_id: str) -> Payment | None:
-        """By our id."""
-        found = self._payments_by(id=payment_id)
-        return found[0] if found else None
+        return self._by(id=payment_id)
 
     def payment_by_key(self, idempotency_key: str) -> Payment | None:
-        """By idempotency key (unique)."""
-        found = self._payments_by(idempotency_key=idempotency_key)
-        return found[0] if found else None
+        return self._by(idempotency_key=idempotency_key)
 
     def assign_to_order(self, idempotency_key: str, order_id: str, now: datetime) -> Payment | None:
         """One ``UPDATE payments … WHERE idempotency_key = :key AND status = 'succeeded' RETURNING *``."""
-        row = self._row(_assign_payment_to_order(), {"b_key": idempotency_key, "b_order": order_id, "b_now": now})
-        if row is None:
-            return None
-        payment = mapping.payment_from_row(row)
-        self.remember(payment)
-        return payment
+        found = self._outs(_assign_payment_to_order(), {"b_key": idempotency_key, "b_order": order_id, "b_now": now})
+        return found[0] if found else None
 
     def payments_by_keys(self, idempotency_keys: Sequence[str]) -> Sequence[Payment]:
-        """``SELECT … WHERE idempotency_key IN (…)``."""
         if not idempotency_keys:
             return []
-        return self._payments(self._p.c.idempotency_key.in_(sorted(set(idempotency_keys))))
+        return self._where(self._t.c.idempotency_key.in_(sorted(set(idempotency_keys))))
 
     def payment_by_gateway_ref(self, gateway_ref: str) -> Payment | None:
-        """By the gateway's id (the oldest, should a reference ever repeat)."""
-        found = self._payments(self._p.c.gateway_ref == gateway_ref, limit=1)
+        found = self._where(self._t.c.gateway_ref == gateway_ref, limit=1)
         return found[0] if found else None
 
     def payments_for(self, *, order_id: str | None = None, reservation_id: str | None = None) -> Sequence[Payment]:
-        """Payments of an order or of a reservation (either matches), oldest first."""
         if order_id is not None and reservation_id is not None:
-            c = self._p.c
-            return self._payments(or_(c.order_id == order_id, c.reservation_id == reservation_id))
+            c = self._t.c
+            return self._where(or_(c.order_id == order_id, c.reservation_id == reservation_id))
         if order_id is not None:
-            return self._payments_by(order_id=order_id)
-        if reservation_id is not None:
-            return self._payments_by(reservation_id=reservation_id)
-        return []
+            return self._all_by(order_id=order_id)
+        return [] if reservation_id is None else self._all_by(reservation_id=reservation_id)
 
     def pending_payments(self, older_than: datetime, limit: int) -> Sequence[Payment]:
-        """Payments still pending since before ``older_than``."""
-        c = self._p.c
-        return self._payments(c.status == PaymentStatus.PENDING.value, c.created_at < older_than, limit=limit)
+        c = self._t.c
+        return self._where(c.status == PaymentStatus.PENDING.value, c.created_at < older_than, limit=limit)
 
-    def add_refund(self, refund: Refund) -> None:
-        """Insert; a second refund with the same idempotency key is a Conflict (unique index)."""
-        self._insert_unique_key(self._r, mapping.refund_to_row(refund), "refund")
-
-    def add_refunds(self, refunds: Sequence[Refund]) -> Sequence[Refund]:
-        """One executemany ``INSERT … ON CONFLICT (idempotency_key) DO NOTHING`` of a statement
-        prepared once (a multi-row ``VALUES`` list was a fresh SQL text of ~1,100 parameters to
-        compile and parse on every batch). The refunds returned are those inserted; the others
-        were opened before (a replay) — told apart, only when some row was skipped, by one more
-        ``SELECT`` of the new ids."""
-        if not refunds:
-            return []
-        try:
-            result = self._run(_insert_refunds(self._dialect), [mapping.refund_to_row(r) for r in refunds])
-        except sa_exc.IntegrityError as error:
-            if not is_unique_violation(error):
-                raise
-            raise Conflict("a refund of this batch exists") from error
-        if result.rowcount == len(refunds):
-            return list(refunds)
-        ids = [r.id for r in refunds]
-        inserted = set(self._run(select(self._r.c.id).where(self._r.c.id.in_(ids))).scalars().all())
-        return [r for r in refunds if r.id in inserted]
-
-    def save_refunds(self, refunds: Sequence[Refund], *, expected_status: RefundStatus) -> int:
-        """One executemany ``UPDATE … WHERE id = :id AND status = :expected``; returns the summed
-        row count (rows no longer ``expected_status`` are skipped)."""
-        if not refunds:
-            return 0
-        rows = [mapping.refund_to_row(r) for r in sorted(refunds, key=lambda r: r.id)]
-        statement, params = sql.update_rows(
-            self._r,
-            [_without(row, "id") for row in rows],
-            [{"id": row["id"], "status": expected_status.value} for row in rows],
-        )
-        return int(self._run(statement, params).rowcount)
-
-    def save_refund(self, refund: Refund, *, expected_status: RefundStatus | None = None) -> None:
-        """Write the refund's current state (only if it is still ``expected_status``, when given)."""
-        if expected_status is None:
-            self._update(self._r, mapping.refund_to_row(refund), "refund")
-            return
-        row = _without(mapping.refund_to_row(refund), "id")
-        if self._write(self._r, row, id=refund.id, status=expected_status.value) != 1:
-            raise Conflict(f"refund {refund.id} was settled by someone else")
-
-    def get_refund(self, refund_id: str) -> Refund | None:
-        """By our id."""
-        found = self._refunds(self._r.c.id == refund_id)
-        return found[0] if found else None
-
-    def refunds_for(self, payment_id: str) -> Sequence[Refund]:
-        """Refunds of a payment, oldest first."""
-        return self._refunds(self._r.c.payment_id == payment_id)
-
-    def refund_by_gateway_ref(self, gateway_ref: str) -> Refund | None:
-        """By the gateway's id."""
-        found = self._refunds(self._r.c.gateway_ref == gateway_ref, limit=1)
-        return found[0] if found else None
-
-    def pending_refunds(
-        self, limit: int, *, method: PaymentMethod | None = None, older_than: datetime | None = None
-    ) -> Sequence[Refund]:
-        """Refunds whose outcome is not known yet, oldest first (``method``: of payments made
-        that way; ``older_than``: untouched since before it — both filtered before the limit)."""
-        conditions = [self._r.c.status == RefundStatus.PENDING.value]
-        if method is not None:
-            conditions.append(self._r.c.payment_id.in_(select(self._p.c.id).where(self._p.c.method == method.value)))
-        if older_than is not None:
-            conditions.append(self._r.c.updated_at < older_than)
-        return self._refunds(*conditions, limit=limit)
-
-    def lease_refund(self, refund_id: str, *, seen: datetime, now: datetime) -> bool:
-        """``UPDATE refunds SET updated_at = :now WHERE id = :id AND status = 'pending' AND
-        updated_at = :seen``: exactly one of several concurrent callers gets the row."""
-        written = self._write(
-            self._r, {"updated_at": now}, id=refund_id, status=RefundStatus.PENDING.value, updated_at=seen
-        )
-        return written == 1
+    def payments_between(self, since: datetime, until: datetime) -> Sequence[Payment]:
+        return self._where(self._t.c.created_at >= since, self._t.c.created_at < until)
 
     def owed_payments(
         self,
@@ -887,8 +733,8 @@ class SqlLedger(_Repo):
         order_statuses: Sequence[OrderStatus],
         purposes: Sequence[PaymentPurpose],
     ) -> Sequence[Payment]:
-        """One SELECT joining each payment's order and reservation (see the port)."""
-        p, o, r, f = self._p.c, tables.orders.c, tables.reservations.c, self._r.c
+        """One SELECT over each payment's order and reservation (see the port)."""
+        p, o, r, f = self._t.c, tables.orders.c, _R, tables.refunds.c
         owner_gone = or_(
             p.purpose.in_([x.value for x in purposes]),
             p.order_id.in_(select(o.id).where(o.status.in_([x.value for x in order_statuses]))),
@@ -898,242 +744,149 @@ class SqlLedger(_Repo):
             ),
         )
         no_failed_refund = ~p.id.in_(select(f.payment_id).where(f.status == RefundStatus.FAILED.value))
-        return self._payments(
-            p.status == PaymentStatus.SUCCEEDED.value,
-            p.amount_cents > p.refunded_cents,
-            owner_gone,
-            no_failed_refund,
-            limit=limit,
-        )
+        succeeded = and_(p.status == PaymentStatus.SUCCEEDED.value, p.amount_cents > p.refunded_cents)
+        return self._where(succeeded, owner_gone, no_failed_refund, limit=limit)
 
-    def payments_between(self, since: datetime, until: datetime) -> Sequence[Payment]:
-        """Payments created in [since, until)."""
-        c = self._p.c
-        return self._payments(c.created_at >= since, c.created_at < until)
+    # -- refunds
+
+    def add_refund(self, refund: Refund) -> None:
+        """Insert; a second refund with the same idempotency key is a Conflict (unique index)."""
+        self._add_keyed(self._refunds, refund, "refund")
+
+    def add_refunds(self, refunds: Sequence[Refund]) -> Sequence[Refund]:
+        """One executemany ``INSERT … ON CONFLICT (idempotency_key) DO NOTHING`` of a statement
+        prepared once. The refunds returned are those inserted; the others were opened before (a
+        replay) — told apart, only when some row was skipped, by one more ``SELECT`` of the ids."""
+        if not refunds:
+            return []
+        t = tables.refunds
+        statement = sql.insert_or_skip(self._dialect, t, ("idempotency_key",))
+        with _unique("a refund of this batch exists"):
+            result = self._run(statement, [mapping.to_row(r) for r in refunds])
+        if result.rowcount == len(refunds):
+            return list(refunds)
+        inserted = set(self._run(select(t.c.id).where(t.c.id.in_([r.id for r in refunds]))).scalars().all())
+        return [r for r in refunds if r.id in inserted]
+
+    def save_refunds(self, refunds: Sequence[Refund], *, expected_status: RefundStatus) -> int:
+        """One executemany ``UPDATE … WHERE id = :id AND status = :expected``; returns how many
+        rows were written (those no longer ``expected_status`` are skipped)."""
+        if not refunds:
+            return 0
+        ordered = sorted(refunds, key=lambda r: r.id)
+        wheres = [{"id": r.id, "status": expected_status.value} for r in ordered]
+        return self._refunds._write_many([mapping.to_row(r) for r in ordered], wheres)
+
+    def save_refund(self, refund: Refund, *, expected_status: RefundStatus | None = None) -> None:
+        """Write the refund's current state (only if it is still ``expected_status``, when given)."""
+        where = {"id": refund.id} | ({} if expected_status is None else {"status": expected_status.value})
+        if self._refunds._write(mapping.to_row(refund), **where) != 1:
+            missing = expected_status is None
+            raise Conflict(
+                f"refund {refund.id} does not exist" if missing else f"refund {refund.id} was settled by someone else"
+            )
+
+    def get_refund(self, refund_id: str) -> Refund | None:
+        return self._refunds._by(id=refund_id)
+
+    def refunds_for(self, payment_id: str) -> Sequence[Refund]:
+        return self._refunds._all_by(payment_id=payment_id)
+
+    def refund_by_gateway_ref(self, gateway_ref: str) -> Refund | None:
+        found = self._refunds._where(tables.refunds.c.gateway_ref == gateway_ref, limit=1)
+        return found[0] if found else None
+
+    def pending_refunds(
+        self, limit: int, *, method: PaymentMethod | None = None, older_than: datetime | None = None
+    ) -> Sequence[Refund]:
+        """Refunds whose outcome is not known yet, oldest first (``method``: of payments made
+        that way; ``older_than``: untouched since before it — both filtered before the limit)."""
+        c = tables.refunds.c
+        conditions = [c.status == RefundStatus.PENDING.value]
+        if method is not None:
+            conditions.append(c.payment_id.in_(select(self._t.c.id).where(self._t.c.method == method.value)))
+        if older_than is not None:
+            conditions.append(c.updated_at < older_than)
+        return self._refunds._where(*conditions, limit=limit)
+
+    def lease_refund(self, refund_id: str, *, seen: datetime, now: datetime) -> bool:
+        """``UPDATE refunds SET updated_at = :now WHERE id = :id AND status = 'pending' AND
+        updated_at = :seen``: exactly one of several concurrent callers gets the row."""
+        where = {"id": refund_id, "status": RefundStatus.PENDING.value, "updated_at": seen}
+        return self._refunds._write({"updated_at": now}, **where) == 1
 
     def refunds_between(self, since: datetime, until: datetime) -> Sequence[Refund]:
-        """Refunds created in [since, until)."""
-        c = self._r.c
-        return self._refunds(c.created_at >= since, c.created_at < until)
+        c = tables.refunds.c
+        return self._refunds._where(c.created_at >= since, c.created_at < until)
+
+    # -- disputes
 
     def add_dispute(self, dispute: Dispute) -> bool:
         """``INSERT … ON CONFLICT (gateway_ref) DO NOTHING``: False when the gateway's dispute is
         recorded already (a redelivered or reordered webhook)."""
         statement = sql.insert_or_skip(self._dialect, tables.disputes, ("gateway_ref",))
-        return int(self._run(statement, mapping.dispute_to_row(dispute)).rowcount) == 1
+        return int(self._run(statement, mapping.to_row(dispute)).rowcount) == 1
 
     def dispute_by_gateway_ref(self, gateway_ref: str) -> Dispute | None:
-        """By the gateway's dispute id (unique)."""
-        row = self._by(tables.disputes, gateway_ref=gateway_ref)
-        return None if row is None else mapping.dispute_from_row(row)
+        return self._disputes._by(gateway_ref=gateway_ref)
 
     def save_dispute(self, dispute: Dispute, *, expected_status: DisputeStatus) -> bool:
-        """``UPDATE … WHERE id = :id AND status = :expected``."""
-        row = _without(mapping.dispute_to_row(dispute), "id")
-        return self._write(tables.disputes, row, id=dispute.id, status=expected_status.value) == 1
+        return self._disputes._write(mapping.to_row(dispute), id=dispute.id, status=expected_status.value) == 1
 
     def disputes(self, *, status: DisputeStatus | None = None, limit: int = 100) -> Sequence[Dispute]:
-        """Oldest first."""
-        t = tables.disputes
-        statement = select(t).order_by(t.c.opened_at, t.c.id).limit(limit)
-        if status is not None:
-            statement = statement.where(t.c.status == status.value)
-        return [mapping.dispute_from_row(r) for r in self._rows(statement)]
+        return self._disputes._where(*self._disputes._filter(status=status), limit=limit)
 
 
-# -- reference records ----------------------------------------------------------------------
-
-
-class SqlCustomers(_Repo):
-    """See :class:`checkout_core.ports.repositories.CustomerDirectory`."""
-
-    _t = tables.customers
-
-    def get(self, customer_id: str) -> Customer | None:
-        """The customer, or None."""
-        row = self._by(self._t, id=customer_id)
-        return None if row is None else mapping.customer_from_row(row)
-
-    def upsert(self, customer: Customer) -> None:
-        """Insert or replace."""
-        self._upsert(self._t, mapping.customer_to_row(customer))
-
-
-class SqlAdvisors(_Repo):
-    """See :class:`checkout_core.ports.repositories.AdvisorDirectory`."""
-
-    _t = tables.advisors
-
-    def get(self, advisor_id: str) -> Advisor | None:
-        """The advisor, or None."""
-        row = self._by(self._t, id=advisor_id)
-        return None if row is None else mapping.advisor_from_row(row)
-
-    def list_active(self) -> Sequence[Advisor]:
-        """Active advisors by id."""
-        statement = select(self._t).where(self._t.c.active == true()).order_by(self._t.c.id)
-        return [mapping.advisor_from_row(r) for r in self._rows(statement)]
-
-    def least_loaded(self) -> Advisor | None:
-        """One ``SELECT``: active advisors ordered by a correlated count of their open orders
-        (an index range of ``ix_orders_advisor_id_status`` each), then id."""
-        row = self._row(_least_loaded_advisor())
-        return None if row is None else mapping.advisor_from_row(row)
-
-    def upsert(self, advisor: Advisor) -> None:
-        """Insert or replace."""
-        self._upsert(self._t, mapping.advisor_to_row(advisor))
-
-
-class SqlTradeIns(_Repo):
-    """See :class:`checkout_core.ports.repositories.TradeInOffers`."""
-
-    _t = tables.trade_in_offers
-
-    def get(self, offer_id: str) -> TradeInOffer | None:
-        """The offer, or None."""
-        row = self._by(self._t, id=offer_id)
-        return None if row is None else mapping.trade_in_offer_from_row(row)
-
-    def upsert(self, offer: TradeInOffer) -> None:
-        """Insert or replace."""
-        self._upsert(self._t, mapping.trade_in_offer_to_row(offer))
-
-
-class SqlFinancing(_Repo):
-    """See :class:`checkout_core.ports.repositories.FinancingApplications`."""
-
-    _t = tables.financing_applications
-
-    def get(self, application_id: str) -> FinancingApplication | None:
-        """The application, or None."""
-        row = self._by(self._t, id=application_id)
-        return None if row is None else mapping.financing_from_row(row)
-
-    def upsert(self, application: FinancingApplication) -> None:
-        """Insert or replace."""
-        self._upsert(self._t, mapping.financing_to_row(application))
-
-
-# -- outbox -------------------------------------------------------------------------------
-
-
-class SqlOutbox(_Repo):
+class SqlOutbox(_Repo[StoredEvent]):
     """See :class:`checkout_core.ports.repositories.Outbox`.
 
     ``add`` buffers; the buffer is written with one multi-row INSERT when the unit of work
     commits (or before any outbox read), so a commit costs one outbox statement, not one per
     event, and the events are still part of the same transaction as the change."""
 
-    _t = tables.outbox
+    _t, _cls, _order = tables.outbox, StoredEvent, ("seq",)
 
     def __init__(self, uow: SqlSession) -> None:
         super().__init__(uow)
         self._pending: list[dict[str, Any]] = []
 
     def add(self, event: StoredEvent) -> None:
-        """Stage one event for this transaction."""
-        self._pending.append(mapping.event_to_row(event))
+        self._pending.append(mapping.to_row(event))
 
     def flush(self) -> None:
         """Write the staged events (in the order they were added: ``seq`` follows it)."""
-        if not self._pending:
-            return
-        rows, self._pending = self._pending, []
-        self._run(sql.insert(self._t), rows)
+        if self._pending:
+            rows, self._pending = self._pending, []
+            self._run(sql.insert(self._t), rows)
 
     def discard(self) -> None:
-        """Forget staged events (the transaction is rolling back)."""
         self._pending.clear()
 
     def for_aggregate(self, aggregate_id: str) -> Sequence[StoredEvent]:
-        """Every event of a reservation or order, in the order stored."""
         self.flush()
-        statement = sql.select_where(self._dialect, self._t, ("aggregate_id",), order_by=("seq",))
-        return [mapping.event_from_row(r) for r in self._rows(statement, sql.where_params(aggregate_id=aggregate_id))]
+        return self._all_by(aggregate_id=aggregate_id)
 
     def claim_unpublished(self, limit: int) -> Sequence[StoredEvent]:
         """The oldest unpublished events, locked so that parallel relays skip them (PostgreSQL)."""
         self.flush()
-        statement = select(self._t).where(self._t.c.published_at.is_(None)).order_by(self._t.c.seq).limit(limit)
-        return [mapping.event_from_row(r) for r in self._rows(self._locked(statement, skip_locked=True))]
+        return self._where(self._t.c.published_at.is_(None), limit=limit, claim=True)
 
     def mark_published(self, event_ids: Sequence[str], at: datetime) -> None:
-        """Stamp the events as published."""
-        if not event_ids:
-            return
-        self.flush()
-        self._run(self._t.update().where(self._t.c.id.in_(list(event_ids))).values(published_at=at))
+        if event_ids:
+            self.flush()
+            self._run(self._t.update().where(self._t.c.id.in_(list(event_ids))).values(published_at=at))
 
 
-__all__ = [
-    "FIRST_ORDER_NUMBER",
-    "SqlAdvisors",
-    "SqlCustomers",
-    "SqlFinancing",
-    "SqlLedger",
-    "SqlOrders",
-    "SqlOutbox",
-    "SqlReservations",
-    "SqlTradeIns",
-    "SqlVehicles",
-    "dialect_insert",
-    "is_unique_violation",
-    "translate_db_errors",
-]
-
-
-# -- signing audit trail ----------------------------------------------------------------------
-
-
-class SqlAuditTrail(_Repo):
+class SqlAuditTrail(_Repo[AuditEntry]):
     """See :class:`checkout_core.ports.repositories.SigningAuditTrail`. The primary key
     (order_id, sequence) makes two writers appending the same link a Conflict, not a fork."""
 
-    _t = tables.signing_audit
+    _t, _cls, _order = tables.signing_audit, AuditEntry, ("sequence",)
 
     def append(self, entry: AuditEntry) -> None:
-        """Insert the next entry."""
-        row = {
-            "order_id": entry.order_id,
-            "sequence": entry.sequence,
-            "action": entry.action.value,
-            "occurred_at": entry.occurred_at,
-            "envelope_id": entry.envelope_id,
-            "signer_name": entry.signer_name,
-            "signer_email": entry.signer_email,
-            "ip_address": entry.ip_address,
-            "user_agent": entry.user_agent,
-            "document_sha256": entry.document_sha256,
-            "prev_hash": entry.prev_hash,
-            "entry_hash": entry.entry_hash,
-        }
-        statement = (
-            dialect_insert(self._dialect, self._t)
-            .values(row)
-            .on_conflict_do_nothing(index_elements=[self._t.c.order_id, self._t.c.sequence])
-        )
-        if self._run(statement).rowcount != 1:
+        statement = sql.insert_or_skip(self._dialect, self._t, ("order_id", "sequence"))
+        if self._run(statement, mapping.to_row(entry)).rowcount != 1:
             raise Conflict(f"audit entry {entry.sequence} of order {entry.order_id} exists")
 
     def entries(self, order_id: str) -> Sequence[AuditEntry]:
-        """In sequence order."""
-        c = self._t.c
-        rows = self._rows(select(self._t).where(c.order_id == order_id).order_by(c.sequence))
-        return [
-            AuditEntry(
-                order_id=r["order_id"],
-                sequence=r["sequence"],
-                action=AuditAction(r["action"]),
-                occurred_at=r["occurred_at"],
-                envelope_id=r["envelope_id"],
-                signer_name=r["signer_name"],
-                signer_email=r["signer_email"],
-                ip_address=r["ip_address"],
-                user_agent=r["user_agent"],
-                document_sha256=r["document_sha256"],
-                prev_hash=r["prev_hash"],
-                entry_hash=r["entry_hash"],
-            )
-            for r in rows
-        ]
+        return self._all_by(order_id=order_id)

@@ -1,16 +1,6 @@
-"""Statements built once per shape and run with a parameter dict.
-
-SQLAlchemy caches the *compiled* SQL of a statement, but building the statement object and
-computing its cache key happen on every call when a repository writes
-``table.update().where(table.c.id == value).values(row)``: each literal becomes a new bind
-parameter, each column a new comparison. That costs 0.1–0.4 ms of Python per statement — more
-than PostgreSQL needs to run a primary-key UPDATE, and the largest share of a request's CPU.
-
-The builders here return one statement object per *shape* (table, dialect, which columns are set
-or compared), with named bind parameters instead of values. Its cache key is computed once
-(SQLAlchemy memoizes it on the object) and every call only binds a dict. Parameter names:
-``w_<column>`` for WHERE comparisons and ``v_<column>`` for SET values (a bind parameter may not
-share its column's name in an UPDATE's SET clause); an INSERT takes the row dict as it is."""
+"""Statements built once per shape (table, dialect, columns set or compared) and run with a
+parameter dict: ``w_<column>`` binds WHERE comparisons, ``v_<column>`` SET values (why: see
+"Prebuilt statements" in docs/persistence.md)."""
 
 from __future__ import annotations
 

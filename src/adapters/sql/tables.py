@@ -98,6 +98,9 @@ ACTIVE_RESERVATION = text(_in_list("status", ACTIVE_STATUSES))
 #: Orders that are still being worked on (advisor load).
 OPEN_ORDER = text(_in_list("status", OPEN_STATUSES))
 
+#: A car's warranty when nothing was stated: none.
+WARRANTY_NONE = '{"kind": "none", "detail": ""}'
+
 vehicles = Table(
     "vehicles",
     metadata,
@@ -115,6 +118,11 @@ vehicles = Table(
     Column("status", String(32), nullable=False),
     # OMVIC history disclosures: [{"kind": "...", "detail": "..."}] (migration 0004).
     Column("disclosures", Document, nullable=False, server_default="[]"),
+    # What the agreement states about the car (migration 0009): the dealer's stock number, the
+    # Safety Standards Certificate ('' = sold as is) and the warranty {"kind": …, "detail": …}.
+    Column("stock_number", String(40), nullable=False, server_default=""),
+    Column("safety_certificate", String(60), nullable=False, server_default=""),
+    Column("warranty", Document, nullable=False, server_default=WARRANTY_NONE),
     Index(None, "status", "id"),
 )
 

@@ -14,20 +14,9 @@ from typing import Any, Self
 
 from sqlalchemy import Connection, CursorResult, Engine, Executable, text
 
+from adapters.sql import repositories as repos
 from adapters.sql.engine import SQLITE_READ_ONLY, BeginFailed
-from adapters.sql.repositories import (
-    SqlAdvisors,
-    SqlAuditTrail,
-    SqlCustomers,
-    SqlFinancing,
-    SqlLedger,
-    SqlOrders,
-    SqlOutbox,
-    SqlReservations,
-    SqlTradeIns,
-    SqlVehicles,
-    translate_db_errors,
-)
+from adapters.sql.repositories import translate_db_errors
 from checkout_core.ports.clock import IdGenerator
 from checkout_core.ports.unit_of_work import EventHandler, UnitOfWorkBase
 
@@ -41,17 +30,16 @@ class SqlUnitOfWork(UnitOfWorkBase):
         self._engine = engine
         self._connection: Connection | None = None
         self._abandoned = False
-        self._outbox = SqlOutbox(self)
-        self.vehicles = SqlVehicles(self)
-        self.reservations = SqlReservations(self)
-        self.orders = SqlOrders(self)
-        self.ledger = SqlLedger(self)
-        self.customers = SqlCustomers(self)
-        self.advisors = SqlAdvisors(self)
-        self.trade_ins = SqlTradeIns(self)
-        self.financing = SqlFinancing(self)
-        self.outbox = self._outbox
-        self.audit = SqlAuditTrail(self)
+        self.outbox = self._outbox = repos.SqlOutbox(self)
+        self.vehicles = repos.SqlVehicles(self)
+        self.reservations = repos.SqlReservations(self)
+        self.orders = repos.SqlOrders(self)
+        self.ledger = repos.SqlLedger(self)
+        self.customers = repos.SqlCustomers(self)
+        self.advisors = repos.SqlAdvisors(self)
+        self.trade_ins = repos.SqlTradeIns(self)
+        self.financing = repos.SqlFinancing(self)
+        self.audit = repos.SqlAuditTrail(self)
 
     @property
     def connection(self) -> Connection:

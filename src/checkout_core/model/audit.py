@@ -25,6 +25,8 @@ class AuditAction(enum.StrEnum):
     CONSENTED = "consented"
     SIGNED = "signed"
     DECLINED = "declined"
+    #: The dealer's representative countersigned the agreement the buyer signed.
+    COUNTERSIGNED = "countersigned"
 
 
 @attrs.frozen(kw_only=True)

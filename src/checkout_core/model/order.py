@@ -23,6 +23,7 @@ import attrs
 
 from checkout_core.errors import IllegalTransition, ValidationFailed
 from checkout_core.events import (
+    AgreementCountersigned,
     DeliveryScheduled,
     DocumentsSigned,
     FullPaymentReceived,
@@ -38,6 +39,7 @@ from checkout_core.events import (
     VehicleDispatched,
 )
 from checkout_core.model.aggregate import Aggregate
+from checkout_core.model.local_day import end_of_local_days, local_day
 from checkout_core.model.parties import Address, ContactInfo
 from checkout_core.money import Money
 from checkout_core.pricing.quote import Pricing
@@ -89,6 +91,17 @@ TRANSITIONS: Mapping[tuple[OrderStatus, OrderStep], OrderStatus] = {
 
 #: Cancelled or returned: nothing is owed, and everything paid goes back.
 CLOSED_STATUSES = frozenset({S.CANCELLED, S.RETURNED})
+
+
+class CloseReason(enum.StrEnum):
+    """Why an order was closed when the caller gave no words of their own (stored on the order
+    and in its ``OrderCancelled``/``OrderReturned`` events: never rename a value)."""
+
+    CANCELLED_BY_CUSTOMER = "cancelled_by_customer"
+    CANCELLED_BY_ADVISOR = "cancelled_by_advisor"
+    RETURNED_BY_CUSTOMER = "returned_by_customer"
+
+
 OPEN_STATUSES = frozenset(
     {S.PENDING_DOCUMENTS, S.PENDING_INSURANCE, S.PENDING_PAYMENT, S.PENDING_DELIVERY, S.IN_TRANSIT, S.DELIVERED}
 )
@@ -362,6 +375,35 @@ class Order(Aggregate):
             self.envelope = attrs.evolve(self.envelope, status="completed")
         self.raise_event(DocumentsSigned(occurred_at=signed_at, order_id=self.id, signed_at=signed_at))
 
+    @property
+    def agreement_executed(self) -> bool:
+        """Signed by the buyer and countersigned by the dealer (the agreement's status ``executed``)."""
+        agreement = self.document(DocumentKind.PURCHASE_AGREEMENT)
+        return agreement is not None and agreement.status == "executed"
+
+    def countersign(self, *, advisor_id: str, signed_copy: DocumentRecord, countersigned_at: datetime) -> None:
+        """The dealer countersigned the agreement the buyer signed: the agreement is executed and
+        ``signed_copy`` (both signatures on their lines) becomes the latest signed copy. The
+        order's status does not change: the buyer's signature moved it on already."""
+        agreement = self.document(DocumentKind.PURCHASE_AGREEMENT)
+        if agreement is None or agreement.status != "signed" or self.status in CLOSED_STATUSES:
+            state = "executed" if agreement is not None and agreement.status == "executed" else self.status.value
+            raise IllegalTransition(state, "countersign")
+        self.documents = [
+            attrs.evolve(d, status="executed") if d.kind is DocumentKind.PURCHASE_AGREEMENT else d
+            for d in self.documents
+        ]
+        self.documents.append(signed_copy)
+        self._touch(countersigned_at)
+        self.raise_event(
+            AgreementCountersigned(
+                occurred_at=countersigned_at,
+                order_id=self.id,
+                advisor_id=advisor_id,
+                countersigned_at=countersigned_at,
+            )
+        )
+
     # -- insurance ----------------------------------------------------------------------
 
     def submit_insurance(self, insurance: Insurance, document: DocumentRecord, now: datetime) -> None:
@@ -401,7 +443,7 @@ class Order(Aggregate):
         """Set (or move) the delivery or pickup appointment; allowed until the car leaves."""
         if self.status not in _CANCELLABLE:
             raise IllegalTransition(self.status.value, "schedule_delivery")
-        if scheduled_date < now.date():
+        if scheduled_date < local_day(now, self.pricing.province):
             raise ValidationFailed("the delivery date is in the past", field="date")
         self.delivery = attrs.evolve(
             self.delivery, scheduled_date=scheduled_date, time_window=time_window, status=DeliveryStatus.SCHEDULED
@@ -434,8 +476,11 @@ class Order(Aggregate):
         self.raise_event(VehicleDelivered(occurred_at=now, order_id=self.id, delivered_at=now))
 
     def return_window_closes_at(self, window: timedelta) -> datetime | None:
-        """When the buyer can no longer return the car."""
-        return None if self.delivered_at is None else self.delivered_at + window
+        """When the buyer can no longer return the car: the end of the ``window.days``-th local
+        day after the delivery day, in the buyer's province (a window counts whole days there)."""
+        if self.delivered_at is None:
+            return None
+        return end_of_local_days(self.delivered_at, window.days, self.pricing.province)
 
     def complete(self, now: datetime) -> None:
         """The purchase is final."""

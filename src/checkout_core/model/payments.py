@@ -45,6 +45,30 @@ class RefundStatus(enum.StrEnum):
     FAILED = "failed"
 
 
+class RefundReason(enum.StrEnum):
+    """Why money goes back, as stored on the refund, sent to the gateway and used in the refund's
+    idempotency key (``<payment id>:<reason>``): the values are stored data, never rename one."""
+
+    #: A deposit charge that succeeded after its reservation had been released.
+    LATE_PAYMENT = "late_payment"
+    RESERVATION_CANCELLED = "reservation_cancelled"
+    RESERVATION_EXPIRED = "reservation_expired"
+    ORDER_CANCELLED = "order_cancelled"
+    ORDER_RETURNED = "order_returned"
+    #: A card or bank payment that arrived after its order was closed.
+    ORDER_CLOSED = "order_closed"
+    #: What a payment brought in beyond the order's balance.
+    OVERPAYMENT = "overpayment"
+    #: A second charge the gateway did not deduplicate.
+    DUPLICATE_CHARGE = "duplicate_charge"
+    #: A refund made at the gateway (its dashboard), recorded when the gateway reports it.
+    REFUNDED_AT_GATEWAY = "refunded_at_gateway"
+    #: Money held with no reason recovery can name (rows older than today's flows).
+    OWED = "owed"
+    #: The default of an advisor's manual refund (``checkout payments refund``).
+    REQUESTED_BY_CUSTOMER = "requested_by_customer"
+
+
 @attrs.define(kw_only=True)
 class Payment:
     """One attempt to collect money (a card charge, a received bank transfer)."""
@@ -82,6 +106,7 @@ class Refund:
     amount: Money
     status: RefundStatus
     idempotency_key: str
+    #: A :class:`RefundReason` value, or an advisor's own words for a manual refund.
     reason: str
     created_at: datetime
     updated_at: datetime

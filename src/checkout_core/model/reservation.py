@@ -52,6 +52,9 @@ class ReservationStatus(enum.StrEnum):
 
 
 ACTIVE_STATUSES = frozenset({ReservationStatus.PENDING_DEPOSIT, ReservationStatus.CONFIRMED})
+#: The status whose hold runs out at ``expires_at`` (:meth:`Reservation.is_overdue`; adapters
+#: build their "overdue" and "active hold" queries from this and ``ACTIVE_STATUSES``).
+EXPIRING_STATUS = ReservationStatus.CONFIRMED
 #: Ended without an order: whatever the deposit left with us is owed back.
 RELEASED_STATUSES = frozenset({ReservationStatus.FAILED, ReservationStatus.CANCELLED, ReservationStatus.EXPIRED})
 
@@ -99,7 +102,7 @@ class Reservation(Aggregate):
 
     def is_overdue(self, now: datetime) -> bool:
         """A confirmed hold whose time is up (whether or not a sweep has marked it yet)."""
-        return self.status is ReservationStatus.CONFIRMED and self.expires_at is not None and now >= self.expires_at
+        return self.status is EXPIRING_STATUS and self.expires_at is not None and now >= self.expires_at
 
     def is_active(self, now: datetime) -> bool:
         """Holds the car right now: pending deposit, or confirmed and not overdue."""

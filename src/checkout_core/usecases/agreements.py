@@ -20,6 +20,8 @@ from datetime import datetime
 
 from checkout_core.errors import NotFound
 from checkout_core.events import PurchaseAgreementGenerated
+from checkout_core.model.language import Language, agreement_language
+from checkout_core.model.local_day import local_day
 from checkout_core.model.order import DocumentKind, DocumentRecord, Order
 from checkout_core.model.parties import Advisor
 from checkout_core.model.vehicle import Vehicle
@@ -34,12 +36,9 @@ def attach_agreement(ctx: Context, order: Order, vehicle: Vehicle, advisor: Advi
     """Render the order's agreement, store the PDF, keep it with the order and raise
     ``PurchaseAgreementGenerated``. The caller saves the order in its unit of work.
 
-    The agreement is dated the day the order was placed, whenever it is rendered."""
-    pdf = ctx.renderer.render(
-        AgreementInput(
-            order=order, vehicle=vehicle, advisor=advisor, dealer=ctx.policy.dealer, sale_date=order.created_at.date()
-        )
-    )
+    The agreement is dated the day the order was placed in the buyer's province (not the UTC
+    day: 20:30 in Toronto on December 23 is a sale of December 23), whenever it is rendered."""
+    pdf = ctx.renderer.render(agreement_input(ctx, order, vehicle, advisor))
     stored = ctx.documents.put(pdf, "application/pdf")
     agreement = DocumentRecord(
         id=ctx.ids.new("doc"),
@@ -53,6 +52,23 @@ def attach_agreement(ctx: Context, order: Order, vehicle: Vehicle, advisor: Advi
     order.add_document(agreement, now)
     order.raise_event(PurchaseAgreementGenerated(occurred_at=now, order_id=order.id, agreement_id=agreement.id))
     return agreement
+
+
+def agreement_input(ctx: Context, order: Order, vehicle: Vehicle, advisor: Advisor) -> AgreementInput:
+    """What the renderer prints for ``order``: dated on the buyer's local day, in the buyer's
+    language (French in Quebec), with English beside it when the policy asks for both."""
+    language = agreement_language(order)
+    languages: tuple[Language, ...] = (language,)
+    if language != "en" and ctx.policy.agreement_with_english:
+        languages = (language, "en")
+    return AgreementInput(
+        order=order,
+        vehicle=vehicle,
+        advisor=advisor,
+        dealer=ctx.policy.dealer,
+        sale_date=local_day(order.created_at, order.pricing.province),
+        languages=languages,
+    )
 
 
 def ensure_agreement(ctx: Context, uow: UnitOfWork, order: Order, now: datetime) -> DocumentRecord | None:

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from checkout_core.errors import Conflict, NotFound
 from checkout_core.events import DuplicateChargeRefunded
-from checkout_core.model.payments import Payment, PaymentMethod, PaymentPurpose, PaymentStatus, Refund
+from checkout_core.model.payments import Payment, PaymentMethod, PaymentPurpose, PaymentStatus, Refund, RefundReason
 from checkout_core.ports.payments import ChargeResult, ChargeStatus
 from checkout_core.usecases.context import Context
 from checkout_core.usecases.refunds import open_refund, send_refunds
@@ -25,7 +25,7 @@ def apply_charge(payment: Payment, charge: ChargeResult, now: datetime) -> None:
     payment.updated_at = now
 
 
-def settle_late_charge(ctx: Context, payment_id: str, charge: ChargeResult, *, reason: str) -> Refund | None:
+def settle_late_charge(ctx: Context, payment_id: str, charge: ChargeResult, *, reason: RefundReason) -> Refund | None:
     """A charge succeeded for a payment whose reason is gone (its hold was released before the
     answer came): record the success and open the refund of everything refundable in one
     transaction (the money rule), then send it. Idempotent: the refund's key is
@@ -83,7 +83,7 @@ def refund_duplicate_charge(ctx: Context, payment_id: str, charge: ChargeResult)
             uow.ledger.add_payment(duplicate)
         except Conflict:
             return None  # a parallel delivery recorded it a moment ago
-        reason = "duplicate_charge"
+        reason = RefundReason.DUPLICATE_CHARGE
         refund = open_refund(ctx, uow, duplicate, duplicate.amount, reason, f"{duplicate.id}:{reason}", now)
         uow.ledger.save_payment(duplicate)
         uow.emit(

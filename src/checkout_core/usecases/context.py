@@ -62,6 +62,8 @@ class Policy:
     #: Leave each new order's agreement to a document worker instead of rendering it inside
     #: the checkout (see :mod:`checkout_core.usecases.agreements`).
     agreements_by_worker: bool = False
+    #: Print the English version beside a French agreement (Quebec) (``CHECKOUT_AGREEMENT_WITH_ENGLISH``).
+    agreement_with_english: bool = False
     bank: BankDetails = attrs.field(factory=BankDetails)
     dealer: Dealer = attrs.field(
         factory=lambda: Dealer(
@@ -70,6 +72,8 @@ class Policy:
             registration_number="OMVIC 5551234",
             phone="1-888-555-0100",
             email="sales@clutchclone.ca",
+            gst_number="123456789 RT0001",
+            qst_number="1234567890 TQ0001",
         )
     )
 

@@ -1,24 +1,8 @@
 """Uploaded files are typed by their content, never by the name or header the client sent, and
-checked by their structure before anything stores them (OWASP API4: an upload must not be a
-decompression bomb, a fake, or a carrier of active content).
-
-* **PNG** — the chunk sequence is walked (lengths in bounds, every CRC right, ``IHDR`` first,
-  ``IDAT`` present, ``IEND`` last with nothing after it); the pixel dimensions from ``IHDR``
-  are checked against the limits *before* anything is inflated (a 20000 × 20000 bomb is
-  refused by its header); then the image data is inflated, streamed and thrown away, and must
-  come out at exactly the size the dimensions imply (a truncated or doctored image is refused).
-* **JPEG** — the marker segments up to the first scan are walked (each length in bounds), a
-  frame header (SOF\\ *n*) must give non-zero dimensions within the limits, and an end-of-image
-  marker must follow the scan data. The entropy-coded data itself is not decoded.
-* **PDF** — the header and an end-of-file marker; no active content: a name ``/JavaScript``,
-  ``/JS``, ``/Launch``, ``/EmbeddedFile``, ``/EmbeddedFiles`` or ``/RichMedia`` anywhere in the
-  file or inside its compressed object streams (names are compared after their ``#xx`` escapes
-  are decoded, so ``/J#61vaScript`` is ``/JavaScript``). An ``/OpenAction`` that runs a script
-  is refused by its ``/JS``; one that opens a page is fine.
-
-Each refusal has its own stable code: ``unsupported_media_type`` (not a PDF, JPEG or PNG),
-``document_damaged``, ``image_too_large``, ``active_content_not_accepted``, ``payload_too_large``.
-Pure Python (``zlib`` and ``re``): no image library runs on untrusted bytes."""
+checked by their structure (PNG chunks and CRCs, JPEG markers, a PDF's active content) before
+anything stores them — no decompression bomb, fake or script gets in (OWASP API4). Pure Python:
+no image library runs on untrusted bytes. What each check refuses, with which code:
+docs/http-api.md, "Uploaded files"."""
 
 from __future__ import annotations
 

@@ -1,38 +1,12 @@
-"""The ledger audit: the business invariants of money, checked over our own records.
-
-Reconciliation (``reconciliation.py``) asks whether our ledger and the gateway agree. They can
-agree and both be wrong for the business — a cancelled hold whose refund was never asked for is
-"clean" on both sides. The audit asks what the business owes instead:
-
-``deposit_not_refunded``
-    a failed, cancelled or expired reservation (one no order took over) still holds its deposit,
-    with no refund pending.
-``order_not_refunded``
-    a cancelled or returned order still holds money it was paid, with no refund pending (what a
-    lost chargeback already gave back counts as given back; policy keeps nothing else).
-``overpaid``
-    an open order holds more than the buyer owes, with no refund of the excess pending.
-``order_ledger_mismatch``
-    an order's paid or refunded total is not what its ledger rows add up to.
-``duplicate_not_refunded``
-    a second charge the gateway took for one of our payments is not refunded.
-``car_without_hold``
-    a car is ``reserved`` with no live hold on it, or ``sale_pending`` with no open order for it.
-``stale_intent``
-    a card payment or card refund has been pending for longer than the recovery grace: the
-    recovery job has not run (or cannot reach the gateway).
-
-That every charge the gateway took is linked to exactly one ledger row is reconciliation's half:
-an unlinked charge is ``missingInLedger`` there (``checkout payments reconcile`` runs both).
-A finding whose money had a refund refused says so in its detail: such a refund is never retried
-on its own, a person decides (``checkout payments refund``).
-"""
+"""The ledger audit: the business invariants of money (what we owe), checked over our own
+records — what reconciliation with the gateway cannot see. The invariants are :data:`INVARIANTS`;
+docs/payments.md, "The audit", says what each one catches."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import attrs
 
@@ -240,16 +214,3 @@ def _pages(fetch: Callable[..., Sequence[_T]]) -> Iterator[Sequence[_T]]:
         if len(page) < _PAGE:
             return
         offset += _PAGE
-
-
-def report_to_dict(report: AuditReport) -> dict[str, Any]:
-    """The audit as ``--json`` and the API show it (camelCase)."""
-    return {
-        "clean": report.is_clean,
-        "checked": dict(report.checked),
-        "findings": [
-            {"invariant": f.invariant, "subject": f.subject, "detail": f.detail, "amount": f.amount}
-            for f in report.findings
-        ],
-        "counts": {name: sum(1 for f in report.findings if f.invariant == name) for name in INVARIANTS},
-    }

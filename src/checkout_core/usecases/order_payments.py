@@ -24,7 +24,7 @@ from checkout_core.errors import (
     ValidationFailed,
 )
 from checkout_core.model.order import Order, OrderStatus
-from checkout_core.model.payments import Payment, PaymentMethod, PaymentPurpose, PaymentStatus, Refund
+from checkout_core.model.payments import Payment, PaymentMethod, PaymentPurpose, PaymentStatus, Refund, RefundReason
 from checkout_core.money import Money
 from checkout_core.ports.payments import ChargeResult, ChargeStatus
 from checkout_core.ports.unit_of_work import UnitOfWork
@@ -198,7 +198,7 @@ def refund_excess(ctx: Context, uow: UnitOfWork, order: Order, payment: Payment)
     excess = order.excess_paid
     if excess.cents <= 0:
         return None
-    reason = "order_closed" if order.is_closed else "overpayment"
+    reason = RefundReason.ORDER_CLOSED if order.is_closed else RefundReason.OVERPAYMENT
     key = f"{payment.id}:{reason}:{order.refunded.cents}"
     return open_refund(ctx, uow, payment, excess, reason, key, ctx.clock.now(), order=order)
 

@@ -1,29 +1,7 @@
-"""Rate limits on attempts: card testing and floods (OWASP API4 and API6).
-
-What is counted, per whom, and what happens at the limit. The counting itself is the
-:class:`~checkout_core.ports.rate_limits.RateLimiter` port (a sliding window in a store every
-API process shares); the rules are :class:`RateLimits` in the policy. Every limit is *at most
-``limit`` in any ``window``*; a limit of 0 switches it off.
-
-* **Reservation attempts**, per customer and per client address: counted when the attempt
-  starts, refused over the limit before anything is claimed or charged.
-* **Declined charges** (the reservation deposit and card payments of an order), per customer
-  and per client address: counted after the gateway declined. Once a customer or an address has
-  ``limit`` declines in the window, every charge attempt is refused *before the gateway is
-  called* — a card tester gets nothing more out of us. The decline that reaches the limit emits
-  :class:`~checkout_core.events.CardTestingSuspected` (once per filling of the window) and logs
-  a warning.
-* **Insurance uploads** and **signing requests**, per customer.
-* **Requests with a bad bearer token** and **webhook deliveries that fail verification**, per
-  client address (counted by the HTTP layer with :func:`note_failure`; a valid token or
-  signature is never refused by these: it cannot be guessed, and refusing it would lock out
-  every customer behind the attacker's NAT).
-
-Advisors and the system's jobs are not limited. The client address comes from the HTTP layer
-(:attr:`Actor.client_ip`); library and CLI callers have none, so only per-customer limits apply
-to them. A refusal is :class:`~checkout_core.errors.TooManyAttempts` with ``retry_after``
-(HTTP: 429 ``too_many_attempts`` with ``Retry-After``).
-"""
+"""Rate limits on attempts against card testing and floods (OWASP API4, API6): what is counted,
+per customer or client address, and what happens at the limit. The counting is the
+:class:`~checkout_core.ports.rate_limits.RateLimiter` port; the limits are :class:`RateLimits`.
+Advisors and system jobs are never limited. See docs/http-api.md, "Rate limits"."""
 
 from __future__ import annotations
 

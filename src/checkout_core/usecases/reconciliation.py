@@ -1,38 +1,12 @@
-"""Reconciliation: our ledger against the gateway's records for a period.
-
-Every card payment and refund in our ledger should have exactly one counterpart at the gateway
-with the same amount and status, and the gateway should have nothing we do not know about. The
-report sorts every record of the period into one bucket:
-
-``matched``
-    both sides agree.
-``missing_in_ledger``
-    the gateway has it, we do not (a charge made in the dashboard, a duplicate charge, a
-    chargeback adjustment).
-``missing_at_gateway``
-    we say succeeded or pending, the gateway has nothing (a charge that never happened, or a
-    ledger row pointing at a wrong id).
-``amount_mismatch``
-    both have it, the amounts differ (checked before the status: money first).
-``status_mismatch``
-    both have it, one says succeeded and the other not (e.g. recovery has not run yet).
-
-Records are paired by the gateway's id first, then by our idempotency key, then by our ledger
-id (both carried in the gateway's metadata), so rows whose API answer was lost still pair up.
-Bank transfers never touch the gateway and are left out. A failed record on one side with nothing
-on the other is not a discrepancy: no money moved (e.g. a token refused before a charge existed).
-
-Both sides are read with a ``margin`` around the period: our ledger stamps a row just *before*
-the gateway call and the gateway stamps its object just after, so a record near midnight may
-sit on different days on the two sides. Pairs are made over the wider window; only unpaired
-records that lie inside the period are reported.
-"""
+"""Reconciliation: our ledger's card payments and refunds of a period against the gateway's
+records, each sorted into one bucket (``matched``, ``missing_in_ledger``, ``missing_at_gateway``,
+``amount_mismatch``, ``status_mismatch``). Pairing rules and the margin around the period:
+docs/payments.md, "Reconciliation"."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import attrs
 
@@ -41,7 +15,6 @@ from checkout_core.model.payments import PaymentMethod, PaymentPurpose
 from checkout_core.money import Money
 from checkout_core.ports.payments import GatewayRecord
 from checkout_core.usecases.context import Actor, Context
-from checkout_core.usecases.order_view import iso
 
 #: Called as ``on_progress(done, total)`` while records are compared (for a CLI progress bar).
 ProgressCallback = Callable[[int, int], None]
@@ -319,77 +292,3 @@ def compare(
         amount_mismatch=tuple(amount_mismatch),
         status_mismatch=tuple(status_mismatch),
     )
-
-
-# -- the report as the API and the CLI show it ---------------------------------------------------
-
-#: Bucket names on the wire (camelCase), in the order reports list them.
-BUCKETS = ("matched", "missingInLedger", "missingAtGateway", "amountMismatch", "statusMismatch")
-
-
-def _money_fields(amount: Money) -> dict[str, Any]:
-    return {"amount": amount.cents, "currency": amount.currency.lower()}
-
-
-def ledger_entry_to_dict(entry: LedgerEntry) -> dict[str, Any]:
-    """One of our ledger rows in a report (camelCase, cents)."""
-    return {
-        "kind": entry.kind,
-        "id": entry.id,
-        "paymentId": entry.payment_id,
-        **_money_fields(entry.amount),
-        "status": entry.status,
-        "idempotencyKey": entry.idempotency_key,
-        "gatewayRef": entry.gateway_ref,
-        "createdAt": iso(entry.created_at),
-    }
-
-
-def gateway_record_to_dict(record: GatewayRecord) -> dict[str, Any]:
-    """One gateway record in a report (camelCase, cents)."""
-    return {
-        "kind": record.kind,
-        "ref": record.ref,
-        **_money_fields(record.amount),
-        "status": record.status,
-        "idempotencyKey": record.idempotency_key,
-        "ledgerId": record.ledger_id,
-        "createdAt": iso(record.created_at),
-    }
-
-
-def pair_to_dict(pair: Pair) -> dict[str, Any]:
-    """A ledger row and the gateway record it was paired with."""
-    return {
-        "matchedBy": _camel_word(pair.matched_by),
-        "ledger": ledger_entry_to_dict(pair.ledger),
-        "gateway": gateway_record_to_dict(pair.gateway),
-    }
-
-
-def _camel_word(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.capitalize() for part in rest)
-
-
-def report_to_dict(report: ReconciliationReport) -> dict[str, Any]:
-    """The report as the API and ``checkout payments reconcile --json`` show it: the period, the
-    gateway, ``clean``, and each bucket with its ``count`` and ``items``."""
-    buckets: dict[str, list[dict[str, Any]]] = {
-        "matched": [pair_to_dict(p) for p in report.matched],
-        "missingInLedger": [gateway_record_to_dict(r) for r in report.missing_in_ledger],
-        "missingAtGateway": [ledger_entry_to_dict(e) for e in report.missing_at_gateway],
-        "amountMismatch": [pair_to_dict(p) for p in report.amount_mismatch],
-        "statusMismatch": [pair_to_dict(p) for p in report.status_mismatch],
-    }
-    return {
-        "since": iso(report.since),
-        "until": iso(report.until),
-        "gateway": report.gateway,
-        "clean": report.is_clean,
-        "buckets": {name: {"count": len(buckets[name]), "items": buckets[name]} for name in BUCKETS},
-        "duplicateCharges": {
-            "count": len(report.duplicate_charges),
-            "items": [ledger_entry_to_dict(e) for e in report.duplicate_charges],
-        },
-    }

@@ -1,28 +1,14 @@
-"""The one recovery job for every flow that moves money (design.md, Payments: the money rule).
-
-Every flow commits its intent before the gateway is called, so whatever crashed, the ledger says
-what is owed. This job settles every intent left stale for longer than ``Policy.recovery_grace``:
-
-1. **Deposits** stuck in ``pending_deposit``: the gateway is asked with the deposit's key; the
-   reservation is confirmed if it charged, released otherwise (the saga's own step 3).
-2. **Order card payments** still pending: asked the same way; counted on the order (or refunded
-   if the order no longer wants the money), or failed if no charge was made.
-3. **Refunds owed but never opened**: money still held for a reservation that ended without an
-   order, a cancelled or returned order, or a duplicate charge. Today's flows open these in the
-   same transaction as the state change; this step covers rows written before that, and a failed
-   refund never re-opens here (it waits for a person: the audit lists it).
-4. **Pending card refunds**: resent with their own key, or polled when the gateway has them.
-
-Every step is idempotent and safe in several processes at once: asking the gateway is read-only,
-every write is conditional, refunds are opened under unique keys and leased before being sent.
-"""
+"""The one recovery job for every flow that moves money: it settles each intent left stale past
+``Policy.recovery_grace`` — deposits, card payments, refunds owed but never opened, pending card
+refunds. Idempotent and safe in several processes at once; see docs/payments.md, "The recovery
+job"."""
 
 from __future__ import annotations
 
 import attrs
 
 from checkout_core.model.order import CLOSED_STATUSES, OrderStatus
-from checkout_core.model.payments import Payment, PaymentPurpose
+from checkout_core.model.payments import Payment, PaymentPurpose, RefundReason
 from checkout_core.model.reservation import RELEASED_STATUSES, ReservationStatus
 from checkout_core.ports.unit_of_work import UnitOfWork
 from checkout_core.usecases.context import Context
@@ -34,12 +20,12 @@ from checkout_core.usecases.reservations import recover_pending_deposits
 NEVER_KEPT = (PaymentPurpose.DUPLICATE,)
 
 #: Why the money is owed, by what ended (the refund's reason and key suffix, as the flows use).
-_REASONS = {
-    ReservationStatus.FAILED: "late_payment",
-    ReservationStatus.CANCELLED: "reservation_cancelled",
-    ReservationStatus.EXPIRED: "reservation_expired",
-    OrderStatus.CANCELLED: "order_cancelled",
-    OrderStatus.RETURNED: "order_returned",
+_REASONS: dict[ReservationStatus | OrderStatus, RefundReason] = {
+    ReservationStatus.FAILED: RefundReason.LATE_PAYMENT,
+    ReservationStatus.CANCELLED: RefundReason.RESERVATION_CANCELLED,
+    ReservationStatus.EXPIRED: RefundReason.RESERVATION_EXPIRED,
+    OrderStatus.CANCELLED: RefundReason.ORDER_CANCELLED,
+    OrderStatus.RETURNED: RefundReason.ORDER_RETURNED,
 }
 
 
@@ -96,10 +82,10 @@ def open_owed_refunds(ctx: Context, *, batch_size: int = 100) -> int:
     return opened_count
 
 
-def _reason(uow: UnitOfWork, payment: Payment) -> str:
+def _reason(uow: UnitOfWork, payment: Payment) -> RefundReason:
     """The reason the money is owed, as the flow that owed it names it."""
     if payment.purpose is PaymentPurpose.DUPLICATE:
-        return "duplicate_charge"
+        return RefundReason.DUPLICATE_CHARGE
     if payment.order_id is not None:
         order = uow.orders.get(payment.order_id)
         if order is not None and order.status in _REASONS:
@@ -108,4 +94,4 @@ def _reason(uow: UnitOfWork, payment: Payment) -> str:
         reservation = uow.reservations.get(payment.reservation_id)
         if reservation is not None and reservation.status in _REASONS:
             return _REASONS[reservation.status]
-    return "owed"
+    return RefundReason.OWED

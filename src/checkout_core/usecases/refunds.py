@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 import attrs
@@ -10,7 +10,7 @@ import attrs
 from checkout_core.errors import Conflict, NotFound, PaymentGatewayUnavailable, RefundNotAllowed, ValidationFailed
 from checkout_core.events import RefundIssued
 from checkout_core.model.order import Order
-from checkout_core.model.payments import Payment, PaymentMethod, PaymentPurpose, Refund, RefundStatus
+from checkout_core.model.payments import Payment, PaymentMethod, PaymentPurpose, Refund, RefundReason, RefundStatus
 from checkout_core.money import Money
 from checkout_core.ports.payments import RefundOutcome, RefundResult
 from checkout_core.ports.unit_of_work import UnitOfWork
@@ -24,34 +24,16 @@ _OUTCOME_TO_STATUS = {
 
 
 def refund_payment(
-    ctx: Context, *, payment_id: str, amount: Money | None, reason: str, key_suffix: str = "refund"
+    ctx: Context, *, payment_id: str, amount: Money | None, reason: RefundReason | str, key_suffix: str = "refund"
 ) -> Refund:
-    """Refund ``amount`` (all that is refundable when None) of a payment. Idempotent per
-    ``key_suffix``: a second call with the same suffix returns the first refund."""
-    return _refund(ctx, lambda uow: uow.ledger.get_payment(payment_id), payment_id, amount, reason, key_suffix)
-
-
-def refund_deposit(ctx: Context, reservation_id: str, deposit_key: str, reason: str) -> Refund | None:
-    """Refund whatever is left of a reservation's deposit (expiry, cancellation); None if nothing is."""
-    try:
-        return _refund(ctx, lambda uow: uow.ledger.payment_by_key(deposit_key), reservation_id, None, reason, reason)
-    except RefundNotAllowed:
-        return None  # declined, never charged, or already refunded in full
-
-
-def _refund(
-    ctx: Context,
-    find: Callable[[UnitOfWork], Payment | None],
-    label: str,
-    amount: Money | None,
-    reason: str,
-    key_suffix: str,
-) -> Refund:
+    """Refund ``amount`` (all that is refundable when None) of a payment: an advisor's manual
+    refund, whose ``reason`` may be their own words. Idempotent per ``key_suffix``: a second call
+    with the same suffix returns the first refund."""
     now = ctx.clock.now()
     with ctx.uow() as uow:
-        payment = find(uow)
+        payment = uow.ledger.get_payment(payment_id)
         if payment is None:
-            raise NotFound(f"payment for {label} not found")
+            raise NotFound(f"payment for {payment_id} not found")
         key = f"{payment.id}:{key_suffix}"
         wanted = payment.refundable if amount is None else amount
         if wanted.cents <= 0 or wanted.cents > payment.refundable.cents:
@@ -80,7 +62,9 @@ def _refund(
     return _send_refund(ctx, payment, refund)
 
 
-def _new_refund(ctx: Context, payment: Payment, amount: Money, key: str, reason: str, now: datetime) -> Refund:
+def _new_refund(
+    ctx: Context, payment: Payment, amount: Money, key: str, reason: RefundReason | str, now: datetime
+) -> Refund:
     """A pending refund of ``amount`` of ``payment`` (the same shape for single and batch refunds)."""
     return Refund(
         id=ctx.ids.new("rfd"),
@@ -88,7 +72,7 @@ def _new_refund(ctx: Context, payment: Payment, amount: Money, key: str, reason:
         amount=amount,
         status=RefundStatus.PENDING,
         idempotency_key=key,
-        reason=reason,
+        reason=str(reason),  # the plain value, as the ledger stores and reads it back
         created_at=now,
         updated_at=now,
     )
@@ -103,13 +87,13 @@ def open_refunds(
     ctx: Context,
     uow: UnitOfWork,
     payments: Sequence[Payment],
-    reason: str,
+    reason: RefundReason,
     now: datetime,
     *,
     order: Order | None = None,
 ) -> list[tuple[Refund, Payment]]:
     """Open, inside ``uow``, a refund of everything still refundable on each payment (key
-    ``<payment id>:<reason>``, as :func:`refund_deposit` and :func:`refund_all` use), in a fixed
+    ``<payment id>:<reason>``, the key every flow and recovery use for the same debt), in a fixed
     number of statements: one multi-row insert of the refunds and one batched conditional update of
     the payments that reserves the amounts. A refund whose key exists already (a replay) is left out
     and reserves nothing. Payments read in ``uow``; nothing is sent to the gateway here (call
@@ -138,7 +122,7 @@ def open_refund(
     uow: UnitOfWork,
     payment: Payment,
     amount: Money,
-    reason: str,
+    reason: RefundReason,
     key: str,
     now: datetime,
     *,
@@ -180,7 +164,7 @@ def send_refunds(ctx: Context, opened: Sequence[tuple[Refund, Payment]]) -> list
         try:
             result = _ask_gateway(ctx, payment.gateway_ref, refund)
         except (PaymentGatewayUnavailable, RefundNotAllowed):
-            # As refund_deposit: left pending (settle_pending_refunds retries with the same key).
+            # Left pending (settle_pending_refunds retries with the same key).
             results.append(refund)
             continue
         answered.append(
@@ -328,15 +312,6 @@ def _book_on_order(uow: UnitOfWork, payment: Payment, amount: Money, now: dateti
     if order is not None:
         order.record_refund(amount, now)
         uow.orders.save(order)
-
-
-def refund_all(ctx: Context, payments: Sequence[Payment], reason: str) -> list[Refund]:
-    """Refund everything still refundable on these payments (cancellations, expiries, returns)."""
-    refunds: list[Refund] = []
-    for payment in payments:
-        if payment.refundable.cents > 0:
-            refunds.append(refund_payment(ctx, payment_id=payment.id, amount=None, reason=reason, key_suffix=reason))
-    return refunds
 
 
 def settle_pending_refunds(ctx: Context, limit: int = 100, *, older_than: datetime | None = None) -> int:

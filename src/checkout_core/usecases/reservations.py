@@ -19,7 +19,7 @@ from checkout_core.errors import (
     ValidationFailed,
     VehicleUnavailable,
 )
-from checkout_core.model.payments import Payment, PaymentMethod, PaymentPurpose, PaymentStatus, Refund
+from checkout_core.model.payments import Payment, PaymentMethod, PaymentPurpose, PaymentStatus, Refund, RefundReason
 from checkout_core.model.reservation import Reservation, ReservationStatus
 from checkout_core.model.vehicle import Vehicle, VehicleStatus
 from checkout_core.ports.payments import ChargeResult, ChargeStatus
@@ -147,7 +147,7 @@ def _claim(
             lapsed = _free_lapsed_hold(ctx, uow, vehicle_id)
             if lapsed is not None:
                 deposits = uow.ledger.payments_for(reservation_id=lapsed.id)
-                opened = open_refunds(ctx, uow, deposits, "reservation_expired", now)
+                opened = open_refunds(ctx, uow, deposits, RefundReason.RESERVATION_EXPIRED, now)
             # Claim again when we freed the car or found no hold on it: looking for the hold waits
             # on its row lock, and the lock may have been an expiry sweep that has since released
             # the car. Without this second look every buyer racing that sweep is told the car is
@@ -236,7 +236,7 @@ def _settle(ctx: Context, reservation: Reservation, payment: Payment, charge: Ch
             return decided
         if charge.status is ChargeStatus.SUCCEEDED:
             # Released as "never charged" before the charge showed: the money goes back.
-            settle_late_charge(ctx, payment.id, charge, reason="late_payment")
+            settle_late_charge(ctx, payment.id, charge, reason=RefundReason.LATE_PAYMENT)
             raise PaymentDeclined(
                 "the hold was released before the deposit went through; the deposit is refunded",
                 decline_code="hold_released",
@@ -315,7 +315,7 @@ def cancel_reservation(ctx: Context, actor: Actor, reservation_id: str) -> Reser
         # The money rule: the refund intent commits with the cancellation, so a crash after this
         # commit leaves a pending refund that recovery sends with the same key.
         payments = uow.ledger.payments_for(reservation_id=reservation.id)
-        opened = open_refunds(ctx, uow, payments, "reservation_cancelled", now)
+        opened = open_refunds(ctx, uow, payments, RefundReason.RESERVATION_CANCELLED, now)
         uow.commit()
     send_refunds(ctx, opened)
     return get_reservation(ctx, actor, reservation_id)
@@ -343,7 +343,7 @@ def expire_due_reservations(ctx: Context, *, batch_size: int = 100) -> int:
                 uow.reservations.save_many(due, expected_status=ReservationStatus.CONFIRMED)
                 uow.vehicles.release_many([r.vehicle_id for r in due])
                 deposits = [deposit for _, deposit in claimed if deposit is not None]
-                opened = open_refunds(ctx, uow, deposits, "reservation_expired", now)
+                opened = open_refunds(ctx, uow, deposits, RefundReason.RESERVATION_EXPIRED, now)
                 uow.commit()
         send_refunds(ctx, opened)
         expired += len(due)

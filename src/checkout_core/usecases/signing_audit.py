@@ -11,6 +11,7 @@ import attrs
 from checkout_core.errors import NotFound
 from checkout_core.model.audit import AuditAction, AuditEntry, chain_problems
 from checkout_core.model.order import DocumentKind, Order
+from checkout_core.ports.documents import SealReport
 from checkout_core.ports.unit_of_work import UnitOfWork
 from checkout_core.usecases.context import Actor, Context
 
@@ -25,6 +26,7 @@ def append_audit(
     ip_address: str = "",
     user_agent: str = "",
     signer_email: str | None = None,
+    signer_name: str | None = None,
 ) -> AuditEntry:
     """Add the next link of the order's chain, inside the caller's transaction."""
     entries = uow.audit.entries(order.id)
@@ -35,7 +37,7 @@ def append_audit(
         action=action,
         occurred_at=now,
         envelope_id=envelope_id,
-        signer_name=order.contact.full_name,
+        signer_name=signer_name or order.contact.full_name,
         signer_email=signer_email or order.contact.email,
         ip_address=ip_address,
         user_agent=user_agent,
@@ -54,6 +56,8 @@ class DocumentsVerification:
     documents: int
     chain_problems: tuple[str, ...]
     document_problems: tuple[str, ...]
+    #: The digital seal of each signed copy (document id, what its check says), timestamp included.
+    seals: tuple[tuple[str, SealReport], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -79,6 +83,7 @@ def verify_order_documents(ctx: Context, actor: Actor, order_id: str) -> Documen
             raise NotFound(f"order {order_id} not found")
         entries = list(uow.audit.entries(order_id))
     document_problems: list[str] = []
+    seals: list[tuple[str, SealReport]] = []
     for record in order.documents:
         try:
             content = ctx.documents.get(record.storage_key)
@@ -88,6 +93,11 @@ def verify_order_documents(ctx: Context, actor: Actor, order_id: str) -> Documen
         actual = hashlib.sha256(content).hexdigest()
         if actual != record.sha256:
             document_problems.append(f"{record.kind.value} {record.id}: SHA-256 {actual} != recorded {record.sha256}")
+        if record.kind is DocumentKind.SIGNED_AGREEMENT:
+            seal = ctx.signed_copies.check_seal(content)
+            seals.append((record.id, seal))
+            if not seal.ok:
+                document_problems.append(f"{record.kind.value} {record.id}: seal: {seal.problem or 'invalid'}")
     agreement = order.document(DocumentKind.PURCHASE_AGREEMENT)
     problems = chain_problems(entries)
     if agreement is not None:
@@ -103,4 +113,5 @@ def verify_order_documents(ctx: Context, actor: Actor, order_id: str) -> Documen
         documents=len(order.documents),
         chain_problems=tuple(problems),
         document_problems=tuple(document_problems),
+        seals=tuple(seals),
     )

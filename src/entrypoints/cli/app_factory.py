@@ -18,6 +18,7 @@ from checkout_core.events import DomainEvent
 from checkout_core.ports.unit_of_work import EventHandler
 from checkout_core.usecases.context import Actor, Role
 from entrypoints.bootstrap import App, bootstrap
+from entrypoints.cli.data_dir_guard import require_embedded_store
 from entrypoints.cli.output import EXIT_UNAVAILABLE, EXIT_USAGE, database_outage_types, fail
 from entrypoints.settings import Settings, SettingsError, load_settings
 
@@ -95,6 +96,8 @@ class CliState:
         """The App, built on first use. A database that cannot be opened is exit 5."""
         if self._app is None:
             settings = self.settings()
+            if self.build_app is bootstrap_app:  # the real embedded store, not a test's own App
+                require_embedded_store(settings)
             try:
                 self._app = self.build_app(settings, (self.tap,))
             except SettingsError as error:

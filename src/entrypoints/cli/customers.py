@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from checkout_core.usecases.order_view import iso
 from checkout_core.usecases.rate_limits import customer_alerts
 from entrypoints.cli.app_factory import CliState, pass_state
 from entrypoints.cli.output import domain_errors, emit_json, json_option, table
+from entrypoints.views import iso
 
 
 @click.group()

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import click
 
+from checkout_core.ports.documents import SealReport
 from checkout_core.usecases.agreements import generate_due_agreements
-from checkout_core.usecases.order_view import audit_entry_to_dict, iso, verification_to_dict
 from checkout_core.usecases.orders import sync_open_envelopes
 from checkout_core.usecases.signing_audit import audit_entries, verify_order_documents
 from entrypoints.cli.app_factory import CliState, pass_state
@@ -21,6 +21,7 @@ from entrypoints.cli.output import (
     table,
     when,
 )
+from entrypoints.views import audit_entry_to_dict, iso, verification_to_dict
 
 
 @click.group()
@@ -87,6 +88,8 @@ def verify(state: CliState, order_id: str, as_json: bool) -> None:
             click.echo(f"audit trail: {problem}")
         for problem in result.document_problems:
             click.echo(f"document: {problem}")
+        for document_id, seal in result.seals:
+            click.echo(f"seal of {document_id}: {_seal_line(seal)}")
         verdict = "intact" if result.ok else "TAMPERED OR DAMAGED"
         click.echo(
             f"order {order_id}: {verdict} — {result.entries} audit entries, {result.documents} documents, "
@@ -129,8 +132,72 @@ def audit(state: CliState, order_id: str, as_json: bool) -> None:
     )
 
 
+def _seal_line(seal: SealReport) -> str:
+    """``PAdES B-LT, timestamp 2025-12-23T16:00:05Z by <TSA> (trusted)`` — or why it fails."""
+    if seal.level == "none":
+        return "not sealed"
+    line = f"{seal.level}, {'valid' if seal.ok else 'INVALID: ' + seal.problem}"
+    if seal.timestamp_at is None:
+        return line + ", no timestamp (the seal's time is the dealer's clock)"
+    trust = "trusted" if seal.timestamp_trusted else "NOT trusted: set CHECKOUT_TSA_TRUST_FILE"
+    return f"{line}, timestamp {iso(seal.timestamp_at)} by {seal.timestamp_authority} ({trust})"
+
+
 def _short(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@documents.command("migrate")
+@click.option(
+    "--to",
+    "destination",
+    type=click.Choice(["s3"]),
+    required=True,
+    help="The store to copy into: the bucket of CHECKOUT_S3_BUCKET / _PREFIX / _ENDPOINT_URL.",
+)
+@click.option("--verify/--no-verify", default=True, show_default=True, help="Read every document back from the bucket.")
+@json_option
+@pass_state
+def migrate(state: CliState, destination: str, verify: bool, as_json: bool) -> None:
+    """Copy the data directory's documents into object storage, then verify each one there.
+
+    Resumable: documents already in the bucket are skipped (keys are content hashes), so an
+    interrupted run is simply started again. Run it before switching CHECKOUT_DOCUMENT_STORE=s3
+    and once more after (for documents written meanwhile). Exit codes: 0 all there and intact,
+    1 a document could not be copied or verified, 2 bad settings, 5 the bucket is unreachable."""
+    # Imported here: only this command needs them (the bucket's SDK loads with the first).
+    from entrypoints.bootstrap import migrate_documents
+    from entrypoints.cli.output import EXIT_USAGE, fail, progress_callback
+    from entrypoints.settings import SettingsError
+
+    settings = state.settings()
+    try:
+        with progress_callback(f"Copying documents to {destination}") as on_progress:
+            report = migrate_documents(settings, verify=verify, on_progress=on_progress)
+    except SettingsError as error:
+        fail(str(error), EXIT_USAGE)
+    except OSError as error:
+        fail(f"cannot reach the document bucket: {error}", EXIT_UNAVAILABLE)
+    if as_json:
+        emit_json(
+            {
+                "total": report.total,
+                "copied": report.copied,
+                "alreadyThere": report.already_there,
+                "verified": report.verified,
+                "problems": list(report.problems),
+            }
+        )
+    else:
+        for problem in report.problems:
+            click.echo(f"document {problem}")
+        checked = f", {report.verified} verified in the bucket" if verify else ""
+        click.echo(
+            f"{report.total} document(s): {report.copied} copied, {report.already_there} already there{checked}, "
+            f"{len(report.problems)} problem(s)"
+        )
+    if not report.ok:
+        raise SystemExit(EXIT_FINDINGS)
 
 
 @documents.command("sync-signatures")
@@ -152,3 +219,30 @@ def sync_signatures(state: CliState, limit: int, as_json: bool) -> None:
         )
     if done.unavailable:
         raise SystemExit(EXIT_UNAVAILABLE)
+
+
+@documents.command("countersign")
+@click.argument("order_id")
+@click.option(
+    "--advisor",
+    "advisor_id",
+    default=None,
+    metavar="ADVISOR_ID",
+    help="Who signs for the dealer (default: the advisor running the command).",
+)
+@json_option
+@pass_state
+def countersign(state: CliState, order_id: str, advisor_id: str | None, as_json: bool) -> None:
+    """Countersign ORDER_ID's buyer-signed agreement for the dealer: the agreement is then
+    executed, and its new signed copy carries both signatures on their lines."""
+    from checkout_core.usecases.order_view import order_details
+    from checkout_core.usecases.orders import countersign_agreement
+    from entrypoints.views import order_to_dict
+
+    with domain_errors():
+        app = state.app()
+        order = countersign_agreement(app.ctx, state.actor, order_id, advisor_id=advisor_id)
+        if as_json:
+            emit_json(order_to_dict(order_details(app.ctx, state.actor, order.id)))
+            return
+    click.echo(f"order {order.number} ({order.id}): agreement countersigned, now executed")

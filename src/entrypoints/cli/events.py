@@ -1,17 +1,7 @@
-"""``checkout events relay``: publish the transactional outbox to NATS JetStream.
-
-The relay is a job like the expiry sweep: one pass drains the outbox batch by batch
-(:func:`~checkout_core.usecases.event_relay.relay_all`), and ``--loop`` repeats the pass every
-``--interval`` seconds until SIGTERM or SIGINT. Delivery is at least once: a batch is marked
-published only after JetStream acknowledged every message of it, so a relay killed mid-batch
-publishes that batch again when it restarts. Each message carries the event id as
-``Nats-Msg-Id``, so JetStream drops such repeats inside its duplicate window and consumers can
-drop later ones by id. Several relays may run at once: on PostgreSQL each batch is claimed with
-``FOR UPDATE SKIP LOCKED``.
-
-The stream and the subject prefix are options (``CHECKOUT_NATS_STREAM``,
-``CHECKOUT_NATS_SUBJECT_PREFIX``) rather than settings because only this command reads them;
-tests and staging point a relay at a stream of their own with them."""
+"""``checkout events relay``: publish the transactional outbox to NATS JetStream, at least once
+(a batch is marked published only once JetStream acknowledged all of it; ``Nats-Msg-Id`` lets it
+drop repeats). ``--loop`` repeats the pass; several relays may run at once. The stream and subject
+prefix are options, not settings, because only this command reads them. See docs/cli.md."""
 
 from __future__ import annotations
 
@@ -24,7 +14,6 @@ import click
 
 from checkout_core.ports.events import EventPublisher
 from checkout_core.usecases.event_relay import relay_all
-from checkout_core.usecases.order_view import iso
 from entrypoints.bootstrap import event_publisher
 from entrypoints.cli.app_factory import CliState, pass_state
 from entrypoints.cli.output import (
@@ -37,6 +26,7 @@ from entrypoints.cli.output import (
     loop_option,
     run_job,
 )
+from entrypoints.views import iso
 
 DEFAULT_STREAM = "CHECKOUT_EVENTS"
 DEFAULT_SUBJECT_PREFIX = "checkout.events"

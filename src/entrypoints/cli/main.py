@@ -7,11 +7,13 @@ import importlib
 import click
 
 from entrypoints.cli.app_factory import DEFAULT_ADVISOR_ID, CliState
+from entrypoints.observability import version as running
 
 #: Every sub-command as (parent group path, "module:attribute"): "" is the top-level ``checkout``
 #: group, "payments" its ``payments`` group, and so on. Adding a command module is one line here
 #: (a group must be listed before its children), e.g. ("payments", "entrypoints.cli.reconcile:reconcile").
 COMMANDS: tuple[tuple[str, str], ...] = (
+    ("", "entrypoints.cli.info:info"),
     ("", "entrypoints.cli.quote:quote"),
     ("", "entrypoints.cli.serve:serve"),
     ("", "entrypoints.cli.db:db"),
@@ -33,6 +35,11 @@ COMMANDS: tuple[tuple[str, str], ...] = (
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(
+    version=running.version(),
+    prog_name="checkout",
+    message=f"%(prog)s %(version)s (commit {running.commit()})",
+)
 @click.option(
     "--as",
     "acting_as",

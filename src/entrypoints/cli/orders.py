@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from decimal import Decimal
 
 import click
 
-from checkout_core.model.order import Order, OrderStatus
+from checkout_core.model.order import CloseReason, DocumentKind, Order, OrderStatus, PaymentChoice
+from checkout_core.model.parties import Address
 from checkout_core.usecases.context import Actor, Context
-from checkout_core.usecases.order_view import iso, order_details, order_to_dict
+from checkout_core.usecases.order_view import OrderDetails, next_steps, order_details, payment_progress, timeline
 from checkout_core.usecases.orders import (
     advance_order,
     cancel_order,
@@ -36,6 +36,7 @@ from entrypoints.cli.output import (
     table,
     when,
 )
+from entrypoints.views import iso, order_to_dict
 
 reason_option_help = "Why (kept with the order and sent with refunds)."
 
@@ -114,112 +115,123 @@ def list_(state: CliState, status: str | None, advisor: str | None, limit: int, 
 def show(state: CliState, order_id: str, as_json: bool) -> None:
     """Show one order: the spec's JSON with --json, a readable summary otherwise."""
     with domain_errors():
-        view = order_to_dict(order_details(state.app().ctx, state.actor, order_id))
+        details = order_details(state.app().ctx, state.actor, order_id)
     if as_json:
-        emit_json(view)
+        emit_json(order_to_dict(details))
     else:
-        print_order(view)
+        print_order(details)
 
 
-def print_order(view: Mapping[str, Any]) -> None:
-    """The readable summary of an order view (the same dict ``--json`` prints)."""
-    vehicle, contact, advisor = view["vehicle"], view["contactInfo"], view["advisor"]
-    car = " ".join(str(vehicle[k]) for k in ("year", "make", "model", "trim") if vehicle.get(k))
-    click.echo(f"Order {view['orderNumber']} ({view['orderId']}): {view['status']}")
+def _percent(rate: Decimal) -> str:
+    """``13%``, ``9.975%``, from the rate's own digits."""
+    return f"{float(str(rate)) * 100:g}%"
+
+
+def _address(address: Address | None) -> str | None:
+    return None if address is None else f"{address.street}, {address.city} {address.province} {address.postal_code}"
+
+
+def print_order(details: OrderDetails) -> None:
+    """The readable summary of an order, from the same values ``--json`` prints."""
+    order, vehicle, advisor = details.order, details.vehicle, details.advisor
+    contact = order.contact
+    car = (
+        ""
+        if vehicle is None
+        else " ".join(str(v) for v in (vehicle.year, vehicle.make, vehicle.model, vehicle.trim) if v)
+    )
+    vin = (vehicle.vin if vehicle else None) or "-"
+    click.echo(f"Order {order.number} ({order.id}): {order.status.value}")
     fields(
         [
-            ("Vehicle", f"{car} ({vehicle['id']}, VIN {vehicle.get('vin') or '-'})"),
-            ("Customer", f"{contact['firstName']} {contact['lastName']} <{contact['email']}>, {contact['phone']}"),
-            ("Customer id", view["customerId"]),
-            ("Reservation", view["reservationId"]),
-            ("Advisor", None if advisor is None else f"{advisor['name']} ({advisor['id']})"),
-            ("Placed at", view["createdAt"]),
-            ("Updated at", view["updatedAt"]),
-            ("Completed at", view["completedAt"]),
+            ("Vehicle", f"{car} ({order.vehicle_id}, VIN {vin})"),
+            ("Customer", f"{contact.first_name} {contact.last_name} <{contact.email}>, {contact.phone}"),
+            ("Customer id", order.customer_id),
+            ("Reservation", order.reservation_id),
+            ("Advisor", None if advisor is None else f"{advisor.name} ({advisor.id})"),
+            ("Placed at", iso(order.created_at)),
+            ("Updated at", iso(order.updated_at)),
+            ("Completed at", iso(order.completed_at)),
         ]
     )
 
-    pricing = view["pricing"]
-    heading(f"Pricing ({pricing['province']})")
+    pricing = order.pricing
+    heading(f"Pricing ({pricing.province})")
     rows: list[tuple[str, str]] = [
-        ("Vehicle price", money(pricing["vehiclePrice"])),
-        ("Trade-in credit", money(pricing["tradeInCredit"])),
-        ("Admin fee", money(pricing["adminFee"])),
-        ("Documentation fee", money(pricing["documentationFee"])),
-        ("Subtotal", money(pricing["subtotal"])),
+        ("Vehicle price", money(pricing.vehicle_price)),
+        ("Trade-in credit", money(-pricing.trade_in_credit.cents)),
+        ("Admin fee", money(pricing.admin_fee)),
+        ("Documentation fee", money(pricing.documentation_fee)),
+        ("Subtotal", money(pricing.subtotal)),
     ]
-    rows += [(f"{tax['kind']} {tax['rate'] * 100:g}%", money(tax["amount"])) for tax in pricing["taxes"]]
-    rows += [("Total tax", money(pricing["taxAmount"])), ("Total due", money(pricing["totalDue"]))]
+    rows += [(f"{line.kind} {_percent(line.rate)}", money(line.amount)) for line in pricing.tax.lines]
+    rows += [("Total tax", money(pricing.tax.total)), ("Total due", money(pricing.total_due))]
     table(rows, ("Item", "Amount"))
 
-    payment = view["payment"]
+    progress = payment_progress(order)
     heading("Payment")
-    pay: list[tuple[str, object]] = [
-        ("Method", payment["method"]),
-        ("Deposit paid", money(payment["depositPaid"])),
-    ]
-    if payment["method"] == "finance":
+    pay: list[tuple[str, object]] = [("Method", progress.method.value), ("Deposit paid", money(progress.deposit_paid))]
+    if progress.method is PaymentChoice.FINANCE:
+        apr = None if progress.apr_percent is None else float(str(progress.apr_percent))
         pay += [
-            ("Down payment paid", money(payment["downPaymentPaid"])),
-            ("Financed", money(payment["financingAmount"])),
-            ("Monthly payment", f"{money(payment['monthlyPayment'])} x {payment['termMonths']} months"),
-            ("APR", f"{payment['aprPercent']}%"),
+            ("Down payment paid", money(progress.down_payment_paid)),
+            ("Financed", money(progress.financing_amount)),
+            ("Monthly payment", f"{money(progress.monthly_payment)} x {progress.term_months} months"),
+            ("APR", f"{apr}%"),
         ]
     pay += [
-        ("Due from buyer", money(payment["amountDueFromBuyer"])),
-        ("Paid", money(payment["totalPaid"])),
-        ("Balance due", money(payment["balanceDue"])),
-        ("Refunded", money(payment["refunded"])),
+        ("Due from buyer", money(progress.amount_due_from_buyer)),
+        ("Paid", money(progress.total_paid)),
+        ("Balance due", money(progress.balance_due)),
+        ("Refunded", money(progress.refunded)),
     ]
     fields(pay)
 
     heading("Documents")
-    if view["documents"]:
-        table(
-            [(d["type"], d["status"], d["signedAt"] or "-", d["id"]) for d in view["documents"]],
-            ("Type", "Status", "Signed at", "ID"),
-        )
+    documents: list[tuple[str, str, str, str | None]] = [
+        (d.kind.value, d.status, iso(d.signed_at) or "-", d.id) for d in order.documents
+    ]
+    if order.awaits_agreement:
+        documents.append((DocumentKind.PURCHASE_AGREEMENT.value, "generating", "-", None))
+    if documents:
+        table(documents, ("Type", "Status", "Signed at", "ID"))
     else:
         click.echo("none")
 
     heading("Insurance")
-    insurance = view["insurance"]
+    insurance = order.insurance
     if insurance is None:
         click.echo("not submitted yet")
     else:
         fields(
             [
-                ("Status", insurance["status"]),
-                ("Policy", f"{insurance['policyNumber']} ({insurance['provider']})"),
-                ("Submitted at", insurance["submittedAt"]),
-                ("Verified at", insurance["verifiedAt"]),
-                ("Rejection reason", insurance["rejectionReason"]),
+                ("Status", insurance.status.value),
+                ("Policy", f"{insurance.policy_number} ({insurance.provider})"),
+                ("Submitted at", iso(insurance.submitted_at)),
+                ("Verified at", iso(insurance.verified_at)),
+                ("Rejection reason", insurance.rejection_reason),
             ]
         )
 
     heading("Delivery")
-    delivery = view["delivery"]
-    address = delivery["address"]
+    delivery = order.delivery
+    scheduled = delivery.scheduled_date.isoformat() if delivery.scheduled_date else None
     fields(
         [
-            ("Method", delivery["method"]),
-            ("Status", delivery["status"]),
-            ("Preferred date", delivery["preferredDate"]),
-            ("Scheduled", " ".join(p for p in (delivery["scheduledDate"], delivery["timeWindow"]) if p) or None),
-            (
-                "Address",
-                None
-                if address is None
-                else f"{address['street']}, {address['city']} {address['province']} {address['postalCode']}",
-            ),
+            ("Method", delivery.method.value),
+            ("Status", delivery.status.value),
+            ("Preferred date", delivery.preferred_date.isoformat() if delivery.preferred_date else None),
+            ("Scheduled", " ".join(p for p in (scheduled, delivery.time_window) if p) or None),
+            ("Address", _address(delivery.address)),
         ]
     )
 
     heading("Timeline")
-    table([(e["timestamp"], e["event"], e["status"]) for e in view["timeline"]], ("When", "Event", "Status"))
-    if view["nextSteps"]:
+    table([(iso(e.at), e.event, e.status) for e in timeline(order, details.events)], ("When", "Event", "Status"))
+    steps = next_steps(order)
+    if steps:
         heading("Next steps")
-        table([(s["step"], s["status"]) for s in view["nextSteps"]], ("Step", "Status"))
+        table([(s.step, s.status) for s in steps], ("Step", "Status"))
 
 
 @orders.command("advance")
@@ -235,7 +247,7 @@ def advance(state: CliState, order_id: str, as_json: bool) -> None:
 
 @orders.command("cancel")
 @click.argument("order_id")
-@click.option("--reason", default="cancelled_by_advisor", show_default=True, help=reason_option_help)
+@click.option("--reason", default=CloseReason.CANCELLED_BY_ADVISOR.value, show_default=True, help=reason_option_help)
 @json_option
 @pass_state
 def cancel(state: CliState, order_id: str, reason: str, as_json: bool) -> None:
@@ -248,7 +260,7 @@ def cancel(state: CliState, order_id: str, reason: str, as_json: bool) -> None:
 
 @orders.command("return")
 @click.argument("order_id")
-@click.option("--reason", default="returned_by_customer", show_default=True, help=reason_option_help)
+@click.option("--reason", default=CloseReason.RETURNED_BY_CUSTOMER.value, show_default=True, help=reason_option_help)
 @json_option
 @pass_state
 def return_(state: CliState, order_id: str, reason: str, as_json: bool) -> None:

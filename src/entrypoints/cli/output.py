@@ -18,8 +18,9 @@ import click
 
 from checkout_core.errors import DomainError, NotFound, ValidationFailed
 from checkout_core.money import Money
-from checkout_core.usecases.order_view import iso
+from entrypoints.cli.worker_metrics import watched
 from entrypoints.settings import SettingsError
+from entrypoints.views import iso
 
 #: Exit codes: 0 ok, 1 a check found problems (reconcile, verify), 2 bad usage or input,
 #: 3 not found, 4 refused by a business rule (conflict, illegal step), 5 outside service failed.
@@ -254,6 +255,7 @@ def run_job(
     In loop mode a pass that fails on the database or a domain rule is reported on stderr and
     retried at the next interval: a worker should ride out a database restart, not die of it.
     A single run lets the error through, so its exit code says what went wrong."""
+    one_pass = watched(one_pass, loop=loop)  # heartbeat metrics, traces, the worker's port
     if not loop:
         with domain_errors():
             report(one_pass())

@@ -12,14 +12,12 @@ import click
 
 from checkout_core.ports.payments import GatewayRecord
 from checkout_core.usecases.ledger_audit import audit_ledger
-from checkout_core.usecases.ledger_audit import report_to_dict as audit_to_dict
 from checkout_core.usecases.reconciliation import (
     LedgerEntry,
     Pair,
     ReconciliationReport,
     period_of_days,
     reconcile_payments,
-    report_to_dict,
 )
 from entrypoints.cli.app_factory import CliState, pass_state
 from entrypoints.cli.output import (
@@ -34,6 +32,7 @@ from entrypoints.cli.output import (
     when,
 )
 from entrypoints.cli.recovery import print_audit
+from entrypoints.views import audit_report_to_dict, reconciliation_to_dict
 
 _DAY = click.DateTime(["%Y-%m-%d"])
 
@@ -69,7 +68,7 @@ def reconcile(state: CliState, first_day: datetime, last_day: datetime, as_json:
             report = reconcile_payments(ctx, state.actor, since=since, until=until, on_progress=on_progress)
         invariants = audit_ledger(ctx, state.actor)
     if as_json:
-        emit_json({**report_to_dict(report), "invariants": audit_to_dict(invariants)})
+        emit_json({**reconciliation_to_dict(report), "invariants": audit_report_to_dict(invariants)})
     else:
         _print_report(report)
         click.echo("")

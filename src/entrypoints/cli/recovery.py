@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from checkout_core.usecases.ledger_audit import INVARIANTS, AuditReport, audit_ledger, report_to_dict
+from checkout_core.usecases.ledger_audit import INVARIANTS, AuditReport, audit_ledger
 from checkout_core.usecases.recovery import RecoveryReport, recover_payments
 from entrypoints.cli.app_factory import CliState, pass_state
 from entrypoints.cli.output import (
@@ -29,6 +29,7 @@ from entrypoints.cli.output import (
     run_job,
     table,
 )
+from entrypoints.views import audit_report_to_dict
 
 
 def recovery_to_dict(report: RecoveryReport) -> dict[str, int]:
@@ -91,7 +92,7 @@ def audit(state: CliState, as_json: bool) -> None:
     with domain_errors():
         report = audit_ledger(state.app().ctx, state.actor)
     if as_json:
-        emit_json(report_to_dict(report))
+        emit_json(audit_report_to_dict(report))
     else:
         print_audit(report)
     if not report.is_clean:
@@ -100,7 +101,7 @@ def audit(state: CliState, as_json: bool) -> None:
 
 def print_audit(report: AuditReport) -> None:
     """The audit as a person reads it: a line per invariant, then each finding."""
-    counts = report_to_dict(report)["counts"]
+    counts = audit_report_to_dict(report)["counts"]
     table([(name, counts[name], meaning) for name, meaning in INVARIANTS.items()], ["Invariant", "Findings", "Rule"])
     if report.findings:
         heading("Findings:")

@@ -8,7 +8,6 @@ import click
 
 from checkout_core.model.reservation import Reservation, ReservationStatus
 from checkout_core.usecases.context import Actor, Context
-from checkout_core.usecases.order_view import iso, reservation_to_dict
 from checkout_core.usecases.recovery import recover_payments
 from checkout_core.usecases.reservations import (
     cancel_reservation,
@@ -34,6 +33,7 @@ from entrypoints.cli.output import (
     when,
 )
 from entrypoints.cli.recovery import print_recovery, recovery_to_dict
+from entrypoints.views import iso, reservation_to_dict
 
 
 @click.group()

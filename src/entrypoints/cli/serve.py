@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
+import logging.config
 import os
+import shutil
+from pathlib import Path
 
 import click
 
 from checkout_core.demo import load_demo
 from entrypoints.cli.app_factory import CliState, pass_state
 from entrypoints.cli.output import EXIT_USAGE, domain_errors, fail
-from entrypoints.settings import SettingsError, require_shared_rate_limits
+from entrypoints.observability.logs import logging_config
+from entrypoints.settings import SettingsError, require_production_ready, require_shared_rate_limits
+
+log = logging.getLogger("checkout.serve")
+
+#: prometheus-client's variable for the directory of the workers' shared samples.
+MULTIPROC_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 #: The ASGI application factory each uvicorn worker calls (it loads settings and bootstraps).
 ASGI_FACTORY = "entrypoints.http.asgi:create_from_env"
@@ -46,23 +56,50 @@ def serve(state: CliState, host: str, port: int, workers: int, demo: bool) -> No
     settings = state.settings()
     try:
         require_shared_rate_limits(settings)  # before any worker starts: they would all refuse
+        require_production_ready(settings)  # nothing host-local behind a production API
     except SettingsError as error:
         fail(str(error), EXIT_USAGE)
+    # One format from here on: the migrations' lines, ours, and uvicorn's in every worker.
+    log_config = logging_config(settings.log_level, settings.log_format)
+    logging.config.dictConfig(log_config)
     with domain_errors():
         app = state.app()  # bootstrap() migrates the database to head
         if demo:
             added = load_demo(app.ctx.uow)
-            click.echo(f"demo data loaded ({added} vehicle(s) added)", err=True)
+            log.info("demo data loaded (%d vehicle(s) added)", added)
     # The parent process serves nothing itself: release its connections before the workers open theirs.
     state.close()
     import uvicorn  # here, not at module level: only `serve` needs the server
 
-    click.echo(f"serving on http://{host}:{port} with {workers} worker(s)", err=True)
-    uvicorn.run(
-        ASGI_FACTORY,
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=settings.log_level.lower(),
-    )
+    shared = share_metrics_between(workers, settings.data_dir)
+    log.info("serving on http://%s:%d with %d worker(s)", host, port, workers)
+    try:
+        uvicorn.run(
+            ASGI_FACTORY,
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=settings.log_level.lower(),
+            log_config=log_config,
+            # Our own access line (request id, route, status, duration, actor) replaces uvicorn's.
+            access_log=False,
+        )
+    finally:
+        if shared is not None:
+            shutil.rmtree(shared, ignore_errors=True)
+
+
+def share_metrics_between(workers: int, data_dir: Path) -> Path | None:
+    """With several workers, each writes its metric samples to files that a scrape of any of them
+    reads (``PROMETHEUS_MULTIPROC_DIR``): a directory of this server's own, so two servers on one
+    data directory never mix or delete each other's samples. Returns it (removed when the server
+    stops), or None when the caller set the variable or one worker needs none."""
+    if workers < 2 or os.environ.get(MULTIPROC_VARIABLE):
+        return None
+    directory = data_dir.resolve() / "prometheus-multiproc" / f"serve-{os.getpid()}"
+    if directory.exists():  # a previous server of the same pid: its samples would count
+        shutil.rmtree(directory)
+    directory.mkdir(mode=0o700, parents=True)
+    os.environ[MULTIPROC_VARIABLE] = str(directory)
+    return directory

@@ -1,36 +1,34 @@
 """The Litestar application factory: ``create_app(app)`` wires the routes, the middleware, the
-error mapping and the OpenAPI document around a bootstrapped :class:`App`.
-
-Middleware order (outermost first), and why:
-
-1. :class:`CardGuardMiddleware` — a card number is refused before anything parses, logs or
-   stores the request (it also reads the body once, under the size limit, for the others).
-2. :class:`OptionsMiddleware` — ``OPTIONS`` is answered with every method of the path, before
-   auth (the methods of a path are public).
-3. :class:`MediaTypeMiddleware` — a body in a media type the route does not take is 415.
-4. :class:`BearerAuthMiddleware` — the caller, for ``/api/v1`` routes (401 otherwise).
-5. :class:`IdempotencyMiddleware` — needs the caller (keys are scoped to them) and sees the
-   final response of the handler, errors included, to store and replay it.
-
-Around all of it, the ``before_send`` hook :func:`security_headers` adds ``nosniff`` and
-``no-store`` to every response the app sends (see ``headers.py``).
-"""
+error mapping, the operators' endpoints and the OpenAPI document around a bootstrapped
+:class:`App`. Why the middleware is in its order: ``docs/http-middleware.md``."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from litestar import Litestar, Request, Router
+from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.enums import ScopeType
+from litestar.handlers import HTTPRouteHandler
 from litestar.middleware import ASGIMiddleware
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Components, Tag
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import ASGIApp, Method, Receive, Scope, Send
+from litestar.types.internal_types import PathParameterDefinition
 
 from checkout_core.usecases.context import Actor
 from entrypoints.bootstrap import App
-from entrypoints.http import routes_health, routes_orders, routes_reservations, routes_signing, routes_webhooks
+from entrypoints.http import (
+    routes_countersign,
+    routes_document_checks,
+    routes_health,
+    routes_orders,
+    routes_reservations,
+    routes_signing,
+    routes_webhooks,
+)
 from entrypoints.http.auth import (
     AUTH_OPT,
     BEARER,
@@ -43,8 +41,13 @@ from entrypoints.http.auth import (
 from entrypoints.http.card_guard import CardGuardMiddleware, install_log_redaction
 from entrypoints.http.headers import OptionsMiddleware, security_headers
 from entrypoints.http.idempotency import IdempotencyMiddleware
+from entrypoints.http.observe import observe
+from entrypoints.http.openapi_downloads import describe_binary_downloads
 from entrypoints.http.problems import HttpProblem, handle_exception
 from entrypoints.http.schemas import BODY_OPT, FORM_BODY, JSON_BODY, MULTIPART_BODY
+from entrypoints.observability import tracing
+from entrypoints.observability import version as running
+from entrypoints.observability.backlog_gauges import BacklogGauges
 
 API_PREFIX = "/api/v1"
 
@@ -84,11 +87,83 @@ class MediaTypeMiddleware(ASGIMiddleware):
         await next_app(scope, receive, send)
 
 
+#: "METHOD path" → operationId: what a generated client calls each operation. Keyed by the API's
+#: paths (stable), not by handler functions, so moving or renaming a handler changes nothing.
+OPERATION_IDS: dict[str, str] = {
+    "GET /api/v1/reservations": "listReservations",
+    "POST /api/v1/reservations": "createReservation",
+    "GET /api/v1/reservations/{reservation_id}": "getReservation",
+    "DELETE /api/v1/reservations/{reservation_id}": "cancelReservation",
+    "GET /api/v1/orders": "listOrders",
+    "POST /api/v1/orders": "createOrder",
+    "GET /api/v1/orders/{order_id}": "getOrder",
+    "POST /api/v1/orders/{order_id}/cancel": "cancelOrder",
+    "POST /api/v1/orders/{order_id}/documents/sign": "startSigning",
+    "POST /api/v1/orders/{order_id}/documents/countersign": "countersignAgreement",
+    "GET /api/v1/orders/{order_id}/documents": "listDocuments",
+    "GET /api/v1/orders/{order_id}/documents/audit": "getSigningAuditTrail",
+    "GET /api/v1/orders/{order_id}/documents/verification": "verifyDocuments",
+    "GET /api/v1/orders/{order_id}/documents/{document_id}": "downloadDocument",
+    "POST /api/v1/orders/{order_id}/insurance": "uploadInsurance",
+    "POST /api/v1/orders/{order_id}/insurance/verify": "verifyInsurance",
+    "POST /api/v1/orders/{order_id}/insurance/reject": "rejectInsurance",
+    "GET /api/v1/orders/{order_id}/payments/bank-transfer": "getBankTransferInstructions",
+    "POST /api/v1/orders/{order_id}/payments/card": "payByCard",
+    "POST /api/v1/payments/bank-transfers": "recordBankTransfer",
+    "GET /api/v1/payments/reconciliation": "getReconciliation",
+    "POST /api/v1/orders/{order_id}/delivery/schedule": "scheduleDelivery",
+    "POST /api/v1/orders/{order_id}/delivery/dispatch": "dispatchVehicle",
+    "POST /api/v1/orders/{order_id}/delivery/deliver": "markDelivered",
+    "POST /api/v1/orders/{order_id}/complete": "completeOrder",
+    "POST /api/v1/orders/{order_id}/return": "returnOrder",
+    "POST /api/v1/webhooks/stripe": "receiveStripeWebhook",
+    "POST /api/v1/webhooks/signing": "receiveSigningWebhook",
+    "GET /sign/{order_id}/{envelope_id}": "getSigningPage",
+    "POST /sign/{order_id}/{envelope_id}": "submitSignature",
+    "GET /sign/{order_id}/{envelope_id}/agreement.pdf": "downloadSigningAgreement",
+    "POST /sign/{order_id}/{envelope_id}/decline": "declineSigning",
+    "GET /sign/{order_id}/{envelope_id}/pages/{page}": "getAgreementPageImage",
+    "GET /sign/brand/logo": "getBrandLogo",
+    "GET /health": "getHealth",
+    "GET /ready": "getReadiness",
+    "GET /version": "getVersion",
+}
+
+
+def operation_key(http_method: str, path_components: list[str | PathParameterDefinition]) -> str:
+    """``"GET /api/v1/orders/{order_id}"``: the key of :data:`OPERATION_IDS`."""
+    parts = (f"{{{c.name}}}" if isinstance(c, PathParameterDefinition) else c for c in path_components)
+    return f"{http_method.upper()} /" + "/".join(parts)
+
+
+def operation_id(
+    route_handler: HTTPRouteHandler, http_method: Method, path_components: list[str | PathParameterDefinition]
+) -> str:
+    """The operationId of a route (see :data:`OPERATION_IDS`; else the handler's name in camelCase)."""
+    known = OPERATION_IDS.get(operation_key(http_method, path_components))
+    if known is not None:
+        return known
+    head, *rest = route_handler.handler_name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+class UseCaseSpanMiddleware(ASGIMiddleware):
+    """The span of the use case a route runs (only installed when tracing is on)."""
+
+    scopes = (ScopeType.HTTP,)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        """Run the handler inside a span named after it."""
+        name = scope["route_handler"].handler_name
+        with tracing.use_case_span(name)():
+            await next_app(scope, receive, send)
+
+
 def openapi_config() -> OpenAPIConfig:
     """OpenAPI 3.1 at ``/schema/openapi.json`` with the bearer scheme."""
     return OpenAPIConfig(
         title="Checkout & purchase API",
-        version="1.0.0",
+        version=running.version(),
         description=(
             "Reserve a car with a refundable deposit, check out, sign, insure, pay and take delivery. "
             "Amounts are integer cents (CAD); times are ISO 8601 UTC. Errors are RFC 9457 "
@@ -112,6 +187,7 @@ def openapi_config() -> OpenAPIConfig:
             Tag(name="health", description="Probes."),
         ],
         use_handler_docstrings=True,
+        operation_id_creator=operation_id,
     )
 
 
@@ -131,7 +207,13 @@ def create_app(app: App) -> Litestar:
 
     api = Router(
         path=API_PREFIX,
-        route_handlers=[*routes_reservations.ROUTES, *routes_orders.ROUTES],
+        route_handlers=[
+            *routes_reservations.ROUTES,
+            *routes_orders.ROUTES,
+            *routes_orders.RESOURCE_ROUTES,
+            *routes_countersign.ROUTES,
+            *routes_document_checks.ROUTES,
+        ],
         opt={AUTH_OPT: BEARER},
         security=BEARER_SECURITY,
         dependencies={"actor": Provide(provide_caller, sync_to_thread=False)},
@@ -143,16 +225,20 @@ def create_app(app: App) -> Litestar:
         route_handlers=routes_webhooks.ROUTES,
         dependencies={"raw_body": Provide(routes_webhooks.raw_body)},
     )
-    return Litestar(
+    middleware: list[ASGIMiddleware] = [
+        CardGuardMiddleware(),
+        OptionsMiddleware(),
+        MediaTypeMiddleware(),
+        BearerAuthMiddleware(app.tokens, app.ctx),
+        IdempotencyMiddleware(app.idempotency, app.ctx.clock),
+    ]
+    if tracing.tracer() is not None:
+        middleware.append(UseCaseSpanMiddleware())
+    asgi = Litestar(
         route_handlers=[api, webhooks, routes_signing.ROUTER, *routes_health.ROUTES],
+        state=State({routes_health.GAUGES_STATE: BacklogGauges(app, clock=time.monotonic)}),
         dependencies={"checkout": Provide(provide_checkout, sync_to_thread=False, use_cache=True)},
-        middleware=[
-            CardGuardMiddleware(),
-            OptionsMiddleware(),
-            MediaTypeMiddleware(),
-            BearerAuthMiddleware(app.tokens, app.ctx),
-            IdempotencyMiddleware(app.idempotency, app.ctx.clock),
-        ],
+        middleware=middleware,
         exception_handlers={Exception: handle_exception},
         before_send=[security_headers],
         request_max_body_size=app.settings.max_request_bytes,
@@ -162,3 +248,8 @@ def create_app(app: App) -> Litestar:
         logging_config=None,
         debug=False,
     )
+    # Outside Litestar's routing, so 404s and 405s get a request id, a metric and a log line too.
+    asgi.asgi_handler = observe(asgi.asgi_handler)
+    # At startup, not here: building the document costs tens of milliseconds per app.
+    asgi.on_startup.append(lambda: describe_binary_downloads(asgi.openapi_schema))
+    return asgi

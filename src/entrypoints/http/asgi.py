@@ -14,14 +14,15 @@ from litestar import Litestar
 from checkout_core.demo import load_demo
 from entrypoints.bootstrap import bootstrap
 from entrypoints.http.app import create_app
-from entrypoints.settings import load_settings, require_shared_rate_limits
+from entrypoints.observability.logs import configure_logging
+from entrypoints.settings import load_settings, require_production_ready, require_shared_rate_limits
 
 
-def _configure_logging(level: str) -> None:
-    """Our loggers print at the configured level, unless the process already set up logging."""
-    root = logging.getLogger()
-    if not root.handlers:
-        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _configure_logging(level: str, log_format: str) -> None:
+    """Our format and level, unless the process already set up logging (``checkout serve`` hands
+    uvicorn the same configuration, tests capture records themselves)."""
+    if not logging.getLogger().handlers:
+        configure_logging(level, log_format)
     logging.getLogger("checkout").setLevel(level)
 
 
@@ -29,7 +30,8 @@ def create_from_env() -> Litestar:
     """Settings from ``CHECKOUT_*``, the composition root, and the HTTP app."""
     settings = load_settings()
     require_shared_rate_limits(settings)  # N processes must not allow N times every limit
-    _configure_logging(settings.log_level)
+    require_production_ready(settings)  # every host replaceable: no secret, document or charge kept here
+    _configure_logging(settings.log_level, settings.log_format)
     app = bootstrap(settings)
     if os.environ.get("CHECKOUT_DEMO") == "1":
         load_demo(app.ctx.uow)

@@ -1,23 +1,8 @@
-"""Card data never reaches us (PCI DSS scope): a request carrying something that looks like a
-card number is refused, and such a number never reaches a log. Malformed input that would
-otherwise crash a parser is refused here too, with a 400.
-
-* :class:`CardGuardMiddleware` is the outermost middleware of every route: before anything
-  is parsed for the handler, logged or stored, it scans the path, the query string, the headers
-  we keep (``User-Agent``), the JSON body (every key and value at any depth), form fields (not
-  file contents) and any other body as text, and answers 400 ``card_data_not_accepted`` if it
-  finds a card number: a Luhn-valid window of 13–19 digits, alone or inside a longer run of digits
-  grouped by spaces, dashes or dots (:mod:`entrypoints.redaction` says exactly what counts).
-* While it reads the body it also answers 400 ``validation_error`` (``field``: where) for what
-  the parsers would otherwise fail on with an exception, so with a 500: a JSON body nested
-  deeper than :data:`MAX_JSON_DEPTH`, a JSON body or form field that is not valid UTF-8, and NUL
-  characters in the path, a JSON string or a form field (PostgreSQL text cannot hold them).
-* :func:`install_log_redaction` (from :mod:`entrypoints.redaction`, re-exported here) makes every
-  log record of the process pass through :func:`redact` (card numbers, bearer tokens, JWTs, API
-  keys, signing links), whichever logger created it and whichever handler prints it.
-  :class:`RedactingFilter` does the same for logging configurations that prefer to attach a
-  filter to their handlers.
-"""
+"""Card data never reaches us (PCI DSS scope): :class:`CardGuardMiddleware`, outermost on every
+route, answers 400 ``card_data_not_accepted`` to a request carrying something that looks like a
+card number, and 400 ``validation_error`` to input the parsers would crash on (too deep, not
+UTF-8, NUL); log records pass through :func:`redact`. What is scanned and what counts as a card
+number: docs/http-api.md, "Card data guard and log redaction"."""
 
 from __future__ import annotations
 

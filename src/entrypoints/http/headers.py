@@ -1,18 +1,6 @@
-"""Response headers every answer carries, and ``OPTIONS`` answers that name every method.
-
-* :func:`security_headers` is a Litestar ``before_send`` hook: it sees every response the app
-  sends — handlers, problem+json errors raised in middleware, idempotent replays, 404s for
-  unknown paths — and adds ``X-Content-Type-Options: nosniff`` to all of them, and
-  ``Cache-Control: no-store`` to all but the public OpenAPI pages under ``/schema``. Orders,
-  reservations, documents, signing links and even error details (ids, names) are personal data
-  that no browser or shared cache may keep. A response that sets its own ``Cache-Control``
-  keeps it (the document download says ``private, no-store``).
-* :class:`OptionsMiddleware` answers ``OPTIONS`` itself, without a token: Litestar's built-in
-  answer names only the methods of the first handler registered on a path when several handlers
-  share it (``OPTIONS /api/v1/orders`` said ``OPTIONS, POST``, not ``GET``), and the ``/api/v1``
-  router's bearer auth made it a 401 anyway. The methods of a path are public (they are in the
-  OpenAPI document), and CORS pre-flights never carry credentials.
-"""
+"""Headers every answer carries (``nosniff``; ``no-store`` on all but ``/schema``), and ``OPTIONS``
+answered here with every method of the path — Litestar's own named only the first handler's.
+See docs/http-api.md, "Response headers and OPTIONS"."""
 
 from __future__ import annotations
 

@@ -1,21 +1,7 @@
-"""``Idempotency-Key`` on POST requests: a client may retry a POST safely.
-
-* Routes that create or charge (reservations, orders, payments) *require* the header
-  (``opt={"idempotency": "required"}``): without it, 400 ``idempotency_key_required``. On
-  every other POST it is optional and honoured when sent.
-* A key is scoped to the caller, the method and the path; the request is identified by the
-  SHA-256 of its parameters: for a JSON body, of its canonical form (keys sorted, no
-  whitespace), so the same JSON with other spacing or key order is the same request, as at
-  Stripe; for any other body (and JSON that does not parse), of the raw bytes.
-* The first request claims the key (atomically, in the idempotency store), runs, and its
-  response (status, body, content type) is stored before it is sent. A retry with the same
-  key and body gets that response again with ``Idempotent-Replayed: true``; with another body,
-  422 ``idempotency_key_reused``; while the first is still running, 409
-  ``idempotency_in_progress`` (with ``Retry-After``), so concurrent duplicates never charge twice.
-* A 5xx, a 429 (a rate limit: nothing was done) or a crash releases the claim instead: the
-  outcome is unknown or retryable, so the same key may be tried again.
-* Provider webhooks (``opt={"idempotency": "exempt"}``) bypass all of this.
-"""
+"""``Idempotency-Key`` on POST requests, so that a client may retry a POST safely: required on
+routes that create or charge, optional elsewhere, exempt for provider webhooks. The first request
+claims the key and stores its answer before sending it; a retry replays it. The rules (scope,
+body digest, 409/422, release on 5xx): docs/http-api.md, "Idempotency"."""
 
 from __future__ import annotations
 

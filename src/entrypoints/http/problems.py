@@ -22,6 +22,8 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 
 from checkout_core.errors import DomainError
+from entrypoints.observability.metrics import count_problem
+from entrypoints.observability.request_context import current_request_id
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -133,6 +135,9 @@ class Problem(msgspec.Struct, kw_only=True, rename="camel"):
     detail: Annotated[str, msgspec.Meta(description="Explanation specific to this occurrence.")]
     code: Annotated[str, msgspec.Meta(description="Stable machine-readable error code.")]
     instance: Annotated[str | None, msgspec.Meta(description="Identifier of this occurrence (500s).")] = None
+    request_id: Annotated[
+        str | None, msgspec.Meta(description="The request's id (`X-Request-ID`): quote it to support.")
+    ] = None
     field: Annotated[str | None, msgspec.Meta(description="The input the problem is about, if one.")] = None
     decline_code: Annotated[str | None, msgspec.Meta(description="The card issuer's decline reason (402).")] = None
     current_status: Annotated[str | None, msgspec.Meta(description="The order's status (illegal_transition).")] = None
@@ -294,6 +299,9 @@ def describe(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]:
         "code": code,
     }
     body.update({k: v for k, v in extensions.items() if k not in body})
+    request_id = current_request_id()
+    if request_id:
+        body["requestId"] = request_id
     return status, body, headers
 
 
@@ -305,6 +313,7 @@ def encode_problem(body: Mapping[str, Any]) -> bytes:
 def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     """Litestar exception handler for every exception type (registered once in ``create_app``)."""
     status, body, headers = describe(exc)
+    count_problem(status, body["code"])
     if status >= 500 and not isinstance(exc, DomainError | HttpProblem):
         # The instance id in the body lets support find this line; the redacting log filter
         # masks card numbers, tokens and signing links that a message or traceback may hold.

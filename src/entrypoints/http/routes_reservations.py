@@ -8,7 +8,6 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from checkout_core.model.reservation import ReservationStatus
 from checkout_core.usecases.context import Actor
-from checkout_core.usecases.order_view import reservation_to_dict
 from checkout_core.usecases.reservations import (
     ReservationResult,
     cancel_reservation,
@@ -29,6 +28,7 @@ from entrypoints.http.schemas import (
     ReservationList,
     to_body,
 )
+from entrypoints.views import reservation_to_dict
 
 TAGS = ["reservations"]
 

@@ -1,24 +1,34 @@
 """The built-in signer's signing page: ``/sign/{order_id}/{envelope_id}``.
 
-The buyer opens the link from ``POST /api/v1/orders/{id}/documents/sign``, reads the agreement
-(embedded, and downloadable from ``…/agreement.pdf``), ticks the consent box, types their full
-name and submits; the core stamps the signed copy and moves the order to ``pending_insurance``.
-Each opening of the page is a ``viewed`` entry of the audit trail (with the client's IP address
-and user agent). The buyer may instead press "Decline" (``POST …/decline``): the envelope is
-closed, and asking for the signing link again opens a new one.
+The buyer opens the link from ``POST /api/v1/orders/{id}/documents/sign`` and reads the
+agreement on the page itself: its pages are rendered as images on the server (phones and
+headless browsers have no PDF viewer, so an embedded PDF showed an empty box there), beside a
+link to the PDF. They type their full name, tick the consent box and sign; the core stamps the
+signed copy and moves the order to ``pending_insurance``. Each opening of the page is a
+``viewed`` entry of the audit trail (with the client's IP address and user agent). The buyer
+may instead press "Decline" (``POST …/decline``): the envelope is closed, and asking for the
+signing link again opens a new one.
 
-* No bearer token: the unguessable envelope id in the link is the credential. It is never
-  logged (the log redaction masks ``env_…``) and never leaked through a ``Referer``.
+The page looks like the dealer's (``CHECKOUT_BRAND_NAME``, ``CHECKOUT_BRAND_COLOR``,
+``CHECKOUT_BRAND_LOGO_FILE``, served at ``/sign/brand/logo``) and speaks the buyer's language:
+French for a buyer in Quebec (:func:`~checkout_core.model.language.agreement_language`), as
+the agreement does. Its HTML is :mod:`entrypoints.http.signing_html`.
+
+* No bearer token: the unguessable envelope id in the link is the credential, for the page,
+  the PDF and the page images alike. It is never logged (the log redaction masks ``env_…``)
+  and never leaked through a ``Referer``.
 * CSRF: no cookies are involved, and in addition the form must carry ``csrfToken`` equal to
   the envelope id and must not come from another site (``Sec-Fetch-Site``/``Origin``), the
   protection ``SameSite`` cookies would give.
-* Every value written into the HTML is escaped; the page forbids scripts and framing by others.
+* Every value written into the HTML is escaped; the page forbids scripts, framing, and any
+  resource from another site (CSP).
 """
 
 from __future__ import annotations
 
+import functools
 import hmac
-from html import escape
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -28,7 +38,8 @@ from litestar.enums import MediaType
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, URLEncodedBody
 
-from checkout_core.errors import DomainError, ValidationFailed
+from checkout_core.errors import DomainError, NotFound, ValidationFailed
+from checkout_core.model.language import Language, agreement_language
 from checkout_core.usecases.context import SYSTEM
 from checkout_core.usecases.order_view import order_details
 from checkout_core.usecases.orders import (
@@ -41,13 +52,24 @@ from checkout_core.usecases.orders import (
 from entrypoints.bootstrap import App
 from entrypoints.http.problems import problem_responses, status_for
 from entrypoints.http.schemas import BODY_OPT, FORM_BODY, DeclineForm, SignForm, documented_operation
+from entrypoints.http.signing_html import (
+    Brand,
+    SignPageContent,
+    declined_page,
+    done_page,
+    error_page,
+    sign_page,
+)
+from entrypoints.settings import Settings
 
 TAGS = ["signing"]
 PAGE = "/{order_id:str}/{envelope_id:str}"
+LOGO_PATH = "/sign/brand/logo"
 
 _PAGE_HEADERS = {
+    # Its own images only (the agreement's pages, the logo); no script, no frame, no other site.
     "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; frame-src 'self'; form-action 'self'; "
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Frame-Options": "DENY",
@@ -70,16 +92,12 @@ _PAGE_ERRORS = {
 }
 
 
-def _document(title: str, body: str) -> str:
-    return (
-        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title>"
-        "<style>body{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;color:#222}"
-        "iframe{width:100%;height:32rem;border:1px solid #ccc}.error{color:#a00;font-weight:600}"
-        "label{display:block;margin:.8rem 0}input[type=text]{font-size:1.1rem;padding:.3rem;width:20rem}"
-        "button{font-size:1.1rem;padding:.5rem 1.5rem}</style></head><body>"
-        f"{body}</body></html>"
+def brand(settings: Settings) -> Brand:
+    """The dealer's look, from the settings (validated there)."""
+    return Brand(
+        name=settings.brand_name or settings.dealer_name,
+        color=settings.brand_color,
+        logo_url=LOGO_PATH if settings.brand_logo_file else "",
     )
 
 
@@ -87,47 +105,51 @@ def _html(content: str, status: int) -> Response[str]:
     return Response(content=content, status_code=status, media_type=MediaType.HTML, headers=_PAGE_HEADERS)
 
 
-def _error_page(status: int, message: str) -> Response[str]:
-    return _html(
-        _document("Signing", f'<h1>Purchase agreement</h1><p class="error">{escape(message)}</p>'),
-        status,
-    )
+def _link_language(checkout: App, order_id: str, envelope_id: str) -> Language | None:
+    """The buyer's language for a page about this link (expired, used, declined), when the link
+    is (or was) the order's envelope; None for an unknown link, which must reveal nothing."""
+    try:
+        order = order_details(checkout.ctx, SYSTEM, order_id).order
+    except NotFound:
+        return None
+    if order.envelope is None or not hmac.compare_digest(order.envelope.id.encode(), envelope_id.encode()):
+        return None
+    return agreement_language(order)
 
 
-def _money(cents: int) -> str:
-    return f"${cents / 100:,.2f}"
+def _error_page(checkout: App, order_id: str, envelope_id: str, status: int, text: str) -> Response[str]:
+    language = _link_language(checkout, order_id, envelope_id)
+    return _html(error_page(language, brand(checkout.settings), text), status)
 
 
-def _sign_page(checkout: NamedDependency[App], order_id: str, envelope_id: str, *, error: str | None = None) -> str:
-    # The envelope was checked by the caller; it is what entitles this page to read the order.
+def _page_count(checkout: App, pdf: bytes) -> int:
+    """How many page images the page shows (none without a renderer or for an unreadable file:
+    the PDF link remains)."""
+    if checkout.page_images is None:
+        return 0
+    try:
+        return checkout.page_images.page_count(pdf)
+    except ValueError:
+        return 0
+
+
+def _sign_page(checkout: App, order_id: str, envelope_id: str, *, error: str = "") -> str:
+    # The envelope is checked here again; it is what entitles this page to read the order.
+    _, pdf = envelope_for_signing(checkout.ctx, order_id, envelope_id)
     details = order_details(checkout.ctx, SYSTEM, order_id)
     order = details.order
     vehicle = details.vehicle
-    car = f"{vehicle.year} {vehicle.make} {vehicle.model}" if vehicle else order.vehicle_id
-    page = f"/sign/{quote(order.id, safe='')}/{quote(envelope_id, safe='')}"
-    pdf = f"{page}/agreement.pdf"
-    problem = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
-    body = (
-        "<h1>Purchase agreement</h1>"
-        f"<p>Order <strong>{escape(order.number)}</strong> · {escape(car)} · "
-        f"total {escape(_money(order.pricing.total_due.cents))}</p>"
-        f"<p>Buyer: <strong>{escape(order.contact.full_name)}</strong></p>"
-        f'<iframe src="{escape(pdf)}" title="Purchase agreement"></iframe>'
-        f'<p><a href="{escape(pdf)}" target="_blank" rel="noopener noreferrer">Open the agreement (PDF)</a></p>'
-        f"{problem}"
-        '<form method="post">'
-        f'<input type="hidden" name="csrfToken" value="{escape(envelope_id)}">'
-        '<label><input type="checkbox" name="consent" value="yes" required> '
-        "I have read the agreement and I agree to sign it electronically.</label>"
-        '<label>Type your full name to sign: <input type="text" name="typedName" autocomplete="name" '
-        'maxlength="200" required></label>'
-        '<button type="submit">Sign</button></form>'
-        f'<form method="post" action="{escape(page)}/decline">'
-        f'<input type="hidden" name="csrfToken" value="{escape(envelope_id)}">'
-        "<p>Not ready to sign, or something on the agreement is wrong? Decline, and ask your advisor "
-        'for a corrected agreement or a new link. <button type="submit">Decline</button></p></form>'
+    content = SignPageContent(
+        order_number=order.number,
+        vehicle=f"{vehicle.year} {vehicle.make} {vehicle.model}" if vehicle else order.vehicle_id,
+        total=order.pricing.total_due,
+        buyer_name=order.contact.full_name,
+        page_path=f"/sign/{quote(order.id, safe='')}/{quote(envelope_id, safe='')}",
+        csrf_token=envelope_id,
+        page_count=_page_count(checkout, pdf),
+        error=error,
     )
-    return _document(f"Sign the purchase agreement {order.number}", body)
+    return sign_page(agreement_language(order), brand(checkout.settings), content)
 
 
 def _origin(url: str) -> str:
@@ -138,8 +160,10 @@ def _origin(url: str) -> str:
 def is_cross_site(request: Request[Any, Any, Any], public_url: str) -> bool:
     """Whether a form post comes from another site (what SameSite cookies would refuse)."""
     fetch_site = request.headers.get("sec-fetch-site")
-    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
-        return True
+    if fetch_site is not None:
+        # A browser that sends Fetch Metadata says where the form came from; its Origin is no
+        # help here: under the page's ``Referrer-Policy: no-referrer`` Chromium sends ``null``.
+        return fetch_site not in ("same-origin", "none")
     origin = request.headers.get("origin")
     if origin is None:
         return False  # older browsers and non-browser clients: the form token still applies
@@ -191,7 +215,7 @@ def signing_page(
             user_agent=_user_agent(request),
         )
     except DomainError as error:
-        return _error_page(status_for(error), error.message)
+        return _error_page(checkout, order_id, envelope_id, status_for(error), error.message)
     return _html(_sign_page(checkout, order_id, envelope_id), 200)
 
 
@@ -223,6 +247,70 @@ def agreement_pdf(
     )
 
 
+_IMAGE_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    # Behind the link's credential like the page; the server keeps the rendered images instead.
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'self'; sandbox",
+}
+
+
+@get(
+    PAGE + "/pages/{page:int}",
+    sync_to_thread=True,
+    media_type="image/png",
+    tags=TAGS,
+    summary="A page of the agreement to sign (PNG)",
+    responses=problem_responses(404, 409),
+)
+def agreement_page_image(
+    order_id: FromPath[str], envelope_id: FromPath[str], page: FromPath[int], checkout: NamedDependency[App]
+) -> Response[bytes]:
+    """Page ``page`` (1-based) of the agreement behind an open signing link, rendered as an
+    image on the server (the signing page shows them: phones have no PDF viewer). 404 for a page
+    the agreement does not have."""
+    _, pdf = envelope_for_signing(checkout.ctx, order_id, envelope_id)
+    images = checkout.page_images
+    if images is None or not 1 <= page <= _page_count(checkout, pdf):
+        raise NotFound(f"the agreement has no page {page}")
+    return Response(content=images.page_png(pdf, page), media_type="image/png", headers=_IMAGE_HEADERS)
+
+
+_LOGO_TYPES = {b"\x89PNG": "image/png", b"\xff\xd8\xff": "image/jpeg"}
+
+
+@functools.lru_cache(maxsize=4)
+def _logo(path: str) -> tuple[bytes, str]:
+    """The logo's bytes and content type (the file was checked when the settings were loaded)."""
+    content = Path(path).read_bytes()
+    kind = next((t for magic, t in _LOGO_TYPES.items() if content.startswith(magic)), "image/svg+xml")
+    return content, kind
+
+
+@get(
+    "/brand/logo",
+    sync_to_thread=True,
+    media_type="image/png",
+    tags=TAGS,
+    summary="The dealer's logo on the signing page",
+    responses=problem_responses(404),
+)
+def brand_logo(checkout: NamedDependency[App]) -> Response[bytes]:
+    """``CHECKOUT_BRAND_LOGO_FILE`` (PNG, JPEG or SVG); 404 when none is configured. Public: it
+    is the dealer's logo, and the same for every buyer."""
+    path = checkout.settings.brand_logo_file
+    if not path:
+        raise NotFound("no logo is configured")
+    content, kind = _logo(path)
+    return Response(
+        content=content,
+        media_type=kind,
+        # An SVG opened on its own must not run anything: sandboxed, no script.
+        headers={**_IMAGE_HEADERS, "Cache-Control": "public, max-age=3600"},
+    )
+
+
 @post(
     PAGE,
     status_code=200,
@@ -247,7 +335,7 @@ def sign(
 ) -> Response[str]:
     """Complete the signing: consent and the typed full name, as on the agreement."""
     if _foreign_form(request, checkout.settings.public_url, data.csrf_token, envelope_id):
-        return _error_page(403, _FOREIGN_FORM)
+        return _error_page(checkout, order_id, envelope_id, 403, _FOREIGN_FORM)
     try:
         order = complete_signing(
             checkout.ctx,
@@ -262,16 +350,11 @@ def sign(
         try:
             signing_link_order(checkout.ctx, order_id, envelope_id)
         except DomainError as other:
-            return _error_page(status_for(other), other.message)
+            return _error_page(checkout, order_id, envelope_id, status_for(other), other.message)
         return _html(_sign_page(checkout, order_id, envelope_id, error=error.message), 400)
     except DomainError as error:
-        return _error_page(status_for(error), error.message)
-    body = (
-        "<h1>Thank you</h1>"
-        f"<p>You signed the purchase agreement for order <strong>{escape(order.number)}</strong>. "
-        "A signed copy is in your order's documents. Next step: upload your proof of insurance.</p>"
-    )
-    return _html(_document("Agreement signed", body), 200)
+        return _error_page(checkout, order_id, envelope_id, status_for(error), error.message)
+    return _html(done_page(agreement_language(order), brand(checkout.settings), order.number), 200)
 
 
 @post(
@@ -298,7 +381,7 @@ def decline(
     """Decline to sign: the link is closed (a ``declined`` audit entry); asking for the signing
     link again opens a new envelope."""
     if _foreign_form(request, checkout.settings.public_url, data.csrf_token, envelope_id):
-        return _error_page(403, _FOREIGN_FORM)
+        return _error_page(checkout, order_id, envelope_id, 403, _FOREIGN_FORM)
     try:
         order = decline_signing_link(
             checkout.ctx,
@@ -308,17 +391,14 @@ def decline(
             user_agent=_user_agent(request),
         )
     except DomainError as error:
-        return _error_page(status_for(error), error.message)
-    body = (
-        "<h1>You declined to sign</h1>"
-        f"<p>The purchase agreement for order <strong>{escape(order.number)}</strong> was not signed, and this "
-        "link no longer works. When you are ready, ask for a new signing link from your order "
-        "(or contact your advisor if something on the agreement needs correcting).</p>"
-    )
-    return _html(_document("Signing declined", body), 200)
+        return _error_page(checkout, order_id, envelope_id, status_for(error), error.message)
+    return _html(declined_page(agreement_language(order), brand(checkout.settings), order.number), 200)
 
 
 #: Under ``/sign``. Registered through a Router, not on the app directly: Litestar 2.25 wraps a
 #: sync handler for the thread pool a second time when another method is added to the same
 #: app-level path (GET and POST of the page), and the doubly wrapped handler returns a coroutine.
-ROUTER = Router(path="/sign", route_handlers=[signing_page, agreement_pdf, sign, decline])
+ROUTER = Router(
+    path="/sign",
+    route_handlers=[brand_logo, signing_page, agreement_pdf, agreement_page_image, sign, decline],
+)

@@ -1,23 +1,7 @@
 """Provider webhooks: ``POST /api/v1/webhooks/stripe`` and ``POST /api/v1/webhooks/signing``.
-
-They are called by Stripe and Dropbox Sign, not by our clients, so they differ from every other
-``/api/v1`` route:
-
-* **No bearer token.** Each delivery proves where it comes from with the provider's signature
-  over the raw body (Stripe: ``Stripe-Signature``; Dropbox Sign: the ``event_hash``), checked
-  before anything else happens. A delivery that does not verify is 400 and changes nothing.
-* **No ``Idempotency-Key``.** The core handles each provider event once by the provider's own
-  ids and by the state it moves forward, so redeliveries are harmless.
-* **The body is read raw** (the signature covers the exact bytes) and is neither logged nor
-  stored; the card-number scan is skipped for it (see ``card_guard.CardGuardMiddleware``).
-* **Deliveries that fail verification are counted per client address**
-  (``bad_webhooks_per_ip``): past the limit, the address is answered 429 ``too_many_attempts``
-  *before* anything is verified (a Dropbox Sign callback's verification may call the provider's
-  API). Real providers sign correctly; a 429 only makes one deliver again later.
-* **Status codes tell the provider whether to deliver again:** any 2xx stops it, anything else
-  makes it retry with back-off. So "try later" conditions (our gateway or the provider's API
-  unreachable, an event that must wait for an API call in flight) are 409/503.
-"""
+No bearer token and no ``Idempotency-Key``: the provider's signature over the raw body is checked
+before anything else, and the status code tells the provider whether to deliver again. See
+docs/http-api.md, "Provider webhooks"."""
 
 from __future__ import annotations
 
@@ -43,6 +27,7 @@ from entrypoints.http.card_guard import CARD_GUARD_OPT, PROVIDER_SIGNED
 from entrypoints.http.idempotency import EXEMPT, IDEMPOTENCY_OPT
 from entrypoints.http.problems import HttpProblem, problem_responses
 from entrypoints.http.schemas import WebhookReceived
+from entrypoints.observability.metrics import count_webhook
 
 log = logging.getLogger("checkout.http.webhooks")
 
@@ -147,12 +132,14 @@ def stripe_webhook(
     except GatewayEventRejected as error:
         # The message names what failed (signature, body), never the secret or the header.
         log.warning("Stripe webhook refused: %s", error.message)
+        count_webhook("stripe", "unverified", "rejected")
         _count_rejected(checkout, request)
         raise HttpProblem(
             400, REJECTED, f"The Stripe event was not accepted: {error.message}.", title="Webhook not accepted"
         ) from None
     outcome = handle_gateway_event(checkout.ctx, event, processed=checkout.processed_gateway_events)
     log.info("Stripe event %s (%s): %s", event.id, event.type, outcome.value)
+    count_webhook("stripe", event.type, outcome.value)
     if outcome.wants_redelivery:
         raise HttpProblem(
             409,
@@ -207,6 +194,7 @@ def signing_webhook(
         if reason == "provider_unavailable":
             raise  # 503 with Retry-After (problems.py): the provider delivers it again
         log.warning("signing callback refused (%s)", reason or "not accepted by this signer")
+        count_webhook("signing", "unverified", "rejected")
         _count_rejected(checkout, request)
         raise HttpProblem(
             400,
@@ -221,6 +209,7 @@ def signing_webhook(
         return _acknowledge()
     outcome = apply_signing_callback(checkout.ctx, callback)
     log.info("signing callback %s for order %s: %s", callback.event, callback.order_id, outcome)
+    count_webhook("signing", callback.event, outcome)
     return _acknowledge()
 
 

@@ -1,14 +1,14 @@
 """Request and response bodies of the HTTP API (msgspec Structs, camelCase on the wire).
 
 Requests are decoded and type-checked by Litestar with these Structs; the business checks
-(postal codes, amounts against stored records …) stay in the core. Response bodies are built by
-the core's view functions (``checkout_core.usecases.order_view``) and converted into these
-Structs with :func:`to_body`, so the OpenAPI document is generated from the very types that
-serialise each answer, and any drift between the two fails loudly in the tests."""
+(postal codes, amounts against stored records …) stay in the core. Answers start as the core's
+values, are shaped by ``entrypoints.views`` (the JSON the CLI prints too) and typed here with
+:func:`to_body`, so the OpenAPI document is generated from the very types that serialise each
+answer, and any drift between the two fails loudly in the tests."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, TypeVar
@@ -18,7 +18,7 @@ from litestar.datastructures import UploadFile
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, Reference, Schema
 from litestar.params import QueryParameter
 
-from checkout_core.model.audit import AuditAction
+from checkout_core.model.audit import AuditAction, AuditEntry
 from checkout_core.model.order import (
     DeliveryMethod,
     DeliveryStatus,
@@ -29,7 +29,9 @@ from checkout_core.model.order import (
 )
 from checkout_core.model.payments import PaymentMethod, PaymentStatus
 from checkout_core.model.reservation import ReservationStatus
-from checkout_core.model.vehicle import DisclosureKind
+from checkout_core.model.vehicle import DisclosureKind, WarrantyKind
+from checkout_core.usecases.order_view import OrderDetails
+from entrypoints.views import audit_entry_to_dict, order_to_dict
 
 T = TypeVar("T")
 
@@ -57,6 +59,16 @@ class Camel(msgspec.Struct, kw_only=True, rename="camel"):
 def to_body(data: Any, body_type: type[T]) -> T:
     """Convert a view dict (camelCase keys, ISO strings) into its response Struct."""
     return msgspec.convert(data, body_type, strict=False)
+
+
+def order_to_body(details: OrderDetails) -> OrderBody:
+    """The spec's order body."""
+    return to_body(order_to_dict(details), OrderBody)
+
+
+def audit_trail_to_body(order_id: str, entries: Iterable[AuditEntry]) -> AuditTrail:
+    """An order's signing audit trail, oldest first."""
+    return to_body({"orderId": order_id, "items": [audit_entry_to_dict(e) for e in entries]}, AuditTrail)
 
 
 # -- requests ---------------------------------------------------------------------------
@@ -228,15 +240,34 @@ class ReservationList(Camel):
 
 
 class DisclosureBody(Camel):
-    """A history fact the dealer discloses about the car (OMVIC): ``daily_rental``,
-    ``accident_damage``, ``branded``, ``out_of_province`` or ``other``, in the dealer's words."""
+    """A history fact the dealer discloses about the car (OMVIC), one of the checklist's
+    categories (``daily_rental``, ``police``, ``accident_damage``, ``branded``, … or ``other``),
+    in the dealer's words."""
 
     kind: DisclosureKind
     detail: str
 
 
+class DisclosureAnswerBody(Camel):
+    """One category of the disclosure checklist printed on every agreement, answered ``yes``
+    (with the dealer's ``details``) or ``no`` from the car's declared disclosures."""
+
+    kind: DisclosureKind
+    answer: Literal["yes", "no"]
+    details: str
+
+
+class WarrantyBody(Camel):
+    """The warranty stated on the agreement: ``none``, ``manufacturer`` (what remains of it) or ``extended``."""
+
+    kind: WarrantyKind
+    detail: str
+
+
 class VehicleSummary(Camel):
-    """The car of an order, with the history facts the dealer disclosed (printed on the agreement)."""
+    """The car of an order, with the history facts the dealer disclosed, and what the agreement
+    says about it: stock number, Safety Standards Certificate (or sold as is), warranty and the
+    full disclosure checklist."""
 
     id: str
     make: str | None
@@ -245,6 +276,11 @@ class VehicleSummary(Camel):
     trim: str | None
     vin: str | None
     disclosures: list[DisclosureBody]
+    stock_number: str | None = None
+    safety_certificate: str | None = None
+    sold_as_is: bool | None = None
+    warranty: WarrantyBody | None = None
+    disclosure_checklist: list[DisclosureAnswerBody] = msgspec.field(default_factory=list)
 
 
 class AddressBody(Camel):
@@ -332,8 +368,9 @@ class AdvisorBody(Camel):
 
 class DocumentBody(Camel):
     """A stored document of an order (download it from ``url``). ``status`` is ``generated``,
-    ``signed`` or — while a document worker has yet to render the agreement
-    (``CHECKOUT_AGREEMENTS=worker``) — ``generating``, with no ``id``, ``url`` or ``sha256`` yet."""
+    ``signed`` (by the buyer), ``executed`` (countersigned by the dealer too) or — while a
+    document worker has yet to render the agreement (``CHECKOUT_AGREEMENTS=worker``) —
+    ``generating``, with no ``id``, ``url`` or ``sha256`` yet."""
 
     id: str | None
     type: DocumentKind

@@ -5,10 +5,17 @@ ledger."""
 
 from checkout_core.usecases.orders.bank_transfer import BankTransferInstructions, bank_transfer_instructions
 from checkout_core.usecases.orders.closing import cancel_order, complete_due_orders, complete_order, return_order
+from checkout_core.usecases.orders.countersigning import countersign_agreement
 from checkout_core.usecases.orders.delivery import advance_order, deliver_order, dispatch_order, schedule_delivery
 from checkout_core.usecases.orders.insurance import reject_insurance, submit_insurance, verify_insurance
 from checkout_core.usecases.orders.placing import PlacedOrder, PlaceOrder, place_order, place_order_and_report
-from checkout_core.usecases.orders.reading import document_bytes, list_orders, load_order, visible_order
+from checkout_core.usecases.orders.reading import (
+    document_bytes,
+    document_record,
+    list_orders,
+    load_order,
+    visible_order,
+)
 from checkout_core.usecases.orders.signing import (
     complete_signing,
     decline_signing,
@@ -32,11 +39,13 @@ __all__ = [
     "complete_due_orders",
     "complete_order",
     "complete_signing",
+    "countersign_agreement",
     "decline_signing",
     "decline_signing_link",
     "deliver_order",
     "dispatch_order",
     "document_bytes",
+    "document_record",
     "envelope_for_signing",
     "list_orders",
     "load_order",

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 import attrs
 
 from checkout_core.errors import IllegalTransition
+from checkout_core.model.local_day import local_day
 from checkout_core.model.order import OrderStatus
 from checkout_core.money import Money
 from checkout_core.usecases.context import Actor, Context
@@ -48,7 +49,8 @@ def bank_transfer_instructions(ctx: Context, actor: Actor, order_id: str) -> Ban
         order_id=order.id,
         reference=order.number,
         amount=order.balance_due,
-        due_date=ctx.clock.now().date() + timedelta(days=bank.due_days),
+        # Business days are the buyer's province's days, not UTC's.
+        due_date=local_day(ctx.clock.now(), order.pricing.province) + timedelta(days=bank.due_days),
         beneficiary=bank.beneficiary,
         institution=bank.institution,
         institution_number=bank.institution_number,

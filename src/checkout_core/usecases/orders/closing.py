@@ -3,8 +3,8 @@ cancellation and return, with the refunds they make owed."""
 
 from __future__ import annotations
 
-from checkout_core.model.order import Order
-from checkout_core.model.payments import PaymentPurpose
+from checkout_core.model.order import CloseReason, Order
+from checkout_core.model.payments import PaymentPurpose, RefundReason
 from checkout_core.model.vehicle import VehicleStatus
 from checkout_core.usecases.context import Actor, Context
 from checkout_core.usecases.orders.changes import _Change, _mutate
@@ -34,19 +34,23 @@ def complete_due_orders(ctx: Context, *, batch_size: int = 100) -> int:
             return completed
 
 
-def cancel_order(ctx: Context, actor: Actor, order_id: str, reason: str = "cancelled_by_customer") -> Order:
-    """Cancel before dispatch: refund everything paid (deposit included), put the car back on sale."""
-    return _close(ctx, actor, order_id, lambda o, now: o.cancel(reason, now), "order_cancelled")
+def cancel_order(ctx: Context, actor: Actor, order_id: str, reason: str | None = None) -> Order:
+    """Cancel before dispatch: refund everything paid (deposit included), put the car back on sale.
+    Without a ``reason``, who cancelled is the reason (``cancelled_by_customer`` or ``_advisor``)."""
+    by = CloseReason.CANCELLED_BY_ADVISOR if actor.is_staff else CloseReason.CANCELLED_BY_CUSTOMER
+    why = reason or by.value
+    return _close(ctx, actor, order_id, lambda o, now: o.cancel(why, now), RefundReason.ORDER_CANCELLED)
 
 
-def return_order(ctx: Context, actor: Actor, order_id: str, reason: str = "returned_by_customer") -> Order:
+def return_order(ctx: Context, actor: Actor, order_id: str, reason: str | None = None) -> Order:
     """Take the car back inside the return window: refund everything, put the car back on sale."""
     actor.require_staff()
     window = ctx.policy.return_window
-    return _close(ctx, actor, order_id, lambda o, now: o.return_vehicle(reason, window, now), "order_returned")
+    why = reason or CloseReason.RETURNED_BY_CUSTOMER.value
+    return _close(ctx, actor, order_id, lambda o, now: o.return_vehicle(why, window, now), RefundReason.ORDER_RETURNED)
 
 
-def _close(ctx: Context, actor: Actor, order_id: str, change: _Change, refund_reason: str) -> Order:
+def _close(ctx: Context, actor: Actor, order_id: str, change: _Change, refund_reason: RefundReason) -> Order:
     """Cancel or return in ONE transaction with what it makes owed (the money rule): the status,
     the car back on sale and a refund intent for everything still refundable. A crash after the
     commit leaves pending refunds that recovery sends with the same keys; a card payment still in

@@ -10,6 +10,7 @@ import attrs
 
 from checkout_core.errors import AmountMismatch, Conflict, NotFound, ReservationMismatch, ValidationFailed
 from checkout_core.events import AdvisorAssigned, OrderPlaced
+from checkout_core.model.local_day import local_day
 from checkout_core.model.order import Delivery, Order, OrderStatus, PaymentChoice, PaymentPlan, TradeIn, order_number
 from checkout_core.model.parties import Advisor, ContactInfo, FinancingStatus
 from checkout_core.model.vehicle import Vehicle, VehicleStatus
@@ -75,7 +76,8 @@ def place_order_and_report(ctx: Context, actor: Actor, command: PlaceOrder) -> P
             vehicle_price=vehicle.price,
             trade_in_credit=trade_in.credit if trade_in else Money.zero(),
             province=command.contact.address.province,
-            on=now.date(),
+            # The rates in force on the buyer's local day (20:30 in Toronto is still "today").
+            on=local_day(now, command.contact.address.province),
             fees=ctx.policy.fees,
         )
         plan = _payment_plan(uow, actor, command, pricing.total_due, reservation.deposit)

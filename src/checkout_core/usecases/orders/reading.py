@@ -44,6 +44,17 @@ def list_orders(
         )
 
 
+def document_record(ctx: Context, actor: Actor, order_id: str, document_id: str) -> DocumentRecord:
+    """A stored document's record (not its bytes), for the order's owner and advisors only:
+    what a presigned download link is made from."""
+    with ctx.uow() as uow:
+        order = load_order(uow, actor, order_id)
+    record = next((d for d in order.documents if d.id == document_id), None)
+    if record is None:
+        raise NotFound(f"document {document_id} not found")
+    return record
+
+
 def document_bytes(ctx: Context, actor: Actor, order_id: str, document_id: str) -> tuple[DocumentRecord, bytes]:
     """A stored document of an order, for its owner and advisors only."""
     with ctx.uow() as uow:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from checkout_core.errors import IllegalTransition, NotFound, SigningNotAvailable, ValidationFailed
+from checkout_core.errors import DomainError, IllegalTransition, NotFound, SigningNotAvailable, ValidationFailed
 from checkout_core.model.audit import AuditAction
-from checkout_core.model.order import DocumentKind, DocumentRecord, Order, OrderStatus, SigningEnvelope
-from checkout_core.ports.documents import SignatureEvidence
+from checkout_core.model.order import DocumentKind, Order, OrderStatus, SigningEnvelope
 from checkout_core.usecases.agreements import ensure_agreement
 from checkout_core.usecases.context import SYSTEM, Actor, Context
 from checkout_core.usecases.document_integrity import reporting_damage
+from checkout_core.usecases.file_types import sniff_document_type
+from checkout_core.usecases.orders.countersigning import buyer_evidence, signed_copy_record
 from checkout_core.usecases.orders.reading import load_order
 from checkout_core.usecases.rate_limits import check_signing_request
 from checkout_core.usecases.signing_audit import append_audit
@@ -86,12 +87,33 @@ def envelope_for_signing(ctx: Context, order_id: str, envelope_id: str) -> tuple
         return order, ctx.documents.get(agreement.storage_key)
 
 
+#: The largest drawn signature accepted (a PNG of a few strokes is a few kilobytes).
+MAX_SIGNATURE_IMAGE_BYTES = 256 * 1024
+
+
 def complete_signing(
-    ctx: Context, *, order_id: str, envelope_id: str, typed_name: str, consent: bool, ip_address: str, user_agent: str
+    ctx: Context,
+    *,
+    order_id: str,
+    envelope_id: str,
+    typed_name: str,
+    consent: bool,
+    ip_address: str,
+    user_agent: str,
+    signature_image: bytes | None = None,
 ) -> Order:
-    """The buyer signed through the built-in signing page: consent given, full name typed."""
+    """The buyer signed through the built-in signing page: consent given, full name typed, and
+    maybe a signature drawn on the page (a PNG, printed on the signature line instead of the
+    typed name; ValidationFailed ``signatureImage`` for anything else)."""
     if not consent:
         raise ValidationFailed("consent to sign electronically is required", field="consent")
+    if signature_image is not None:
+        try:
+            kind = sniff_document_type(signature_image, max_bytes=MAX_SIGNATURE_IMAGE_BYTES, max_pixels=4_000_000)
+        except DomainError as exc:
+            raise ValidationFailed(f"the drawn signature is not usable: {exc}", field="signatureImage") from None
+        if kind != "image/png":
+            raise ValidationFailed("the drawn signature must be a PNG image", field="signatureImage")
     order = signing_link_order(ctx, order_id, envelope_id)
     expected = " ".join(order.contact.full_name.split()).casefold()
     if " ".join(typed_name.split()).casefold() != expected:
@@ -104,6 +126,7 @@ def complete_signing(
         user_agent=user_agent,
         signed_pdf=None,
         signed_at=ctx.clock.now(),
+        signature_image=signature_image,
     )
 
 
@@ -116,6 +139,7 @@ def _finish_signing(
     user_agent: str,
     signed_pdf: bytes | None,
     signed_at: datetime,
+    signature_image: bytes | None = None,
 ) -> Order:
     """Store the signed copy (the provider's, or our stamped and sealed one), record consent and
     signature in the audit trail and move the order on — once, whoever reports it first."""
@@ -125,12 +149,9 @@ def _finish_signing(
     if agreement is None:
         raise SigningNotAvailable("the order has no purchase agreement")
     if signed_pdf is None:
-        evidence = SignatureEvidence(
-            signer_name=order.contact.full_name,
-            signer_email=order.contact.email,
-            signed_at=signed_at,
-            ip_address=ip_address,
-            user_agent=user_agent,
+        # Printed on the buyer's signature line, dated in the buyer's province.
+        evidence = buyer_evidence(
+            order, signed_at=signed_at, ip_address=ip_address, user_agent=user_agent, signature_image=signature_image
         )
         with reporting_damage(ctx, order.id):
             agreement_pdf = ctx.documents.get(agreement.storage_key)
@@ -146,17 +167,7 @@ def _finish_signing(
                 uow, order, action, now=now, envelope_id=envelope_id, ip_address=ip_address, user_agent=user_agent
             )
         order.sign_documents(
-            signed_copy=DocumentRecord(
-                id=ctx.ids.new("doc"),
-                kind=DocumentKind.SIGNED_AGREEMENT,
-                storage_key=stored.key,
-                sha256=stored.sha256,
-                content_type="application/pdf",
-                size=stored.size,
-                created_at=now,
-                status="signed",
-                signed_at=signed_at,
-            ),
+            signed_copy=signed_copy_record(ctx, stored, created_at=now, status="signed", signed_at=signed_at),
             signed_at=signed_at,
         )
         uow.orders.save(order)

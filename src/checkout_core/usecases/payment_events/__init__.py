@@ -1,26 +1,7 @@
-"""What the gateway tells us on its own (Stripe webhooks), applied to our ledger.
-
-An entrypoint verifies the delivery (for Stripe: the ``Stripe-Signature`` header, see
-``adapters.payments.stripe_gateway.parse_stripe_event``), turns it into a :class:`GatewayEvent`
-and calls :func:`handle_gateway_event`. Everything below is pure core: no transport, no SDK.
-
-Three properties hold whatever the gateway does:
-
-- **Each event id is handled once.** A :class:`~checkout_core.ports.gateway_events.ProcessedEventStore`
-  (port) records the ids; a duplicate
-  delivery returns ``duplicate`` and changes nothing.
-- **Order does not matter.** Handlers apply *facts* ("this charge succeeded", "refund re_… of
-  $40 succeeded") that only move records forward: a pending payment may become succeeded or
-  failed, a failed one may still become succeeded (money the gateway took is a fact), a succeeded
-  one never goes back. A refund event that arrives before the charge's ``succeeded`` event first
-  applies the success it implies, so both orders end in the same state.
-- **The API call and its webhook settle to one state.** Deposits are settled by the same
-  idempotent saga step recovery uses (``reservations.settle_deposit``); order payments whose API
-  call is still in flight are left to that call (``deferred``: the endpoint answers non-2xx and
-  the gateway delivers again later); either would be right, since recording is conditional.
-- **A second charge for one ledger row is refunded.** It gets a ledger row of its own (purpose
-  ``duplicate``) and a refund opened in the same transaction (``charges.refund_duplicate_charge``).
-"""
+"""What the gateway tells us on its own (Stripe webhooks), applied to our ledger: an entrypoint
+verifies a delivery, turns it into a :class:`GatewayEvent` and calls :func:`handle_gateway_event`.
+Each event id is handled once, order does not matter (facts only move forward), and an API call
+and its webhook settle to one state; docs/payments.md, "Webhooks", has the rules."""
 
 from __future__ import annotations
 

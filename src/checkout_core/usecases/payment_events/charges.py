@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from checkout_core.model.payments import Payment, PaymentMethod, PaymentPurpose, PaymentStatus
-from checkout_core.money import Money
+from checkout_core.model.payments import Payment, PaymentMethod, PaymentPurpose, PaymentStatus, RefundReason
 from checkout_core.ports.payments import ChargeResult, ChargeStatus
 
 # The saga's own settle steps: a webhook runs the very same (idempotent, conditional) code as the
@@ -15,7 +14,6 @@ from checkout_core.usecases.context import Context
 from checkout_core.usecases.order_payments import settle_order_charge
 from checkout_core.usecases.payment_events.finding import _find_payment, _is_other_charge, _load_payment
 from checkout_core.usecases.payment_events.model import EventOutcome, GatewayEvent
-from checkout_core.usecases.refunds import refund_payment
 from checkout_core.usecases.reservations import settle_deposit
 
 log = logging.getLogger("checkout.payments.events")
@@ -84,7 +82,7 @@ def _settle_deposit(ctx: Context, payment: Payment, reservation_id: str, result:
             return EventOutcome.PAYMENT_SUCCEEDED
         # The reservation was settled without this money: declined, or released by recovery
         # before the gateway showed the charge. The success and its refund in one transaction.
-        settle_late_charge(ctx, stored.id, result, reason="late_payment")
+        settle_late_charge(ctx, stored.id, result, reason=RefundReason.LATE_PAYMENT)
         return EventOutcome.LATE_PAYMENT_REFUNDED
     if stored.status is PaymentStatus.PENDING:
         _mark_payment(ctx, stored.id, result)
@@ -123,21 +121,6 @@ def _mark_payment(ctx: Context, payment_id: str, result: ChargeResult) -> None:
         apply_charge(payment, result, ctx.clock.now())
         uow.ledger.save_payment(payment)
         uow.commit()
-
-
-def _give_back(ctx: Context, payment_id: str, *, gateway_refunded: Money | None) -> None:
-    """Refund what is left of a payment nothing holds any more. ``gateway_refunded`` is what the
-    gateway says it refunded already (when our ledger may not know those refunds by id), so that
-    we never ask for more than the charge has left."""
-    payment = _load_payment(ctx, payment_id)
-    remaining = payment.refundable.cents
-    if gateway_refunded is not None:
-        remaining = min(remaining, payment.amount.cents - gateway_refunded.cents)
-    if remaining > 0:
-        refund_payment(
-            ctx, payment_id=payment.id, amount=Money(remaining), reason="late_payment", key_suffix="late_payment"
-        )
-        log.warning("payment %s succeeded after it was released; %d cents refunded", payment.id, remaining)
 
 
 def _ensure_succeeded(ctx: Context, payment: Payment, event: GatewayEvent) -> EventOutcome:

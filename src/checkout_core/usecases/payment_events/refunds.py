@@ -6,9 +6,9 @@ import logging
 
 from checkout_core.errors import NotFound
 from checkout_core.events import RefundIssued
-from checkout_core.model.payments import PaymentMethod, Refund, RefundStatus
+from checkout_core.model.payments import PaymentMethod, Refund, RefundReason, RefundStatus
 from checkout_core.usecases.context import Context
-from checkout_core.usecases.payment_events.charges import _ensure_succeeded, _give_back
+from checkout_core.usecases.payment_events.charges import _ensure_succeeded
 from checkout_core.usecases.payment_events.finding import _find_payment_asking_gateway
 from checkout_core.usecases.payment_events.model import EventOutcome, GatewayEvent, GatewayRefund
 from checkout_core.usecases.refunds import record_refund_outcome
@@ -36,8 +36,7 @@ def _on_charge_refunded(ctx: Context, event: GatewayEvent) -> EventOutcome:
         # Newer API versions do not list the refunds on the charge: follow the ones we know.
         outcomes.append(_follow_pending_refunds(ctx, payment.id))
     if before is EventOutcome.LATE_PAYMENT_REFUNDED:
-        _give_back(ctx, payment.id, gateway_refunded=event.amount)
-        return before
+        return before  # settling the late charge opened its refund in the same transaction
     if event.amount is not None:
         with ctx.uow() as uow:
             known = sum(
@@ -77,8 +76,7 @@ def _on_refund(ctx: Context, event: GatewayEvent) -> EventOutcome:
         return before
     outcome = _apply_gateway_refund(ctx, payment.id, refund)
     if before is EventOutcome.LATE_PAYMENT_REFUNDED:
-        _give_back(ctx, payment.id, gateway_refunded=None)
-        return before
+        return before  # settling the late charge opened its refund in the same transaction
     return outcome
 
 
@@ -153,7 +151,7 @@ def _record_outside_refund(ctx: Context, payment_id: str, refund: GatewayRefund,
                 amount=refund.amount,
                 status=status,
                 idempotency_key=f"gateway:{refund.ref}",
-                reason="refunded_at_gateway",
+                reason=RefundReason.REFUNDED_AT_GATEWAY.value,
                 created_at=now,
                 updated_at=now,
                 gateway_ref=refund.ref,
