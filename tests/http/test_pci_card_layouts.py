@@ -176,7 +176,7 @@ def test_card_numbers_in_any_layout_are_refused_everywhere_and_kept_nowhere(
         page = path_of(link.json()["signatureUrl"])
         envelope = page.rsplit("/", 1)[1]
         ids = {"order_id": oid, "envelope_id": envelope, "reservation_id": order["reservationId"]}
-        ids |= {"document_id": order["documents"][0]["id"], "path": "openapi.json"}
+        ids |= {"document_id": order["documents"][0]["id"], "path": "openapi.json", "page": "1"}
         bodies = _json_bodies(order)
         posts = {path for path, method in routes if method == "POST"}
         assert posts == set(bodies) | FORM_ROUTES | WEBHOOKS  # a new POST route needs a body here
