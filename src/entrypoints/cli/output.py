@@ -5,6 +5,7 @@ progress bars when a person is watching, and worker loops that stop cleanly on a
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import sys
 import threading
@@ -21,6 +22,8 @@ from checkout_core.money import Money
 from entrypoints.cli.worker_metrics import watched
 from entrypoints.settings import SettingsError
 from entrypoints.views import iso
+
+_worker_log = logging.getLogger("checkout.worker")
 
 #: Exit codes: 0 ok, 1 a check found problems (reconcile, verify), 2 bad usage or input,
 #: 3 not found, 4 refused by a business rule (conflict, illegal step), 5 outside service failed.
@@ -266,9 +269,10 @@ def run_job(
                 with domain_errors():
                     report(one_pass())
             except SystemExit as failed:
-                click.echo(f"pass failed (exit code {failed.code}); retrying in {interval:g}s", err=True)
+                # Through logging, so a worker's own lines come out in the service's one format (JSON to a shipper).
+                _worker_log.warning("pass failed (exit code %s); retrying in %gs", failed.code, interval)
             stop.wait(interval)
-        click.echo(f"received {stop.signal_name}: stopped after the pass in progress", err=True)
+        _worker_log.warning("received %s: stopped after the pass in progress", stop.signal_name)
 
 
 def run_sweep(
