@@ -16,8 +16,8 @@ EXTRAS: Mapping[str, tuple[str, ...]] = {
     "nats": ("nats",),
     "redis": ("redis",),
     "s3": ("boto3",),
-    "server": ("litestar", "uvicorn", "jwt"),
-    "cli": ("click", "jwt"),
+    "server": ("litestar", "uvicorn"),
+    "cli": ("click",),
 }
 
 

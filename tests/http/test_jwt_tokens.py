@@ -14,7 +14,7 @@ from typing import Any
 import jwt
 import pytest
 
-from adapters.auth import jwt_tokens
+from adapters.auth import hs256, jwt_tokens
 from adapters.auth.jwt_tokens import InvalidToken, JwtTokens
 from checkout_core.usecases.context import Actor, Role
 
@@ -41,15 +41,15 @@ def clock() -> SteppingClock:
 
 @pytest.fixture
 def decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The tokens that reached PyJWT's full verification, in order."""
+    """The tokens that reached the full verification (signature and claims), in order."""
     seen: list[str] = []
-    real: Callable[..., Any] = jwt.decode
+    real: Callable[..., Any] = hs256.decode
 
     def spy(token: str, *args: Any, **kwargs: Any) -> Any:
         seen.append(token)
         return real(token, *args, **kwargs)
 
-    monkeypatch.setattr(jwt_tokens.jwt, "decode", spy)
+    monkeypatch.setattr(jwt_tokens.hs256, "decode", spy)
     return seen
 
 

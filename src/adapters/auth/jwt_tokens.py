@@ -1,9 +1,10 @@
-"""Bearer tokens: HS256 JWTs (PyJWT) carrying the caller's id (``sub``) and ``role``.
+"""Bearer tokens: HS256 JWTs (:mod:`adapters.auth.hs256`) carrying the caller's id (``sub``) and ``role``.
 
-Beyond PyJWT's checks (signature, ``iss``, ``aud``, ``exp``, ``iat``, ``nbf``), a token is refused
-when a time claim is not a JSON number (PyJWT would take ``"exp": "99999999999"``, a string, as
-an integer) or when its lifetime, ``exp`` − ``iat``, is above ``max_ttl``: a token leaked from a
-log or a browser must not stay usable for years because whoever minted it chose so."""
+Checked: the signature, ``iss``, ``aud``, ``exp``, ``iat``, ``nbf`` (PyJWT's rules, which these
+replaced), and beyond them a token is refused when a time claim is not a JSON number (PyJWT
+would take ``"exp": "99999999999"``, a string, as an integer) or when its lifetime, ``exp`` −
+``iat``, is above ``max_ttl``: a token leaked from a log or a browser must not stay usable for
+years because whoever minted it chose so."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
-import jwt
 
+from adapters.auth import hs256
 from checkout_core.ports.tokens import InvalidToken as InvalidToken  # re-exported: callers catch it from here too
 from checkout_core.usecases.context import Actor, Role
 
@@ -40,7 +41,7 @@ class _Verified:
     """What a verified token grants, and the window of time in which it grants it."""
 
     actor: Actor
-    #: The latest of ``iat`` and ``nbf``: PyJWT refuses a token before either.
+    #: The latest of ``iat`` and ``nbf``: a token is refused before either.
     not_before: int
     expires: int
 
@@ -51,7 +52,7 @@ class JwtTokens:
     Verification is remembered: a token that passed the signature and claim checks once is
     found again by its exact text in a bounded, thread-safe LRU cache, so the same caller's
     next requests skip the base64 decoding and HMAC. Only the time window is checked again,
-    on every use and against ``now`` (wall-clock seconds, the clock PyJWT itself reads), so
+    on every use and against ``now`` (wall-clock seconds), so
     a remembered token stops working the moment it expires. Tokens that fail verification
     are never remembered."""
 
@@ -94,7 +95,7 @@ class JwtTokens:
             "iat": int(now.timestamp()),
             "exp": int((now + ttl).timestamp()),
         }
-        return jwt.encode(claims, self._secret, algorithm="HS256")
+        return hs256.encode(claims, self._secret)
 
     def verify(self, token: str) -> Actor:
         """The caller the token names; InvalidToken if it is not valid now."""
@@ -118,17 +119,15 @@ class JwtTokens:
         return verified.actor
 
     def _decode(self, token: str) -> _Verified:
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                self._secret,
-                algorithms=["HS256"],
-                audience=AUDIENCE,
-                issuer=ISSUER,
-                options={"require": ["sub", "role", "exp", "iat"]},
-            )
-        except jwt.PyJWTError as error:
-            raise InvalidToken(str(error)) from None
+        claims: dict[str, Any] = hs256.decode(token, self._secret)
+        missing = [name for name in ("sub", "role", "exp", "iat") if name not in claims]
+        if missing:
+            raise InvalidToken(f'Token is missing the "{missing[0]}" claim')
+        if claims.get("iss") != ISSUER:
+            raise InvalidToken("Invalid issuer")
+        audience = claims.get("aud")
+        if audience != AUDIENCE and not (isinstance(audience, list) and AUDIENCE in audience):
+            raise InvalidToken("Invalid audience")
         for name in _TIME_CLAIMS:
             if name in claims and not _is_number(claims[name]):
                 raise InvalidToken(f"the {name} claim is not a number")
@@ -138,10 +137,10 @@ class JwtTokens:
             raise InvalidToken("bad subject")
         if role not in (Role.CUSTOMER.value, Role.ADVISOR.value):
             raise InvalidToken("bad role")
-        # PyJWT has validated these as integers (it truncates the same way).
+        # Numbers, checked above; truncated as PyJWT truncated them.
         issued, expires = int(claims["iat"]), int(claims["exp"])
-        # ``iat`` is required and PyJWT refuses one in the future, so ``exp`` is at most
-        # ``max_ttl`` away from now.
+        # ``iat`` is required and one in the future is refused (the window below), so ``exp``
+        # is at most ``max_ttl`` away from now.
         if expires - issued > self._max_lifetime:
             raise InvalidToken("the token's lifetime is above the maximum")
         not_before = issued
@@ -165,7 +164,7 @@ def _is_number(value: object) -> bool:
 
 
 def _check_window(verified: _Verified, now: float) -> None:
-    # PyJWT's own rules, without leeway: expired at ``exp`` itself, valid from ``iat``/``nbf``.
+    # PyJWT's rules, without leeway: expired at ``exp`` itself, valid from ``iat``/``nbf``.
     if verified.expires <= now:
         raise InvalidToken("Signature has expired")
     if verified.not_before > now:

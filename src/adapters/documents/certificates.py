@@ -25,14 +25,15 @@ import shutil
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
-from cryptography.x509.oid import NameOID
+
+# cryptography (~9 MB, 50 modules) is imported by the functions that read or make a key: a
+# process whose pair already exists on disk (every API worker) never loads it for the seal.
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 SIGNING_DIR = "signing"
 CERT_FILE = "cert.pem"
@@ -64,6 +65,8 @@ def _read(path: Path, what: str) -> bytes:
 
 
 def _load_certificates(data: bytes, path: Path) -> list[x509.Certificate]:
+    from cryptography import x509
+
     try:
         if b"-----BEGIN" in data:
             return x509.load_pem_x509_certificates(data)
@@ -77,6 +80,8 @@ def load_signing_material(cert_file: Path, key_file: Path, *, key_passphrase: by
 
     Raises :class:`SigningMaterialError` naming the file when one cannot be read, and when the
     key is not the certificate's: a mismatched pair would produce seals nobody can verify."""
+    from cryptography.hazmat.primitives import serialization
+
     certificates = _load_certificates(_read(cert_file, "certificate"), cert_file)
     key_data = _read(key_file, "key")
     try:
@@ -103,6 +108,11 @@ def _self_signed_pair(organization: str, now: datetime) -> tuple[bytes, bytes]:
     P-256 rather than RSA: as strong as RSA-3072 and accepted by PAdES validators and Acrobat,
     but generated and loaded in milliseconds, where loading an RSA-3072 key (its consistency
     check) costs 0.1-0.2 s at every start of the program and every CLI command."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
         [
