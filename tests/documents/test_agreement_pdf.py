@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from decimal import Decimal
 
@@ -11,7 +12,7 @@ import pytest
 from pypdf import PdfReader
 from reportlab.pdfbase.pdfmetrics import stringWidth
 
-from adapters.documents.agreement_pdf import ReportlabAgreementRenderer, percent, printable
+from adapters.documents.agreement_pdf import ReportlabAgreementRenderer, clear_caches, percent, printable
 from adapters.documents.agreement_text import catalogue
 from adapters.documents.agreement_text import fr as fr_catalogue
 from adapters.documents.agreement_text.en import STRINGS as TITLES
@@ -428,3 +429,114 @@ def test_french_formats_amounts_dates_and_rates() -> None:
     assert en.date(date(2025, 12, 23)) == "December 23, 2025"
     assert fr.percent(Decimal("0.09975")) == "9,975\u00a0%"
     assert fr.number(142000) == "142\u00a0000"
+
+
+# -- the direct writer and what the renderer keeps per process --------------------------------
+
+
+def _shapes(financed: AgreementInput, cash: AgreementInput) -> list[tuple[int, AgreementInput]]:
+    """(return window, agreement) pairs covering every drawing path: both languages and both
+    versions together, cash and financed, no return policy, characters from the substitution
+    fonts (Symbol, ZapfDingbats), a colour long enough to push the price to the second page (so
+    the oblique font is first used there), declared disclosures, a long e-mail address."""
+    order = financed.order
+    odd_name = attrs.evolve(order.contact, first_name="李 ✓ €", last_name="Ωmega → ★")
+    long_colour = attrs.evolve(financed.vehicle, colour="Very " * 500 + "Grey ✓")
+    declared = attrs.evolve(
+        financed.vehicle,
+        disclosures=(Disclosure(kind=DisclosureKind.POLICE, detail="OPP (2021) \\ unit 12 " * 8),),
+    )
+    email = attrs.evolve(order.contact, email="a.very.long.mailbox." + "x" * 90 + "@example.com")
+    return [
+        (10, financed),
+        (0, financed),
+        (14, attrs.evolve(financed, languages=("fr", "en"))),
+        (10, cash),
+        (0, attrs.evolve(cash, languages=("fr", "en"))),
+        (10, attrs.evolve(financed, order=attrs.evolve(order, contact=odd_name))),
+        (10, attrs.evolve(financed, vehicle=long_colour)),
+        (10, attrs.evolve(financed, languages=("fr", "en"), vehicle=long_colour)),
+        (10, attrs.evolve(financed, vehicle=declared)),
+        (10, attrs.evolve(financed, order=attrs.evolve(order, contact=email))),
+    ]
+
+
+def test_the_direct_writer_writes_the_bytes_reportlabs_canvas_writes(
+    financed_agreement: AgreementInput, cash_agreement: AgreementInput, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fast path is checked against reportlab's own canvas, byte for byte, on every shape."""
+    # reportlab's canvas would take its "invariant" date from this; the writer always writes 2000-01-01.
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    for days, agreement in _shapes(financed_agreement, cash_agreement):
+        renderer = ReportlabAgreementRenderer(return_window_days=days)
+        assert renderer.render(agreement) == renderer.render_with_canvas(agreement), (days, agreement.languages)
+
+
+def test_substitution_fonts_and_late_fonts_are_written_like_reportlab(
+    renderer: ReportlabAgreementRenderer, financed_agreement: AgreementInput, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The two unusual font paths of the writer are really taken by the shapes above."""
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    order = financed_agreement.order
+    odd = attrs.evolve(
+        financed_agreement,
+        order=attrs.evolve(order, contact=attrs.evolve(order.contact, first_name="Ωmega ✓")),
+    )
+    fonts = PdfReader(io.BytesIO(renderer.render(odd))).pages[0]["/Resources"]["/Font"]
+    assert {"/Symbol", "/ZapfDingbats"} <= {str(font["/BaseFont"]) for font in fonts.values()}
+    long_colour = attrs.evolve(financed_agreement.vehicle, colour="Very " * 500 + "Grey")
+    pdf = renderer.render(attrs.evolve(financed_agreement, vehicle=long_colour))
+    assert "PURCHASE PRICE" not in _pages(pdf)[0]
+    assert pdf == renderer.render_with_canvas(attrs.evolve(financed_agreement, vehicle=long_colour))
+
+
+def test_what_the_process_keeps_never_changes_the_bytes(
+    financed_agreement: AgreementInput, cash_agreement: AgreementInput
+) -> None:
+    """Every shape rendered with nothing kept, then again after all the others were rendered
+    (their blocks and operators kept and replayed), gives the same bytes."""
+    shapes = _shapes(financed_agreement, cash_agreement)
+    fresh = []
+    for days, agreement in shapes:
+        clear_caches()
+        fresh.append(ReportlabAgreementRenderer(return_window_days=days).render(agreement))
+    clear_caches()
+    for _ in range(2):
+        warm = [ReportlabAgreementRenderer(return_window_days=days).render(a) for days, a in reversed(shapes)]
+        assert warm[::-1] == fresh
+
+
+def test_one_orders_words_never_reach_the_next_orders_agreement(
+    renderer: ReportlabAgreementRenderer, financed_agreement: AgreementInput
+) -> None:
+    """Two orders laid out on the same places: the second shows its own buyer, car and figures
+    wherever the first showed its own (nothing the first placed is replayed into the second)."""
+    first = financed_agreement
+    order = first.order
+    contact = attrs.evolve(order.contact, first_name="Jane", last_name="Roe", email="jane@example.com")
+    pricing = attrs.evolve(order.pricing, vehicle_price=Money(2511100))
+    second = attrs.evolve(
+        first,
+        order=attrs.evolve(order, number="CLT-2025-20002", contact=contact, pricing=pricing),
+        vehicle=attrs.evolve(first.vehicle, vin="2HGFE2F51MH599999", stock_number="CC-21-9999"),
+        sale_date=date(2025, 12, 24),
+    )
+    renderer.render(first)
+    text = _text(renderer.render(second))
+    for own in ("Jane Roe", "jane@example.com", "CLT-2025-20002", "2HGFE2F51MH599999", "CC-21-9999", "$25,111.00"):
+        assert own in text, own
+    assert "Date of sale: December 24, 2025" in text
+    for other in ("John Doe", "john@example.com", order.number, first.vehicle.vin, "$24,999.00", "sale: December 23"):
+        assert other not in text, other
+
+
+def test_threads_rendering_at_once_get_the_bytes_of_one_at_a_time(
+    financed_agreement: AgreementInput, cash_agreement: AgreementInput
+) -> None:
+    shapes = _shapes(financed_agreement, cash_agreement) * 3
+    clear_caches()
+    alone = [ReportlabAgreementRenderer(return_window_days=days).render(a) for days, a in shapes]
+    clear_caches()
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        together = list(pool.map(lambda s: ReportlabAgreementRenderer(return_window_days=s[0]).render(s[1]), shapes))
+    assert together == alone

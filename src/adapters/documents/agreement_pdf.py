@@ -10,31 +10,49 @@ Rendering is deterministic: the same :class:`AgreementInput` gives the same byte
 ``invariant`` mode fixes the creation date and file id; nothing reads the clock or the locale),
 so the SHA-256 recorded for an agreement can be reproduced from the order it was made from.
 
-Layout is done in two passes on the plain canvas (not platypus, which is several times
-slower): the first pass places every string and breaks pages, recording drawing operations; the
-second paints them, so each footer can say "page 2 of 3" — a page removed from a printed copy
-shows. Text uses the PDF standard fonts (nothing embedded, text extractable); they cover
-Latin-1 (French accents included), and anything beyond prints as a box.
+Layout is done in two passes (not platypus, which is several times slower): the first places
+every string and breaks pages, recording drawing operations as data; the second paints them, so
+each footer can say "page 2 of 3" — a page removed from a printed copy shows. The painting is
+done by :mod:`adapters.documents.pdf_writer`'s direct writer, which writes the bytes reportlab's
+canvas writes (kept as the reference: :meth:`ReportlabAgreementRenderer.render_with_canvas`).
+
+What is the same in every agreement is made once per process: a block of the layout (a
+paragraph of the terms, a note, the disclosure checklist) is kept with the height it started at
+and replayed when the same block starts there again (:meth:`PageLayout.reuse`), and each
+string's PDF operators are formatted once; only the order's own fields are measured, placed and
+formatted per agreement. Text uses the PDF standard fonts (nothing embedded, text extractable);
+they cover Latin-1 (French accents included), and anything beyond prints from Symbol or
+ZapfDingbats, or as a box.
 """
 
 from __future__ import annotations
 
 import functools
-import io
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from datetime import date
 from decimal import Decimal
 
-import attrs
 from reportlab.lib.colors import Color
 from reportlab.lib.pagesizes import LETTER
 from reportlab.lib.utils import simpleSplit
 from reportlab.pdfbase.pdfmetrics import stringWidth
-from reportlab.pdfgen.canvas import Canvas
 
+from adapters.documents import pdf_writer
 from adapters.documents.agreement_text import Catalogue, catalogue
-from checkout_core.model.disclosures import Answer, disclosure_checklist
+from adapters.documents.pdf_writer import (
+    Destination,
+    Footer,
+    Line,
+    Meta,
+    Op,
+    Rect,
+    Text,
+    Version,
+    paint_with_canvas,
+    write_pdf,
+)
+from checkout_core.model.disclosures import Answer, ChecklistItem, disclosure_checklist
 from checkout_core.model.language import agreement_language
 from checkout_core.model.order import Delivery, DeliveryMethod, PaymentChoice
 from checkout_core.model.vehicle import DisclosureKind, WarrantyKind
@@ -64,47 +82,6 @@ ACCENT = Color(0.08, 0.22, 0.40)
 #: signature line) and ``date.<role>.<language>`` (where its date and time are written). The
 #: signed-copy maker reads them to print each signature on its own line.
 SIGNATURE_ROLES = ("buyer", "dealer")
-
-Op = Callable[[Canvas], None]
-
-
-@attrs.frozen
-class _Text:
-    """One string to print, kept as data: a page's strings are painted together (see render)."""
-
-    x: float
-    y: float
-    value: str
-    font: str
-    size: float
-    color: Color
-    align: str
-
-
-def _paint_texts(c: Canvas, texts: Sequence[_Text]) -> None:
-    """Every string of a page in one PDF text object, setting font and colour only when they
-    change. One text object per string (``drawString``) cost most of the rendering time; the
-    page looks the same because no graphic is meant to cover text (all of it is painted after
-    the page's rules and bands)."""
-    if not texts:
-        return
-    block = c.beginText()
-    font: tuple[str, float] | None = None
-    color: Color | None = None
-    for text in texts:
-        if (text.font, text.size) != font:
-            font = (text.font, text.size)
-            block.setFont(text.font, text.size)
-        if text.color is not color:
-            color = text.color
-            block.setFillColor(text.color)
-        x = text.x
-        if text.align != "left":
-            width = stringWidth(text.value, text.font, text.size)
-            x -= width if text.align == "right" else width / 2
-        block.setTextOrigin(x, text.y)
-        block.textOut(text.value)
-    c.drawText(block)
 
 
 # -- text helpers (shared with the signature page) -------------------------------------------
@@ -178,6 +155,22 @@ def _paragraph_lines(value: str, font: str, size: float, available: float, first
 
 # -- the two-pass layout ------------------------------------------------------------------------
 
+#: Blocks of the layout kept for reuse (see :meth:`PageLayout.reuse`): (key, y) → (ops, y after).
+#: Plain dict reads and writes are atomic, and what is stored is immutable, so the renderer's
+#: threads share it without a lock.
+_BLOCKS: dict[tuple[Hashable, float], tuple[tuple[Op, ...], float]] = {}
+_BLOCKS_KEPT = 2048
+
+
+def clear_caches() -> None:
+    """Forget what this process kept for the next agreements: placed blocks, wrapped lines and
+    formatted operators. Rendering gives the same bytes either way (the tests check it); the
+    benchmark uses this to measure a process's first agreement."""
+    _BLOCKS.clear()
+    _wrapped.cache_clear()
+    _paragraph_lines.cache_clear()
+    pdf_writer.clear_caches()
+
 
 class PageLayout:
     """Places text top-down over as many pages as needed, recording how to paint each page.
@@ -185,16 +178,14 @@ class PageLayout:
     ``continued`` is printed at the top of every page after the first."""
 
     def __init__(self, continued: str) -> None:
-        self.pages: list[list[Op | _Text]] = [[]]
-        #: Named destinations painted so far (see :meth:`destination`).
-        self.destinations: dict[str, object] = {}
+        self.pages: list[list[Op]] = [[]]
         self.y = TOP
         self._continued = continued
 
     # primitives
 
-    def op(self, op: Op | _Text) -> None:
-        """Record a drawing operation (or a string) on the current page."""
+    def op(self, op: Op) -> None:
+        """Record a drawing operation (a string, a line, a box, a destination) on the current page."""
         self.pages[-1].append(op)
 
     def text(
@@ -209,42 +200,21 @@ class PageLayout:
         align: str = "left",
     ) -> None:
         """One string at (x, y); ``align`` is left, right (x is the right edge) or centre."""
-        self.op(_Text(x, y, value, font, size, color, align))
+        self.pages[-1].append(Text(x, y, value, font, size, color, align))
 
     def line(self, x1: float, y1: float, x2: float, y2: float, *, color: Color = RULE, width: float = 0.6) -> None:
         """A straight line."""
-
-        def paint(c: Canvas) -> None:
-            c.setStrokeColor(color)
-            c.setLineWidth(width)
-            c.line(x1, y1, x2, y2)
-
-        self.op(paint)
+        self.pages[-1].append(Line(x1, y1, x2, y2, color, width))
 
     def destination(self, key: str, x: float, y: float) -> None:
         """A named destination at (x, y) on the current page (see :data:`SIGNATURE_ROLES`)."""
-
-        def paint(c: Canvas) -> None:
-            # reportlab writes a destination only when something refers to it: render_versions
-            # lists these in the catalogue's /Dests.
-            self.destinations[key] = c.bookmarkHorizontalAbsolute(key, y, left=x)
-
-        self.op(paint)
+        self.pages[-1].append(Destination(key, x, y))
 
     def box(
         self, x: float, y: float, w: float, h: float, *, fill: Color | None = None, stroke: Color | None = RULE
     ) -> None:
         """A rectangle with its lower-left corner at (x, y)."""
-
-        def paint(c: Canvas) -> None:
-            if fill is not None:
-                c.setFillColor(fill)
-            if stroke is not None:
-                c.setStrokeColor(stroke)
-                c.setLineWidth(0.6)
-            c.rect(x, y, w, h, stroke=int(stroke is not None), fill=int(fill is not None))
-
-        self.op(paint)
+        self.pages[-1].append(Rect(x, y, w, h, fill, stroke))
 
     # flow
 
@@ -272,6 +242,28 @@ class PageLayout:
         self.text(LEFT + 6, self.y - 11, title.upper(), font=BOLD, size=8.5, color=ACCENT)
         self.y -= 22
 
+    def reuse(self, key: Hashable, draw: Callable[[], None]) -> None:
+        """Lay out ``draw()``, or replay what it recorded the last time it started at this height.
+
+        ``draw`` must depend on nothing but ``key`` and where it starts (the page's ``y``): then
+        what it records, and where it ends, are the same wherever that pair recurs. Most of an
+        agreement — terms, notes, the disclosure checklist — is the same text at the same place
+        in every agreement of the same shape, so it is measured and placed once per process. A
+        block that broke the page is not kept (the running header of the new page names the
+        order); the blocks inside it are."""
+        start = (key, self.y)
+        kept = _BLOCKS.get(start)
+        if kept is not None:
+            ops, self.y = kept
+            self.pages[-1].extend(ops)
+            return
+        pages, first = len(self.pages), len(self.pages[-1])
+        draw()
+        if len(self.pages) == pages:
+            if len(_BLOCKS) >= _BLOCKS_KEPT:
+                _BLOCKS.clear()  # a bound, not an eviction policy: the blocks that matter come back at once
+            _BLOCKS[start] = (tuple(self.pages[-1][first:]), self.y)
+
     def paragraph(
         self,
         value: str,
@@ -286,6 +278,13 @@ class PageLayout:
     ) -> None:
         """Wrapped text; ``lead`` (e.g. ``3.``) hangs in the indent of the first line and
         ``heading`` runs in, in bold, at the start of the first line."""
+        # The colours are this module's constants: their components identify them.
+        key = ("paragraph", value, font, size, indent, width, lead, heading, color.red, color.green, color.blue)
+        self.reuse(key, lambda: self._paragraph(value, font, size, indent, width, lead, heading, color))
+
+    def _paragraph(
+        self, value: str, font: str, size: float, indent: float, width: float, lead: str, heading: str, color: Color
+    ) -> None:
         leading = size * 1.3
         available = width - indent
         head = f"{heading} " if heading else ""
@@ -360,39 +359,9 @@ class PageLayout:
                 )
             self.y -= len(lines) * leading
 
-    def render(self, footer: Callable[[Canvas, int, int], None], meta: dict[str, str]) -> bytes:
+    def render(self, footer: Footer, meta: Meta) -> bytes:
         """Paint every page (with its footer) into PDF bytes."""
-        return render_versions([(self, footer)], meta)
-
-
-def render_versions(
-    versions: Sequence[tuple[PageLayout, Callable[[Canvas, int, int], None]]], meta: dict[str, str]
-) -> bytes:
-    """Paint the pages of one or more versions of a document (French, then English) into one
-    PDF; each version numbers its own pages with its own footer."""
-    buffer = io.BytesIO()
-    # invariant=1 fixes the creation date and the file id, so equal input gives equal bytes;
-    # streams stay uncompressed so the bytes do not depend on the zlib build either.
-    c = Canvas(buffer, pagesize=LETTER, invariant=1, pageCompression=0, lang=meta.get("lang", "en-CA"))
-    c.setTitle(meta.get("title", ""))
-    c.setAuthor(meta.get("author", ""))
-    c.setSubject(meta.get("subject", ""))
-    c.setCreator(meta.get("creator", "checkout-backend"))
-    c.setKeywords(meta.get("keywords", ""))
-    for layout, footer in versions:
-        total = len(layout.pages)
-        for number, page in enumerate(layout.pages, start=1):
-            for op in page:
-                if not isinstance(op, _Text):
-                    op(c)
-            _paint_texts(c, [op for op in page if isinstance(op, _Text)])
-            footer(c, number, total)
-            c.showPage()
-    destinations = {key: dest for layout, _ in versions for key, dest in layout.destinations.items()}
-    if destinations:
-        c.setCatalogEntry("Dests", destinations)
-    c.save()
-    return buffer.getvalue()
+        return write_pdf([Version(self.pages, footer)], meta)
 
 
 # -- the agreement ---------------------------------------------------------------------------
@@ -413,22 +382,28 @@ class ReportlabAgreementRenderer:
 
     def render(self, agreement: AgreementInput) -> bytes:
         """The agreement as PDF bytes (deterministic: same input, same bytes)."""
+        return write_pdf(*self._laid_out(agreement))
+
+    def render_with_canvas(self, agreement: AgreementInput) -> bytes:
+        """The same agreement painted by reportlab's canvas: the reference :meth:`render`'s
+        direct writer is checked against (the same bytes), several times slower."""
+        return paint_with_canvas(*self._laid_out(agreement))
+
+    def _laid_out(self, agreement: AgreementInput) -> tuple[list[Version], Meta]:
         languages = agreement.languages or (agreement_language(agreement.order),)
         versions = [_Version(catalogue(lang), agreement, self._return_days).lay_out() for lang in languages]
         first = catalogue(languages[0])
         number = printable(agreement.order.number, 40)
         vehicle = agreement.vehicle
-        return render_versions(
-            versions,
-            {
-                "title": first.t("title", number=number),
-                "author": printable(agreement.dealer.name, 200),
-                "subject": printable(first.t("subject", vehicle=vehicle.title, vin=vehicle.vin), 200),
-                "creator": "checkout-backend (reportlab agreement renderer)",
-                "keywords": first.t("keywords", number=number),
-                "lang": first.locale,
-            },
+        meta = Meta(
+            title=first.t("title", number=number),
+            author=printable(agreement.dealer.name, 200),
+            subject=printable(first.t("subject", vehicle=vehicle.title, vin=vehicle.vin), 200),
+            creator="checkout-backend (reportlab agreement renderer)",
+            keywords=first.t("keywords", number=number),
+            lang=first.locale,
         )
+        return versions, meta
 
 
 # Clause numbers the "sales final" statement refers to (see _Version._terms).
@@ -445,7 +420,7 @@ class _Version:
         self.agreement = agreement
         self.return_days = return_days
 
-    def lay_out(self) -> tuple[PageLayout, Callable[[Canvas, int, int], None]]:
+    def lay_out(self) -> Version:
         """The pages and their footer."""
         agreement = self.agreement
         number = printable(agreement.order.number, 40)
@@ -468,16 +443,11 @@ class _Version:
         )
         t = self.t
 
-        def footer(c: Canvas, page: int, pages: int) -> None:
-            c.setStrokeColor(RULE)
-            c.setLineWidth(0.6)
-            c.line(LEFT, FOOTER_Y + 12, RIGHT, FOOTER_Y + 12)
-            c.setFont(REGULAR, 7.5)
-            c.setFillColor(MUTED)
-            c.drawString(LEFT, FOOTER_Y, footer_left)
-            c.drawRightString(RIGHT, FOOTER_Y, t("footer_page", number=number, page=page, pages=pages))
+        def page_of(page: int, pages: int) -> str:
+            return t("footer_page", number=number, page=page, pages=pages)
 
-        return layout, footer
+        footer = Footer(footer_left, page_of, FOOTER_Y, LEFT, RIGHT, RULE, MUTED)
+        return Version(layout.pages, footer)
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -619,12 +589,17 @@ class _Version:
 
     def _disclosures(self, layout: PageLayout) -> None:
         """OMVIC's written disclosure of material facts: every category, answered yes or no."""
+        items = disclosure_checklist(self.agreement.vehicle)
+        key = ("disclosures", self.text.language, tuple((item.kind, item.answer, item.details) for item in items))
+        layout.reuse(key, lambda: self._checklist(layout, items))
+
+    def _checklist(self, layout: PageLayout, items: Sequence[ChecklistItem]) -> None:
         t = self.t
         layout.paragraph(t("disclosures_heading"), font=BOLD, size=8.5)
         layout.paragraph(t("disclosures_intro"), size=8, color=MUTED)
         size, leading = 8, 10.5
         answer_x = RIGHT - 30
-        for n, item in enumerate(disclosure_checklist(self.agreement.vehicle), start=1):
+        for n, item in enumerate(items, start=1):
             title = t(f"disclosure.{item.kind.value}")
             details = printable(item.details, 300)
             if item.kind is DisclosureKind.OTHER and item.answer is Answer.NO:
