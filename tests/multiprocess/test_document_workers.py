@@ -6,7 +6,6 @@ neither, for an order whose buyer opened the signing envelope first) rendered it
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from pathlib import Path
@@ -21,7 +20,7 @@ from sqlalchemy import func, select
 
 from adapters.sql import tables
 from adapters.sql.engine import make_engine
-from tests.multiprocess.conftest import spread
+from tests.multiprocess.conftest import pass_results, spread
 from tests.postgres import postgres_database
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(150)]
@@ -31,7 +30,7 @@ GENERATE = ["documents", "generate", "--loop", "--interval", "0.1", "--batch-siz
 
 
 def _generated(worker: ManagedProcess) -> int:
-    return sum(json.loads(line)["generated"] for line in worker.output_lines() if line.startswith("{"))
+    return sum(int(result["generated"]) for result in pass_results(worker, "generated"))
 
 
 def test_two_document_workers_render_each_agreement_exactly_once(

@@ -20,7 +20,6 @@ process (which expires an overdue hold it finds on the car it is claiming) and b
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -38,7 +37,7 @@ from adapters.payments.sandbox import SandboxGateway
 from adapters.sql import tables
 from adapters.sql.engine import make_engine
 from adapters.system.clock import SystemClock
-from tests.multiprocess.conftest import spread
+from tests.multiprocess.conftest import pass_results, spread
 from tests.postgres import postgres_database
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(175)]
@@ -88,7 +87,7 @@ def _count(engine: Engine, statement: object) -> int:
 
 def _swept(worker: ManagedProcess) -> int:
     """How many reservations a worker expired, from its JSON Lines (one per pass)."""
-    return sum(json.loads(line)["expired"] for line in worker.output_lines() if line.startswith("{"))
+    return sum(int(result["expired"]) for result in pass_results(worker, "expired"))
 
 
 def test_two_api_processes_and_three_expiry_workers_behave_as_one(
@@ -218,4 +217,4 @@ def test_two_api_processes_and_three_expiry_workers_behave_as_one(
 
 def _swept_once(worker: ManagedProcess) -> bool:
     """The worker has finished its first pass (it is connected and sweeping)."""
-    return any(line.startswith("{") for line in worker.output_lines())
+    return bool(pass_results(worker, "expired"))
