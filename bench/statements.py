@@ -8,7 +8,14 @@ deterministic, so ``tests/bench/test_statement_counts.py`` holds the same budget
 What is counted: every statement sent to the database cursor, inside the use case call only
 (the demo data is loaded first). SQLite's ``BEGIN IMMEDIATE`` is sent by an engine hook straight
 to the driver connection, so — like PostgreSQL's implicit BEGIN — it is not a statement here;
-COMMIT and ROLLBACK are not cursor executions either."""
+COMMIT and ROLLBACK are not cursor executions either.
+
+Then the same checkout through HTTP (:func:`measure_http`): the real Litestar app over the real
+SQL engine, one request at a time, counting per request the transactions (the engine's
+``begin`` events, minus those of autocommit reads that send no BEGIN), COMMITs, ROLLBACKs, the
+pool's pings, the statements, and the hops to a worker thread. Round trips = statements +
+BEGIN + COMMIT/ROLLBACK + pings: psycopg sends BEGIN as a query of its own, and each of those
+is a wait for the network. ``tests/bench/test_statement_counts.py`` pins the exact numbers."""
 
 from __future__ import annotations
 
@@ -20,11 +27,16 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import attrs
+import litestar.utils.sync
+from litestar.testing import TestClient
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.engine.default import DefaultDialect
 
-from adapters.sql.engine import make_engine
+from adapters.auth.jwt_tokens import JwtTokens
+from adapters.sql.engine import SQLITE_NO_BEGIN, make_engine
 from adapters.sql.migrations import upgrade_database
 from adapters.system.clock import FixedClock
 from adapters.system.ids import SequentialIds
@@ -35,11 +47,12 @@ from checkout_core.demo import load_demo
 from checkout_core.model.order import Delivery, DeliveryMethod, PaymentChoice
 from checkout_core.model.parties import Address, ContactInfo
 from checkout_core.money import Money
-from checkout_core.usecases.context import Actor
+from checkout_core.usecases.context import Actor, Role
 from checkout_core.usecases.order_view import order_details
 from checkout_core.usecases.orders import PlaceOrder, place_order
 from checkout_core.usecases.reservations import expire_due_reservations, reserve_vehicle
 from entrypoints.bootstrap import bootstrap
+from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 
 #: The issue's budgets: use case → most statements allowed.
@@ -153,7 +166,9 @@ def _recording(database_name: str) -> Iterator[_Recording]:
 def measure(database_url: str, data_dir: Path) -> dict[str, Measured]:
     """Run the four use cases once on ``database_url`` (empty, any state of migration) and
     return the statements each sent."""
-    settings = Settings(data_dir=data_dir, database_url=database_url, jwt_secret="bench-" + "s" * 40)
+    settings = Settings(
+        data_dir=data_dir, database_url=database_url, jwt_secret="bench-" + "s" * 40, environment="development"
+    )
     clock = FixedClock(SPEC_NOW)
     app = bootstrap(settings, clock=clock, ids=SequentialIds())
     try:
@@ -191,7 +206,9 @@ def measure_sweep(database_url: str, data_dir: Path, due: int = SWEEP_DUE) -> Me
     sandbox gateway in ``data_dir``) on ``database_url`` (empty) and return the statements of
     one ``expire_due_reservations`` sweep in batches of :data:`SWEEP_BATCH`. The sweep ends with
     one more claim that finds nothing when ``due`` is a multiple of the batch size."""
-    settings = Settings(data_dir=data_dir, database_url=database_url, jwt_secret="bench-" + "s" * 40)
+    settings = Settings(
+        data_dir=data_dir, database_url=database_url, jwt_secret="bench-" + "s" * 40, environment="development"
+    )
     data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.effective_database_url)
     try:
@@ -209,6 +226,192 @@ def measure_sweep(database_url: str, data_dir: Path, due: int = SWEEP_DUE) -> Me
         return seen.measured()
     finally:
         app.close()
+
+
+#: The HTTP requests of :func:`measure_http`, in the order they are sent.
+HTTP_REQUESTS: dict[str, str] = {
+    "reserve": "POST /api/v1/reservations (Idempotency-Key)",
+    "place_order": "POST /api/v1/orders (Idempotency-Key)",
+    "get_order": "GET /api/v1/orders/{id}",
+}
+
+
+@attrs.frozen
+class HttpMeasured:
+    """What one HTTP request cost at the database and in thread hops."""
+
+    status: int
+    statements: tuple[str, ...]
+    #: Explicit transactions: BEGINs sent (an autocommit read sends none).
+    transactions: int
+    commits: int
+    rollbacks: int
+    #: The pool's liveness pings (``SELECT 1`` before handing a connection out).
+    pings: int
+    #: Calls that moved work to a worker thread (Litestar's sync handlers and ``anyio.to_thread``).
+    hops: int
+
+    @property
+    def round_trips(self) -> int:
+        """Every wait for the database: statements, BEGIN, COMMIT or ROLLBACK, pings."""
+        return len(self.statements) + self.transactions + self.commits + self.rollbacks + self.pings
+
+
+@attrs.define
+class _HttpRecording:
+    statements: list[str] = attrs.Factory(list)
+    transactions: int = 0
+    commits: int = 0
+    rollbacks: int = 0
+    pings: int = 0
+    hops: int = 0
+
+    def measured(self, status: int) -> HttpMeasured:
+        return HttpMeasured(
+            status=status,
+            statements=tuple(self.statements),
+            transactions=self.transactions,
+            commits=self.commits,
+            rollbacks=self.rollbacks,
+            pings=self.pings,
+            hops=self.hops,
+        )
+
+
+def _autocommit(conn: Any) -> bool:
+    """Whether ``conn`` sends no BEGIN (nor COMMIT or ROLLBACK): reads outside transactions."""
+    options = conn.get_execution_options()
+    return bool(options.get("isolation_level") == "AUTOCOMMIT" or options.get(SQLITE_NO_BEGIN))
+
+
+@contextmanager
+def _recording_http(database_name: str) -> Iterator[_HttpRecording]:
+    """Like :func:`_recording`, for everything a request costs (see :class:`HttpMeasured`)."""
+    seen = _HttpRecording()
+
+    def ours(conn: Any) -> bool:
+        return bool(conn.engine.url.database == database_name)
+
+    def on_execute(conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if ours(conn):
+            seen.statements.append(" ".join(statement.split()))
+
+    def on_begin(conn: Any) -> None:
+        if ours(conn) and not _autocommit(conn):
+            seen.transactions += 1
+
+    def on_commit(conn: Any) -> None:
+        if ours(conn) and not _autocommit(conn):
+            seen.commits += 1
+
+    def on_rollback(conn: Any) -> None:
+        if ours(conn) and not _autocommit(conn):
+            seen.rollbacks += 1
+
+    original_ping = DefaultDialect._do_ping_w_event
+    original_to_thread = anyio.to_thread.run_sync
+    original_sync_to_thread = litestar.utils.sync.sync_to_thread
+
+    def counting_ping(self: DefaultDialect, dbapi_connection: Any) -> bool:
+        seen.pings += 1  # only our engine pings while a request is measured
+        return original_ping(self, dbapi_connection)
+
+    async def counting_to_thread(*args: Any, **kwargs: Any) -> Any:
+        seen.hops += 1
+        return await original_to_thread(*args, **kwargs)
+
+    async def counting_sync_to_thread(*args: Any, **kwargs: Any) -> Any:
+        seen.hops += 1
+        return await original_sync_to_thread(*args, **kwargs)
+
+    listeners = (
+        ("before_cursor_execute", on_execute),
+        ("begin", on_begin),
+        ("commit", on_commit),
+        ("rollback", on_rollback),
+    )
+    for name, listener in listeners:
+        event.listen(Engine, name, listener)
+    DefaultDialect._do_ping_w_event = counting_ping  # type: ignore[method-assign]  # measuring only, restored below
+    anyio.to_thread.run_sync = counting_to_thread  # type: ignore[assignment]  # measuring only, restored below
+    litestar.utils.sync.sync_to_thread = counting_sync_to_thread  # type: ignore[assignment]  # likewise
+    try:
+        yield seen
+    finally:
+        DefaultDialect._do_ping_w_event = original_ping  # type: ignore[method-assign]
+        anyio.to_thread.run_sync = original_to_thread
+        litestar.utils.sync.sync_to_thread = original_sync_to_thread
+        for name, listener in listeners:
+            event.remove(Engine, name, listener)
+
+
+def spec_order_body(reservation_id: str) -> dict[str, Any]:
+    """The spec's ``POST /api/v1/orders`` body (the same checkout as :func:`spec_order`)."""
+    address = {"street": "123 Main St", "city": "Toronto", "province": "ON", "postalCode": "M5V 2T6"}
+    return {
+        "reservationId": reservation_id,
+        "vehicleId": "veh_abc123",
+        "contactInfo": {
+            "firstName": "John",
+            "lastName": "Doe",
+            "email": "john@example.com",
+            "phone": "416-555-1234",
+            "address": address,
+        },
+        "tradeIn": {"tradeInId": "trade_123", "creditAmount": 800000},
+        "payment": {"method": "finance", "financingApplicationId": "app_xyz789", "downPayment": 250000},
+        "delivery": {"method": "delivery", "address": address, "preferredDate": "2025-12-28"},
+    }
+
+
+def measure_http(database_url: str, data_dir: Path) -> dict[str, HttpMeasured]:
+    """Reserve, place the spec's order and read it back through the HTTP app on
+    ``database_url`` (empty), one request at a time; what each request cost. The pool is warmed
+    first (two reads), so the connections are reused as in a running server."""
+    settings = Settings(
+        data_dir=data_dir, database_url=database_url, jwt_secret="bench-" + "s" * 40, environment="development"
+    )
+    app = bootstrap(settings, clock=FixedClock(SPEC_NOW), ids=SequentialIds())
+    try:
+        load_demo(app.ctx.uow)
+        database = make_url(settings.effective_database_url).database or ""
+        token = JwtTokens(app.jwt_secret).issue(JOHN.id, Role.CUSTOMER, now=datetime.now(UTC))
+        headers = {"Authorization": f"Bearer {token}"}
+        results: dict[str, HttpMeasured] = {}
+        with TestClient(create_app(app)) as client:
+            for _ in range(2):
+                client.get("/ready")
+
+            def take(name: str, method: str, url: str, body: dict[str, Any] | None = None) -> Any:
+                sent = {**headers, "Idempotency-Key": f"bench-{name}"} if method == "POST" else headers
+                with _recording_http(database) as seen:
+                    response = client.request(method, url, json=body, headers=sent)
+                results[name] = seen.measured(response.status_code)
+                if response.status_code >= 300:
+                    raise RuntimeError(f"{method} {url} answered {response.status_code}: {response.text}")
+                return response.json()
+
+            reservation = take(
+                "reserve",
+                "POST",
+                "/api/v1/reservations",
+                {"vehicleId": "veh_abc123", "paymentMethod": {"type": "card", "token": TEST_CARD}},
+            )
+            order = take("place_order", "POST", "/api/v1/orders", spec_order_body(reservation["reservationId"]))
+            take("get_order", "GET", f"/api/v1/orders/{order['orderId']}")
+        return results
+    finally:
+        app.close()
+
+
+#: The issue's HTTP targets: request → (most transactions, most round trips); the checkout
+#: (reserve + place order) has a round-trip budget of its own.
+HTTP_BUDGETS: dict[str, tuple[int, int | None]] = {
+    "reserve": (2, None),
+    "place_order": (1, None),
+    "get_order": (0, None),
+}
+CHECKOUT_ROUND_TRIP_BUDGET = 20
 
 
 def run(quick: bool) -> Section:
@@ -262,14 +465,63 @@ def run(quick: bool) -> Section:
             mark(max(c for c in sweep_counts if c is not None) <= SWEEP_BATCH_BUDGET * batches),
         ]
     )
+    http: dict[str, dict[str, HttpMeasured]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-statements-") as tmp:
+        http["sqlite"] = measure_http("", Path(tmp) / "sqlite")
+        try:
+            with pg.fresh_database() as url:
+                http["postgresql"] = measure_http(url, Path(tmp) / "postgres")
+        except pg.PostgresUnavailable:
+            pass  # noted above
+    _http_rows(section, http)
     section.data = {
         db: {name: {"count": m.count, "statements": list(m.statements)} for name, m in by_case.items()}
         for db, by_case in measured.items()
     }
+    for db, by_request in http.items():
+        section.data[db]["http"] = {
+            name: {**attrs.asdict(m), "round_trips": m.round_trips} for name, m in by_request.items()
+        }
     for db, sweep in sweeps.items():
         section.data[db]["expire_100"] = {"count": sweep.count, "statements": list(sweep.statements)}
     section.data["budgets"] = BUDGETS
     return section
+
+
+def _http_rows(section: Section, http: dict[str, dict[str, HttpMeasured]]) -> None:
+    """The HTTP rows: transactions, round trips and thread hops per request, and the checkout's
+    round trips against the issue's budget."""
+    dbs = ("sqlite", "postgresql")
+    for name, (most_transactions, _) in HTTP_BUDGETS.items():
+        label = HTTP_REQUESTS[name]
+        txns = [http[db][name].transactions if db in http else None for db in dbs]
+        worst = max(t for t in txns if t is not None)
+        section.rows.append(
+            [f"{label}: transactions", *txns, f"<= {most_transactions}", mark(worst <= most_transactions)]
+        )
+        trips = [http[db][name].round_trips if db in http else None for db in dbs]
+        section.rows.append([f"{label}: round trips", *trips, "-", "-"])
+        hops = [http[db][name].hops if db in http else None for db in dbs]
+        section.rows.append([f"{label}: thread hops", *hops, "<= 1", mark(max(h for h in hops if h is not None) <= 1)])
+    checkout = [
+        http[db]["reserve"].round_trips + http[db]["place_order"].round_trips if db in http else None for db in dbs
+    ]
+    worst = max(c for c in checkout if c is not None)
+    section.rows.append(
+        [
+            "HTTP checkout (reserve + place order): round trips",
+            *checkout,
+            f"<= {CHECKOUT_ROUND_TRIP_BUDGET}",
+            mark(worst <= CHECKOUT_ROUND_TRIP_BUDGET),
+        ]
+    )
+    for db, by_request in http.items():
+        parts = [
+            f"{name} {m.transactions} txn, {len(m.statements)} stmts + {m.transactions} BEGIN + "
+            f"{m.commits} COMMIT + {m.rollbacks} ROLLBACK + {m.pings} pings = {m.round_trips}"
+            for name, m in by_request.items()
+        ]
+        section.notes.append(f"HTTP on {db}: " + "; ".join(parts))
 
 
 def summarize(statement: str) -> str:

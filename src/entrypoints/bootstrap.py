@@ -32,6 +32,7 @@ from checkout_core.money import Money
 from checkout_core.ports.backlog import BacklogReader
 from checkout_core.ports.clock import Clock, IdGenerator
 from checkout_core.ports.documents import (
+    AgreementInput,
     AgreementRenderer,
     Dealer,
     DocumentStore,
@@ -186,7 +187,6 @@ class _LazyTokens:
 
     def _loaded(self) -> TokenService:
         if self._tokens is None:
-            require_extra("server", "Bearer tokens", modules=("jwt",))
             from adapters.auth.jwt_tokens import JwtTokens
 
             self._tokens = JwtTokens(self._secret, max_ttl=self.max_ttl)
@@ -258,11 +258,15 @@ def _sql_units_of_work(
     from adapters.sql.engine import make_engine
     from adapters.sql.gateway_events import SqlProcessedEvents
     from adapters.sql.idempotency import SqlIdempotencyStore
-    from adapters.sql.migrations import upgrade_database
+    from adapters.sql.schema_revision import at_head
     from adapters.sql.unit_of_work import SqlUnitOfWork, check_connection
 
     engine = make_engine(settings.effective_database_url)
-    if migrate:
+    # Alembic (with mako and pygments, ~10 MB) loads only in a process that finds the schema
+    # behind: `db upgrade`, or the parent of `serve` before its workers start, which then skip it.
+    if migrate and not at_head(engine):
+        from adapters.sql.migrations import upgrade_database
+
         upgrade_database(engine)
 
     def factory() -> UnitOfWork:
@@ -281,8 +285,7 @@ def _sql_units_of_work(
 def _sql_operations(engine: Any) -> tuple[BacklogReader, Callable[[], tuple[str | None, str]]]:
     """The backlog gauges and the schema revisions (database's, code's head) of ``engine``."""
     from adapters.sql.backlog import SqlBacklog
-    from adapters.sql.migrations import head_revision
-    from adapters.sql.schema_revision import schema_revision
+    from adapters.sql.schema_revision import head_revision, schema_revision
 
     head = head_revision()
     instrument_engine(engine)  # a span per SQL statement, when tracing is on
@@ -365,15 +368,36 @@ def document_store(settings: Settings) -> DocumentStore:
 def _documents(settings: Settings) -> tuple[DocumentStore, AgreementRenderer, SignedCopyMaker]:
     """Local files, reportlab PDFs and PAdES-sealed signed copies."""
     require_extra("pdf", "Agreement PDFs and sealed signed copies")
-    from adapters.documents.agreement_pdf import ReportlabAgreementRenderer
-
     store = document_store(settings)
     cert_file, key_file = _signing_files(settings, store)
     return (
         store,
-        ReportlabAgreementRenderer(return_window_days=settings.return_window_days),
+        _DeferredRenderer(return_window_days=settings.return_window_days),
         _DeferredSignedCopyMaker(cert_file, key_file, tsa=_timestamping(settings)),
     )
+
+
+class _DeferredRenderer:
+    """Loads reportlab (and Pillow, ~5 MB) on the first agreement rendered: an API worker whose
+    agreements a document worker renders (``CHECKOUT_AGREEMENTS=worker``) never loads it."""
+
+    def __init__(self, *, return_window_days: int) -> None:
+        self._return_window_days = return_window_days
+        self._renderer: AgreementRenderer | None = None
+        self._lock = threading.Lock()
+
+    def loaded(self) -> AgreementRenderer:
+        """The reportlab renderer, built on the first call."""
+        with self._lock:
+            if self._renderer is None:
+                from adapters.documents.agreement_pdf import ReportlabAgreementRenderer
+
+                self._renderer = ReportlabAgreementRenderer(return_window_days=self._return_window_days)
+            return self._renderer
+
+    def render(self, agreement: AgreementInput) -> bytes:
+        """See :class:`checkout_core.ports.documents.AgreementRenderer`."""
+        return self.loaded().render(agreement)
 
 
 @attrs.frozen(kw_only=True)
@@ -406,9 +430,31 @@ def _timestamping(settings: Settings) -> _Timestamping | None:
 
 def _page_images() -> PageImages:
     """pypdfium2 page images (the ``pdf`` extra, already required for the documents)."""
-    from adapters.documents.page_images import PdfiumPageImages
+    return _DeferredPageImages()
 
-    return PdfiumPageImages()
+
+class _DeferredPageImages:
+    """Loads pypdfium2 (~3 MB) when the signing page first shows a page: most API workers never do."""
+
+    def __init__(self) -> None:
+        self._images: PageImages | None = None
+        self._lock = threading.Lock()
+
+    def _loaded(self) -> PageImages:
+        with self._lock:
+            if self._images is None:
+                from adapters.documents.page_images import PdfiumPageImages
+
+                self._images = PdfiumPageImages()
+            return self._images
+
+    def page_count(self, pdf: bytes) -> int:
+        """See :class:`checkout_core.ports.documents.PageImages`."""
+        return self._loaded().page_count(pdf)
+
+    def page_png(self, pdf: bytes, page: int) -> bytes:
+        """See :class:`checkout_core.ports.documents.PageImages`."""
+        return self._loaded().page_png(pdf, page)
 
 
 class _DeferredSignedCopyMaker:

@@ -231,7 +231,7 @@ def test_a_refund_settled_during_the_sweep_is_recorded_once(
         result = real_refund(charge_ref=charge_ref, amount=amount, idempotency_key=idempotency_key, reason=reason)
         if not webhook_done:  # the gateway's webhook for the first refund beats the sweep's own write
             with memory_app.ctx.uow() as uow:
-                pending = uow.ledger.pending_refunds(10)
+                pending = uow.ledger.refunds_for(status=RefundStatus.PENDING, limit=10)
             first = next(r for r in pending if r.idempotency_key == idempotency_key)
             record_refund_outcome(memory_app.ctx, first.id, RefundStatus.SUCCEEDED, result.ref, None)
             webhook_done.append(first.id)

@@ -22,7 +22,7 @@ from adapters.documents.certificates import SigningMaterialError, ensure_self_si
 from adapters.documents.local_store import LocalDocumentStore
 from adapters.documents.signed_copy import StampedSignedCopyMaker
 from checkout_core.ports.documents import SignatureEvidence
-from entrypoints.bootstrap import _DeferredSignedCopyMaker, _documents
+from entrypoints.bootstrap import _DeferredRenderer, _DeferredSignedCopyMaker, _documents
 from entrypoints.settings import Settings, SettingsError
 
 
@@ -173,7 +173,8 @@ def test_bootstrap_builds_the_document_adapters_with_a_self_signed_default(tmp_p
     store, renderer, maker = _documents(Settings(data_dir=tmp_path, return_window_days=7))
     assert isinstance(store, LocalDocumentStore)
     assert store.root == tmp_path / "documents"
-    assert isinstance(renderer, ReportlabAgreementRenderer)
+    assert isinstance(renderer, _DeferredRenderer)  # reportlab loads with the first agreement
+    assert isinstance(renderer.loaded(), ReportlabAgreementRenderer)
     assert (tmp_path / "signing" / "cert.pem").is_file()  # resolved at start, before first use
     assert isinstance(maker, _DeferredSignedCopyMaker)
     inner = maker.loaded()

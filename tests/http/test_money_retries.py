@@ -511,7 +511,7 @@ def test_a_second_charge_for_one_payment_is_refunded_and_shown_on_the_timeline(
     assert "Duplicate charge refunded" in [entry["event"] for entry in view["timeline"]]
     assert view["payment"] == before  # paid, due and refunded as they were
     with core.ctx.uow() as uow:
-        duplicate = uow.ledger.payment_by_gateway_ref(second.ref)
+        duplicate = uow.ledger.get_payment(gateway_ref=second.ref)
         assert duplicate is not None
         [refund] = uow.ledger.refunds_for(duplicate.id)
     assert (duplicate.purpose, duplicate.amount, duplicate.refunded) == (

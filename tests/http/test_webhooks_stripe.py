@@ -114,7 +114,7 @@ def lost_deposit(client: Client, core: App, customer: dict[str, str]) -> tuple[s
     assert response.status_code == 503, response.text
     with core.ctx.uow() as uow:
         [reservation] = uow.reservations.list(customer_id="cus_demo")
-        deposit = uow.ledger.payment_by_key(reservation.deposit_idempotency_key)
+        deposit = uow.ledger.get_payment(idempotency_key=reservation.deposit_idempotency_key)
     assert deposit is not None
     assert deposit.status.value == "pending"
     charge = sandbox(core).find_charge(idempotency_key=deposit.idempotency_key, ledger_id=deposit.id)
@@ -133,7 +133,9 @@ def ledger_snapshot(core: App) -> list[tuple[str, str, str | None, int]]:
     """Every payment of the last month: (id, status, gateway ref, refunded cents)."""
     now = core.ctx.clock.now()
     with core.ctx.uow() as uow:
-        payments = uow.ledger.payments_between(now - timedelta(days=30), now + timedelta(days=30))
+        payments = uow.ledger.payments_for(
+            created_since=now - timedelta(days=30), created_before=now + timedelta(days=30)
+        )
         return [(p.id, p.status.value, p.gateway_ref, p.refunded.cents) for p in payments]
 
 

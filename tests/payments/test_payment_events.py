@@ -354,7 +354,11 @@ def test_the_webhook_can_beat_the_api_answer_and_both_settle_to_one_state(
 
     def deliver_webhook_now(charge: ChargeResult) -> None:
         with ctx.uow() as uow:
-            [payment] = list(uow.ledger.payments_between(clock.now() - timedelta(1), clock.now() + timedelta(1)))
+            [payment] = list(
+                uow.ledger.payments_for(
+                    created_since=clock.now() - timedelta(1), created_before=clock.now() + timedelta(1)
+                )
+            )
         outcomes.append(handle_gateway_event(ctx, intent_event("payment_intent.succeeded", charge, payment, clock)))
 
     gateway.after_charge = deliver_webhook_now

@@ -212,7 +212,7 @@ def test_a_verified_event_drives_the_core(memory_app: App, clock: FixedClock) ->
         reserve_vehicle(memory_app.ctx, Actor("cus_demo"), vehicle_id="veh_abc123", payment_token="tok_visa")
     with memory_app.ctx.uow() as uow:
         [reservation] = uow.reservations.list()
-        deposit = uow.ledger.payment_by_key(reservation.deposit_idempotency_key)
+        deposit = uow.ledger.get_payment(idempotency_key=reservation.deposit_idempotency_key)
     assert deposit is not None
     charge = sandbox.find_charge(idempotency_key=deposit.idempotency_key, ledger_id=deposit.id)
     assert charge is not None

@@ -1,6 +1,7 @@
 """The batch repository methods of the set-based expiry sweep, against the in-memory adapter,
-SQLite and PostgreSQL: ``VehicleRepository.release_many``, ``ReservationRepository.save_many``
-and ``PaymentLedger.payments_by_keys`` / ``add_refunds`` / ``save_payments`` / ``save_refunds``."""
+SQLite and PostgreSQL: ``VehicleRepository.release_many``, ``ReservationRepository.save`` of several
+and ``PaymentLedger.payments_for(idempotency_keys=…)`` / ``add_refunds`` / ``save_payment`` of several
+/ ``save_refunds``."""
 
 from __future__ import annotations
 
@@ -54,11 +55,11 @@ def test_save_many_persists_every_reservation_and_its_events(backend: Backend) -
     )
     now = T0 + timedelta(hours=2)
     with backend.uow() as uow:
-        due = list(uow.reservations.claim_due_for_expiry(now, 10))
+        due = [r for r, _ in uow.reservations.claim_due_for_expiry(now, 10)]
         for item in due:
             item.expire(now=now)
-        uow.reservations.save_many(due, expected_status=ReservationStatus.CONFIRMED)
-        uow.reservations.save_many([], expected_status=ReservationStatus.CONFIRMED)
+        uow.reservations.save(*due, expected_status=ReservationStatus.CONFIRMED)
+        uow.reservations.save(expected_status=ReservationStatus.CONFIRMED)
         uow.commit()
     with backend.uow() as uow:
         stored = {r.id: r for r in uow.reservations.list()}
@@ -85,7 +86,7 @@ def test_save_many_is_all_or_nothing(backend: Backend) -> None:
         first.expire(now=now)
         second.updated_at = now
         with pytest.raises(Conflict):
-            uow.reservations.save_many([first, second], expected_status=ReservationStatus.CONFIRMED)
+            uow.reservations.save(first, second, expected_status=ReservationStatus.CONFIRMED)
     with backend.uow() as uow:
         unchanged = uow.reservations.get("res_1")
     assert unchanged is not None
@@ -99,8 +100,10 @@ def test_payments_by_keys(backend: Backend) -> None:
             uow.ledger.add_payment(payment(f"pay_{n}", key=f"res_{n}:deposit"))
         uow.commit()
     with backend.uow() as uow:
-        found = uow.ledger.payments_by_keys(["res_3:deposit", "res_1:deposit", "res_9:deposit", "res_1:deposit"])
-        assert uow.ledger.payments_by_keys([]) == []
+        found = uow.ledger.payments_for(
+            idempotency_keys=["res_3:deposit", "res_1:deposit", "res_9:deposit", "res_1:deposit"]
+        )
+        assert uow.ledger.payments_for(idempotency_keys=[]) == []
     assert sorted(found, key=lambda p: p.id) == [
         payment("pay_1", key="res_1:deposit"),
         payment("pay_3", key="res_3:deposit"),
@@ -136,12 +139,12 @@ def test_save_payments_writes_every_payment(backend: Backend) -> None:
         uow.ledger.add_payment(payment("pay_2", key="k2"))
         uow.commit()
     with backend.uow() as uow:
-        read = sorted(uow.ledger.payments_by_keys(["k1", "k2"]), key=lambda p: p.id)
+        read = sorted(uow.ledger.payments_for(idempotency_keys=["k1", "k2"]), key=lambda p: p.id)
         for item in read:
             item.refunded = item.refunded + Money(2500)
             item.updated_at = T0 + timedelta(hours=1)
-        uow.ledger.save_payments(read)
-        uow.ledger.save_payments([])
+        uow.ledger.save_payment(*read)
+        uow.ledger.save_payment()
         uow.commit()
     with backend.uow() as uow:
         assert [uow.ledger.get_payment(p.id) for p in read] == read
@@ -158,13 +161,13 @@ def test_save_payments_refuses_a_payment_changed_since_read(backend: Backend) ->
         uow.commit()
     with backend.uow() as uow:
         assert isinstance(uow, SqlUnitOfWork)
-        read = list(uow.ledger.payments_by_keys(["k1", "k2"]))
+        read = list(uow.ledger.payments_for(idempotency_keys=["k1", "k2"]))
         # Someone else reserved part of pay_2 after it was read.
         uow.execute(update(tables.payments).where(tables.payments.c.id == "pay_2").values(refunded_cents=100))
         for item in read:
             item.refunded = item.refunded + Money(2500)
         with pytest.raises(Conflict):
-            uow.ledger.save_payments(read)
+            uow.ledger.save_payment(*read)
 
 
 def test_save_refunds_skips_refunds_settled_meanwhile(backend: Backend) -> None:

@@ -345,7 +345,7 @@ def _check_late_transfer(app: App, state: State, crashed_at: int | None) -> None
     assert order.status is OrderStatus.CANCELLED
     assert order.paid == order.refunded == Money(DEPOSIT + DOWN_PAYMENT)  # recorded, and all of it going back
     with app.ctx.uow() as uow:
-        transfer = uow.ledger.payment_by_key("transfer:WIRE-LATE")
+        transfer = uow.ledger.get_payment(idempotency_key="transfer:WIRE-LATE")
         assert transfer is not None
         refunds = uow.ledger.refunds_for(transfer.id)
     assert [(r.amount, r.reason, r.status) for r in refunds] == [

@@ -46,9 +46,9 @@ def test_concurrent_expiry_sweeps_skip_each_others_rows(pg_engine: Engine) -> No
     _seed_due(pg_engine, 5)
     now = T0 + timedelta(hours=1)
     with _uow(pg_engine) as first, _uow(pg_engine) as second:
-        mine = [r.id for r in first.reservations.claim_due_for_expiry(now, 2)]
-        theirs = [r.id for r in second.reservations.claim_due_for_expiry(now, 10)]
-        third_try = [r.id for r in second.reservations.claim_due_for_expiry(now, 10)]
+        mine = [r.id for r, _ in first.reservations.claim_due_for_expiry(now, 2)]
+        theirs = [r.id for r, _ in second.reservations.claim_due_for_expiry(now, 10)]
+        third_try = [r.id for r, _ in second.reservations.claim_due_for_expiry(now, 10)]
     assert mine == ["res_0", "res_1"]
     assert theirs == ["res_2", "res_3", "res_4"]
     assert third_try == theirs  # a transaction sees its own locked rows again

@@ -91,7 +91,7 @@ def test_several_recovery_jobs_at_once_send_each_refund_once(app_on_sql: App, cl
     assert len(counting.calls) == HOLDS
     assert set(counting.calls.values()) == {1}, counting.calls  # each refund sent by one job only
     with app_on_sql.ctx.uow() as uow:
-        pending = uow.ledger.pending_refunds(100)
+        pending = uow.ledger.refunds_for(status=RefundStatus.PENDING, limit=100)
         refunds = [
             r
             for n in range(HOLDS)

@@ -4,10 +4,50 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
+from types import TracebackType
+from typing import Self
 
 import attrs
 
-from checkout_core.ports.idempotency import IdempotencyRecord, is_abandoned
+from checkout_core.ports.idempotency import IdempotencyRecord, StoredAnswer, is_abandoned
+
+
+class MemoryCall:
+    """See :class:`checkout_core.ports.idempotency.IdempotentCall`: claimed up front, the
+    answer stored at the end (there are no transactions to ride in)."""
+
+    def __init__(
+        self, store: MemoryIdempotencyStore, *, scope: str, key: str, request_hash: str, now: datetime
+    ) -> None:
+        self._store = store
+        self._scope = scope
+        self._key = key
+        self._finished = False
+        self.existing = store.claim(scope=scope, key=key, request_hash=request_hash, now=now)
+
+    def finish(self, answer: StoredAnswer | None) -> IdempotencyRecord | None:
+        """Store ``answer``, or release the key."""
+        self._finished = True
+        if answer is None:
+            self._store.release(scope=self._scope, key=self._key)
+        else:
+            self._store.complete(
+                scope=self._scope,
+                key=self._key,
+                status_code=answer.status_code,
+                body=answer.body,
+                content_type=answer.content_type,
+            )
+        return None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if not self._finished and self.existing is None:
+            self.finish(None)
 
 
 class MemoryIdempotencyStore:
@@ -16,6 +56,10 @@ class MemoryIdempotencyStore:
     def __init__(self) -> None:
         self._records: dict[tuple[str, str], IdempotencyRecord] = {}
         self._lock = threading.Lock()
+
+    def begin(self, *, scope: str, key: str, request_hash: str, now: datetime) -> MemoryCall:
+        """Claim ``key`` for one request."""
+        return MemoryCall(self, scope=scope, key=key, request_hash=request_hash, now=now)
 
     def claim(self, *, scope: str, key: str, request_hash: str, now: datetime) -> IdempotencyRecord | None:
         """Claim or return the existing record."""

@@ -8,6 +8,7 @@ table is a dict of entities filtered by the core's own predicates (``Reservation
 from __future__ import annotations
 
 import copy
+import operator
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -108,13 +109,26 @@ class _Table(Generic[E]):
         self._rows[key or record.id] = stored
 
     def _find(
-        self, match: Callable[[E], bool], *, limit: int | None = None, offset: int = 0, newest: bool = False
+        self,
+        match: Callable[[E], bool] = lambda _: True,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        newest: bool = False,
+        **filters: Any,
     ) -> list[E]:
-        rows = sorted((v for v in self._rows.values() if match(v)), key=self.order, reverse=newest)
+        """Copies of the records passing ``match`` and ``filters`` (see :func:`_equal`), in ``order``."""
+        found = (v for v in self._rows.values() if match(v) and _equal(v, **filters))
+        rows = sorted(found, key=self.order, reverse=newest)
         return [self._out(v) for v in rows[offset : None if limit is None else offset + limit]]
 
-    def _first(self, match: Callable[[E], bool]) -> E | None:
-        return next(iter(self._find(match, limit=1)), None)
+    def _lookup(self, **by: Any) -> E | None:
+        """The record whose one given (not None) field equals its value."""
+        given = [(k, v) for k, v in by.items() if v is not None]
+        if len(given) != 1:
+            raise TypeError(f"look up by exactly one of {sorted(by)}")
+        ((name, value),) = given
+        return self._get(value) if name == "id" else next(iter(self._find(limit=1, **{name: value})), None)
 
     def _changed(self, record_id: str, expected: object) -> bool:
         """True when the stored record is missing or not in the ``expected`` status."""
@@ -122,8 +136,18 @@ class _Table(Generic[E]):
         return current is None or current.status is not expected
 
 
+#: ``field__op`` filters, as the SQL adapter's ``_Repo._find`` reads them.
+_OPS: dict[str, Callable[[Any, Any], bool]] = {"": operator.eq, "in": lambda a, b: a in b}
+_OPS |= {"lt": operator.lt, "ge": operator.ge}
+
+
 def _equal(value: object, **wanted: object) -> bool:
-    return all(w is None or getattr(value, k) == w for k, w in wanted.items())
+    """Whether ``value`` passes every filter that is given (not None): ``field=x``, ``field__op=x``."""
+    for key, want in wanted.items():
+        name, _, op = key.partition("__")
+        if want is not None and not _OPS[op](getattr(value, name), want):
+            return False
+    return True
 
 
 class _Directory(_Table[E]):
@@ -142,10 +166,7 @@ class MemoryVehicles(_Directory[Vehicle]):
     table = "vehicles"
 
     def list(self, *, status: VehicleStatus | None = None, limit: int = 100, offset: int = 0) -> Sequence[Vehicle]:
-        return self._find(lambda v: _equal(v, status=status), limit=limit, offset=offset)
-
-    def claim(self, vehicle_id: str) -> bool:
-        return self.set_status(vehicle_id, VehicleStatus.RESERVED, expected=VehicleStatus.AVAILABLE)
+        return self._find(limit=limit, offset=offset, status=status)
 
     def set_status(self, vehicle_id: str, status: VehicleStatus, *, expected: VehicleStatus | None = None) -> bool:
         if vehicle_id not in self._rows or (expected is not None and self._changed(vehicle_id, expected)):
@@ -181,15 +202,12 @@ class MemoryAdvisors(_Directory[Advisor]):
 
     table = "advisors"
 
-    def list_active(self) -> Sequence[Advisor]:
-        return self._find(lambda a: a.active)
-
     def least_loaded(self) -> Advisor | None:
         load: dict[str, int] = {}
         for order in self._s.orders.values():
             if order.status in OPEN_STATUSES:
                 load[order.advisor_id] = load.get(order.advisor_id, 0) + 1
-        return min(self.list_active(), key=lambda a: (load.get(a.id, 0), a.id), default=None)
+        return min(self._find(lambda a: a.active), key=lambda a: (load.get(a.id, 0), a.id), default=None)
 
 
 class MemoryReservations(_Table[Reservation]):
@@ -213,37 +231,26 @@ class MemoryReservations(_Table[Reservation]):
         found = self.get(reservation_id)
         return None if found is None else (found, self._s.vehicles.get(found.vehicle_id))
 
-    def save(self, reservation: Reservation, *, expected_status: ReservationStatus | None = None) -> None:
-        if expected_status is not None and self._changed(reservation.id, expected_status):
-            raise Conflict(f"reservation {reservation.id} was changed by someone else")
-        self._put(reservation)
-
-    def save_many(self, reservations: Sequence[Reservation], *, expected_status: ReservationStatus) -> None:
-        if any(self._changed(r.id, expected_status) for r in reservations):
-            raise Conflict("a reservation of this batch was changed by someone else")
+    def save(self, *reservations: Reservation, expected_status: ReservationStatus | None = None) -> None:
+        if expected_status is not None and any(self._changed(r.id, expected_status) for r in reservations):
+            raise Conflict("a reservation was changed by someone else")
         for reservation in reservations:
             self._put(reservation)
 
     def active_for_vehicle(self, vehicle_id: str) -> Reservation | None:
-        return self._first(lambda r: r.vehicle_id == vehicle_id and r.status in ACTIVE_STATUSES)
+        return next(iter(self._find(limit=1, vehicle_id=vehicle_id, status__in=ACTIVE_STATUSES)), None)
 
     def count_active_for_customer(self, customer_id: str, now: datetime) -> int:
         return sum(1 for r in self._rows.values() if r.customer_id == customer_id and r.is_active(now))
 
-    def claim_due_for_expiry(self, now: datetime, limit: int) -> Sequence[Reservation]:
-        due = sorted((r for r in self._rows.values() if r.is_overdue(now)), key=lambda r: (r.expires_at, r.id))
-        return [self._out(r) for r in due[:limit]]
-
-    def claim_due_for_expiry_with_deposits(
-        self, now: datetime, limit: int
-    ) -> Sequence[tuple[Reservation, Payment | None]]:
+    def claim_due_for_expiry(self, now: datetime, limit: int) -> Sequence[tuple[Reservation, Payment | None]]:
         by_key = {p.idempotency_key: p for p in self._s.payments.values()}
-        due = self.claim_due_for_expiry(now, limit)
-        return [(r, copy.deepcopy(by_key.get(r.deposit_idempotency_key))) for r in due]
+        due = sorted((r for r in self._rows.values() if r.is_overdue(now)), key=lambda r: (r.expires_at, r.id))
+        return [(self._out(r), copy.deepcopy(by_key.get(r.deposit_idempotency_key))) for r in due[:limit]]
 
     def claim_stale_pending(self, older_than: datetime, limit: int) -> Sequence[Reservation]:
         pending = ReservationStatus.PENDING_DEPOSIT
-        return self._find(lambda r: r.status is pending and r.created_at < older_than, limit=limit)
+        return self._find(limit=limit, status=pending, created_at__lt=older_than)
 
     def list(
         self,
@@ -253,9 +260,7 @@ class MemoryReservations(_Table[Reservation]):
         limit: int = 100,
         offset: int = 0,
     ) -> Sequence[Reservation]:
-        return self._find(
-            lambda r: _equal(r, customer_id=customer_id, status=status), limit=limit, offset=offset, newest=True
-        )
+        return self._find(limit=limit, offset=offset, newest=True, customer_id=customer_id, status=status)
 
 
 class MemoryOrders(_Table[Order]):
@@ -272,7 +277,7 @@ class MemoryOrders(_Table[Order]):
         return self._get(order_id)
 
     def get_by_number(self, number: str) -> Order | None:
-        return self._first(lambda o: o.number == number)
+        return self._lookup(number=number)
 
     def save(self, order: Order) -> None:
         current = self._rows.get(order.id)
@@ -283,14 +288,9 @@ class MemoryOrders(_Table[Order]):
 
     def awaiting_signature(self, provider: str, limit: int) -> Sequence[Order]:
         def sent(o: Order) -> bool:
-            e = o.envelope
-            return (
-                o.status is OrderStatus.PENDING_DOCUMENTS
-                and e is not None
-                and (e.status, e.provider) == ("sent", provider)
-            )
+            return o.envelope is not None and (o.envelope.status, o.envelope.provider) == ("sent", provider)
 
-        return self._find(sent, limit=limit)
+        return self._find(sent, limit=limit, status=OrderStatus.PENDING_DOCUMENTS)
 
     def _with_parties(self, order: Order) -> tuple[Order, Vehicle | None, Advisor | None]:
         return order, self._s.vehicles.get(order.vehicle_id), self._s.advisors.get(order.advisor_id)
@@ -319,16 +319,14 @@ class MemoryOrders(_Table[Order]):
         limit: int = 100,
         offset: int = 0,
     ) -> Sequence[Order]:
-        wanted = {"customer_id": customer_id, "status": status, "advisor_id": advisor_id}
-        return self._find(lambda o: _equal(o, **wanted), limit=limit, offset=offset, newest=True)
+        wanted: dict[str, Any] = {"customer_id": customer_id, "status": status, "advisor_id": advisor_id}
+        return self._find(limit=limit, offset=offset, newest=True, **wanted)
 
     def claim_due_for_completion(self, delivered_before: datetime, limit: int) -> Sequence[Order]:
         def due(o: Order) -> bool:
-            return (
-                o.status is OrderStatus.DELIVERED and o.delivered_at is not None and o.delivered_at <= delivered_before
-            )
+            return o.delivered_at is not None and o.delivered_at <= delivered_before
 
-        return [self._out(o) for o in sorted(filter(due, self._rows.values()), key=lambda o: o.id)[:limit]]
+        return sorted(self._find(due, status=OrderStatus.DELIVERED), key=lambda o: o.id)[:limit]
 
 
 class _Refunds(_Table[Refund]):
@@ -356,51 +354,47 @@ class MemoryLedger(_Table[Payment]):
             raise Conflict(f"a payment with key {payment.idempotency_key} exists")
         self._put(payment)
 
-    def save_payment(self, payment: Payment, *, expected_status: PaymentStatus | None = None) -> None:
-        if expected_status is not None and self._changed(payment.id, expected_status):
-            raise Conflict(f"payment {payment.id} was changed by someone else")
-        self._put(payment)
-
-    def save_payments(self, payments: Sequence[Payment]) -> None:
-        if any(p.id not in self._rows for p in payments):
-            raise Conflict("a payment of this batch does not exist")
+    def save_payment(self, *payments: Payment, expected_status: PaymentStatus | None = None) -> None:
+        if any(p.id not in self._rows for p in payments) or (
+            expected_status is not None and any(self._changed(p.id, expected_status) for p in payments)
+        ):
+            raise Conflict("a payment was changed by someone else (or does not exist)")
         for payment in payments:
             self._put(payment)
 
-    def get_payment(self, payment_id: str) -> Payment | None:
-        return self._get(payment_id)
-
-    def payment_by_key(self, idempotency_key: str) -> Payment | None:
-        return self._first(lambda p: p.idempotency_key == idempotency_key)
+    def get_payment(
+        self, payment_id: str | None = None, *, idempotency_key: str | None = None, gateway_ref: str | None = None
+    ) -> Payment | None:
+        return self._lookup(id=payment_id, idempotency_key=idempotency_key, gateway_ref=gateway_ref)
 
     def assign_to_order(self, idempotency_key: str, order_id: str, now: datetime) -> Payment | None:
-        payment = self.payment_by_key(idempotency_key)
+        payment = self.get_payment(idempotency_key=idempotency_key)
         if payment is None or payment.status is not PaymentStatus.SUCCEEDED:
             return None
         payment.order_id, payment.updated_at = order_id, now
         self._put(payment)
         return payment
 
-    def payments_by_keys(self, idempotency_keys: Sequence[str]) -> Sequence[Payment]:
-        wanted = set(idempotency_keys)
-        return self._find(lambda p: p.idempotency_key in wanted)
-
-    def payment_by_gateway_ref(self, gateway_ref: str) -> Payment | None:
-        return self._first(lambda p: p.gateway_ref == gateway_ref)
-
-    def payments_for(self, *, order_id: str | None = None, reservation_id: str | None = None) -> Sequence[Payment]:
-        def mine(p: Payment) -> bool:
-            return (order_id is not None and p.order_id == order_id) or (
-                reservation_id is not None and p.reservation_id == reservation_id
-            )
-
-        return self._find(mine)
-
-    def pending_payments(self, older_than: datetime, limit: int) -> Sequence[Payment]:
-        return self._find(lambda p: p.status is PaymentStatus.PENDING and p.created_at < older_than, limit=limit)
-
-    def payments_between(self, since: datetime, until: datetime) -> Sequence[Payment]:
-        return self._find(lambda p: since <= p.created_at < until)
+    def payments_for(
+        self,
+        *,
+        order_id: str | None = None,
+        reservation_id: str | None = None,
+        idempotency_keys: Sequence[str] | None = None,
+        status: PaymentStatus | None = None,
+        created_since: datetime | None = None,
+        created_before: datetime | None = None,
+        limit: int | None = None,
+    ) -> Sequence[Payment]:
+        wanted: dict[str, Any] = {"idempotency_key__in": idempotency_keys, "status": status}
+        wanted |= {"created_at__ge": created_since, "created_at__lt": created_before}
+        if order_id is None and reservation_id is None:
+            return self._find(limit=limit, **wanted) if any(v is not None for v in wanted.values()) else []
+        return self._find(
+            lambda p: p.order_id == order_id is not None or p.reservation_id == reservation_id is not None,
+            limit=limit,
+            **wanted,
+        )
 
     def owed_payments(
         self,
@@ -452,26 +446,25 @@ class MemoryLedger(_Table[Payment]):
             raise Conflict(f"refund {refund.id} was settled by someone else")
         self._refunds._put(refund)
 
-    def get_refund(self, refund_id: str) -> Refund | None:
-        return self._refunds._get(refund_id)
+    def get_refund(self, refund_id: str | None = None, *, gateway_ref: str | None = None) -> Refund | None:
+        return self._refunds._lookup(id=refund_id, gateway_ref=gateway_ref)
 
-    def refunds_for(self, payment_id: str) -> Sequence[Refund]:
-        return self._refunds._find(lambda r: r.payment_id == payment_id)
-
-    def refund_by_gateway_ref(self, gateway_ref: str) -> Refund | None:
-        return self._refunds._first(lambda r: r.gateway_ref == gateway_ref)
-
-    def pending_refunds(
-        self, limit: int, *, method: PaymentMethod | None = None, older_than: datetime | None = None
+    def refunds_for(
+        self,
+        payment_id: str | None = None,
+        *,
+        status: RefundStatus | None = None,
+        method: PaymentMethod | None = None,
+        updated_before: datetime | None = None,
+        created_since: datetime | None = None,
+        created_before: datetime | None = None,
+        limit: int | None = None,
     ) -> Sequence[Refund]:
-        def pending(r: Refund) -> bool:
-            return (
-                r.status is RefundStatus.PENDING
-                and (method is None or self._rows[r.payment_id].method is method)
-                and (older_than is None or r.updated_at < older_than)
-            )
+        wanted: dict[str, Any] = {"payment_id": payment_id, "status": status, "updated_at__lt": updated_before}
+        wanted |= {"created_at__ge": created_since, "created_at__lt": created_before}
 
-        return self._refunds._find(pending, limit=limit)
+        paid_by = {p.id for p in self._rows.values() if p.method is method} if method else None
+        return self._refunds._find(limit=limit, payment_id__in=paid_by, **wanted)
 
     def lease_refund(self, refund_id: str, *, seen: datetime, now: datetime) -> bool:
         current = self._s.refunds.get(refund_id)
@@ -480,21 +473,15 @@ class MemoryLedger(_Table[Payment]):
         self._s.refunds[refund_id] = attrs.evolve(current, updated_at=now)
         return True
 
-    def refunds_between(self, since: datetime, until: datetime) -> Sequence[Refund]:
-        return self._refunds._find(lambda r: since <= r.created_at < until)
-
     # -- disputes
 
     def add_dispute(self, dispute: Dispute) -> bool:
-        if self.dispute_by_gateway_ref(dispute.gateway_ref) is not None:
+        if self.disputes(gateway_ref=dispute.gateway_ref):
             return False
         if dispute.id in self._s.disputes:
             raise Conflict(f"dispute {dispute.id} exists")
         self._disputes._put(dispute)
         return True
-
-    def dispute_by_gateway_ref(self, gateway_ref: str) -> Dispute | None:
-        return self._disputes._first(lambda d: d.gateway_ref == gateway_ref)
 
     def save_dispute(self, dispute: Dispute, *, expected_status: DisputeStatus) -> bool:
         if self._disputes._changed(dispute.id, expected_status):
@@ -502,8 +489,10 @@ class MemoryLedger(_Table[Payment]):
         self._disputes._put(dispute)
         return True
 
-    def disputes(self, *, status: DisputeStatus | None = None, limit: int = 100) -> Sequence[Dispute]:
-        return self._disputes._find(lambda d: _equal(d, status=status), limit=limit)
+    def disputes(
+        self, *, status: DisputeStatus | None = None, gateway_ref: str | None = None, limit: int = 100
+    ) -> Sequence[Dispute]:
+        return self._disputes._find(limit=limit, status=status, gateway_ref=gateway_ref)
 
 
 class MemoryAuditTrail(_Table[AuditEntry]):
@@ -519,7 +508,7 @@ class MemoryAuditTrail(_Table[AuditEntry]):
         self._put(entry, key)
 
     def entries(self, order_id: str) -> Sequence[AuditEntry]:
-        return self._find(lambda e: e.order_id == order_id)
+        return self._find(order_id=order_id)
 
 
 class MemoryOutbox(_Table[StoredEvent]):

@@ -7,9 +7,12 @@ reads and then writes tries to upgrade its lock mid-way, and if another writer c
 meantime SQLite answers "database is locked" at once, without waiting for the busy timeout.
 Taking the write lock up front makes the busy timeout apply to the whole transaction.
 
-PostgreSQL: a bounded pool with pre-ping (connections dropped by a restart or a proxy are
-replaced instead of failing a request) and READ COMMITTED, the isolation our conditional
-updates, row locks and ``SKIP LOCKED`` queries are written for."""
+PostgreSQL: a bounded pool and READ COMMITTED, the isolation our conditional updates, row locks
+and ``SKIP LOCKED`` queries are written for. No pre-ping: it cost a ``SELECT 1`` round trip on
+every checkout from the pool. Connections are recycled before typical idle cut-offs instead, and
+a connection found dead anyway (a server restart, a proxy) fails the first statement of a
+transaction, which the unit of work (and the idempotency claim) sends once more on a new
+connection (:func:`is_disconnect`): nothing had been written on the dead one."""
 
 from __future__ import annotations
 
@@ -31,11 +34,25 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: instead of ``BEGIN IMMEDIATE``; used by health checks so they never wait behind writers.
 SQLITE_READ_ONLY = "checkout_sqlite_read_only"
 
+#: Execution option for reads sent outside any transaction (each statement is its own, as in
+#: PostgreSQL's autocommit): no BEGIN is sent at all. A unit of work reading for a GET sets it
+#: and clears it before its first write.
+SQLITE_NO_BEGIN = "checkout_sqlite_no_begin"
+
+#: The isolation of PostgreSQL transactions (see the module docstring).
+POSTGRES_ISOLATION = "READ COMMITTED"
+
 
 class BeginFailed(exc.OperationalError):
     """SQLite could not begin a transaction (typically: the write lock stayed taken for longer
     than the busy timeout). The connection it happened on never started a transaction, so it
     must not run anything else: the unit of work abandons it."""
+
+
+def is_disconnect(error: BaseException) -> bool:
+    """Whether ``error`` says the connection is dead (SQLAlchemy has invalidated it, and the
+    pool's other connections from before it with it): a new connection may succeed."""
+    return isinstance(error, exc.DBAPIError) and error.connection_invalidated
 
 
 def normalize_url(url: str) -> URL:
@@ -61,10 +78,9 @@ def make_engine(url: str, *, pool_size: int | None = None, max_overflow: int | N
             pool_size=10 if pool_size is None else pool_size,
             max_overflow=20 if max_overflow is None else max_overflow,
             pool_timeout=30,
-            pool_pre_ping=True,
-            # Recycle before typical server / load-balancer idle cut-offs.
+            # Recycle before typical server / load-balancer idle cut-offs (no pre-ping: see above).
             pool_recycle=1800,
-            isolation_level="READ COMMITTED",
+            isolation_level=POSTGRES_ISOLATION,
             connect_args={"connect_timeout": 10, "application_name": "checkout"},
         )
     raise ValueError(f"unsupported database URL scheme {parsed.drivername!r}: use sqlite:/// or postgresql+psycopg://")
@@ -116,6 +132,8 @@ def _sqlite_engine(url: URL, *, pool_size: int | None, max_overflow: int | None)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
+        if connection.get_execution_options().get(SQLITE_NO_BEGIN):
+            return
         statement = "BEGIN" if connection.get_execution_options().get(SQLITE_READ_ONLY) else "BEGIN IMMEDIATE"
         driver_connection = connection.connection.driver_connection
         assert isinstance(driver_connection, sqlite3.Connection)

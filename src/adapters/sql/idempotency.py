@@ -1,19 +1,38 @@
-"""Idempotency-Key records in the database, in short transactions of their own.
+"""Idempotency-Key records in the database, riding in the request's own transactions.
 
 The primary key ``(scope, key)`` is what makes a claim exclusive: of two concurrent requests
 with the same key exactly one INSERT succeeds (the other waits for it on PostgreSQL, or for the
-write lock on SQLite, then finds the row), so a duplicate can never run the work twice."""
+write lock on SQLite, then finds the row), so a duplicate can never run the work twice.
+
+One request is one :class:`SqlCall` (``SqlIdempotencyStore.begin``), in the thread that runs the
+use case. It opens a transaction and claims the key as its first statement; the use case's first
+unit of work *adopts* that transaction instead of beginning its own, so the claim commits with
+the use case's first writes. Until a transaction holding the claim commits, every new unit of
+work of the request begins with the claim again (a use case whose first transaction failed and
+rolled back the claim with it). The unit of work whose commit the use case marked final
+(``UnitOfWork.mark_final``) does not COMMIT: it *parks* its transaction here, and
+:meth:`SqlCall.finish` writes the answer into it and commits — the claim, the use case and the
+stored answer in as few transactions as the use case has. See docs/http-api.md, "Idempotency"."""
 
 from __future__ import annotations
 
+import enum
+import logging
+from collections.abc import Callable
+from contextvars import ContextVar, Token
 from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
 
-from sqlalchemy import Delete, Engine, Update, bindparam, update
+from sqlalchemy import Connection, CursorResult, Delete, Engine, Executable, Update, bindparam, exc, update
 
 from adapters.sql import mapping, tables
 from adapters.sql import statements as sql
+from adapters.sql.engine import is_disconnect
 from adapters.sql.repositories import translate_db_errors
-from checkout_core.ports.idempotency import IdempotencyRecord, is_abandoned
+from checkout_core.ports.idempotency import IdempotencyRecord, KeyTaken, StoredAnswer, is_abandoned
+
+log = logging.getLogger("checkout.idempotency")
 
 _t = tables.idempotency_keys
 
@@ -23,6 +42,11 @@ _CLAIM_ATTEMPTS = 5
 
 #: DELETE an unfinished claim (a finished one has a status code and is kept for replays).
 _RELEASE: Delete = sql.delete_where(_t, ("scope", "key")).where(_t.c.status_code.is_(None))
+
+#: Store the answer of a claimed key.
+_STORE: Update = sql.update_where(_t, ("status_code", "body", "content_type"), ("scope", "key")).execution_options(
+    preserve_rowcount=True
+)
 
 _TAKE_OVER: Update = (
     update(_t)
@@ -36,6 +60,330 @@ _TAKE_OVER: Update = (
     .execution_options(preserve_rowcount=True)
 )
 
+Execute = Callable[[Executable, Any], CursorResult[Any]]
+
+
+def _claim_with(
+    execute: Execute,
+    dialect_name: str,
+    *,
+    scope: str,
+    key: str,
+    request_hash: str,
+    now: datetime,
+    answer: StoredAnswer | None = None,
+) -> IdempotencyRecord | None:
+    """Claim ``key`` with the statements of one open transaction: None if it is ours (with
+    ``answer`` already stored when given), else the record that was there first."""
+    row_values = {
+        "scope": scope,
+        "key": key,
+        "request_hash": request_hash,
+        "created_at": now,
+        "status_code": answer.status_code if answer else None,
+        "body": answer.body if answer else b"",
+        "content_type": answer.content_type if answer else "application/json",
+    }
+    insert = sql.insert_or_skip(dialect_name, _t, ("scope", "key"))
+    lookup = sql.select_where(dialect_name, _t, ("scope", "key"))
+    for _ in range(_CLAIM_ATTEMPTS):
+        if execute(insert, row_values).rowcount == 1:
+            return None
+        row = execute(lookup, sql.where_params(scope=scope, key=key)).mappings().first()
+        if row is None:
+            continue  # released meanwhile: claim again
+        existing = mapping.from_row(row, IdempotencyRecord)
+        if not is_abandoned(existing, request_hash, now):
+            return existing
+        # Take the abandoned claim over, if no other retry did first (the old created_at is
+        # the condition: exactly one UPDATE can match it).
+        taken = execute(_TAKE_OVER, {"now": now, "w_scope": scope, "w_key": key, "w_created_at": existing.created_at})
+        if taken.rowcount == 1:
+            if answer is not None:
+                _store_with(execute, scope, key, answer)
+            return None
+    raise RuntimeError(f"could not claim idempotency key {key!r}: it keeps being claimed and released")
+
+
+def _store_with(execute: Execute, scope: str, key: str, answer: StoredAnswer) -> None:
+    params = {
+        "v_status_code": answer.status_code,
+        "v_body": answer.body,
+        "v_content_type": answer.content_type,
+        **sql.where_params(scope=scope, key=key),
+    }
+    if execute(_STORE, params).rowcount != 1:
+        raise KeyError((scope, key))
+
+
+class _Claim(enum.Enum):
+    """Where the request's claim is."""
+
+    #: Not in the database (never made, or rolled back with its transaction).
+    NONE = "none"
+    #: Made in the transaction :class:`SqlCall` opened, waiting for the first unit of work.
+    OPEN = "open"
+    #: In a unit of work's open transaction.
+    HELD = "held"
+    #: Committed: the key is ours until the answer is stored or the claim released.
+    COMMITTED = "committed"
+
+
+#: The request the current thread runs, if it runs under an ``Idempotency-Key``.
+_current: ContextVar[SqlCall | None] = ContextVar("checkout_sql_idempotent_call", default=None)
+
+
+def current_call() -> SqlCall | None:
+    """The :class:`SqlCall` of the request this thread runs (None outside one)."""
+    return _current.get()
+
+
+class SqlCall:
+    """See :class:`checkout_core.ports.idempotency.IdempotentCall` and the module docstring.
+    Not thread-safe: one per request, in the thread that runs it."""
+
+    def __init__(self, engine: Engine, *, scope: str, key: str, request_hash: str, now: datetime) -> None:
+        self._engine = engine
+        self.scope = scope
+        self.key = key
+        self.request_hash = request_hash
+        self.now = now
+        self._claim = _Claim.NONE
+        self._connection: Connection | None = None
+        self._parked: tuple[Connection, Callable[[], None]] | None = None
+        self._finished = False
+        self._token: Token[SqlCall | None] | None = None
+        self.existing: IdempotencyRecord | None = None
+
+    # -- the request's side -----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the first transaction with the claim in it (kept for the first unit of work),
+        or learn who holds the key (:attr:`existing`); bind this call to the thread."""
+        execute = _FirstStatementRetried(self._engine, self._engine.connect())
+        try:
+            with translate_db_errors():
+                existing = self.claim_in(execute)
+        except BaseException:
+            self._claim = _Claim.NONE
+            self._close(execute.connection)
+            raise
+        connection = execute.connection
+        if existing is not None:
+            self.existing = existing
+            self._close(connection)
+            return
+        self._connection = connection
+        self._claim = _Claim.OPEN
+        self._token = _current.set(self)
+
+    def finish(self, answer: StoredAnswer | None) -> IdempotencyRecord | None:
+        """See :meth:`checkout_core.ports.idempotency.IdempotentCall.finish`."""
+        self._finished = True
+        if self._parked is not None:
+            self._commit_parked(answer)
+            return None
+        if self._claim is _Claim.OPEN:
+            connection, self._connection = self._connection, None
+            assert connection is not None
+            try:
+                if answer is not None:
+                    # No unit of work ran: claim and answer in the one transaction.
+                    with translate_db_errors():
+                        _store_with(_executor(connection), self.scope, self.key, answer)
+                    connection.commit()
+            finally:
+                self._claim = _Claim.NONE
+                self._close(connection)
+            return None
+        if self._claim is _Claim.COMMITTED:
+            self._in_own_transaction(answer)
+            return None
+        if answer is None:
+            return None  # nothing of ours in the database
+        # Every transaction that held the claim rolled back: claim and answer together now.
+        with translate_db_errors(), self._engine.begin() as connection:
+            return _claim_with(
+                _executor(connection),
+                connection.dialect.name,
+                scope=self.scope,
+                key=self.key,
+                request_hash=self.request_hash,
+                now=self.now,
+                answer=answer,
+            )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc_value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if not self._finished and self.existing is None:
+                # Unfinished (the caller failed before an answer): commit what the use case
+                # committed, forget the key.
+                self.finish(None)
+        finally:
+            if self._connection is not None:
+                self._close(self._connection)
+                self._connection = None
+            if self._token is not None:
+                _current.reset(self._token)
+                self._token = None
+
+    # -- the units of work's side -----------------------------------------------------------
+
+    def before_transaction(self) -> None:
+        """A unit of work begins: a final transaction still parked was not the last after all
+        (something followed the marked commit), so it commits now, without the answer."""
+        if self._parked is not None:
+            connection, after_commit = self._parked
+            self._parked = None
+            try:
+                with translate_db_errors():
+                    connection.commit()
+            except BaseException:
+                self.claim_lost()  # if the claim was in it, it is gone with it
+                raise
+            finally:
+                self._close(connection)
+            self._claim = _Claim.COMMITTED
+            after_commit()
+
+    def take_connection(self) -> Connection | None:
+        """The open transaction holding the claim, for the first unit of work to adopt."""
+        if self._claim is not _Claim.OPEN:
+            return None
+        connection, self._connection = self._connection, None
+        self._claim = _Claim.HELD
+        return connection
+
+    @property
+    def open(self) -> bool:
+        """Whether the request still runs (its answer is not stored yet): a final transaction
+        may be parked with it."""
+        return not self._finished and self._token is not None
+
+    @property
+    def needs_claim(self) -> bool:
+        """Whether a new transaction must begin with the claim (no transaction holds it)."""
+        return self._claim is _Claim.NONE and not self._finished
+
+    def claim_in(self, execute: Execute) -> IdempotencyRecord | None:
+        """Run the claim with ``execute`` (the first statements of a transaction)."""
+        existing = _claim_with(
+            execute,
+            self._engine.dialect.name,
+            scope=self.scope,
+            key=self.key,
+            request_hash=self.request_hash,
+            now=self.now,
+        )
+        if existing is None:
+            self._claim = _Claim.HELD
+        return existing
+
+    def claim_or_raise(self, execute: Execute) -> None:
+        """:meth:`claim_in` for a unit of work: KeyTaken if another request has the key."""
+        existing = self.claim_in(execute)
+        if existing is not None:
+            raise KeyTaken(existing)
+
+    def claim_committed(self) -> None:
+        """The transaction holding the claim committed."""
+        self._claim = _Claim.COMMITTED
+
+    def claim_lost(self) -> None:
+        """The transaction holding the claim rolled back."""
+        if self._claim is _Claim.HELD:
+            self._claim = _Claim.NONE
+
+    def park(self, connection: Connection, after_commit: Callable[[], None], *, holds_claim: bool) -> None:
+        """Keep a unit of work's final transaction open for :meth:`finish` to COMMIT."""
+        self.before_transaction()  # cannot happen (a unit of work began since), but never lose one
+        self._parked = (connection, after_commit)
+        if holds_claim:
+            self._claim = _Claim.HELD
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _commit_parked(self, answer: StoredAnswer | None) -> None:
+        assert self._parked is not None
+        connection, after_commit = self._parked
+        self._parked = None
+        committed_before = self._claim is _Claim.COMMITTED
+        try:
+            with translate_db_errors():
+                execute = _executor(connection)
+                if answer is not None:
+                    _store_with(execute, self.scope, self.key, answer)
+                else:
+                    execute(_RELEASE, sql.where_params(scope=self.scope, key=self.key))
+                connection.commit()
+        except BaseException:
+            self._claim = _Claim.COMMITTED if committed_before else _Claim.NONE
+            self._close(connection)
+            if committed_before:
+                self._release_quietly()
+            raise
+        self._close(connection)
+        self._claim = _Claim.COMMITTED if answer is not None else _Claim.NONE
+        after_commit()
+
+    def _in_own_transaction(self, answer: StoredAnswer | None) -> None:
+        with translate_db_errors(), self._engine.begin() as connection:
+            execute = _executor(connection)
+            if answer is not None:
+                _store_with(execute, self.scope, self.key, answer)
+            else:
+                execute(_RELEASE, sql.where_params(scope=self.scope, key=self.key))
+        if answer is None:
+            self._claim = _Claim.NONE
+
+    def _release_quietly(self) -> None:
+        try:
+            self._in_own_transaction(None)
+        except Exception:
+            log.exception("could not release idempotency key for %s", self.scope)
+
+    @staticmethod
+    def _close(connection: Connection) -> None:
+        try:
+            connection.rollback()
+        finally:
+            connection.close()
+
+
+def _executor(connection: Connection) -> Execute:
+    def execute(statement: Executable, params: Any) -> CursorResult[Any]:
+        return connection.execute(statement, params)
+
+    return execute
+
+
+class _FirstStatementRetried:
+    """``connection.execute``, where the first statement is tried once more on a new connection
+    if the pooled one turns out to be dead (the server restarted, a proxy cut it): nothing was
+    written on it, its transaction is gone with it. Replaces the pool's pre-ping, which cost a
+    round trip on every checkout."""
+
+    def __init__(self, engine: Engine, connection: Connection) -> None:
+        self._engine = engine
+        self.connection = connection
+        self._first = True
+
+    def __call__(self, statement: Executable, params: Any) -> CursorResult[Any]:
+        first, self._first = self._first, False
+        try:
+            return self.connection.execute(statement, params)
+        except exc.DBAPIError as error:
+            if not (first and is_disconnect(error)):
+                raise
+        self.connection.close()
+        self.connection = self._engine.connect()
+        return self.connection.execute(statement, params)
+
 
 class SqlIdempotencyStore:
     """See :class:`checkout_core.ports.idempotency.IdempotencyStore`."""
@@ -43,49 +391,35 @@ class SqlIdempotencyStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
+    def begin(self, *, scope: str, key: str, request_hash: str, now: datetime) -> SqlCall:
+        """Claim ``key`` in a transaction the request's first unit of work adopts (see the
+        module docstring); the call is bound to this thread until it is closed."""
+        call = SqlCall(self._engine, scope=scope, key=key, request_hash=request_hash, now=now)
+        call.start()
+        return call
+
     def claim(self, *, scope: str, key: str, request_hash: str, now: datetime) -> IdempotencyRecord | None:
-        """INSERT the claim; None if it is ours, else the record that was there first."""
-        for _ in range(_CLAIM_ATTEMPTS):
-            with translate_db_errors(), self._engine.begin() as connection:
-                claim = {
-                    "scope": scope,
-                    "key": key,
-                    "request_hash": request_hash,
-                    "created_at": now,
-                    "status_code": None,
-                    "body": b"",
-                    "content_type": "application/json",
-                }
-                insert = sql.insert_or_skip(connection.dialect.name, _t, ("scope", "key"))
-                if connection.execute(insert, claim).rowcount == 1:
-                    return None
-                lookup = sql.select_where(connection.dialect.name, _t, ("scope", "key"))
-                row = connection.execute(lookup, sql.where_params(scope=scope, key=key)).mappings().first()
-                if row is None:
-                    continue  # released meanwhile: claim again
-                existing = mapping.from_row(row, IdempotencyRecord)
-                if not is_abandoned(existing, request_hash, now):
-                    return existing
-                # Take the abandoned claim over, if no other retry did first (the old
-                # created_at is the condition: exactly one UPDATE can match it).
-                taken = connection.execute(
-                    _TAKE_OVER, {"now": now, "w_scope": scope, "w_key": key, "w_created_at": existing.created_at}
-                )
-                if taken.rowcount == 1:
-                    return None
-        raise RuntimeError(f"could not claim idempotency key {key!r}: it keeps being claimed and released")
+        """INSERT the claim in a transaction of its own; None if it is ours, else the record
+        that was there first."""
+        with translate_db_errors(), self._engine.begin() as connection:
+            return _claim_with(
+                _executor(connection),
+                connection.dialect.name,
+                scope=scope,
+                key=key,
+                request_hash=request_hash,
+                now=now,
+            )
 
     def complete(self, *, scope: str, key: str, status_code: int, body: bytes, content_type: str) -> None:
         """Store the response of a claimed key (KeyError if it was never claimed)."""
         with translate_db_errors(), self._engine.begin() as connection:
-            statement, params = sql.update_row(
-                _t,
-                {"status_code": status_code, "body": body, "content_type": content_type},
-                {"scope": scope, "key": key},
+            _store_with(
+                _executor(connection),
+                scope,
+                key,
+                StoredAnswer(status_code=status_code, body=body, content_type=content_type),
             )
-            result = connection.execute(statement, params)
-        if result.rowcount != 1:
-            raise KeyError((scope, key))
 
     def release(self, *, scope: str, key: str) -> None:
         """Delete an unfinished claim (a finished one is kept for replays)."""

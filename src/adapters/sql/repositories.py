@@ -8,11 +8,13 @@ constants, turned into ``WHERE`` clauses here. Concurrency: see ``docs/persisten
 
 from __future__ import annotations
 
+import enum
 import functools
+import operator
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -29,19 +31,18 @@ from sqlalchemy import (
     not_,
     or_,
     select,
-    true,
 )
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql.base import PGDialect
 
-from adapters.sql import mapping, tables
+from adapters.sql import mapping, tables, views
 from adapters.sql import statements as sql
 from adapters.sql.session import SqlSession
 from adapters.sql.statements import dialect_insert
 from checkout_core.errors import Conflict, VehicleUnavailable
 from checkout_core.model.aggregate import Aggregate
 from checkout_core.model.audit import AuditEntry
-from checkout_core.model.order import FIRST_ORDER_NUMBER, OPEN_STATUSES, Order, OrderStatus
+from checkout_core.model.order import FIRST_ORDER_NUMBER, Order, OrderStatus
 from checkout_core.model.parties import Advisor, Customer, FinancingApplication, TradeInOffer
 from checkout_core.model.payments import (
     Dispute,
@@ -147,62 +148,20 @@ _COUNT_ACTIVE_HOLDS_LOCKED = select(
 )
 
 
-# -- statements of the hot paths, built once (see adapters.sql.statements) -------------------
-
-
-def _labelled(table: Table, prefix: str) -> list[ColumnElement[Any]]:
-    """Every column of ``table`` as ``<prefix><column>`` (no joined column starts with one)."""
-    return [column.label(prefix + column.name) for column in table.c]
-
-
-def _joined(row: mapping.Row, prefix: str, cl: type[T]) -> T | None:
-    """The outer-joined record ``row`` holds as ``<prefix><column>``, or None (its id is NULL)."""
-    if row[prefix + "id"] is None:
-        return None
-    return mapping.from_row({k.removeprefix(prefix): v for k, v in row.items() if k.startswith(prefix)}, cl)
-
-
-def _lock(
-    statement: Select[Any], dialect_name: str, *, skip_locked: bool = False, of: Table | None = None
-) -> Select[Any]:
-    # FOR UPDATE only means something on PostgreSQL: a SQLite transaction holds the write lock.
-    return statement.with_for_update(skip_locked=skip_locked, of=of) if dialect_name == "postgresql" else statement
-
-
-@functools.cache
-def _with_parties(dialect_name: str, claim: bool) -> Select[Any]:
-    """Orders with their car and advisor: one by id, or (``claim``) those awaiting an agreement."""
-    o, v, a = tables.orders, tables.vehicles, tables.advisors
-    statement = select(o, *_labelled(v, "vehicle__"), *_labelled(a, "advisor__")).select_from(
-        o.outerjoin(v, v.c.id == o.c.vehicle_id).outerjoin(a, a.c.id == o.c.advisor_id)
-    )
-    if not claim:
-        return statement.where(o.c.id == bindparam("id"))
-    statement = statement.where(o.c.awaits_agreement, o.c.id.not_in(bindparam("skip", expanding=True)))
-    return _lock(
-        statement.order_by(o.c.created_at, o.c.id).limit(bindparam("limit")), dialect_name, skip_locked=True, of=o
-    )
-
-
-@functools.cache
-def _reservation_with_vehicle(dialect_name: str, for_update: bool) -> Select[Any]:
-    r, v = tables.reservations, tables.vehicles
-    statement = select(r, *_labelled(v, "vehicle__")).select_from(r.outerjoin(v, v.c.id == r.c.vehicle_id))
-    statement = statement.where(r.c.id == bindparam("id"))
-    return _lock(statement, dialect_name, of=r) if for_update else statement
+# -- statements of the hot paths, built once (see adapters.sql.statements; joins: adapters.sql.views)
 
 
 @functools.cache
 def _due_with_deposits(dialect_name: str) -> Select[Any]:
     r, p = tables.reservations, tables.payments
     statement = (
-        select(r, *_labelled(p, "deposit__"))
+        select(r, *views.labelled(p, "deposit__"))
         .select_from(r.outerjoin(p, p.c.idempotency_key == r.c.id + DEPOSIT_KEY_SUFFIX))
         .where(_overdue(_now()))
         .order_by(r.c.expires_at, r.c.id)
         .limit(bindparam("limit"))
     )
-    return _lock(statement, dialect_name, skip_locked=True, of=r)
+    return sql.for_update(statement, dialect_name, skip_locked=True, of=r)
 
 
 @functools.cache
@@ -216,7 +175,7 @@ def _insert_active_hold(dialect_name: str) -> Insert:
 @functools.cache
 def _active_for_vehicle(dialect_name: str) -> Select[Any]:
     statement = select(tables.reservations).where(_R.vehicle_id == bindparam("vehicle_id"), tables.ACTIVE_RESERVATION)
-    return _lock(statement, dialect_name)
+    return sql.for_update(statement, dialect_name)
 
 
 @functools.cache
@@ -228,18 +187,6 @@ def _bump_order_number(dialect_name: str) -> Insert:
         .on_conflict_do_update(index_elements=[t.c.year], set_={"last_value": t.c.last_value + 1})
         .returning(t.c.last_value)
     )
-
-
-@functools.cache
-def _least_loaded_advisor() -> Select[Any]:
-    a, o = tables.advisors, tables.orders
-    open_orders = (
-        select(func.count())
-        .select_from(o)
-        .where(o.c.advisor_id == a.c.id, o.c.status.in_(sorted(s.value for s in OPEN_STATUSES)))
-        .scalar_subquery()
-    )
-    return select(a).where(a.c.active == true()).order_by(open_orders, a.c.id).limit(1)
 
 
 @functools.cache
@@ -293,27 +240,34 @@ class _Repo(Generic[E]):
         row = self._run(statement, sql.where_params(**where)).mappings().first()
         return None if row is None else self._out(row)
 
-    def _all_by(self, **where: Any) -> list[E]:
-        statement = sql.select_where(self._dialect, self._t, tuple(where), order_by=self._order)
-        return self._outs(statement, sql.where_params(**where))
+    def _lookup(self, **by: Any) -> E | None:
+        """The row whose one given (not None) column equals its value."""
+        given = {k: v for k, v in by.items() if v is not None}
+        if len(given) != 1:
+            raise TypeError(f"look up by exactly one of {sorted(by)}")
+        return self._by(**given)
 
-    def _where(
+    def _find(
         self,
         *conditions: ColumnElement[bool],
         limit: int | None = None,
         offset: int = 0,
         newest: bool = False,
         claim: bool = False,
+        **filters: Any,
     ) -> list[E]:
-        """Rows matching ``conditions`` in ``_order`` (reversed: ``newest``); ``claim`` locks them
-        for this transaction, skipping rows another one holds (PostgreSQL)."""
+        """Rows matching ``conditions`` and the ``filters`` that are given (not None): ``column=x``,
+        ``column__op=x``, as the memory adapter's ``_equal`` reads them; in ``_order`` (reversed:
+        ``newest``). ``claim`` locks them for this transaction, skipping rows another one holds
+        (PostgreSQL). Equality filters alone run the prebuilt statement of their columns."""
+        given = {k: _value(v) for k, v in filters.items() if v is not None}
+        if not (conditions or limit or offset or newest or claim or any("__" in k for k in given)):
+            statement = sql.select_where(self._dialect, self._t, tuple(given), order_by=self._order)
+            return self._outs(statement, sql.where_params(**given))
+        where = [*conditions, *(_OPS[op](self._t.c[name], v) for (name, _, op), v in _parts(given))]
         order = [self._t.c[name].desc() if newest else self._t.c[name] for name in self._order]
-        statement = select(self._t).where(*conditions).order_by(*order).limit(limit).offset(offset or None)
-        return self._outs(_lock(statement, self._dialect, skip_locked=True) if claim else statement)
-
-    def _filter(self, **equal: Any) -> list[ColumnElement[bool]]:
-        """Equality conditions for the filters that are given (not None)."""
-        return [self._t.c[k] == getattr(v, "value", v) for k, v in equal.items() if v is not None]
+        statement = select(self._t).where(*where).order_by(*order).limit(limit).offset(offset or None)
+        return self._outs(sql.for_update(statement, self._dialect, skip_locked=True) if claim else statement)
 
     def _insert(self, value: E, what: str) -> int:
         with _unique(what):
@@ -324,8 +278,14 @@ class _Repo(Generic[E]):
         statement, params = sql.update_row(self._t, row, where, "id")
         return int(self._run(statement, params).rowcount)
 
-    def _write_many(self, rows: Sequence[dict[str, Any]], wheres: Sequence[dict[str, Any]]) -> int:
-        """One executemany UPDATE of ``rows[i]`` where ``wheres[i]`` holds; the summed row count."""
+    def _write_rows(self, values: Sequence[E], wheres: Sequence[dict[str, Any]]) -> int:
+        """Write each of ``values`` where its ``wheres`` holds: one UPDATE (executemany when there
+        are several with the same guard columns); the summed row count."""
+        rows = [mapping.to_row(v) for v in values]
+        if len(rows) == 1 or len({tuple(w) for w in wheres}) > 1:
+            return sum(self._write(row, **where) for row, where in zip(rows, wheres, strict=True))
+        if not rows:
+            return 0
         statement, params = sql.update_rows(self._t, [_without_id(r) for r in rows], wheres)
         return int(self._run(statement, params).rowcount)
 
@@ -338,6 +298,20 @@ class _Repo(Generic[E]):
 
 def _without_id(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k != "id"}
+
+
+def _value(value: Any) -> Any:
+    """An enum (or a collection of them) as stored."""
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return sorted({getattr(v, "value", v) for v in value})
+    return getattr(value, "value", value)
+
+
+def _parts(filters: dict[str, Any]) -> list[tuple[tuple[str, str, str], Any]]:
+    return [(key.partition("__"), value) for key, value in filters.items()]
+
+
+_OPS: dict[str, Any] = {"": operator.eq, "in": lambda c, v: c.in_(v), "lt": operator.lt, "ge": operator.ge}
 
 
 class _Directory(_Repo[E]):
@@ -358,15 +332,12 @@ class SqlVehicles(_Directory[Vehicle]):
     _t, _cls = tables.vehicles, Vehicle
 
     def list(self, *, status: VehicleStatus | None = None, limit: int = 100, offset: int = 0) -> Sequence[Vehicle]:
-        return self._where(*self._filter(status=status), limit=limit, offset=offset)
-
-    def claim(self, vehicle_id: str) -> bool:
-        """``UPDATE … SET status='reserved' WHERE id=… AND status='available'``: of concurrent
-        callers exactly one matches the row (the others wait for its lock, then no longer match)."""
-        return self.set_status(vehicle_id, VehicleStatus.RESERVED, expected=VehicleStatus.AVAILABLE)
+        return self._find(limit=limit, offset=offset, status=status)
 
     def set_status(self, vehicle_id: str, status: VehicleStatus, *, expected: VehicleStatus | None = None) -> bool:
-        """Conditional status change; False when the car is missing or not in ``expected``."""
+        """``UPDATE … SET status=:status WHERE id=… AND status=:expected``: of concurrent callers
+        exactly one matches the row (the others wait for its lock, then no longer match); False
+        when the car is missing or not in ``expected``."""
         where = {"id": vehicle_id} | ({} if expected is None else {"status": expected.value})
         return self._write({"status": status.value}, **where) == 1
 
@@ -402,35 +373,58 @@ class SqlAdvisors(_Directory[Advisor]):
 
     _t, _cls = tables.advisors, Advisor
 
-    def list_active(self) -> Sequence[Advisor]:
-        return self._where(self._t.c.active == true())
-
     def least_loaded(self) -> Advisor | None:
         """One ``SELECT``: active advisors ordered by a correlated count of their open orders
         (an index range of ``ix_orders_advisor_id_status`` each), then id."""
-        found = self._outs(_least_loaded_advisor())
+        found = self._outs(views.least_loaded_advisor())
         return found[0] if found else None
 
 
-class _Versioned(_Repo[E]):
+class _Identified(Protocol):
+    id: str
+
+
+V = TypeVar("V", bound=_Identified)
+
+
+class _Versioned(_Repo[V]):
     """An aggregate saved only if the row still has what this unit of work read (its status):
     two writers can never both move it on."""
 
     def __init__(self, uow: SqlSession) -> None:
         super().__init__(uow)
-        self._seen: dict[str, Any] = {}  # id → the guard column's value as last read or written
+        self._seen: dict[str, dict[str, Any]] = {}  # id → the guard columns as last read or written
 
     def forget(self) -> None:
         """Drop what was remembered about loaded rows (after a rollback)."""
         self._seen.clear()
 
-    def _guard(self, value: E) -> Any:
+    def _guard(self, value: V) -> dict[str, Any]:
+        """The columns that must still hold what this unit of work read (its status, …)."""
         raise NotImplementedError
 
-    def _out(self, row: mapping.Row) -> E:
+    def remember(self, value: V) -> None:
+        """Treat ``value`` as read by this unit of work (also when another repository read it in a join)."""
+        self._seen[value.id] = self._guard(value)
+        if isinstance(value, Aggregate):
+            self._uow.track(value)
+
+    def _out(self, row: mapping.Row) -> V:
         value = super()._out(row)
-        self._seen[row["id"]] = self._guard(value)
+        self.remember(value)
         return value
+
+    def _save(self, values: Sequence[V], expected: enum.Enum | None, what: str) -> None:
+        """``UPDATE … WHERE id = :id AND <guard> = :read`` (executemany for several): each row only
+        if it still has what this unit of work read (or, for one not read here, the status
+        ``expected``); Conflict unless every row matched, naming ``what``."""
+        ordered = sorted(values, key=lambda v: v.id)
+        seen = [{"status": expected.value} if expected else self._seen.get(v.id, {}) for v in ordered]
+        wheres = [{"id": v.id} | guard for v, guard in zip(ordered, seen, strict=True)]
+        if self._write_rows(ordered, wheres) != len(ordered):
+            raise Conflict(f"{what} was changed by someone else (or does not exist); reload and try again")
+        for value in ordered:
+            self.remember(value)
 
 
 class SqlReservations(_Versioned[Reservation]):
@@ -438,8 +432,8 @@ class SqlReservations(_Versioned[Reservation]):
 
     _t, _cls = tables.reservations, Reservation
 
-    def _guard(self, value: Reservation) -> str:
-        return value.status.value
+    def _guard(self, value: Reservation) -> dict[str, Any]:
+        return {"status": value.status.value}
 
     def add(self, reservation: Reservation) -> None:
         """Insert; a second active reservation for the car raises VehicleUnavailable.
@@ -455,11 +449,7 @@ class SqlReservations(_Versioned[Reservation]):
             raise VehicleUnavailable(
                 f"vehicle {reservation.vehicle_id} is already reserved", vehicle_id=reservation.vehicle_id
             )
-        self._saved(reservation)
-
-    def _saved(self, reservation: Reservation) -> None:
-        self._seen[reservation.id] = reservation.status.value
-        self._uow.track(reservation)
+        self.remember(reservation)
 
     def get(self, reservation_id: str, *, for_update: bool = False) -> Reservation | None:
         """The reservation; ``for_update`` locks the row until the transaction ends (PostgreSQL)."""
@@ -469,30 +459,14 @@ class SqlReservations(_Versioned[Reservation]):
         self, reservation_id: str, *, for_update: bool = False
     ) -> tuple[Reservation, Vehicle | None] | None:
         """One ``SELECT reservations … LEFT JOIN vehicles`` (``FOR UPDATE OF reservations``)."""
-        statement = _reservation_with_vehicle(self._dialect, for_update)
+        statement = views.reservation_with_vehicle(self._dialect, for_update)
         row = self._run(statement, {"id": reservation_id}).mappings().first()
-        return None if row is None else (self._out(row), _joined(row, "vehicle__", Vehicle))
+        return None if row is None else (self._out(row), views.joined(row, "vehicle__", Vehicle))
 
-    def save(self, reservation: Reservation, *, expected_status: ReservationStatus | None = None) -> None:
-        """Write the reservation back, if nobody changed its status since it was loaded (or, for
-        one not loaded here, if its status is still ``expected_status``)."""
-        seen = expected_status.value if expected_status is not None else self._seen.get(reservation.id)
-        where = {"id": reservation.id} | ({} if seen is None else {"status": seen})
-        if self._write(mapping.to_row(reservation), **where) != 1:
-            raise Conflict(f"reservation {reservation.id} was changed by someone else; reload and try again")
-        self._saved(reservation)
-
-    def save_many(self, reservations: Sequence[Reservation], *, expected_status: ReservationStatus) -> None:
-        """One executemany ``UPDATE … WHERE id = :id AND status = :expected``; Conflict unless every
-        row matched (the caller's transaction then rolls back)."""
-        if not reservations:
-            return
-        ordered = sorted(reservations, key=lambda r: r.id)
-        wheres = [{"id": r.id, "status": expected_status.value} for r in ordered]
-        if self._write_many([mapping.to_row(r) for r in ordered], wheres) != len(ordered):
-            raise Conflict("a reservation of this batch was changed by someone else; reload and try again")
-        for reservation in reservations:
-            self._saved(reservation)
+    def save(self, *reservations: Reservation, expected_status: ReservationStatus | None = None) -> None:
+        """``UPDATE … WHERE id = :id AND status = :read`` (executemany for several; the status this
+        unit of work read, or ``expected_status``); Conflict unless every row matched."""
+        self._save(reservations, expected_status, "a reservation")
 
     def active_for_vehicle(self, vehicle_id: str) -> Reservation | None:
         """The pending or confirmed reservation holding the car, locked on PostgreSQL: the caller
@@ -507,19 +481,13 @@ class SqlReservations(_Versioned[Reservation]):
         statement = _COUNT_ACTIVE_HOLDS_LOCKED if self._dialect == "postgresql" else _COUNT_ACTIVE_HOLDS
         return int(self._run(statement, {"customer_id": customer_id, "now": now}).scalar_one())
 
-    def claim_due_for_expiry(self, now: datetime, limit: int) -> Sequence[Reservation]:
-        """Overdue holds, oldest deadline first, locked (SKIP LOCKED on PostgreSQL)."""
-        return [r for r, _ in self.claim_due_for_expiry_with_deposits(now, limit)]
-
-    def claim_due_for_expiry_with_deposits(
-        self, now: datetime, limit: int
-    ) -> Sequence[tuple[Reservation, Payment | None]]:
+    def claim_due_for_expiry(self, now: datetime, limit: int) -> Sequence[tuple[Reservation, Payment | None]]:
         """One ``SELECT … LEFT JOIN payments … FOR UPDATE OF reservations SKIP LOCKED``: the sweep
         needs the deposits to refund them. Only the reservations are locked; the payments are
         then written with conditional updates (the ledger remembers how they were read)."""
         found: list[tuple[Reservation, Payment | None]] = []
         for row in self._rows(_due_with_deposits(self._dialect), {"now": now, "limit": limit}):
-            deposit = _joined(row, "deposit__", Payment)
+            deposit = views.joined(row, "deposit__", Payment)
             if deposit is not None:
                 self._uow.ledger.remember(deposit)
             found.append((self._out(row), deposit))
@@ -527,8 +495,8 @@ class SqlReservations(_Versioned[Reservation]):
 
     def claim_stale_pending(self, older_than: datetime, limit: int) -> Sequence[Reservation]:
         """Pending deposits created before ``older_than``, locked (SKIP LOCKED on PostgreSQL)."""
-        pending = self._t.c.status == ReservationStatus.PENDING_DEPOSIT.value
-        return self._where(pending, self._t.c.created_at < older_than, limit=limit, claim=True)
+        pending = ReservationStatus.PENDING_DEPOSIT
+        return self._find(limit=limit, claim=True, status=pending, created_at__lt=older_than)
 
     def list(
         self,
@@ -538,9 +506,7 @@ class SqlReservations(_Versioned[Reservation]):
         limit: int = 100,
         offset: int = 0,
     ) -> Sequence[Reservation]:
-        return self._where(
-            *self._filter(customer_id=customer_id, status=status), limit=limit, offset=offset, newest=True
-        )
+        return self._find(limit=limit, offset=offset, newest=True, customer_id=customer_id, status=status)
 
 
 class SqlOrders(_Repo[Order]):
@@ -571,7 +537,7 @@ class SqlOrders(_Repo[Order]):
         """``status = 'pending_documents'`` and the envelope document's ``status`` and
         ``provider`` (JSON fields, read by the database), oldest first."""
         c = self._t.c
-        return self._where(
+        return self._find(
             c.status == OrderStatus.PENDING_DOCUMENTS.value,
             c.envelope["status"].as_string() == "sent",
             c.envelope["provider"].as_string() == provider,
@@ -580,7 +546,7 @@ class SqlOrders(_Repo[Order]):
 
     def get_with_parties(self, order_id: str) -> tuple[Order, Vehicle | None, Advisor | None] | None:
         """One ``SELECT orders … LEFT JOIN vehicles … LEFT JOIN advisors`` by the order's id."""
-        found = self._parties(_with_parties(self._dialect, False), {"id": order_id})
+        found = self._parties(views.orders_with_parties(self._dialect, False), {"id": order_id})
         return found[0] if found else None
 
     def claim_awaiting_agreement(
@@ -588,11 +554,12 @@ class SqlOrders(_Repo[Order]):
     ) -> Sequence[tuple[Order, Vehicle | None, Advisor | None]]:
         """The partial index ``ix_orders_awaiting_agreement``, joined with cars and advisors;
         ``FOR UPDATE OF orders SKIP LOCKED`` on PostgreSQL (SQLite's writer lock serialises)."""
-        return self._parties(_with_parties(self._dialect, True), {"limit": limit, "skip": sorted(skip)})
+        return self._parties(views.orders_with_parties(self._dialect, True), {"limit": limit, "skip": sorted(skip)})
 
     def _parties(self, statement: Select[Any], params: Any) -> list[tuple[Order, Vehicle | None, Advisor | None]]:
         rows = self._rows(statement, params)
-        return [(self._out(r), _joined(r, "vehicle__", Vehicle), _joined(r, "advisor__", Advisor)) for r in rows]
+        joined = views.joined
+        return [(self._out(r), joined(r, "vehicle__", Vehicle), joined(r, "advisor__", Advisor)) for r in rows]
 
     def next_number(self, year: int) -> int:
         """``INSERT … ON CONFLICT DO UPDATE … RETURNING`` creates or bumps the year's counter in
@@ -609,15 +576,15 @@ class SqlOrders(_Repo[Order]):
         limit: int = 100,
         offset: int = 0,
     ) -> Sequence[Order]:
-        where = self._filter(customer_id=customer_id, status=status, advisor_id=advisor_id)
-        return self._where(*where, limit=limit, offset=offset, newest=True)
+        wanted: dict[str, Any] = {"customer_id": customer_id, "status": status, "advisor_id": advisor_id}
+        return self._find(limit=limit, offset=offset, newest=True, **wanted)
 
     def claim_due_for_completion(self, delivered_before: datetime, limit: int) -> Sequence[Order]:
         """Delivered orders whose return window closed, locked (SKIP LOCKED on PostgreSQL)."""
         c = self._t.c
         delivered = and_(c.status == OrderStatus.DELIVERED.value, c.delivered_at.is_not(None))
         statement = select(self._t).where(delivered, c.delivered_at <= delivered_before).order_by(c.id).limit(limit)
-        return self._outs(_lock(statement, self._dialect, skip_locked=True))
+        return self._outs(sql.for_update(statement, self._dialect, skip_locked=True))
 
 
 class _Refunds(_Repo[Refund]):
@@ -642,12 +609,8 @@ class SqlLedger(_Versioned[Payment]):
         self._refunds = _Refunds(uow)
         self._disputes = _Disputes(uow)
 
-    def _guard(self, value: Payment) -> tuple[str, int]:
-        return value.status.value, value.refunded.cents
-
-    def remember(self, payment: Payment) -> None:
-        """Treat ``payment`` as read by this unit of work (another repository read it in a join)."""
-        self._seen[payment.id] = self._guard(payment)
+    def _guard(self, value: Payment) -> dict[str, Any]:
+        return {"status": value.status.value, "refunded_cents": value.refunded.cents}
 
     def add_payment(self, payment: Payment) -> None:
         """Insert; a second payment with the same idempotency key is a Conflict (unique index)."""
@@ -661,69 +624,42 @@ class SqlLedger(_Versioned[Payment]):
             if repo._run(statement, mapping.to_row(value)).rowcount != 1:
                 raise Conflict(f"a {what} with key {value.idempotency_key} exists")
 
-    def save_payment(self, payment: Payment, *, expected_status: PaymentStatus | None = None) -> None:
-        """Write the payment's current state, if its status and refunded amount are still what
-        this unit of work read (else Conflict: someone refunded or settled it meanwhile). For a
-        payment not read here, ``expected_status`` gives the status the row must still have."""
-        where: dict[str, Any] = {"id": payment.id}
-        seen = self._seen.get(payment.id)
-        if expected_status is not None:
-            where["status"] = expected_status.value
-        elif seen is not None:
-            where.update(status=seen[0], refunded_cents=seen[1])
-        if self._write(mapping.to_row(payment), **where) != 1:
-            raise Conflict(f"payment {payment.id} was changed by someone else (or does not exist); try again")
-        self.remember(payment)
+    def save_payment(self, *payments: Payment, expected_status: PaymentStatus | None = None) -> None:
+        """``UPDATE … WHERE id = :id AND status = :read AND refunded_cents = :read`` (executemany for
+        several): what this unit of work read each payment with (or, for one not read here, the
+        status ``expected_status``); Conflict unless every row matched: someone refunded or
+        settled it meanwhile."""
+        self._save(payments, expected_status, "a payment")
 
-    def save_payments(self, payments: Sequence[Payment]) -> None:
-        """One executemany ``UPDATE … WHERE id = :id AND status = :seen AND refunded_cents = :seen``
-        (what this unit of work read each payment with); Conflict unless every row matched."""
-        if not payments:
-            return
-        ordered = sorted(payments, key=lambda p: p.id)
-        missing = [p.id for p in ordered if p.id not in self._seen]
-        if missing:
-            raise ValueError(f"save_payments needs payments read in this unit of work: {missing}")
-        wheres = [{"id": p.id, "status": self._seen[p.id][0], "refunded_cents": self._seen[p.id][1]} for p in ordered]
-        if self._write_many([mapping.to_row(p) for p in ordered], wheres) != len(ordered):
-            raise Conflict("a payment of this batch was changed by someone else (or does not exist); try again")
-        for payment in ordered:
-            self.remember(payment)
-
-    def get_payment(self, payment_id: str) -> Payment | None:
-        return self._by(id=payment_id)
-
-    def payment_by_key(self, idempotency_key: str) -> Payment | None:
-        return self._by(idempotency_key=idempotency_key)
+    def get_payment(
+        self, payment_id: str | None = None, *, idempotency_key: str | None = None, gateway_ref: str | None = None
+    ) -> Payment | None:
+        return self._lookup(id=payment_id, idempotency_key=idempotency_key, gateway_ref=gateway_ref)
 
     def assign_to_order(self, idempotency_key: str, order_id: str, now: datetime) -> Payment | None:
         """One ``UPDATE payments … WHERE idempotency_key = :key AND status = 'succeeded' RETURNING *``."""
         found = self._outs(_assign_payment_to_order(), {"b_key": idempotency_key, "b_order": order_id, "b_now": now})
         return found[0] if found else None
 
-    def payments_by_keys(self, idempotency_keys: Sequence[str]) -> Sequence[Payment]:
-        if not idempotency_keys:
-            return []
-        return self._where(self._t.c.idempotency_key.in_(sorted(set(idempotency_keys))))
-
-    def payment_by_gateway_ref(self, gateway_ref: str) -> Payment | None:
-        found = self._where(self._t.c.gateway_ref == gateway_ref, limit=1)
-        return found[0] if found else None
-
-    def payments_for(self, *, order_id: str | None = None, reservation_id: str | None = None) -> Sequence[Payment]:
-        if order_id is not None and reservation_id is not None:
-            c = self._t.c
-            return self._where(or_(c.order_id == order_id, c.reservation_id == reservation_id))
-        if order_id is not None:
-            return self._all_by(order_id=order_id)
-        return [] if reservation_id is None else self._all_by(reservation_id=reservation_id)
-
-    def pending_payments(self, older_than: datetime, limit: int) -> Sequence[Payment]:
+    def payments_for(
+        self,
+        *,
+        order_id: str | None = None,
+        reservation_id: str | None = None,
+        idempotency_keys: Sequence[str] | None = None,
+        status: PaymentStatus | None = None,
+        created_since: datetime | None = None,
+        created_before: datetime | None = None,
+        limit: int | None = None,
+    ) -> Sequence[Payment]:
+        owner = {"order_id": order_id, "reservation_id": reservation_id}
         c = self._t.c
-        return self._where(c.status == PaymentStatus.PENDING.value, c.created_at < older_than, limit=limit)
-
-    def payments_between(self, since: datetime, until: datetime) -> Sequence[Payment]:
-        return self._where(self._t.c.created_at >= since, self._t.c.created_at < until)
+        either = [or_(c.order_id == order_id, c.reservation_id == reservation_id)] if None not in owner.values() else []
+        wanted: dict[str, Any] = {"idempotency_key__in": idempotency_keys, "status": status}
+        wanted |= {"created_at__ge": created_since, "created_at__lt": created_before} | ({} if either else owner)
+        if not (either or any(v is not None for v in wanted.values())) or idempotency_keys == []:
+            return []  # payments of nobody (no filter, no keys) are none, not all of them
+        return self._find(*either, limit=limit, **wanted)
 
     def owed_payments(
         self,
@@ -734,18 +670,7 @@ class SqlLedger(_Versioned[Payment]):
         purposes: Sequence[PaymentPurpose],
     ) -> Sequence[Payment]:
         """One SELECT over each payment's order and reservation (see the port)."""
-        p, o, r, f = self._t.c, tables.orders.c, _R, tables.refunds.c
-        owner_gone = or_(
-            p.purpose.in_([x.value for x in purposes]),
-            p.order_id.in_(select(o.id).where(o.status.in_([x.value for x in order_statuses]))),
-            and_(
-                p.order_id.is_(None),
-                p.reservation_id.in_(select(r.id).where(r.status.in_([x.value for x in reservation_statuses]))),
-            ),
-        )
-        no_failed_refund = ~p.id.in_(select(f.payment_id).where(f.status == RefundStatus.FAILED.value))
-        succeeded = and_(p.status == PaymentStatus.SUCCEEDED.value, p.amount_cents > p.refunded_cents)
-        return self._where(succeeded, owner_gone, no_failed_refund, limit=limit)
+        return self._find(*views.owed_payments(reservation_statuses, order_statuses, purposes), limit=limit)
 
     # -- refunds
 
@@ -771,11 +696,8 @@ class SqlLedger(_Versioned[Payment]):
     def save_refunds(self, refunds: Sequence[Refund], *, expected_status: RefundStatus) -> int:
         """One executemany ``UPDATE … WHERE id = :id AND status = :expected``; returns how many
         rows were written (those no longer ``expected_status`` are skipped)."""
-        if not refunds:
-            return 0
         ordered = sorted(refunds, key=lambda r: r.id)
-        wheres = [{"id": r.id, "status": expected_status.value} for r in ordered]
-        return self._refunds._write_many([mapping.to_row(r) for r in ordered], wheres)
+        return self._refunds._write_rows(ordered, [{"id": r.id, "status": expected_status.value} for r in ordered])
 
     def save_refund(self, refund: Refund, *, expected_status: RefundStatus | None = None) -> None:
         """Write the refund's current state (only if it is still ``expected_status``, when given)."""
@@ -786,38 +708,32 @@ class SqlLedger(_Versioned[Payment]):
                 f"refund {refund.id} does not exist" if missing else f"refund {refund.id} was settled by someone else"
             )
 
-    def get_refund(self, refund_id: str) -> Refund | None:
-        return self._refunds._by(id=refund_id)
+    def get_refund(self, refund_id: str | None = None, *, gateway_ref: str | None = None) -> Refund | None:
+        return self._refunds._lookup(id=refund_id, gateway_ref=gateway_ref)
 
-    def refunds_for(self, payment_id: str) -> Sequence[Refund]:
-        return self._refunds._all_by(payment_id=payment_id)
-
-    def refund_by_gateway_ref(self, gateway_ref: str) -> Refund | None:
-        found = self._refunds._where(tables.refunds.c.gateway_ref == gateway_ref, limit=1)
-        return found[0] if found else None
-
-    def pending_refunds(
-        self, limit: int, *, method: PaymentMethod | None = None, older_than: datetime | None = None
+    def refunds_for(
+        self,
+        payment_id: str | None = None,
+        *,
+        status: RefundStatus | None = None,
+        method: PaymentMethod | None = None,
+        updated_before: datetime | None = None,
+        created_since: datetime | None = None,
+        created_before: datetime | None = None,
+        limit: int | None = None,
     ) -> Sequence[Refund]:
-        """Refunds whose outcome is not known yet, oldest first (``method``: of payments made
-        that way; ``older_than``: untouched since before it — both filtered before the limit)."""
-        c = tables.refunds.c
-        conditions = [c.status == RefundStatus.PENDING.value]
-        if method is not None:
-            conditions.append(c.payment_id.in_(select(self._t.c.id).where(self._t.c.method == method.value)))
-        if older_than is not None:
-            conditions.append(c.updated_at < older_than)
-        return self._refunds._where(*conditions, limit=limit)
+        """``method``: refunds of payments made that way (a subquery; filtered before the limit)."""
+        paid = select(self._t.c.id).where(self._t.c.method == _value(method))
+        paid_by = [] if method is None else [tables.refunds.c.payment_id.in_(paid)]
+        wanted: dict[str, Any] = {"payment_id": payment_id, "status": status, "updated_at__lt": updated_before}
+        wanted |= {"created_at__ge": created_since, "created_at__lt": created_before}
+        return self._refunds._find(*paid_by, limit=limit, **wanted)
 
     def lease_refund(self, refund_id: str, *, seen: datetime, now: datetime) -> bool:
         """``UPDATE refunds SET updated_at = :now WHERE id = :id AND status = 'pending' AND
         updated_at = :seen``: exactly one of several concurrent callers gets the row."""
         where = {"id": refund_id, "status": RefundStatus.PENDING.value, "updated_at": seen}
         return self._refunds._write({"updated_at": now}, **where) == 1
-
-    def refunds_between(self, since: datetime, until: datetime) -> Sequence[Refund]:
-        c = tables.refunds.c
-        return self._refunds._where(c.created_at >= since, c.created_at < until)
 
     # -- disputes
 
@@ -827,14 +743,13 @@ class SqlLedger(_Versioned[Payment]):
         statement = sql.insert_or_skip(self._dialect, tables.disputes, ("gateway_ref",))
         return int(self._run(statement, mapping.to_row(dispute)).rowcount) == 1
 
-    def dispute_by_gateway_ref(self, gateway_ref: str) -> Dispute | None:
-        return self._disputes._by(gateway_ref=gateway_ref)
-
     def save_dispute(self, dispute: Dispute, *, expected_status: DisputeStatus) -> bool:
         return self._disputes._write(mapping.to_row(dispute), id=dispute.id, status=expected_status.value) == 1
 
-    def disputes(self, *, status: DisputeStatus | None = None, limit: int = 100) -> Sequence[Dispute]:
-        return self._disputes._where(*self._disputes._filter(status=status), limit=limit)
+    def disputes(
+        self, *, status: DisputeStatus | None = None, gateway_ref: str | None = None, limit: int = 100
+    ) -> Sequence[Dispute]:
+        return self._disputes._find(limit=limit, status=status, gateway_ref=gateway_ref)
 
 
 class SqlOutbox(_Repo[StoredEvent]):
@@ -864,12 +779,12 @@ class SqlOutbox(_Repo[StoredEvent]):
 
     def for_aggregate(self, aggregate_id: str) -> Sequence[StoredEvent]:
         self.flush()
-        return self._all_by(aggregate_id=aggregate_id)
+        return self._find(aggregate_id=aggregate_id)
 
     def claim_unpublished(self, limit: int) -> Sequence[StoredEvent]:
         """The oldest unpublished events, locked so that parallel relays skip them (PostgreSQL)."""
         self.flush()
-        return self._where(self._t.c.published_at.is_(None), limit=limit, claim=True)
+        return self._find(self._t.c.published_at.is_(None), limit=limit, claim=True)
 
     def mark_published(self, event_ids: Sequence[str], at: datetime) -> None:
         if event_ids:
@@ -889,4 +804,4 @@ class SqlAuditTrail(_Repo[AuditEntry]):
             raise Conflict(f"audit entry {entry.sequence} of order {entry.order_id} exists")
 
     def entries(self, order_id: str) -> Sequence[AuditEntry]:
-        return self._all_by(order_id=order_id)
+        return self._find(order_id=order_id)

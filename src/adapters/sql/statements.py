@@ -24,6 +24,14 @@ def dialect_insert(dialect_name: str, table: Table) -> postgresql.Insert | sqlit
     raise ValueError(f"unsupported database dialect {dialect_name!r}")
 
 
+def for_update(
+    statement: Select[Any], dialect_name: str, *, skip_locked: bool = False, of: Table | None = None
+) -> Select[Any]:
+    """``SELECT … FOR UPDATE`` (``SKIP LOCKED``, ``OF`` a table) on PostgreSQL; unchanged on
+    SQLite, where row locks mean nothing: a transaction already holds the database's write lock."""
+    return statement.with_for_update(skip_locked=skip_locked, of=of) if dialect_name == "postgresql" else statement
+
+
 def _equal(table: Table, columns: Iterable[str]) -> list[ColumnElement[bool]]:
     return [table.c[name] == bindparam(f"w_{name}") for name in columns]
 
@@ -47,9 +55,7 @@ def select_where(
     """``SELECT * FROM table WHERE c1 = :w_c1 AND …`` (``FOR UPDATE`` on PostgreSQL with ``lock``:
     SQLite has no row locks, its transactions already hold the database's write lock)."""
     statement = select(table).where(*_equal(table, columns)).order_by(*(table.c[name] for name in order_by))
-    if lock and dialect_name == "postgresql":
-        statement = statement.with_for_update()
-    return statement
+    return for_update(statement, dialect_name) if lock else statement
 
 
 @functools.cache

@@ -4,21 +4,31 @@ The connection is taken from the pool on ``__enter__`` and the transaction begin
 first statement (SQLAlchemy's autobegin; on SQLite that is ``BEGIN IMMEDIATE``, see
 :mod:`adapters.sql.engine`). ``commit`` writes the staged outbox events in the same transaction,
 commits, then runs the after-commit handlers (:class:`UnitOfWorkBase`); leaving the ``with``
-block rolls back whatever was not committed and returns the connection to the pool."""
+block rolls back whatever was not committed and returns the connection to the pool.
+
+Inside an HTTP request under an ``Idempotency-Key`` (:mod:`adapters.sql.idempotency`) the first
+unit of work adopts the transaction that claimed the key, later ones begin with the claim until
+one holding it commits, and a commit marked final is left for the request to COMMIT with its
+answer. A read-only transaction that holds the claim commits instead of rolling back (the
+claim is all it wrote), so the key stays claimed through a use case that reads first.
+
+No pool pre-ping: if the first statement of a transaction finds its pooled connection dead,
+it is sent once more on a new connection (nothing was written on the dead one)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import Connection, CursorResult, Engine, Executable, text
+from sqlalchemy import Connection, CursorResult, Engine, Executable, Select, exc, text
 
 from adapters.sql import repositories as repos
-from adapters.sql.engine import SQLITE_READ_ONLY, BeginFailed
+from adapters.sql.engine import POSTGRES_ISOLATION, SQLITE_NO_BEGIN, SQLITE_READ_ONLY, BeginFailed, is_disconnect
+from adapters.sql.idempotency import SqlCall, current_call
 from adapters.sql.repositories import translate_db_errors
 from checkout_core.ports.clock import IdGenerator
-from checkout_core.ports.unit_of_work import EventHandler, UnitOfWorkBase
+from checkout_core.ports.unit_of_work import EventHandler, UnitOfWorkBase, are_reads_expected
 
 
 class SqlUnitOfWork(UnitOfWorkBase):
@@ -30,6 +40,17 @@ class SqlUnitOfWork(UnitOfWorkBase):
         self._engine = engine
         self._connection: Connection | None = None
         self._abandoned = False
+        #: The request this unit of work runs for (an Idempotency-Key), if any.
+        self._call: SqlCall | None = None
+        #: Whether the open transaction holds the request's uncommitted claim.
+        self._holds_claim = False
+        #: Whether the open transaction has sent a statement yet / one that is not a SELECT.
+        self._began = False
+        self._wrote = False
+        #: Reads are sent outside any transaction until the first write (an HTTP GET's).
+        self._outside = False
+        #: Set while leaving: commit the read-only transaction holding the claim.
+        self._keep_claim = False
         self.outbox = self._outbox = repos.SqlOutbox(self)
         self.vehicles = repos.SqlVehicles(self)
         self.reservations = repos.SqlReservations(self)
@@ -61,14 +82,36 @@ class SqlUnitOfWork(UnitOfWorkBase):
         Lock and busy errors become the core's retryable Conflict. If SQLite could not even
         begin the transaction, the connection is given up: SQLAlchemy would not try to begin
         again on it, so later statements would silently run in autocommit mode."""
+        plain_read = _is_plain_read(statement)
+        if self._outside and not plain_read:
+            self._open_transaction()
         connection = self.connection
+        # Outside a transaction every statement is the first (nothing was written before it).
+        first = not self._began
+        self._began = not self._outside
+        if not plain_read:
+            self._wrote = True
         try:
             with translate_db_errors():
+                try:
+                    return connection.execute(statement, params)
+                except exc.DBAPIError as error:
+                    if not (first and is_disconnect(error)):
+                        raise
+                # The pooled connection was dead and this is the transaction's first statement:
+                # nothing was written on it, so the statement goes once more on a new one.
+                connection.close()
+                self._connection = connection = self._engine.connect()
+                if self._outside:
+                    self._read_outside_transactions(connection)
                 return connection.execute(statement, params)
         except Exception as error:
             if isinstance(error, BeginFailed) or isinstance(error.__cause__, BeginFailed):
                 self._abandon(connection)
             raise
+
+    def _execute(self, statement: Executable, params: Any) -> CursorResult[Any]:
+        return self.execute(statement, params)
 
     def _abandon(self, connection: Connection) -> None:
         self._abandoned = True
@@ -79,40 +122,129 @@ class SqlUnitOfWork(UnitOfWorkBase):
     def __enter__(self) -> Self:
         if self._connection is not None:
             raise RuntimeError("a unit of work cannot be entered twice")
+        call = current_call()
+        if call is not None:
+            self._call = call
+            call.before_transaction()
+            adopted = call.take_connection()
+            if adopted is not None:
+                # The request's claim is this transaction's first statement, already sent.
+                self._connection = adopted
+                self._holds_claim = self._began = True
+                return self
         with translate_db_errors():
             self._connection = self._engine.connect()
+        if call is None and are_reads_expected():
+            self._read_outside_transactions(self._connection)
+        if call is not None and call.needs_claim:
+            try:
+                call.claim_or_raise(self._execute)
+            except BaseException:
+                connection, self._connection = self._connection, None
+                if connection is not None:
+                    connection.close()
+                call.claim_lost()
+                raise
+            self._holds_claim = True
+            self._wrote = False  # the claim is not the use case's write
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self, exc_type: type[BaseException] | None, exc_value: BaseException | None, tb: TracebackType | None
     ) -> None:
         connection = self._connection
         if connection is None:
             return
+        # Read-only, and the request's claim is in it: end with COMMIT instead of ROLLBACK (the
+        # same cost), so that the key stays claimed for the rest of the use case.
+        self._keep_claim = exc_type is None and self._holds_claim and not self._wrote
         try:
             self.rollback()
         finally:
+            self._keep_claim = False
             self._connection = None
             connection.close()
+
+    def _read_outside_transactions(self, connection: Connection) -> None:
+        # Reads in autocommit see what READ COMMITTED would show them (each statement its own
+        # snapshot) and take no locks either, so nothing changes but the BEGIN/ROLLBACK saved.
+        if self.dialect_name == "postgresql":
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+        else:
+            connection.execution_options(**{SQLITE_NO_BEGIN: True})
+        self._outside = True
+
+    def _open_transaction(self) -> None:
+        """The first write of a unit of work that was reading outside transactions: from here on
+        it is an ordinary one (its reads so far held no locks, as they would not have inside)."""
+        connection = self.connection
+        connection.rollback()  # ends SQLAlchemy's bookkeeping only: nothing is open at the database
+        if self.dialect_name == "postgresql":
+            connection.execution_options(isolation_level=POSTGRES_ISOLATION)
+        else:
+            connection.execution_options(**{SQLITE_NO_BEGIN: False})
+        self._outside = False
+        self._began = False
 
     def _commit(self) -> None:
         with translate_db_errors():
             self._outbox.flush()
             self.connection.commit()
+        self._transaction_ended(committed=True)
+
+    def _defer_commit(self, after_commit: Callable[[], None]) -> bool:
+        """A final commit inside a request: the transaction is parked with the request, which
+        stores its answer in it and commits (see :mod:`adapters.sql.idempotency`)."""
+        call = self._call
+        if call is None or self._connection is None or not call.open:
+            return False
+        with translate_db_errors():
+            self._outbox.flush()
+        connection, self._connection = self._connection, None
+        call.park(connection, after_commit, holds_claim=self._holds_claim)
+        self._holds_claim = self._began = self._wrote = False
+        return True
 
     def _rollback(self) -> None:
         self._outbox.discard()
         self.reservations.forget()
         self.ledger.forget()
+        if self._connection is not None and self._keep_claim:
+            with translate_db_errors():
+                self._connection.commit()  # the claim is all this transaction wrote
+            self._transaction_ended(committed=True)
+            return
         if self._connection is not None:
             self._connection.rollback()
+        self._transaction_ended(committed=False)
+
+    def _transaction_ended(self, *, committed: bool) -> None:
+        if self._holds_claim and self._call is not None:
+            if committed:
+                self._call.claim_committed()
+            else:
+                self._call.claim_lost()
+        self._holds_claim = self._began = self._wrote = False
+
+
+def _is_plain_read(statement: Executable) -> bool:
+    """A SELECT without ``FOR UPDATE``: it writes nothing and locks nothing."""
+    return isinstance(statement, Select) and statement._for_update_arg is None
 
 
 def check_connection(engine: Engine) -> None:
     """Raise if the database cannot be reached (a ``SELECT 1`` on a pooled connection).
 
-    On SQLite the check opens a deferred transaction so it never waits behind writers."""
-    with engine.connect() as connection:
-        connection.execution_options(**{SQLITE_READ_ONLY: True})
-        connection.execute(text("SELECT 1")).scalar_one()
-        connection.rollback()
+    On SQLite the check opens a deferred transaction so it never waits behind writers. A pooled
+    connection found dead is replaced once (there is no pre-ping)."""
+    for attempt in (1, 2):
+        with engine.connect() as connection:
+            connection.execution_options(**{SQLITE_READ_ONLY: True})
+            try:
+                connection.execute(text("SELECT 1")).scalar_one()
+            except exc.DBAPIError as error:
+                if attempt == 2 or not is_disconnect(error):
+                    raise
+                continue
+            connection.rollback()
+            return

@@ -7,12 +7,20 @@ A claim whose request never finished — its process was killed between the clai
 answer — would otherwise answer "in progress" to every retry for ever. After
 :data:`ABANDONED_AFTER`, far longer than any request runs, a retry with the same body takes the
 claim over and runs the request again (every use case is safe to run twice: the car claim is
-conditional, an order is unique per reservation, gateway calls carry idempotency keys)."""
+conditional, an order is unique per reservation, gateway calls carry idempotency keys).
+
+One request is one :class:`IdempotentCall` (:meth:`IdempotencyStore.begin`), run in the thread
+that runs the use case. A store backed by the use cases' own database (the SQL adapter) makes the
+claim the first statement of the use case's first transaction and stores the answer in its last
+one (see ``UnitOfWork.mark_final``); the memory store claims and stores on its own. Either way the
+caller sees the same three steps: begin (claim, or learn who has the key), run, finish (store the
+answer, or release the key)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Protocol
+from types import TracebackType
+from typing import Protocol, Self
 
 import attrs
 
@@ -33,12 +41,63 @@ class IdempotencyRecord:
     content_type: str = "application/json"
 
 
+@attrs.frozen(kw_only=True)
+class StoredAnswer:
+    """The response a request produced, as it is stored and replayed."""
+
+    status_code: int
+    body: bytes
+    content_type: str = "application/json"
+
+
+class KeyTaken(Exception):
+    """Raised where a unit of work claims a key (the first statement of a transaction) that
+    another request holds or has answered: the use case stops there, before doing anything, and
+    the caller answers from ``record`` (replay, 409 in progress, 422 another body)."""
+
+    def __init__(self, record: IdempotencyRecord) -> None:
+        super().__init__(f"idempotency key already used in {record.scope}")
+        self.record = record
+
+
+class IdempotentCall(Protocol):
+    """One request under an ``Idempotency-Key``, in the thread that runs it. Use as a context
+    manager: leaving it rolls back and releases whatever :meth:`finish` did not settle."""
+
+    @property
+    def existing(self) -> IdempotencyRecord | None:
+        """None if the key is ours (the request may run), else the record that was there first."""
+        ...
+
+    def finish(self, answer: StoredAnswer | None) -> IdempotencyRecord | None:
+        """Store ``answer`` (None: release the key — a 5xx or 429, the client may retry), in the
+        request's last transaction when one is waiting for it. Returns None, or the record that
+        turned out to hold the key when the claim had never committed and another request took it
+        meanwhile (answer from it instead)."""
+        ...
+
+    def __enter__(self) -> Self:
+        """Nothing to do: :meth:`IdempotencyStore.begin` did the claim."""
+        ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Roll back what is still open; after an exception without :meth:`finish`, release the key."""
+        ...
+
+
 class IdempotencyStore(Protocol):
-    """Stores idempotency keys and the responses they produced. Its own short transactions."""
+    """Stores idempotency keys and the responses they produced."""
+
+    def begin(self, *, scope: str, key: str, request_hash: str, now: datetime) -> IdempotentCall:
+        """Start one request: claim ``key`` (as :meth:`claim`); the answer is given to
+        :meth:`IdempotentCall.finish` in the same thread."""
+        ...
 
     def claim(self, *, scope: str, key: str, request_hash: str, now: datetime) -> IdempotencyRecord | None:
-        """Claim ``key`` in ``scope`` (the caller): None if newly claimed (go ahead), else the
-        existing record (finished → replay it; unfinished → a duplicate is in flight). An
+        """Claim ``key`` in ``scope`` (the caller), in a transaction of its own: None if newly
+        claimed (go ahead), else the existing record (finished → replay it; unfinished → a duplicate is in flight). An
         unfinished claim older than :data:`ABANDONED_AFTER` with the same ``request_hash`` is
         taken over (None: go ahead), by one caller only."""
         ...

@@ -42,12 +42,10 @@ class VehicleRepository(Protocol):
         """Insert or replace a car's listing (catalogue sync, demo data)."""
         ...
 
-    def claim(self, vehicle_id: str) -> bool:
-        """Atomically move the car from available to reserved; False if it was not available."""
-        ...
-
     def set_status(self, vehicle_id: str, status: VehicleStatus, *, expected: VehicleStatus | None = None) -> bool:
-        """Change the car's status (only if it is ``expected``, when given); False if nothing changed."""
+        """Change the car's status (only if it is ``expected``, when given); False if nothing changed.
+        Reserving a car is ``set_status(id, RESERVED, expected=AVAILABLE)``: of concurrent callers
+        exactly one succeeds, the step that makes double-selling impossible."""
         ...
 
     def release_many(self, vehicle_ids: Sequence[str]) -> int:
@@ -74,15 +72,10 @@ class ReservationRepository(Protocol):
         locks the reservation's row (not the car's) until commit where supported."""
         ...
 
-    def save(self, reservation: Reservation, *, expected_status: ReservationStatus | None = None) -> None:
-        """Persist changes; raises Conflict if the stored status is no longer the one this unit of
-        work read (or ``expected_status``, for a reservation not read in this unit of work)."""
-        ...
-
-    def save_many(self, reservations: Sequence[Reservation], *, expected_status: ReservationStatus) -> None:
-        """Persist several reservations at once (one statement), each only if its stored status is
-        still ``expected_status``; Conflict if any is not (nothing is written then: the caller's
-        unit of work rolls back)."""
+    def save(self, *reservations: Reservation, expected_status: ReservationStatus | None = None) -> None:
+        """Persist changes (several reservations: one statement); raises Conflict if a stored status
+        is no longer the one this unit of work read (or ``expected_status``, when given); the
+        caller's unit of work then rolls back, so nothing of the batch is kept."""
         ...
 
     def active_for_vehicle(self, vehicle_id: str) -> Reservation | None:
@@ -96,16 +89,11 @@ class ReservationRepository(Protocol):
         same customer that counts waits, then sees this one's outcome (so the cap holds under races)."""
         ...
 
-    def claim_due_for_expiry(self, now: datetime, limit: int) -> Sequence[Reservation]:
-        """Confirmed reservations past ``expires_at``, locked so that concurrent sweeps skip them."""
-        ...
-
-    def claim_due_for_expiry_with_deposits(
-        self, now: datetime, limit: int
-    ) -> Sequence[tuple[Reservation, Payment | None]]:
-        """As :meth:`claim_due_for_expiry`, each with its deposit payment (None if it has none),
-        read in the same statement; the ledger of this unit of work treats those payments as read
-        by it (its conditional updates check what they were read with)."""
+    def claim_due_for_expiry(self, now: datetime, limit: int) -> Sequence[tuple[Reservation, Payment | None]]:
+        """Overdue holds (:meth:`Reservation.is_overdue`), oldest deadline first, locked so that
+        concurrent sweeps skip them, each with its deposit payment (None if it has none) read in
+        the same statement; the ledger of this unit of work treats those payments as read by it
+        (its conditional updates check what they were read with)."""
         ...
 
     def claim_stale_pending(self, older_than: datetime, limit: int) -> Sequence[Reservation]:
@@ -196,38 +184,33 @@ class PaymentLedger(Protocol):
         None (and nothing written) if there is no such payment or it did not succeed."""
         ...
 
-    def save_payment(self, payment: Payment, *, expected_status: PaymentStatus | None = None) -> None:
-        """Persist a payment's new state; Conflict if it changed since read (or is not ``expected_status``)."""
+    def save_payment(self, *payments: Payment, expected_status: PaymentStatus | None = None) -> None:
+        """Persist payments' new state (several: one statement), each only if its status and refunded
+        amount are still what this unit of work read (or its status is ``expected_status``, when
+        given); Conflict if any changed meanwhile or does not exist."""
         ...
 
-    def get_payment(self, payment_id: str) -> Payment | None:
-        """A payment by our id."""
+    def get_payment(
+        self, payment_id: str | None = None, *, idempotency_key: str | None = None, gateway_ref: str | None = None
+    ) -> Payment | None:
+        """A payment by exactly one of: our id, the idempotency key it was sent with, the gateway's
+        id (charge / PaymentIntent id, bank reference)."""
         ...
 
-    def payment_by_key(self, idempotency_key: str) -> Payment | None:
-        """A payment by the idempotency key it was sent with."""
-        ...
-
-    def payments_by_keys(self, idempotency_keys: Sequence[str]) -> Sequence[Payment]:
-        """The payments sent with these idempotency keys (one statement; unknown keys are left out),
-        in no particular order. They count as read by this unit of work for ``save_payments``."""
-        ...
-
-    def save_payments(self, payments: Sequence[Payment]) -> None:
-        """Persist several payments read in this unit of work (one statement), each only if its status
-        and refunded amount are still what was read; Conflict if any changed meanwhile."""
-        ...
-
-    def payment_by_gateway_ref(self, gateway_ref: str) -> Payment | None:
-        """A payment by the gateway's id (charge / PaymentIntent id, bank reference)."""
-        ...
-
-    def payments_for(self, *, order_id: str | None = None, reservation_id: str | None = None) -> Sequence[Payment]:
-        """Payments of an order or a reservation, oldest first."""
-        ...
-
-    def pending_payments(self, older_than: datetime, limit: int) -> Sequence[Payment]:
-        """Payments still ``pending`` since before ``older_than``."""
+    def payments_for(
+        self,
+        *,
+        order_id: str | None = None,
+        reservation_id: str | None = None,
+        idempotency_keys: Sequence[str] | None = None,
+        status: PaymentStatus | None = None,
+        created_since: datetime | None = None,
+        created_before: datetime | None = None,
+        limit: int | None = None,
+    ) -> Sequence[Payment]:
+        """Payments matching every filter given (of the order *or* of the reservation when both are
+        given; created in [``created_since``, ``created_before``)), oldest first, at most ``limit``;
+        none without any filter. They count as read by this unit of work for :meth:`save_payment`."""
         ...
 
     def add_refund(self, refund: Refund) -> None:
@@ -249,23 +232,23 @@ class PaymentLedger(Protocol):
         """Persist a refund's new status; Conflict if it is no longer ``expected_status`` (when given)."""
         ...
 
-    def get_refund(self, refund_id: str) -> Refund | None:
-        """A refund by our id."""
+    def get_refund(self, refund_id: str | None = None, *, gateway_ref: str | None = None) -> Refund | None:
+        """A refund by exactly one of: our id, the gateway's id."""
         ...
 
-    def refunds_for(self, payment_id: str) -> Sequence[Refund]:
-        """Refunds of a payment, oldest first."""
-        ...
-
-    def refund_by_gateway_ref(self, gateway_ref: str) -> Refund | None:
-        """A refund by the gateway's id."""
-        ...
-
-    def pending_refunds(
-        self, limit: int, *, method: PaymentMethod | None = None, older_than: datetime | None = None
+    def refunds_for(
+        self,
+        payment_id: str | None = None,
+        *,
+        status: RefundStatus | None = None,
+        method: PaymentMethod | None = None,
+        updated_before: datetime | None = None,
+        created_since: datetime | None = None,
+        created_before: datetime | None = None,
+        limit: int | None = None,
     ) -> Sequence[Refund]:
-        """Refunds whose outcome is not known yet (of payments made by ``method``; untouched since
-        before ``older_than``), oldest first; the limit counts only those that match."""
+        """Refunds matching every filter given (``method``: of payments made that way), oldest first;
+        the limit counts only those that match."""
         ...
 
     def lease_refund(self, refund_id: str, *, seen: datetime, now: datetime) -> bool:
@@ -288,28 +271,18 @@ class PaymentLedger(Protocol):
         the adapter only filters. Oldest first."""
         ...
 
-    def payments_between(self, since: datetime, until: datetime) -> Sequence[Payment]:
-        """Payments created in [since, until)."""
-        ...
-
-    def refunds_between(self, since: datetime, until: datetime) -> Sequence[Refund]:
-        """Refunds created in [since, until)."""
-        ...
-
     def add_dispute(self, dispute: Dispute) -> bool:
         """Insert; False (nothing written) if a dispute with its ``gateway_ref`` exists already."""
-        ...
-
-    def dispute_by_gateway_ref(self, gateway_ref: str) -> Dispute | None:
-        """The dispute the gateway calls ``gateway_ref``."""
         ...
 
     def save_dispute(self, dispute: Dispute, *, expected_status: DisputeStatus) -> bool:
         """Write the dispute if it is still ``expected_status``; False if it was not."""
         ...
 
-    def disputes(self, *, status: DisputeStatus | None = None, limit: int = 100) -> Sequence[Dispute]:
-        """Disputes (of one status), oldest first."""
+    def disputes(
+        self, *, status: DisputeStatus | None = None, gateway_ref: str | None = None, limit: int = 100
+    ) -> Sequence[Dispute]:
+        """Disputes (of one status; the one the gateway calls ``gateway_ref``), oldest first."""
         ...
 
 
@@ -330,10 +303,6 @@ class AdvisorDirectory(Protocol):
 
     def get(self, advisor_id: str) -> Advisor | None:
         """The advisor, or None."""
-        ...
-
-    def list_active(self) -> Sequence[Advisor]:
-        """Advisors who take new orders, ordered by id."""
         ...
 
     def least_loaded(self) -> Advisor | None:

@@ -6,7 +6,9 @@ transaction succeeded hands them to the in-process handlers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -28,6 +30,25 @@ from checkout_core.ports.repositories import (
 )
 
 EventHandler = Callable[[Sequence[DomainEvent]], None]
+
+_reads_expected: ContextVar[bool] = ContextVar("checkout_reads_expected", default=False)
+
+
+@contextmanager
+def reads_expected() -> Iterator[None]:
+    """Declare that what runs inside (an HTTP GET) is expected to only read. A unit of work may
+    then send its reads without opening a transaction (no BEGIN, no ROLLBACK: two round trips
+    fewer), and opens one at its first write. Only a hint: a write is never refused."""
+    token = _reads_expected.set(True)
+    try:
+        yield
+    finally:
+        _reads_expected.reset(token)
+
+
+def are_reads_expected() -> bool:
+    """Whether the caller declared :func:`reads_expected`."""
+    return _reads_expected.get()
 
 
 class UnitOfWork(Protocol):
@@ -101,6 +122,14 @@ class UnitOfWork(Protocol):
         """Stage events that belong to no loaded aggregate."""
         ...
 
+    def mark_final(self) -> None:
+        """Declare that the next :meth:`commit` is the use case's last: nothing external (no
+        gateway call, no other transaction) follows it. An HTTP request under an
+        ``Idempotency-Key`` may then store its answer in this transaction just before its COMMIT,
+        instead of in a transaction of its own; anywhere else the commit is a plain commit. Never
+        mark a commit that a gateway call follows (the money rule: the intent commits first)."""
+        ...
+
     def commit(self) -> None:
         """Store staged events in the outbox, commit, then run the after-commit handlers."""
         ...
@@ -137,6 +166,7 @@ class UnitOfWorkBase:
         self._seen_ids: set[int] = set()
         self._staged: list[DomainEvent] = []
         self._committed: tuple[StoredEvent, ...] = ()
+        self._final = False
 
     @property
     def committed_events(self) -> Sequence[StoredEvent]:
@@ -153,8 +183,13 @@ class UnitOfWorkBase:
         """See :meth:`UnitOfWork.emit`."""
         self._staged.extend(events)
 
+    def mark_final(self) -> None:
+        """See :meth:`UnitOfWork.mark_final`."""
+        self._final = True
+
     def commit(self) -> None:
         """See :meth:`UnitOfWork.commit`."""
+        final, self._final = self._final, False
         events = list(self._staged)
         for aggregate in self._seen:
             events.extend(aggregate.pull_events())
@@ -171,12 +206,21 @@ class UnitOfWorkBase:
         )
         for row in stored:
             self.outbox.add(row)
+
+        def after_commit() -> None:
+            if events:
+                for handler in self._handlers:
+                    handler(events)
+
+        if final and self._defer_commit(after_commit):
+            # The COMMIT is the request's to send, with its answer; the handlers run after it.
+            self._committed = stored
+            self._staged.clear()
+            return
         self._commit()
         self._committed = stored
         self._staged.clear()
-        if events:
-            for handler in self._handlers:
-                handler(events)
+        after_commit()
 
     def rollback(self) -> None:
         """See :meth:`UnitOfWork.rollback`."""
@@ -187,6 +231,13 @@ class UnitOfWorkBase:
 
     def _commit(self) -> None:
         raise NotImplementedError
+
+    def _defer_commit(self, after_commit: Callable[[], None]) -> bool:
+        """A final commit: hand the open transaction to whoever will COMMIT it (and then call
+        ``after_commit``), and True; or False for a plain commit. Adapters without such a
+        taker (the default) commit at once."""
+        del after_commit
+        return False
 
     def _rollback(self) -> None:
         raise NotImplementedError

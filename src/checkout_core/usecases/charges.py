@@ -62,7 +62,7 @@ def refund_duplicate_charge(ctx: Context, payment_id: str, charge: ChargeResult)
         original = uow.ledger.get_payment(payment_id)
         if original is None:
             raise NotFound(f"payment {payment_id} not found")
-        if uow.ledger.payment_by_gateway_ref(charge.ref) is not None:
+        if uow.ledger.get_payment(gateway_ref=charge.ref) is not None:
             return None  # recorded by an earlier delivery
         duplicate = Payment(
             id=ctx.ids.new("pay"),

@@ -82,7 +82,7 @@ def audit_ledger(ctx: Context, actor: Actor) -> AuditReport:
             for holds in _pages(functools.partial(uow.reservations.list, status=reservation_status)):
                 checked["reservations"] += len(holds)
                 keys = [r.deposit_idempotency_key for r in holds]
-                deposits = {p.idempotency_key: p for p in uow.ledger.payments_by_keys(keys)}
+                deposits = {p.idempotency_key: p for p in uow.ledger.payments_for(idempotency_keys=keys)}
                 for reservation in holds:
                     deposit = deposits.get(reservation.deposit_idempotency_key)
                     if deposit is None or deposit.order_id is not None:
@@ -120,8 +120,14 @@ def audit_ledger(ctx: Context, actor: Actor) -> AuditReport:
                 for v in cars
                 if v.id not in open_cars
             )
-        stale_payments = [p for p in uow.ledger.pending_payments(stale_before, _PAGE) if p.method is PaymentMethod.CARD]
-        stale_refunds = uow.ledger.pending_refunds(_PAGE, method=PaymentMethod.CARD, older_than=stale_before)
+        stale_payments = [
+            p
+            for p in uow.ledger.payments_for(status=PaymentStatus.PENDING, created_before=stale_before, limit=_PAGE)
+            if p.method is PaymentMethod.CARD
+        ]
+        stale_refunds = uow.ledger.refunds_for(
+            status=RefundStatus.PENDING, method=PaymentMethod.CARD, updated_before=stale_before, limit=_PAGE
+        )
         checked["pendingIntents"] = len(stale_payments) + len(stale_refunds)
         findings.extend(
             Finding(

@@ -70,7 +70,7 @@ def pay_by_card(
     key = f"{order_id}:card:{operation or ctx.ids.new('op')}"
     with ctx.uow() as uow:
         order = load_order(uow, actor, order_id, for_update=True)
-        payment = uow.ledger.payment_by_key(key)
+        payment = uow.ledger.get_payment(idempotency_key=key)
         resumed = payment is not None
         if payment is None:
             wanted = _card_amount(ctx, uow, order, amount)
@@ -223,7 +223,7 @@ def record_bank_transfer(ctx: Context, actor: Actor, *, reference: str, amount: 
         found = uow.orders.get_by_number(reference.strip().upper())
         if found is None:
             raise NotFound(f"no order has the transfer reference {reference!r}")
-        if uow.ledger.payment_by_key(key) is not None:
+        if uow.ledger.get_payment(idempotency_key=key) is not None:
             return found
         order = load_order(uow, actor, found.id, for_update=True)
         payment = Payment(
@@ -256,7 +256,7 @@ def recover_pending_card_payments(ctx: Context, *, batch_size: int = 100) -> int
     with ctx.uow() as uow:
         stale = [
             p
-            for p in uow.ledger.pending_payments(older_than, batch_size)
+            for p in uow.ledger.payments_for(status=PaymentStatus.PENDING, created_before=older_than, limit=batch_size)
             if p.purpose is PaymentPurpose.ORDER and p.method is PaymentMethod.CARD
         ]
     settled = 0

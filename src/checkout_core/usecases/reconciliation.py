@@ -157,9 +157,9 @@ def reconcile_payments(
     except OverflowError:
         raise ValidationFailed("the period is out of range", field="since") from None
     with ctx.uow() as uow:
-        payments = list(uow.ledger.payments_between(wide_since, wide_until))
+        payments = list(uow.ledger.payments_for(created_since=wide_since, created_before=wide_until))
         card_ids = {p.id for p in payments if p.method is PaymentMethod.CARD}
-        refunds = list(uow.ledger.refunds_between(wide_since, wide_until))
+        refunds = list(uow.ledger.refunds_for(created_since=wide_since, created_before=wide_until))
         # A refund of a card payment made before the window still belongs to the gateway's view.
         for refund in refunds:
             if refund.payment_id not in card_ids:

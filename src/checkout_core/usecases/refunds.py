@@ -111,7 +111,7 @@ def open_refunds(
     opened = [(r, p) for r, p in candidates if r.id in added]
     for refund, payment in opened:
         _reserve(payment, refund.amount)
-    uow.ledger.save_payments([p for _, p in opened])
+    uow.ledger.save_payment(*[p for _, p in opened])
     for refund, payment in opened:
         _book_on_order(uow, payment, refund.amount, now, order)  # deposits of a lapsed hold have no order
     return opened
@@ -321,7 +321,9 @@ def settle_pending_refunds(ctx: Context, limit: int = 100, *, older_than: dateti
     leased first (a conditional update of its ``updated_at``), so recovery jobs running at once in
     several processes never send the same refund together. Returns how many were settled."""
     with ctx.uow() as uow:
-        candidates = uow.ledger.pending_refunds(limit, method=PaymentMethod.CARD, older_than=older_than)
+        candidates = uow.ledger.refunds_for(
+            status=RefundStatus.PENDING, method=PaymentMethod.CARD, updated_before=older_than, limit=limit
+        )
         pending = [(r, uow.ledger.get_payment(r.payment_id)) for r in candidates]
     settled = 0
     for refund, payment in pending:
@@ -350,7 +352,7 @@ def settle_pending_refunds(ctx: Context, limit: int = 100, *, older_than: dateti
 def pending_bank_refunds(ctx: Context, limit: int = 100) -> list[tuple[Refund, Payment]]:
     """Refunds of bank-transfer payments still waiting for treasury to wire them, oldest first."""
     with ctx.uow() as uow:
-        refunds = uow.ledger.pending_refunds(limit, method=PaymentMethod.BANK_TRANSFER)
+        refunds = uow.ledger.refunds_for(status=RefundStatus.PENDING, method=PaymentMethod.BANK_TRANSFER, limit=limit)
         # One read per payment, not per refund: partial refunds of one transfer share it.
         payments = {pid: uow.ledger.get_payment(pid) for pid in dict.fromkeys(r.payment_id for r in refunds)}
     return [(r, p) for r in refunds if (p := payments[r.payment_id]) is not None]

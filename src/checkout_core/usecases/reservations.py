@@ -65,7 +65,9 @@ def reserve_vehicle(
             raise
         with ctx.uow() as uow:
             earlier = uow.reservations.get(reservation_id)
-            deposit = uow.ledger.payment_by_key(earlier.deposit_idempotency_key) if earlier is not None else None
+            deposit = (
+                uow.ledger.get_payment(idempotency_key=earlier.deposit_idempotency_key) if earlier is not None else None
+            )
         if earlier is None:
             raise
         if earlier.vehicle_id != vehicle_id:
@@ -141,7 +143,7 @@ def _claim(
                 limit=ctx.policy.max_active_reservations,
             )
         opened: list[tuple[Refund, Payment]] = []
-        if not uow.vehicles.claim(vehicle_id):
+        if not uow.vehicles.set_status(vehicle_id, VehicleStatus.RESERVED, expected=VehicleStatus.AVAILABLE):
             if uow.vehicles.get(vehicle_id) is None:
                 raise NotFound(f"vehicle {vehicle_id} not found")
             lapsed = _free_lapsed_hold(ctx, uow, vehicle_id)
@@ -152,7 +154,7 @@ def _claim(
             # on its row lock, and the lock may have been an expiry sweep that has since released
             # the car. Without this second look every buyer racing that sweep is told the car is
             # taken while it stands free (seen under load: a contested car, no winner).
-            if not uow.vehicles.claim(vehicle_id):
+            if not uow.vehicles.set_status(vehicle_id, VehicleStatus.RESERVED, expected=VehicleStatus.AVAILABLE):
                 raise VehicleUnavailable(f"vehicle {vehicle_id} is not available", vehicle_id=vehicle_id)
         reservation = Reservation.start(
             id=reservation_id or ctx.ids.new("res"),
@@ -227,6 +229,7 @@ def _settle(ctx: Context, reservation: Reservation, payment: Payment, charge: Ch
     try:
         with ctx.uow() as uow:
             _apply_charge(ctx, uow, reservation, payment, charge)
+            uow.mark_final()  # the answer is all that follows (a decline is raised, not sent)
             uow.commit()
     except Conflict:
         # A webhook or the recovery job settled it first (this request was slow): answer with
@@ -254,7 +257,7 @@ def get_reservation(ctx: Context, actor: Actor, reservation_id: str) -> Reservat
         reservation = uow.reservations.get(reservation_id)
         if reservation is None or not actor.may_see(reservation.customer_id):
             raise NotFound(f"reservation {reservation_id} not found")
-        payment = uow.ledger.payment_by_key(reservation.deposit_idempotency_key)
+        payment = uow.ledger.get_payment(idempotency_key=reservation.deposit_idempotency_key)
     return ReservationResult(reservation=reservation, deposit=payment)
 
 
@@ -289,7 +292,8 @@ def list_reservations_with_deposits(
             customer_id=customer_id if actor.is_staff else actor.id, status=status, limit=limit, offset=offset
         )
         deposits = {
-            p.idempotency_key: p for p in uow.ledger.payments_by_keys([r.deposit_idempotency_key for r in rows])
+            p.idempotency_key: p
+            for p in uow.ledger.payments_for(idempotency_keys=[r.deposit_idempotency_key for r in rows])
         }
     return [ReservationResult(reservation=r, deposit=deposits.get(r.deposit_idempotency_key)) for r in rows]
 
@@ -334,13 +338,13 @@ def expire_due_reservations(ctx: Context, *, batch_size: int = 100) -> int:
         # deposits), expire (conditional on ``confirmed``), release the cars, open the refunds and
         # reserve their amounts, outbox. The refunds are sent once it has committed.
         with ctx.uow() as uow:
-            claimed = uow.reservations.claim_due_for_expiry_with_deposits(now, batch_size)
+            claimed = uow.reservations.claim_due_for_expiry(now, batch_size)
             due = [reservation for reservation, _ in claimed]
             opened = []
             if due:
                 for reservation in due:
                     reservation.expire(now=now)
-                uow.reservations.save_many(due, expected_status=ReservationStatus.CONFIRMED)
+                uow.reservations.save(*due, expected_status=ReservationStatus.CONFIRMED)
                 uow.vehicles.release_many([r.vehicle_id for r in due])
                 deposits = [deposit for _, deposit in claimed if deposit is not None]
                 opened = open_refunds(ctx, uow, deposits, RefundReason.RESERVATION_EXPIRED, now)
@@ -364,7 +368,7 @@ def settle_deposit(ctx: Context, reservation_id: str, charge: ChargeResult | Non
             reservation = uow.reservations.get(reservation_id, for_update=True)
             if reservation is None:
                 raise NotFound(f"reservation {reservation_id} not found")
-            payment = uow.ledger.payment_by_key(reservation.deposit_idempotency_key)
+            payment = uow.ledger.get_payment(idempotency_key=reservation.deposit_idempotency_key)
             if reservation.status is ReservationStatus.PENDING_DEPOSIT and payment is not None:
                 _apply_charge(ctx, uow, reservation, payment, charge)
                 uow.commit()
@@ -379,7 +383,7 @@ def recover_pending_deposits(ctx: Context, *, batch_size: int = 100) -> int:
     now = ctx.clock.now()
     with ctx.uow() as uow:
         stale = list(uow.reservations.claim_stale_pending(now - ctx.policy.recovery_grace, batch_size))
-        ledger_ids = {r.id: uow.ledger.payment_by_key(r.deposit_idempotency_key) for r in stale}
+        ledger_ids = {r.id: uow.ledger.get_payment(idempotency_key=r.deposit_idempotency_key) for r in stale}
     settled = 0
     for candidate in stale:
         deposit = ledger_ids.get(candidate.id)

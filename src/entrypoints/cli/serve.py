@@ -7,6 +7,9 @@ import logging
 import logging.config
 import os
 import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -63,7 +66,9 @@ def serve(state: CliState, host: str, port: int, workers: int, demo: bool) -> No
     log_config = logging_config(settings.log_level, settings.log_format)
     logging.config.dictConfig(log_config)
     with domain_errors():
-        app = state.app()  # bootstrap() migrates the database to head
+        # bootstrap() migrates the database to head, importing Alembic only if it is behind; each
+        # worker's bootstrap then finds it at head and never loads Alembic (adapters.sql.schema_revision).
+        app = state.app()
         if demo:
             added = load_demo(app.ctx.uow)
             log.info("demo data loaded (%d vehicle(s) added)", added)
@@ -74,20 +79,37 @@ def serve(state: CliState, host: str, port: int, workers: int, demo: bool) -> No
     shared = share_metrics_between(workers, settings.data_dir)
     log.info("serving on http://%s:%d with %d worker(s)", host, port, workers)
     try:
-        uvicorn.run(
-            ASGI_FACTORY,
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level=settings.log_level.lower(),
-            log_config=log_config,
-            # Our own access line (request id, route, status, duration, actor) replaces uvicorn's.
-            access_log=False,
-        )
+        with main_script_not_rerun_by_workers():
+            uvicorn.run(
+                ASGI_FACTORY,
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                log_level=settings.log_level.lower(),
+                log_config=log_config,
+                # Our own access line (request id, route, status, duration, actor) replaces uvicorn's.
+                access_log=False,
+            )
     finally:
         if shared is not None:
             shutil.rmtree(shared, ignore_errors=True)
+
+
+@contextmanager
+def main_script_not_rerun_by_workers() -> Iterator[None]:
+    """uvicorn starts its workers with multiprocessing's "spawn", which runs the parent's main
+    script again in each one (``__mp_main__``) when that script has a file: the ``checkout``
+    console script, so click and every CLI command module (~1 MB and 30 modules a worker never
+    uses). A worker needs nothing from it: it imports the ASGI factory by name. While inside, the
+    main module of a script run (no ``__spec__``) has no ``__file__``, which spawn then skips."""
+    main = sys.modules["__main__"]
+    hidden = main.__dict__.pop("__file__", None) if getattr(main, "__spec__", None) is None else None
+    try:
+        yield
+    finally:
+        if hidden is not None:
+            main.__file__ = hidden
 
 
 def share_metrics_between(workers: int, data_dir: Path) -> Path | None:

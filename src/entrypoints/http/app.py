@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from litestar import Litestar, Request, Router
+from litestar.config.app import AppConfig
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.enums import ScopeType
@@ -15,6 +16,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.middleware import ASGIMiddleware
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Components, Tag
+from litestar.plugins import PluginProtocol
 from litestar.types import ASGIApp, Method, Receive, Scope, Send
 from litestar.types.internal_types import PathParameterDefinition
 
@@ -40,7 +42,7 @@ from entrypoints.http.auth import (
 )
 from entrypoints.http.card_guard import CardGuardMiddleware, install_log_redaction
 from entrypoints.http.headers import OptionsMiddleware, security_headers
-from entrypoints.http.idempotency import IdempotencyMiddleware
+from entrypoints.http.idempotency import IdempotencyMiddleware, install_idempotent_handlers
 from entrypoints.http.observe import observe
 from entrypoints.http.openapi_downloads import describe_binary_downloads
 from entrypoints.http.problems import HttpProblem, handle_exception
@@ -191,6 +193,30 @@ def openapi_config() -> OpenAPIConfig:
     )
 
 
+class _Litestar(Litestar):
+    """Litestar without what it loads by default and this API never uses: Pydantic's plugins
+    (pydantic is installed for dropbox-sign; the plugins cost ~8 MB and 80 modules in every
+    worker, and our schemas are attrs and msgspec) and its OpenTelemetry middleware patch (our
+    spans come from :mod:`entrypoints.observability.tracing`; the patch imports OpenTelemetry
+    even when tracing is off). Both are private Litestar hooks: tests/entrypoints/test_worker_imports.py
+    fails if an upgrade brings pydantic or OpenTelemetry back into a worker."""
+
+    @staticmethod
+    def _get_default_plugins(plugins: list[PluginProtocol]) -> list[PluginProtocol]:
+        from litestar.plugins.attrs import AttrsSchemaPlugin
+        from litestar.plugins.core import MsgspecDIPlugin
+
+        if not any(isinstance(plugin, MsgspecDIPlugin) for plugin in plugins):
+            plugins.append(MsgspecDIPlugin())
+        if not any(isinstance(plugin, AttrsSchemaPlugin) for plugin in plugins):
+            plugins.append(AttrsSchemaPlugin())
+        return plugins
+
+    @staticmethod
+    def _patch_opentelemetry_middleware(config: AppConfig) -> AppConfig:
+        return config
+
+
 def create_app(app: App) -> Litestar:
     """The HTTP API around ``app`` (the caller owns ``app`` and closes it)."""
     install_log_redaction()
@@ -234,7 +260,7 @@ def create_app(app: App) -> Litestar:
     ]
     if tracing.tracer() is not None:
         middleware.append(UseCaseSpanMiddleware())
-    asgi = Litestar(
+    asgi = _Litestar(
         route_handlers=[api, webhooks, routes_signing.ROUTER, *routes_health.ROUTES],
         state=State({routes_health.GAUGES_STATE: BacklogGauges(app, clock=time.monotonic)}),
         dependencies={"checkout": Provide(provide_checkout, sync_to_thread=False, use_cache=True)},
@@ -248,6 +274,8 @@ def create_app(app: App) -> Litestar:
         logging_config=None,
         debug=False,
     )
+    # Claim, use case and stored answer in the handler's one thread call (see idempotency.py).
+    install_idempotent_handlers(asgi)
     # Outside Litestar's routing, so 404s and 405s get a request id, a metric and a log line too.
     asgi.asgi_handler = observe(asgi.asgi_handler)
     # At startup, not here: building the document costs tens of milliseconds per app.

@@ -1,7 +1,9 @@
 """The ASGI entrypoint for ``uvicorn --factory entrypoints.http.asgi:create_from_env``.
 
 Each uvicorn worker process calls the factory once: it reads the settings, bootstraps its own
-:class:`App` (database engine, document store, gateway) and builds the Litestar app. With
+:class:`App` (database engine, document store, gateway) and builds the Litestar app. The parent
+(``checkout serve``) has migrated the database: a worker's bootstrap finds it at head and never
+imports Alembic. With
 ``CHECKOUT_DEMO=1`` it also loads the demo data (idempotent, so several workers may do it)."""
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import os
 
 from litestar import Litestar
 
-from checkout_core.demo import load_demo
 from entrypoints.bootstrap import bootstrap
 from entrypoints.http.app import create_app
 from entrypoints.observability.logs import configure_logging
@@ -34,6 +35,8 @@ def create_from_env() -> Litestar:
     _configure_logging(settings.log_level, settings.log_format)
     app = bootstrap(settings)
     if os.environ.get("CHECKOUT_DEMO") == "1":
+        from checkout_core.demo import load_demo  # only then: the demo catalogue is no request's business
+
         load_demo(app.ctx.uow)
     asgi = create_app(app)
     asgi.on_shutdown.append(app.close)

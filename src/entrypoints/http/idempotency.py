@@ -1,36 +1,66 @@
 """``Idempotency-Key`` on POST requests, so that a client may retry a POST safely: required on
 routes that create or charge, optional elsewhere, exempt for provider webhooks. The first request
 claims the key and stores its answer before sending it; a retry replays it. The rules (scope,
-body digest, 409/422, release on 5xx): docs/http-api.md, "Idempotency"."""
+body digest, 409/422, release on 5xx): docs/http-api.md, "Idempotency".
+
+Two halves, so that a request costs one hop to a worker thread and no transaction of its own:
+
+- :class:`IdempotencyMiddleware`, on the event loop, does what needs no I/O: checks the header,
+  digests the key and the body, names the scope, and hands a :class:`PendingRequest` to the
+  handler through a context variable (Litestar copies the context into the worker thread).
+- :func:`install_idempotent_handlers` wraps every POST handler that runs in a worker thread when
+  the app is built. In that thread the wrapper claims the key (``IdempotencyStore.begin``: on SQL,
+  the first statement of the use case's first transaction), runs the handler, renders its answer
+  (or its problem) to bytes, and stores them (on SQL, in the use case's last transaction, before
+  its COMMIT), then returns exactly those bytes.
+
+A request refused before its handler ran (Litestar's own 400 for a body that does not parse) is
+stored by the middleware afterwards, in a thread of its own: that path is rare and did nothing.
+
+The middleware also marks GET and HEAD requests with ``reads_expected()``: their units of work
+send reads outside any transaction (no BEGIN, no ROLLBACK) until a first write, if any."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import re
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
+from datetime import datetime
+from enum import Enum
 from typing import Annotated, Any
 
 import anyio
 import anyio.to_thread
-from litestar import Request
+import attrs
+from litestar import Litestar, Request, Response
 from litestar.datastructures import Headers
 from litestar.enums import ScopeType
+from litestar.handlers import HTTPRouteHandler
 from litestar.middleware import ASGIMiddleware
 from litestar.params import HeaderParameter
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.routes import HTTPRoute
+from litestar.serialization import get_serializer
+from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
+from litestar.utils.sync import AsyncCallable
 
 from checkout_core.ports.clock import Clock
-from checkout_core.ports.idempotency import IdempotencyRecord, IdempotencyStore
+from checkout_core.ports.idempotency import IdempotencyRecord, IdempotencyStore, KeyTaken, StoredAnswer
+from checkout_core.ports.unit_of_work import reads_expected
 from checkout_core.usecases.context import Actor
-from entrypoints.http.problems import HttpProblem
+from entrypoints.http.problems import PROBLEM_JSON, HttpProblem, describe, encode_problem
+from entrypoints.observability.metrics import count_problem
 
 log = logging.getLogger("checkout.http.idempotency")
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 IDEMPOTENCY_OPT = "idempotency"
+#: Set by :func:`install_idempotent_handlers` on the handlers it wrapped.
+_WRAPPED_OPT = "idempotency_in_handler_thread"
 REQUIRED = "required"
 #: Provider webhooks: never claimed, stored or replayed. The provider has its own delivery ids
 #: (handled once by the core), and a stored answer would be replayed to its redeliveries, e.g.
@@ -101,8 +131,176 @@ def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
     return None
 
 
+def storable(status: int) -> bool:
+    """Whether an answer is stored under its key: not a 5xx (the outcome was unexpected or
+    retryable) nor a 429 (refused for now by a rate limit): then the same key may be tried again."""
+    return status < 500 and status != 429
+
+
+@attrs.define
+class PendingRequest:
+    """A POST under an ``Idempotency-Key``, as the middleware hands it to the handler's thread."""
+
+    store: IdempotencyStore
+    scope: str
+    #: The SHA-256 of the key (the key itself is never stored).
+    key: str
+    request_hash: str
+    #: The digest of the raw body: records stored before JSON was canonicalised hold it.
+    raw_hash: str
+    now: datetime
+    #: Set in the handler's thread once it has taken the request over (claimed, or answered).
+    taken: bool = False
+
+    def same_request(self, record: IdempotencyRecord) -> bool:
+        """Whether ``record`` was made by a request with this body."""
+        return record.request_hash in (self.request_hash, self.raw_hash)
+
+
+_PENDING: ContextVar[PendingRequest | None] = ContextVar("checkout_idempotent_request", default=None)
+
+
+def existing_answer(record: IdempotencyRecord, same_request: bool) -> Response[bytes]:
+    """The answer to a request whose key was used first by ``record``: its stored response
+    again, or 422 (another body) / 409 (still running) as an HttpProblem."""
+    if not same_request:
+        raise HttpProblem(
+            422,
+            "idempotency_key_reused",
+            f"This {HEADER} was already used with a different request body; use a new key for a new request.",
+            title="Idempotency key reused",
+            field=HEADER,
+        )
+    if record.status_code is None:
+        raise HttpProblem(
+            409,
+            "idempotency_in_progress",
+            f"A request with this {HEADER} is still being processed; retry shortly.",
+            title="Request in progress",
+        )
+    media_type, _, charset = record.content_type.partition("; charset=")
+    return Response(
+        content=record.body,
+        status_code=record.status_code,
+        # Litestar adds "; charset=" to text types itself.
+        media_type=media_type if media_type.startswith("text/") else record.content_type,
+        encoding=charset or "utf-8",
+        headers={REPLAYED_HEADER: "true"},
+    )
+
+
+async def _send_existing(record: IdempotencyRecord, same_request: bool, send: Send) -> None:
+    """:func:`existing_answer`, sent from the middleware."""
+    existing_answer(record, same_request)  # raises unless there is an answer to replay
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": record.status_code or 500,
+        "headers": [
+            (b"content-type", record.content_type.encode("latin-1")),
+            (b"content-length", str(len(record.body)).encode()),
+            _REPLAYED,
+        ],
+    }
+    await send(start)
+    await send({"type": "http.response.body", "body": record.body, "more_body": False})
+
+
+def _media_type(value: Any) -> str:
+    return str(value.value if isinstance(value, Enum) else value)
+
+
+def _content_type(response: Response[Any]) -> str:
+    media_type = _media_type(response.media_type)
+    # As Litestar writes the header for text (the signing page's HTML).
+    return f"{media_type}; charset={response.encoding}" if media_type.startswith("text/") else media_type
+
+
+def _idempotent(handler: HTTPRouteHandler, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` (a sync handler) claiming, running, rendering and storing in one thread call."""
+    media_type = _media_type(handler.media_type)
+    serializer = get_serializer(handler.resolve_type_encoders())
+    status_code = handler.status_code
+
+    def render(value: Any) -> Response[bytes]:
+        response: Response[Any] = value
+        if not isinstance(value, Response):
+            response = Response(content=value, status_code=status_code, media_type=media_type)
+        if type(response) is not Response:  # a file or a stream: not bytes we can keep
+            raise TypeError(f"{handler.handler_name} answers an idempotent POST with a {type(response).__name__}")
+        body = response.render(response.content, _content_type(response), serializer)
+        return Response(
+            content=body,
+            status_code=response.status_code,
+            media_type=response.media_type,
+            headers=dict(response.headers),
+            cookies=response.cookies,
+            background=response.background,
+            encoding=response.encoding,
+        )
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        pending = _PENDING.get()
+        if pending is None:
+            return fn(*args, **kwargs)  # no key sent
+        pending.taken = True
+        with pending.store.begin(
+            scope=pending.scope, key=pending.key, request_hash=pending.request_hash, now=pending.now
+        ) as call:
+            if call.existing is not None:
+                return existing_answer(call.existing, pending.same_request(call.existing))
+            try:
+                response = render(fn(*args, **kwargs))
+            except KeyTaken as taken:
+                # Our claim had rolled back with a failed transaction, and another request with
+                # the key got in before we claimed again: answer as if we had come second.
+                call.finish(None)
+                return existing_answer(taken.record, pending.same_request(taken.record))
+            except Exception as error:
+                status, problem, headers = describe(error)
+                if not storable(status):
+                    call.finish(None)
+                    raise
+                answer = StoredAnswer(status_code=status, body=encode_problem(problem), content_type=PROBLEM_JSON)
+                other = call.finish(answer)
+                if other is not None:
+                    return existing_answer(other, pending.same_request(other))
+                count_problem(status, problem["code"])
+                return Response(content=answer.body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+            status = response.status_code or status_code
+            kept = None
+            if storable(status):
+                kept = StoredAnswer(
+                    status_code=status, body=bytes(response.content), content_type=_content_type(response)
+                )
+            other = call.finish(kept)
+            if other is not None:
+                return existing_answer(other, pending.same_request(other))
+            return response
+
+    return run
+
+
+def install_idempotent_handlers(app: Litestar) -> None:
+    """Wrap every POST handler of ``app`` that runs in a worker thread (and is not exempt) so that
+    claiming the key, the use case and storing the answer run in its one thread call (see the
+    module docstring). Called once by ``create_app``, after Litestar registered the routes."""
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            if "POST" not in handler.http_methods or handler.opt.get(IDEMPOTENCY_OPT) == EXEMPT:
+                continue
+            if handler.opt.get(_WRAPPED_OPT) or not isinstance(handler.fn, AsyncCallable):
+                continue  # wrapped already, or not run in a thread: the middleware claims first
+            # The signature was parsed at registration; the wrapper keeps it (functools.wraps).
+            handler(AsyncCallable(_idempotent(handler, handler.fn.func)))
+            handler.opt[_WRAPPED_OPT] = True
+
+
 class IdempotencyMiddleware(ASGIMiddleware):
-    """Claims, replays and stores POST responses by ``Idempotency-Key``."""
+    """Checks the ``Idempotency-Key`` of POSTs and hands the request to its handler's thread;
+    stores the answers of requests refused before their handler ran."""
 
     scopes = (ScopeType.HTTP,)
 
@@ -114,20 +312,18 @@ class IdempotencyMiddleware(ASGIMiddleware):
         # The store may be a database: never block the event loop on it.
         return await anyio.to_thread.run_sync(lambda: fn(**kwargs))
 
-    async def _release(self, scope_id: str, key: str) -> None:
-        # Shielded: a client that disconnects must not leave the key claimed for ever.
-        with anyio.CancelScope(shield=True):
-            try:
-                await self._run(self._store.release, scope=scope_id, key=key)
-            except Exception:
-                log.exception("could not release idempotency key for %s", scope_id)
-
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         """Replay, refuse, or run and remember."""
         if scope["type"] != ScopeType.HTTP or scope["method"] != "POST":
+            if scope["type"] == ScopeType.HTTP and scope["method"] in ("GET", "HEAD"):
+                # A GET's units of work read outside transactions until a first write (if any).
+                with reads_expected():
+                    await next_app(scope, receive, send)
+                return
             await next_app(scope, receive, send)
             return
-        policy = scope["route_handler"].opt.get(IDEMPOTENCY_OPT)
+        handler = scope["route_handler"]
+        policy = handler.opt.get(IDEMPOTENCY_OPT)
         if policy == EXEMPT:
             await next_app(scope, receive, send)
             return
@@ -159,50 +355,71 @@ class IdempotencyMiddleware(ASGIMiddleware):
         body = await request.body()
         user = scope.get("user")
         caller = user.id if isinstance(user, Actor) else "anonymous"
-        scope_id = request_scope(caller, "POST", scope["path"])
-        digest = request_hash(body, request.content_type[0])
+        pending = PendingRequest(
+            store=self._store,
+            scope=request_scope(caller, "POST", scope["path"]),
+            key=key,
+            request_hash=request_hash(body, request.content_type[0]),
+            raw_hash=hashlib.sha256(body).hexdigest(),
+            now=self._clock.now(),
+        )
+        if handler.opt.get(_WRAPPED_OPT):
+            await self._hand_over(scope, receive, send, next_app, pending)
+        else:
+            await self._claim_first(scope, receive, send, next_app, pending)
+
+    async def _hand_over(
+        self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp, pending: PendingRequest
+    ) -> None:
+        # The response is held back until we know whether the handler took the request over.
+        messages: list[Message] = []
+
+        async def capture(message: Message) -> None:
+            messages.append(message)
+
+        token = _PENDING.set(pending)
+        try:
+            await next_app(scope, receive, capture)
+        finally:
+            _PENDING.reset(token)
+        status = _status(messages)
+        if not pending.taken and storable(status):
+            # Refused before the handler ran (e.g. a body that does not parse): remember that
+            # answer too, unless the key has another story already.
+            existing = await self._run(self._store_refusal, pending=pending, messages=messages, status=status)
+            if existing is not None:
+                await _send_existing(existing, pending.same_request(existing), send)
+                return
+        for message in messages:
+            await send(message)
+
+    def _store_refusal(self, pending: PendingRequest, messages: list[Message], status: int) -> IdempotencyRecord | None:
+        answer = StoredAnswer(status_code=status, body=_body(messages), content_type=_content_type_of(messages))
+        with self._store.begin(
+            scope=pending.scope, key=pending.key, request_hash=pending.request_hash, now=pending.now
+        ) as call:
+            if call.existing is not None:
+                return call.existing
+            return call.finish(answer)
+
+    async def _release(self, scope_id: str, key: str) -> None:
+        # Shielded: a client that disconnects must not leave the key claimed for ever.
+        with anyio.CancelScope(shield=True):
+            try:
+                await self._run(self._store.release, scope=scope_id, key=key)
+            except Exception:
+                log.exception("could not release idempotency key for %s", scope_id)
+
+    async def _claim_first(
+        self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp, pending: PendingRequest
+    ) -> None:
+        """A handler that does not run in a worker thread: claim, run, store, each on its own."""
         existing: IdempotencyRecord | None = await self._run(
-            self._store.claim, scope=scope_id, key=key, request_hash=digest, now=self._clock.now()
+            self._store.claim, scope=pending.scope, key=pending.key, request_hash=pending.request_hash, now=pending.now
         )
         if existing is not None:
-            # Records stored before JSON bodies were canonicalised hold the digest of the raw bytes.
-            same = existing.request_hash in (digest, hashlib.sha256(body).hexdigest())
-            await self._answer_existing(existing, same, send)
+            await _send_existing(existing, pending.same_request(existing), send)
             return
-        await self._run_and_store(scope, receive, send, next_app, scope_id, key)
-
-    async def _answer_existing(self, existing: IdempotencyRecord, same_request: bool, send: Send) -> None:
-        if not same_request:
-            raise HttpProblem(
-                422,
-                "idempotency_key_reused",
-                f"This {HEADER} was already used with a different request body; use a new key for a new request.",
-                title="Idempotency key reused",
-                field=HEADER,
-            )
-        if existing.status_code is None:
-            raise HttpProblem(
-                409,
-                "idempotency_in_progress",
-                f"A request with this {HEADER} is still being processed; retry shortly.",
-                title="Request in progress",
-            )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": existing.status_code,
-                "headers": [
-                    (b"content-type", existing.content_type.encode("latin-1")),
-                    (b"content-length", str(len(existing.body)).encode()),
-                    _REPLAYED,
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": existing.body, "more_body": False})
-
-    async def _run_and_store(
-        self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp, scope_id: str, key: str
-    ) -> None:
         # The response is held back until it is stored, so a client that retries the moment it
         # has an answer gets a replay, never "in progress".
         messages: list[Message] = []
@@ -213,27 +430,38 @@ class IdempotencyMiddleware(ASGIMiddleware):
         try:
             await next_app(scope, receive, capture)
         except BaseException:
-            await self._release(scope_id, key)
+            await self._release(pending.scope, pending.key)
             raise
-        start = next((m for m in messages if m["type"] == "http.response.start"), None)
-        status = int(start["status"]) if start is not None else 500
-        if status >= 500 or status == 429:
-            # Unknown outcome, or refused for now by a rate limit: the same key may be tried again.
-            await self._release(scope_id, key)
+        status = _status(messages)
+        if not storable(status):
+            await self._release(pending.scope, pending.key)
         else:
-            body = b"".join(bytes(m.get("body", b"")) for m in messages if m["type"] == "http.response.body")
-            content_type = _header(start["headers"], b"content-type") if start is not None else None
             try:
                 await self._run(
                     self._store.complete,
-                    scope=scope_id,
-                    key=key,
+                    scope=pending.scope,
+                    key=pending.key,
                     status_code=status,
-                    body=body,
-                    content_type=content_type or "application/json",
+                    body=_body(messages),
+                    content_type=_content_type_of(messages),
                 )
             except Exception:
-                log.exception("could not store the idempotent response for %s", scope_id)
-                await self._release(scope_id, key)
+                log.exception("could not store the idempotent response for %s", pending.scope)
+                await self._release(pending.scope, pending.key)
         for message in messages:
             await send(message)
+
+
+def _status(messages: list[Message]) -> int:
+    start = next((m for m in messages if m["type"] == "http.response.start"), None)
+    return int(start["status"]) if start is not None else 500
+
+
+def _body(messages: list[Message]) -> bytes:
+    return b"".join(bytes(m.get("body", b"")) for m in messages if m["type"] == "http.response.body")
+
+
+def _content_type_of(messages: list[Message]) -> str:
+    start = next((m for m in messages if m["type"] == "http.response.start"), None)
+    content_type = _header(start["headers"], b"content-type") if start is not None else None
+    return content_type or "application/json"

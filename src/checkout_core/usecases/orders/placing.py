@@ -122,6 +122,7 @@ def place_order_and_report(ctx: Context, actor: Actor, command: PlaceOrder) -> P
         if not ctx.policy.agreements_by_worker:
             attach_agreement(ctx, order, vehicle, advisor, now)
         uow.orders.add(order)
+        uow.mark_final()  # nothing external follows: the HTTP answer may ride in this transaction
         uow.commit()
         events = tuple(e for e in uow.committed_events if e.aggregate_id == order.id)
     return PlacedOrder(order=order, vehicle=vehicle, advisor=advisor, events=events)

@@ -102,7 +102,7 @@ def _open_dispute(ctx: Context, payment: Payment, event: GatewayEvent) -> Disput
             uow.emit(PaymentDisputed(occurred_at=now, **_dispute_facts(payment, dispute), reason=dispute.reason))
             uow.commit()
             return dispute
-        existing = uow.ledger.dispute_by_gateway_ref(event.object_ref)
+        existing = next(iter(uow.ledger.disputes(gateway_ref=event.object_ref)), None)
     if existing is None:  # cannot happen: the insert was skipped because this row exists
         raise NotFound(f"dispute {event.object_ref} not found")
     return existing

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from checkout_core.errors import NotFound
-from checkout_core.model.payments import Payment, PaymentMethod
+from checkout_core.model.payments import Payment, PaymentMethod, PaymentStatus
 from checkout_core.ports.unit_of_work import UnitOfWork
 from checkout_core.usecases.context import Context
 from checkout_core.usecases.payment_events.model import GatewayEvent
@@ -18,7 +18,7 @@ def _find_payment(uow: UnitOfWork, event: GatewayEvent) -> Payment | None:
     """Our payment for the event: by the gateway's id first, then by the metadata we sent (the
     webhook can beat the API answer, when our row has no gateway id yet)."""
     if event.payment_ref:
-        payment = uow.ledger.payment_by_gateway_ref(event.payment_ref)
+        payment = uow.ledger.get_payment(gateway_ref=event.payment_ref)
         if payment is not None:
             return payment
     ledger_id = event.metadata.get("ledger_id")
@@ -27,7 +27,7 @@ def _find_payment(uow: UnitOfWork, event: GatewayEvent) -> Payment | None:
         if payment is not None:
             return payment
     key = event.metadata.get("idempotency_key")
-    return uow.ledger.payment_by_key(key) if key else None
+    return uow.ledger.get_payment(idempotency_key=key) if key else None
 
 
 def _find_payment_asking_gateway(ctx: Context, event: GatewayEvent) -> Payment | None:
@@ -45,7 +45,11 @@ def _find_payment_asking_gateway(ctx: Context, event: GatewayEvent) -> Payment |
         unanswered = [
             p
             # ``older_than`` is exclusive: one second ahead takes every pending row, however recent.
-            for p in uow.ledger.pending_payments(ctx.clock.now() + timedelta(seconds=1), _UNANSWERED_LIMIT)
+            for p in uow.ledger.payments_for(
+                status=PaymentStatus.PENDING,
+                created_before=ctx.clock.now() + timedelta(seconds=1),
+                limit=_UNANSWERED_LIMIT,
+            )
             if p.method is PaymentMethod.CARD and p.gateway_ref is None
         ]
     for candidate in unanswered:

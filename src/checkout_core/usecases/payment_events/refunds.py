@@ -58,7 +58,7 @@ def _on_refund(ctx: Context, event: GatewayEvent) -> EventOutcome:
     if event.amount is None:
         return EventOutcome.IGNORED
     with ctx.uow() as uow:
-        known = uow.ledger.refund_by_gateway_ref(event.object_ref)
+        known = uow.ledger.get_refund(gateway_ref=event.object_ref)
         payment = uow.ledger.get_payment(known.payment_id) if known is not None else None
     if payment is None:
         payment = _find_payment_asking_gateway(ctx, event)
@@ -84,7 +84,7 @@ def _apply_gateway_refund(ctx: Context, payment_id: str, refund: GatewayRefund) 
     """Bring our ledger in line with one refund the gateway reports."""
     status = _refund_status(refund.status)
     with ctx.uow() as uow:
-        ours = uow.ledger.refund_by_gateway_ref(refund.ref)
+        ours = uow.ledger.get_refund(gateway_ref=refund.ref)
         if ours is None and refund.idempotency_key:
             # Our own refund whose API answer has not been recorded yet.
             ours = next(
@@ -142,7 +142,7 @@ def _record_outside_refund(ctx: Context, payment_id: str, refund: GatewayRefund,
         payment = uow.ledger.get_payment(payment_id)
         if payment is None:
             raise NotFound(f"payment {payment_id} not found")
-        if uow.ledger.refund_by_gateway_ref(refund.ref) is not None:
+        if uow.ledger.get_refund(gateway_ref=refund.ref) is not None:
             return EventOutcome.NO_CHANGE  # a parallel delivery recorded it a moment ago
         uow.ledger.add_refund(
             Refund(

@@ -1,0 +1,93 @@
+"""Read models: the queries that join several tables, shared by the repositories that serve them.
+
+In the spirit of cosmicpython's ``views.py``: a use case that needs an aggregate together with
+what it points at (the order view's car and advisor, the checkout's reservation and car) or a
+report across tables (the payments still owed) reads it with one SELECT built here, instead of one
+repository call per table. Statements are built once per shape (:mod:`adapters.sql.statements`);
+:func:`joined` turns the prefixed columns of an outer join back into a domain object."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, Select, Table, and_, bindparam, func, or_, select, true
+
+from adapters.sql import mapping, tables
+from adapters.sql.statements import for_update
+from checkout_core.model.order import OPEN_STATUSES, OrderStatus
+from checkout_core.model.payments import PaymentPurpose, PaymentStatus, RefundStatus
+from checkout_core.model.reservation import ReservationStatus
+
+T = TypeVar("T")
+
+
+def labelled(table: Table, prefix: str) -> list[ColumnElement[Any]]:
+    """Every column of ``table`` as ``<prefix><column>`` (no joined column starts with one)."""
+    return [column.label(prefix + column.name) for column in table.c]
+
+
+def joined(row: mapping.Row, prefix: str, cl: type[T]) -> T | None:
+    """The outer-joined record ``row`` holds as ``<prefix><column>``, or None (its id is NULL)."""
+    if row[prefix + "id"] is None:
+        return None
+    return mapping.from_row({k.removeprefix(prefix): v for k, v in row.items() if k.startswith(prefix)}, cl)
+
+
+@functools.cache
+def orders_with_parties(dialect_name: str, claim: bool) -> Select[Any]:
+    """Orders with their car and advisor: one by ``:id`` (the order view), or (``claim``) those
+    awaiting an agreement, oldest first, ``FOR UPDATE OF orders SKIP LOCKED`` (the agreement worker)."""
+    o, v, a = tables.orders, tables.vehicles, tables.advisors
+    statement = select(o, *labelled(v, "vehicle__"), *labelled(a, "advisor__")).select_from(
+        o.outerjoin(v, v.c.id == o.c.vehicle_id).outerjoin(a, a.c.id == o.c.advisor_id)
+    )
+    if not claim:
+        return statement.where(o.c.id == bindparam("id"))
+    statement = statement.where(o.c.awaits_agreement, o.c.id.not_in(bindparam("skip", expanding=True)))
+    statement = statement.order_by(o.c.created_at, o.c.id).limit(bindparam("limit"))
+    return for_update(statement, dialect_name, skip_locked=True, of=o)
+
+
+@functools.cache
+def reservation_with_vehicle(dialect_name: str, locked: bool) -> Select[Any]:
+    """The reservation ``:id`` with its car (``FOR UPDATE OF reservations`` when ``locked``)."""
+    r, v = tables.reservations, tables.vehicles
+    statement = select(r, *labelled(v, "vehicle__")).select_from(r.outerjoin(v, v.c.id == r.c.vehicle_id))
+    statement = statement.where(r.c.id == bindparam("id"))
+    return for_update(statement, dialect_name, of=r) if locked else statement
+
+
+@functools.cache
+def least_loaded_advisor() -> Select[Any]:
+    """Active advisors ordered by a correlated count of their open orders (an index range of
+    ``ix_orders_advisor_id_status`` each), then id; the first one."""
+    a, o = tables.advisors, tables.orders
+    open_orders = (
+        select(func.count())
+        .select_from(o)
+        .where(o.c.advisor_id == a.c.id, o.c.status.in_(sorted(s.value for s in OPEN_STATUSES)))
+        .scalar_subquery()
+    )
+    return select(a).where(a.c.active == true()).order_by(open_orders, a.c.id).limit(1)
+
+
+def owed_payments(
+    reservation_statuses: Sequence[ReservationStatus],
+    order_statuses: Sequence[OrderStatus],
+    purposes: Sequence[PaymentPurpose],
+) -> list[ColumnElement[bool]]:
+    """The conditions on ``payments`` of :meth:`PaymentLedger.owed_payments`, over each payment's
+    order, reservation and refunds (the statuses that mean "gone" are the core's)."""
+    p, o, r, f = tables.payments.c, tables.orders.c, tables.reservations.c, tables.refunds.c
+    owner_gone = or_(
+        p.purpose.in_([x.value for x in purposes]),
+        p.order_id.in_(select(o.id).where(o.status.in_([x.value for x in order_statuses]))),
+        and_(
+            p.order_id.is_(None),
+            p.reservation_id.in_(select(r.id).where(r.status.in_([x.value for x in reservation_statuses]))),
+        ),
+    )
+    no_failed_refund = ~p.id.in_(select(f.payment_id).where(f.status == RefundStatus.FAILED.value))
+    return [p.status == PaymentStatus.SUCCEEDED.value, p.amount_cents > p.refunded_cents, owner_gone, no_failed_refund]

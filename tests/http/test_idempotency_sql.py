@@ -1,0 +1,399 @@
+"""``Idempotency-Key`` over the SQL adapter (SQLite and PostgreSQL): the claim rides in the use
+case's first transaction and the answer in its last, in the handler's one thread call — and the
+rules of docs/http-api.md "Idempotency" still hold: replays are byte-identical, another body is
+422, a duplicate in flight is 409, a 5xx releases the key. Also: no pool pre-ping, a dead pooled
+connection is replaced on the first statement of a transaction."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+from sqlalchemy import Engine, event, select, update
+from sqlalchemy.engine import make_url
+
+from adapters.sql import mapping, tables
+from adapters.sql.engine import SQLITE_NO_BEGIN, SQLITE_READ_ONLY, make_engine
+from adapters.sql.idempotency import SqlIdempotencyStore
+from adapters.sql.unit_of_work import SqlUnitOfWork
+from adapters.system.clock import FixedClock
+from adapters.system.ids import SequentialIds
+from checkout_core.demo import load_demo
+from checkout_core.ports.idempotency import IdempotencyRecord, KeyTaken, StoredAnswer
+from entrypoints.bootstrap import App, bootstrap
+from entrypoints.settings import Settings
+from tests.http.conftest import new_key, order_request
+from tests.http.gateways import GATEWAY_DOWN, SpyGateway
+from tests.postgres import postgres_database, server_url
+
+Client = TestClient[Litestar]
+RESERVE = {"vehicleId": "veh_abc123", "paymentMethod": {"type": "card", "token": "tok_visa"}}
+DECLINED = {"vehicleId": "veh_abc123", "paymentMethod": {"type": "card", "token": "tok_chargeDeclined"}}
+
+
+@pytest.fixture
+def spy(clock: FixedClock) -> SpyGateway:
+    """The counting gateway."""
+    return SpyGateway(clock)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """An empty database: a SQLite file in the data directory ("") or a fresh PostgreSQL one."""
+    if request.param == "sqlite":
+        yield ""
+        return
+    with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def core(database_url: str, tmp_path: Path, clock: FixedClock, spy: SpyGateway) -> Iterator[App]:
+    """The real composition root over SQL, charging through the spy (overrides the memory app)."""
+    settings = Settings(data_dir=tmp_path, database_url=database_url, jwt_secret="t" * 48, environment="development")
+    app = bootstrap(settings, clock=clock, ids=SequentialIds(), gateway=spy)
+    load_demo(app.ctx.uow)
+    yield app
+    app.close()
+
+
+@contextmanager
+def transactions(core: App) -> Iterator[list[str]]:
+    """The database events of whatever runs inside: "begin", "commit", "rollback"."""
+    seen: list[str] = []
+    database = make_url(core.settings.effective_database_url).database
+
+    def listener(name: str) -> Any:
+        def on(conn: Any) -> None:
+            options = conn.get_execution_options()
+            # Reads outside transactions send no BEGIN, COMMIT or ROLLBACK (PostgreSQL, SQLite).
+            outside = options.get("isolation_level") == "AUTOCOMMIT" or options.get(SQLITE_NO_BEGIN)
+            if conn.engine.url.database == database and not outside:
+                seen.append(name)
+
+        return on
+
+    listeners = [(name, listener(name)) for name in ("begin", "commit", "rollback")]
+    for name, fn in listeners:
+        event.listen(Engine, name, fn)
+    try:
+        yield seen
+    finally:
+        for name, fn in listeners:
+            event.remove(Engine, name, fn)
+
+
+def _reserve(client: Client, headers: dict[str, str], key: str, body: dict[str, Any] | None = None) -> Any:
+    return client.post("/api/v1/reservations", json=body or RESERVE, headers={**headers, "Idempotency-Key": key})
+
+
+def _stored(core: App, status: int | None = None) -> list[Any]:
+    engine = make_engine(core.settings.effective_database_url)
+    try:
+        with engine.connect() as connection:
+            rows = list(connection.execute(select(tables.idempotency_keys)).mappings())
+    finally:
+        engine.dispose()
+    return [row for row in rows if status is None or row["status_code"] == status]
+
+
+def test_reserve_and_order_replay_byte_for_byte(
+    client: Client, customer: dict[str, str], spy: SpyGateway, core: App
+) -> None:
+    key = new_key()
+    with transactions(core) as reserve_events:
+        first = _reserve(client, customer, key)
+    replay = _reserve(client, customer, key)
+    assert first.status_code == replay.status_code == 201, first.text
+    assert replay.content == first.content
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    assert replay.headers["content-type"] == "application/json"
+    assert spy.charges == 1
+    # Claim + hold + intent, then settle + answer: two transactions, both committed.
+    assert reserve_events == ["begin", "commit", "begin", "commit"]
+
+    order_key = new_key()
+    body = order_request(first.json()["reservationId"])
+    with transactions(core) as order_events:
+        placed = client.post("/api/v1/orders", json=body, headers={**customer, "Idempotency-Key": order_key})
+    again = client.post("/api/v1/orders", json=body, headers={**customer, "Idempotency-Key": order_key})
+    assert placed.status_code == again.status_code == 201, placed.text
+    assert again.content == placed.content
+    assert again.headers["idempotent-replayed"] == "true"
+    assert order_events == ["begin", "commit"]  # claim, order and answer in one
+    assert len(_stored(core, 201)) == 2
+
+
+def test_a_decline_is_stored_with_the_settlement(
+    client: Client, customer: dict[str, str], spy: SpyGateway, core: App
+) -> None:
+    key = new_key()
+    with transactions(core) as events:
+        first = _reserve(client, customer, key, DECLINED)
+    again = _reserve(client, customer, key, DECLINED)
+    assert first.status_code == again.status_code == 402
+    assert again.content == first.content
+    assert again.headers["content-type"] == "application/problem+json"
+    assert again.headers["idempotent-replayed"] == "true"
+    assert spy.charges == 1
+    assert events == ["begin", "commit", "begin", "commit"]
+    # The car went back on sale in the transaction that stored the 402.
+    assert _reserve(client, customer, new_key()).status_code == 201
+
+
+def test_the_same_key_with_another_body_is_422(client: Client, customer: dict[str, str]) -> None:
+    key = new_key()
+    assert _reserve(client, customer, key).status_code == 201
+    other = _reserve(client, customer, key, {**RESERVE, "vehicleId": "veh_demo001"})
+    assert (other.status_code, other.json()["code"]) == (422, "idempotency_key_reused")
+
+
+def test_a_5xx_releases_the_key(client: Client, customer: dict[str, str], spy: SpyGateway, core: App) -> None:
+    key = new_key()
+    spy.fail_with = GATEWAY_DOWN
+    failed = _reserve(client, customer, key)
+    assert (failed.status_code, failed.json()["code"]) == (503, "payment_gateway_unavailable")
+    assert _stored(core) == []  # claimed with the intent, released after the gateway failed
+
+    spy.fail_with = None
+    retried = _reserve(client, customer, key)
+    assert retried.status_code == 201, retried.text
+    assert "idempotent-replayed" not in retried.headers
+    assert retried.json()["status"] == "confirmed"
+
+
+def test_a_duplicate_in_flight_is_409(client: Client, customer: dict[str, str], spy: SpyGateway) -> None:
+    """The claim committed with the intent, before the gateway call: a duplicate arriving while
+    the first request waits for the gateway finds it unfinished."""
+    key = new_key()
+    spy.hold()
+    results: dict[str, Any] = {}
+    first = threading.Thread(target=lambda: results.update(first=_reserve(client, customer, key)))
+    first.start()
+    try:
+        assert spy.entered.wait(timeout=10), "the first request never reached the gateway"
+        duplicate = _reserve(client, customer, key)
+    finally:
+        spy.release()
+        first.join(timeout=10)
+    assert (duplicate.status_code, duplicate.json()["code"]) == (409, "idempotency_in_progress")
+    assert results["first"].status_code == 201
+    assert _reserve(client, customer, key).content == results["first"].content
+    assert spy.charges == 1
+
+
+def test_a_4xx_before_any_unit_of_work_is_claimed_and_stored_in_one_transaction(
+    client: Client, customer: dict[str, str], core: App
+) -> None:
+    """The handler refused the form before the use case opened a transaction: the transaction
+    that claimed the key stores the 400 and commits."""
+    headers = {**customer, "Idempotency-Key": new_key()}
+    body = order_request("res_any")
+    body["contactInfo"]["email"] = "not an email"
+    with transactions(core) as events:
+        first = client.post("/api/v1/orders", json=body, headers=headers)
+    assert (first.status_code, first.json()["field"]) == (400, "contactInfo.email"), first.text
+    assert events == ["begin", "commit"]
+    again = client.post("/api/v1/orders", json=body, headers=headers)
+    assert again.content == first.content and again.headers["idempotent-replayed"] == "true"
+
+
+def test_a_4xx_inside_the_use_case_is_stored_after_its_rollback(
+    client: Client, customer: dict[str, str], core: App
+) -> None:
+    """The use case's transaction failed (and took the claim with it): the answer is stored with a
+    new claim in one more transaction. Never a transaction held open past the use case's own end:
+    a gateway call could follow a caught error."""
+    key = new_key()
+    headers = {**customer, "Idempotency-Key": key}
+    body = order_request("res_missing")
+    with transactions(core) as events:
+        first = client.post("/api/v1/orders", json=body, headers=headers)
+    assert first.status_code == 404, first.text
+    assert events == ["begin", "rollback", "begin", "commit"]
+    again = client.post("/api/v1/orders", json=body, headers=headers)
+    assert again.content == first.content
+    assert again.headers["idempotent-replayed"] == "true"
+    other = client.post("/api/v1/orders", json=order_request("res_other"), headers=headers)
+    assert (other.status_code, other.json()["code"]) == (422, "idempotency_key_reused")
+
+
+def test_a_body_refused_before_the_handler_is_stored_too(client: Client, customer: dict[str, str]) -> None:
+    headers = {**customer, "Idempotency-Key": new_key(), "Content-Type": "application/json"}
+    broken = b'{"vehicleId": "veh_abc123",'
+    first = client.post("/api/v1/reservations", content=broken, headers=headers)
+    assert first.status_code == 400
+    again = client.post("/api/v1/reservations", content=broken, headers=headers)
+    assert again.headers["idempotent-replayed"] == "true" and again.content == first.content
+    spaced = client.post("/api/v1/reservations", content=broken + b" ", headers=headers)
+    assert (spaced.status_code, spaced.json()["code"]) == (422, "idempotency_key_reused")
+
+
+def test_a_get_sends_no_begin(client: Client, customer: dict[str, str], core: App) -> None:
+    reservation = _reserve(client, customer, new_key()).json()
+    with transactions(core) as events:
+        response = client.get(f"/api/v1/reservations/{reservation['reservationId']}", headers=customer)
+    assert response.status_code == 200
+    assert events == []
+
+
+# -- the adapter on its own -------------------------------------------------------------------
+
+
+@pytest.fixture
+def engine(core: App) -> Iterator[Engine]:
+    """A second engine on the app's database (the app's own is private to bootstrap)."""
+    engine = make_engine(core.settings.effective_database_url)
+    yield engine
+    engine.dispose()
+
+
+def _hold(uow: SqlUnitOfWork) -> None:
+    """A write (statement level: repository names are not what this module tests)."""
+    vehicles = tables.vehicles
+    uow.execute(update(vehicles).where(vehicles.c.id == "veh_abc123").values(status="reserved"))
+
+
+def _read(uow: SqlUnitOfWork) -> int:
+    vehicles = tables.vehicles
+    return len(uow.execute(select(vehicles.c.id).where(vehicles.c.id == "veh_abc123")).all())
+
+
+def _record(engine: Engine, scope: str) -> IdempotencyRecord | None:
+    with engine.connect() as connection:
+        connection.execution_options(**{SQLITE_READ_ONLY: True})  # never waits behind an open writer
+        where = tables.idempotency_keys.c.scope == scope
+        row = connection.execute(select(tables.idempotency_keys).where(where)).mappings().first()
+    return None if row is None else mapping.from_row(row, IdempotencyRecord)
+
+
+def test_a_read_only_first_transaction_keeps_the_claim(engine: Engine, clock: FixedClock) -> None:
+    """A use case that only reads in its first transaction commits it anyway (the claim is all
+    it wrote): the key stays claimed while the use case goes on."""
+    store = SqlIdempotencyStore(engine)
+    with store.begin(scope="s1", key="k", request_hash="h", now=clock.now()) as call:
+        assert call.existing is None
+        with SqlUnitOfWork(engine, SequentialIds()) as uow:
+            assert _read(uow) == 1
+        # Committed: another request with the key finds it in progress (and does not wait).
+        with store.begin(scope="s1", key="k", request_hash="h", now=clock.now()) as other:
+            assert other.existing is not None and other.existing.status_code is None
+        call.finish(None)
+    assert _record(engine, "s1") is None  # released
+
+
+def test_a_claim_lost_with_a_failed_transaction_is_made_again(engine: Engine, clock: FixedClock) -> None:
+    """A first transaction that fails rolls the claim back with it; the next one claims again, and
+    raises KeyTaken if another request got the key in between."""
+    store = SqlIdempotencyStore(engine)
+    with store.begin(scope="s4", key="k", request_hash="h", now=clock.now()) as call:
+        with SqlUnitOfWork(engine, SequentialIds()) as uow:
+            _hold(uow)
+            uow.rollback()  # the use case failed
+        assert _record(engine, "s4") is None
+        assert store.claim(scope="s4", key="k", request_hash="h", now=clock.now()) is None  # someone else
+        with pytest.raises(KeyTaken) as taken, SqlUnitOfWork(engine, SequentialIds()):
+            pass
+        assert taken.value.record.status_code is None
+        assert call.finish(None) is None
+
+
+def test_a_final_commit_followed_by_another_transaction_commits_early(engine: Engine, clock: FixedClock) -> None:
+    """A commit marked final that something follows after all is committed when the next unit of
+    work begins; the answer then goes in a transaction of its own — nothing is lost."""
+    store = SqlIdempotencyStore(engine)
+    with store.begin(scope="s2", key="k", request_hash="h", now=clock.now()) as call:
+        with SqlUnitOfWork(engine, SequentialIds()) as uow:
+            _hold(uow)
+            uow.mark_final()
+            uow.commit()
+        assert _record(engine, "s2") is None  # parked: not committed yet
+        with SqlUnitOfWork(engine, SequentialIds()) as uow:
+            assert _read(uow) == 1
+        assert _record(engine, "s2") is not None  # committed when the next one began
+        assert call.finish(StoredAnswer(status_code=201, body=b"{}")) is None
+    record = _record(engine, "s2")
+    assert record is not None and (record.status_code, record.body) == (201, b"{}")
+
+
+def test_a_second_request_waits_for_the_first_claim(engine: Engine, clock: FixedClock) -> None:
+    """Two requests with one key: the second's claim finds the first's (in progress, then
+    answered) — never both go ahead."""
+    store = SqlIdempotencyStore(engine)
+    outcome: dict[str, Any] = {}
+    with store.begin(scope="s3", key="k", request_hash="h", now=clock.now()) as first:
+        with SqlUnitOfWork(engine, SequentialIds()) as uow:
+            _hold(uow)
+            uow.mark_final()
+            uow.commit()
+
+        def second() -> None:
+            with store.begin(scope="s3", key="k", request_hash="h", now=clock.now()) as call:
+                outcome["existing"] = call.existing
+
+        waiting = threading.Thread(target=second)
+        waiting.start()
+        waiting.join(timeout=0.5)  # blocked behind the open transaction (PostgreSQL, SQLite alike)
+        first.finish(StoredAnswer(status_code=201, body=b'{"a":1}'))
+    waiting.join(timeout=30)
+    assert not waiting.is_alive()
+    existing = outcome["existing"]
+    assert existing is not None and (existing.status_code, existing.body) == (201, b'{"a":1}')
+
+
+# -- no pre-ping ------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_requests_survive_the_server_dropping_pooled_connections(
+    client: Client, customer: dict[str, str], core: App
+) -> None:
+    """The pool does not ping: when the server has killed its connections (a restart, a proxy's
+    idle cut-off), the first statement of the next transaction fails on a dead connection and is
+    sent again on a new one. Reads, claims and use cases all go on."""
+    reservation = _reserve(client, customer, new_key())
+    assert reservation.status_code == 201
+    reservation_url = f"/api/v1/reservations/{reservation.json()['reservationId']}"
+    assert client.get(reservation_url, headers=customer).status_code == 200
+    for request in ("get", "post", "get"):
+        assert _terminate_backends(core) >= 1
+        if request == "get":
+            assert client.get(reservation_url, headers=customer).status_code == 200
+        else:
+            response = client.post(
+                "/api/v1/orders",
+                json=order_request(reservation.json()["reservationId"]),
+                headers={**customer, "Idempotency-Key": new_key()},
+            )
+            assert response.status_code == 201, response.text
+
+
+def _terminate_backends(core: App) -> int:
+    database = make_url(core.settings.effective_database_url).database
+    conninfo = server_url().set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as admin:
+        rows = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (database,),
+        ).fetchall()
+    return len(rows)
+
+
+@pytest.mark.postgres
+def test_the_postgres_pool_recycles_instead_of_pinging() -> None:
+    with postgres_database() as url:
+        engine = make_engine(url)
+        try:
+            assert engine.pool._pre_ping is False  # what create_engine(pool_pre_ping=...) sets
+            assert engine.pool._recycle == 1800
+        finally:
+            engine.dispose()
