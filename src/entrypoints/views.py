@@ -19,7 +19,7 @@ from checkout_core.model.vehicle import Disclosure, Vehicle
 from checkout_core.money import Money
 from checkout_core.ports.documents import SealReport
 from checkout_core.ports.payments import GatewayRecord
-from checkout_core.pricing.quote import pricing_to_dict
+from checkout_core.pricing.quote import Pricing
 from checkout_core.usecases.ledger_audit import INVARIANTS, AuditReport
 from checkout_core.usecases.order_view import (
     NextStep,
@@ -403,4 +403,27 @@ def audit_report_to_dict(report: AuditReport) -> dict[str, Any]:
             for f in report.findings
         ],
         "counts": {name: sum(1 for f in report.findings if f.invariant == name) for name in INVARIANTS},
+    }
+
+
+def pricing_to_dict(pricing: Pricing) -> dict[str, Any]:
+    """The spec's JSON ``pricing`` object: camelCase keys, amounts in cents.
+
+    ``tradeInCredit`` is negated, as the spec shows it (it reduces the price). Rates are
+    floats made from the Decimal's text, so ``Decimal("0.13")`` becomes exactly ``0.13``.
+    """
+    return {
+        "vehiclePrice": pricing.vehicle_price.cents,
+        "tradeInCredit": -pricing.trade_in_credit.cents,
+        "adminFee": pricing.admin_fee.cents,
+        "documentationFee": pricing.documentation_fee.cents,
+        "subtotal": pricing.subtotal.cents,
+        "taxRate": float(str(pricing.tax.rate)),
+        "taxAmount": pricing.tax.total.cents,
+        "totalDue": pricing.total_due.cents,
+        "taxes": [
+            {"kind": line.kind, "rate": float(str(line.rate)), "amount": line.amount.cents}
+            for line in pricing.tax.lines
+        ],
+        "province": pricing.province,
     }

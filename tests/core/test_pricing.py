@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from checkout_core.errors import ValidationFailed
 from checkout_core.money import Money
-from checkout_core.pricing import FeeSchedule, Pricing, price_purchase, pricing_to_dict
+from checkout_core.pricing import FeeSchedule, Pricing, price_purchase
 from checkout_core.tax import PROVINCES
+from entrypoints.views import pricing_to_dict
 
 TODAY = date(2025, 12, 23)
 SPEC_FEES = FeeSchedule(admin_fee=Money(49900), documentation_fee=Money(15000))

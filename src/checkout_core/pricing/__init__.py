@@ -8,7 +8,7 @@ from checkout_core.pricing.financing import (
     financed_amount,
     monthly_payment,
 )
-from checkout_core.pricing.quote import Pricing, price_purchase, pricing_to_dict
+from checkout_core.pricing.quote import Pricing, price_purchase
 
 __all__ = [
     "MAX_APR_PERCENT",
@@ -19,5 +19,4 @@ __all__ = [
     "financed_amount",
     "monthly_payment",
     "price_purchase",
-    "pricing_to_dict",
 ]

@@ -10,7 +10,6 @@ The order of operations is the one on a Canadian bill of sale and in the spec's 
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 import attrs
 
@@ -96,26 +95,3 @@ def price_purchase(
         tax=tax,
         total_due=subtotal + tax.total,
     )
-
-
-def pricing_to_dict(pricing: Pricing) -> dict[str, Any]:
-    """The spec's JSON ``pricing`` object: camelCase keys, amounts in cents.
-
-    ``tradeInCredit`` is negated, as the spec shows it (it reduces the price). Rates are
-    floats made from the Decimal's text, so ``Decimal("0.13")`` becomes exactly ``0.13``.
-    """
-    return {
-        "vehiclePrice": pricing.vehicle_price.cents,
-        "tradeInCredit": -pricing.trade_in_credit.cents,
-        "adminFee": pricing.admin_fee.cents,
-        "documentationFee": pricing.documentation_fee.cents,
-        "subtotal": pricing.subtotal.cents,
-        "taxRate": float(str(pricing.tax.rate)),
-        "taxAmount": pricing.tax.total.cents,
-        "totalDue": pricing.total_due.cents,
-        "taxes": [
-            {"kind": line.kind, "rate": float(str(line.rate)), "amount": line.amount.cents}
-            for line in pricing.tax.lines
-        ],
-        "province": pricing.province,
-    }

@@ -10,9 +10,10 @@ import click
 from checkout_core.money import Money
 from checkout_core.pricing.fees import FeeSchedule
 from checkout_core.pricing.financing import financed_amount, monthly_payment
-from checkout_core.pricing.quote import price_purchase, pricing_to_dict
+from checkout_core.pricing.quote import price_purchase
 from entrypoints.cli.output import domain_errors, emit_json, table
 from entrypoints.settings import load_settings
+from entrypoints.views import pricing_to_dict
 
 
 def _cents(value: int, name: str) -> Money:
