@@ -3,8 +3,9 @@ write ``bench/results/<timestamp>.json`` and ``bench/results/latest.json``.
 
 Sections: statements, http, pdf, expiry, memory, storage (an agreement stored to S3 against the
 local store), flash (a flash sale over two hosts) — all by default, in that order. ``--quick``
-runs a small version of each (about two minutes in all); the full run takes longer, mostly in
-the 10,000-reservation expiry sweeps."""
+runs a small version of each (a few minutes in all, about 3 of them the http section's three
+repetitions of every run); the full run takes longer, mostly in the 10,000-reservation expiry
+sweeps and the http section (about 11 minutes)."""
 
 from __future__ import annotations
 
@@ -60,8 +61,9 @@ def _runner(name: str, workers: int) -> Callable[[bool], Section]:
     raise ValueError(name)
 
 
-def markdown(document: dict[str, Any]) -> str:
-    """A results file as Markdown: the machine, then each section's table and notes."""
+def markdown(document: dict[str, Any], only: list[str] | None = None) -> str:
+    """A results file as Markdown: the machine, then each section's table and notes (of the
+    ``only`` sections, if given)."""
     m = document["machine"]
     lines = [
         f"Measured {document['started_at'][:16].replace('T', ' ')} UTC{' (--quick)' if document['quick'] else ''} "
@@ -69,8 +71,8 @@ def markdown(document: dict[str, Any]) -> str:
         f"commit {m['git_commit']}; load average {m['load_average_at_start'][0]:.1f} at start, "
         f"{m['load_average_at_end'][0]:.1f} at the end (the machine is shared).",
     ]
-    for section in document["sections"].values():
-        if "error" in section:
+    for name, section in document["sections"].items():
+        if "error" in section or (only and name not in only):
             continue
         lines += ["", f"**{section['title']}**", "", render_markdown(section["headers"], section["rows"])]
         lines += [""] + [f"- {note}" for note in section["notes"]] if section["notes"] else []
@@ -81,18 +83,19 @@ def main(argv: list[str] | None = None) -> int:
     """Run the chosen sections; exit 1 if one of them failed to run (not if a target was missed)."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("sections", nargs="*", metavar="section", help="any of: " + ", ".join(SECTIONS))
-    parser.add_argument("--quick", action="store_true", help="a small version of everything (< 2 minutes)")
+    parser.add_argument("--quick", action="store_true", help="a small version of everything (a few minutes)")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers in the http section (default 1)")
     parser.add_argument("--results", type=Path, default=REPO_ROOT / "bench" / "results", help="where the JSON files go")
     parser.add_argument(
         "--markdown",
         type=Path,
         metavar="RESULTS_JSON",
-        help="run nothing: print that results file's tables as Markdown (for docs/operations.md)",
+        help="run nothing: print that results file's tables (of the sections named, else all) as Markdown "
+        "(docs/operations.md's current tables are made so)",
     )
     args = parser.parse_args(argv)
     if args.markdown:
-        print(markdown(json.loads(args.markdown.read_text())))
+        print(markdown(json.loads(args.markdown.read_text()), args.sections or None))
         return 0
     unknown = [s for s in args.sections if s not in SECTIONS]
     if unknown:

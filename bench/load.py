@@ -4,15 +4,23 @@ working through a fixed list of requests (never more than given, never longer th
 Threads rather than asyncio because the server under test runs sync handlers in a thread pool
 and we want N truly concurrent connections; the generator's own CPU use is reported, since on
 a 2-core machine it competes with the server (a generator near one full core means the figure
-is a floor, most of all for the fast baseline)."""
+is a floor, most of all for the fast baseline).
+
+:func:`run_load` runs in the caller's process (tests use it so); the benchmark runs it in a
+process of its own, :class:`LoadProcess`, so that what the generator costs is that process's
+CPU time alone — not shared with the benchmark's bookkeeping (reading ``/proc``, querying
+``pg_stat_activity``) nor slowed by it through one interpreter lock."""
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Connection
+from types import TracebackType
 from typing import Any
 
 import attrs
@@ -166,3 +174,70 @@ def run_load(
         wall = time.perf_counter() - clock["t0"]
         cpu = time.process_time() - cpu0
     return LoadResult(outcomes, wall, cpu, clients)
+
+
+def _keeper(statuses: frozenset[int]) -> Callable[[Call, int], bool]:
+    """A ``keep_body`` that keeps the bodies of answers with one of ``statuses``."""
+    return lambda _call, status: status in statuses
+
+
+def _serve(connection: Connection) -> None:
+    """The generator process: run each job received, send back its :class:`LoadResult`."""
+    while True:
+        job = connection.recv()
+        if job is None:
+            return
+        base_urls, calls, options, keep_statuses = job
+        try:
+            result: LoadResult | BaseException = run_load(base_urls, calls, **options, keep_body=_keeper(keep_statuses))
+        except Exception as error:  # sent to the caller, which raises it
+            result = error
+        connection.send(result)
+
+
+class LoadProcess:
+    """:func:`run_load` in a process of its own (``spawn``: nothing of the caller's state, its
+    engines or threads, is copied into it). Use as a context manager; one job at a time.
+
+    ``LoadResult.client_cpu_seconds`` is then the generator process's whole CPU time during
+    the run (all its client threads), measured inside it."""
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._connection, child = context.Pipe()
+        self._process = context.Process(target=_serve, args=(child,), name="bench-load", daemon=True)
+        self._process.start()
+        child.close()
+
+    def run(
+        self,
+        base_urls: Sequence[str],
+        calls: Sequence[Call],
+        *,
+        clients: int,
+        max_seconds: float = 120.0,
+        together: bool = False,
+        keep_statuses: frozenset[int] = frozenset(),
+    ) -> LoadResult:
+        """As :func:`run_load`; ``keep_statuses``: the statuses whose JSON bodies come back."""
+        options = {"clients": clients, "max_seconds": max_seconds, "together": together}
+        self._connection.send((list(base_urls), list(calls), options, keep_statuses))
+        result: LoadResult | BaseException = self._connection.recv()
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def close(self) -> None:
+        """Ask the process to end, and wait for it."""
+        if self._process.is_alive():
+            self._connection.send(None)
+            self._process.join(30)
+        self._connection.close()
+
+    def __enter__(self) -> LoadProcess:
+        return self
+
+    def __exit__(
+        self, _type: type[BaseException] | None, _value: BaseException | None, _tb: TracebackType | None
+    ) -> None:
+        self.close()

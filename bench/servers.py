@@ -114,6 +114,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime: fields 14 and 15 of stat
 
 
+def host_cpu_seconds() -> float:
+    """CPU seconds all processes of this host have used since boot (busy time of every core,
+    from /proc/stat: everything but idle and iowait); 0 where /proc/stat is missing."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except (OSError, IndexError):
+        return 0.0
+    ticks = [int(f) for f in fields[:8]]  # user nice system idle iowait irq softirq steal
+    return (sum(ticks) - ticks[3] - ticks[4]) / _TICKS
+
+
 def cmdline(pid: int) -> str:
     """The process's command line, for telling workers from supervisors."""
     try:
