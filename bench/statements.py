@@ -528,6 +528,11 @@ def summarize(statement: str) -> str:
     """``SELECT reservations WHERE id … FOR UPDATE``: the verb, the table and the WHERE columns,
     without the long column lists (enough to see which repository call sent it)."""
     verb = statement.split(" ", 1)[0].upper()
+    if verb == "WITH":
+        # Writes in one statement (PostgreSQL data-modifying CTEs): ``WITH INSERT outbox + UPDATE …``.
+        writes = re.findall(r"\bAS\s*\(\s*(INSERT INTO|UPDATE|DELETE FROM) (\w+)", statement)
+        if writes:
+            return "WITH " + " + ".join(f"{v.split(' ')[0]} {t}" for v, t in writes)
     if verb == "SELECT":
         table = re.search(r"\bFROM (\w+)", statement)
     elif verb == "INSERT":

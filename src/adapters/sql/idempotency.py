@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar, Token
 from datetime import datetime
 from types import TracebackType
@@ -105,15 +105,39 @@ def _claim_with(
     raise RuntimeError(f"could not claim idempotency key {key!r}: it keeps being claimed and released")
 
 
-def _store_with(execute: Execute, scope: str, key: str, answer: StoredAnswer) -> None:
+def _store_with(
+    execute: Execute,
+    scope: str,
+    key: str,
+    answer: StoredAnswer,
+    outbox: Sequence[Mapping[str, Any]] = (),
+    *,
+    combine: bool = False,
+) -> None:
+    """Store the answer of a claimed key (KeyError if it is not claimed), after writing the
+    ``outbox`` rows of the parked transaction: both in one statement with ``combine``
+    (PostgreSQL's data-modifying CTEs; SQLite has none, and its statements cost no round trip)."""
     params = {
         "v_status_code": answer.status_code,
         "v_body": answer.body,
         "v_content_type": answer.content_type,
         **sql.where_params(scope=scope, key=key),
     }
-    if execute(_STORE, params).rowcount != 1:
+    if outbox and combine:
+        writes = [sql.bound(sql.insert(tables.outbox), list(outbox)), sql.bound(_STORE, params)]
+        written, stored = (int(count) for count in execute(sql.combined(writes), None).one())
+        if written != len(outbox):  # cannot happen (a plain INSERT), but never lose an event silently
+            raise RuntimeError(f"{written} of {len(outbox)} outbox rows written")
+    else:
+        _write_outbox(execute, outbox)
+        stored = execute(_STORE, params).rowcount
+    if stored != 1:
         raise KeyError((scope, key))
+
+
+def _write_outbox(execute: Execute, outbox: Sequence[Mapping[str, Any]]) -> None:
+    if outbox:
+        execute(sql.insert(tables.outbox), list(outbox))
 
 
 class _Claim(enum.Enum):
@@ -150,7 +174,8 @@ class SqlCall:
         self.now = now
         self._claim = _Claim.NONE
         self._connection: Connection | None = None
-        self._parked: tuple[Connection, Callable[[], None]] | None = None
+        #: The final transaction of a unit of work, its after-commit handlers and its outbox rows.
+        self._parked: tuple[Connection, Callable[[], None], Sequence[Mapping[str, Any]]] | None = None
         self._finished = False
         self._token: Token[SqlCall | None] | None = None
         self.existing: IdempotencyRecord | None = None
@@ -238,10 +263,11 @@ class SqlCall:
         """A unit of work begins: a final transaction still parked was not the last after all
         (something followed the marked commit), so it commits now, without the answer."""
         if self._parked is not None:
-            connection, after_commit = self._parked
+            connection, after_commit, outbox = self._parked
             self._parked = None
             try:
                 with translate_db_errors():
+                    _write_outbox(_executor(connection), outbox)
                     connection.commit()
             except BaseException:
                 self.claim_lost()  # if the claim was in it, it is gone with it
@@ -299,10 +325,18 @@ class SqlCall:
         if self._claim is _Claim.HELD:
             self._claim = _Claim.NONE
 
-    def park(self, connection: Connection, after_commit: Callable[[], None], *, holds_claim: bool) -> None:
-        """Keep a unit of work's final transaction open for :meth:`finish` to COMMIT."""
+    def park(
+        self,
+        connection: Connection,
+        after_commit: Callable[[], None],
+        *,
+        holds_claim: bool,
+        outbox: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        """Keep a unit of work's final transaction open for :meth:`finish` to COMMIT, with the
+        ``outbox`` rows it staged (written before the COMMIT, with the answer when there is one)."""
         self.before_transaction()  # cannot happen (a unit of work began since), but never lose one
-        self._parked = (connection, after_commit)
+        self._parked = (connection, after_commit, outbox)
         if holds_claim:
             self._claim = _Claim.HELD
 
@@ -310,15 +344,17 @@ class SqlCall:
 
     def _commit_parked(self, answer: StoredAnswer | None) -> None:
         assert self._parked is not None
-        connection, after_commit = self._parked
+        connection, after_commit, outbox = self._parked
         self._parked = None
         committed_before = self._claim is _Claim.COMMITTED
         try:
             with translate_db_errors():
                 execute = _executor(connection)
                 if answer is not None:
-                    _store_with(execute, self.scope, self.key, answer)
+                    combine = connection.dialect.name == "postgresql"
+                    _store_with(execute, self.scope, self.key, answer, outbox, combine=combine)
                 else:
+                    _write_outbox(execute, outbox)
                     execute(_RELEASE, sql.where_params(scope=self.scope, key=self.key))
                 connection.commit()
         except BaseException:

@@ -777,6 +777,12 @@ class SqlOutbox(_Repo[StoredEvent]):
     def discard(self) -> None:
         self._pending.clear()
 
+    def take(self) -> list[dict[str, Any]]:
+        """The staged rows, handed over unwritten (a parked final transaction writes them with
+        the request's stored answer: :meth:`adapters.sql.idempotency.SqlCall.park`)."""
+        rows, self._pending = self._pending, []
+        return rows
+
     def for_aggregate(self, aggregate_id: str) -> Sequence[StoredEvent]:
         self.flush()
         return self._find(aggregate_id=aggregate_id)

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Delete, Insert, Select, Table, Update, bindparam, select
+from sqlalchemy import ColumnElement, Delete, Insert, Select, Table, Update, bindparam, func, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.elements import BindParameter
 
 
 def dialect_insert(dialect_name: str, table: Table) -> postgresql.Insert | sqlite.Insert:
@@ -99,3 +101,33 @@ def update_rows(
     statement, first = update_row(table, rows[0], wheres[0])
     params = [first, *(update_row(table, r, w)[1] for r, w in zip(rows[1:], wheres[1:], strict=True))]
     return statement, params
+
+
+# -- several writes in one statement (PostgreSQL) --------------------------------------------------
+
+
+def bound(statement: Insert | Update, params: Any) -> Insert | Update:
+    """``statement`` with ``params`` in it rather than passed at execution, so that several can
+    share one statement without their parameter names colliding: an INSERT takes them as its
+    VALUES (a list: one multi-row INSERT), the named parameters of an UPDATE become anonymous
+    ones holding the value (typed as before, by their column)."""
+    if isinstance(statement, Insert):
+        return statement.values(params)
+    values: Mapping[str, Any] = params
+
+    def replace(element: Any, **kw: Any) -> Any:
+        if isinstance(element, BindParameter) and element.key in values:
+            return bindparam(None, values[element.key], type_=element.type, unique=True)
+        return None
+
+    # Typed for column expressions, but it copies any clause (the statement given is unchanged).
+    traversable = cast(visitors.ExternallyTraversible, statement)
+    return cast(Update, visitors.replacement_traverse(traversable, {}, replace))
+
+
+def combined(writes: Sequence[Insert | Update]) -> Select[Any]:
+    """One PostgreSQL statement running every write of ``writes`` (data-modifying CTEs with
+    ``RETURNING 1``) and answering one row: each write's row count, in order. The writes share
+    one snapshot and do not see each other's rows: never two of the same table."""
+    ctes = [w.returning(literal_column("1")).cte(f"w{n}") for n, w in enumerate(writes)]
+    return select(*(select(func.count()).select_from(c).scalar_subquery() for c in ctes))

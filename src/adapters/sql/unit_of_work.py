@@ -194,14 +194,14 @@ class SqlUnitOfWork(UnitOfWorkBase):
 
     def _defer_commit(self, after_commit: Callable[[], None]) -> bool:
         """A final commit inside a request: the transaction is parked with the request, which
-        stores its answer in it and commits (see :mod:`adapters.sql.idempotency`)."""
+        stores its answer in it and commits (see :mod:`adapters.sql.idempotency`). The staged
+        outbox rows go with it, unwritten: nothing in the use case reads them, and on PostgreSQL
+        they are written by the statement that stores the answer (one round trip less)."""
         call = self._call
         if call is None or self._connection is None or not call.open:
             return False
-        with translate_db_errors():
-            self._outbox.flush()
         connection, self._connection = self._connection, None
-        call.park(connection, after_commit, holds_claim=self._holds_claim)
+        call.park(connection, after_commit, holds_claim=self._holds_claim, outbox=self._outbox.take())
         self._holds_claim = self._began = self._wrote = False
         return True
 
