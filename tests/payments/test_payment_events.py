@@ -271,18 +271,20 @@ def test_a_claim_is_released_when_handling_fails_so_the_redelivery_is_handled(
     # listed makes us ask the gateway about it, and the gateway is down this time.
     refund = _sandbox(memory_app).refund(charge_ref=charge.ref, amount=Money(1000), idempotency_key="k", reason="")
     with memory_app.ctx.uow() as uow:
-        uow.ledger.add_refund(
-            Refund(
-                id="rfd_pending",
-                payment_id=deposit.id,
-                amount=Money(1000),
-                status=RefundStatus.PENDING,
-                idempotency_key="k",
-                reason="test",
-                created_at=clock.now(),
-                updated_at=clock.now(),
-                gateway_ref=refund.ref,
-            )
+        uow.ledger.add_refunds(
+            [
+                Refund(
+                    id="rfd_pending",
+                    payment_id=deposit.id,
+                    amount=Money(1000),
+                    status=RefundStatus.PENDING,
+                    idempotency_key="k",
+                    reason="test",
+                    created_at=clock.now(),
+                    updated_at=clock.now(),
+                    gateway_ref=refund.ref,
+                )
+            ]
         )
         uow.commit()
     refunded = charge_refunded_event(charge, [refund], clock, listed=False)

@@ -1,5 +1,5 @@
 """The batch repository methods of the set-based expiry sweep, against the in-memory adapter,
-SQLite and PostgreSQL: ``VehicleRepository.release_many``, ``ReservationRepository.save`` of several
+SQLite and PostgreSQL: ``VehicleRepository.set_status`` of several cars, ``ReservationRepository.save`` of several
 and ``PaymentLedger.payments_for(idempotency_keys=…)`` / ``add_refunds`` / ``save_payment`` of several
 / ``save_refunds``."""
 
@@ -24,7 +24,7 @@ from tests.sql.conftest import Backend
 from tests.sql.test_contract import _ledger_world, add_reservation, seed
 
 
-def test_release_many_only_releases_reserved_cars(backend: Backend) -> None:
+def test_set_status_of_several_cars_only_releases_reserved_ones(backend: Backend) -> None:
     with backend.uow() as uow:
         uow.vehicles.upsert(vehicle("veh_1", status=VehicleStatus.RESERVED))
         uow.vehicles.upsert(vehicle("veh_2", status=VehicleStatus.RESERVED))
@@ -32,8 +32,9 @@ def test_release_many_only_releases_reserved_cars(backend: Backend) -> None:
         uow.vehicles.upsert(vehicle("veh_4", status=VehicleStatus.SOLD))
         uow.commit()
     with backend.uow() as uow:
-        assert uow.vehicles.release_many(["veh_1", "veh_2", "veh_3", "veh_4", "veh_missing", "veh_1"]) == 2
-        assert uow.vehicles.release_many([]) == 0
+        several = ["veh_1", "veh_2", "veh_3", "veh_4", "veh_missing", "veh_1"]
+        assert uow.vehicles.set_status(several, VehicleStatus.AVAILABLE, expected=VehicleStatus.RESERVED) == 2
+        assert uow.vehicles.set_status([], VehicleStatus.AVAILABLE, expected=VehicleStatus.RESERVED) == 0
         uow.commit()
     with backend.uow() as uow:
         statuses = {v.id: v.status for v in uow.vehicles.list()}
@@ -114,7 +115,7 @@ def test_add_refunds_skips_keys_that_exist(backend: Backend) -> None:
     _ledger_world(backend)
     with backend.uow() as uow:
         uow.ledger.add_payment(payment("pay_1"))
-        uow.ledger.add_refund(refund("rfd_old", key="pay_1:reservation_expired"))
+        uow.ledger.add_refunds([refund("rfd_old", key="pay_1:reservation_expired")])
         uow.commit()
     fresh = [
         refund("rfd_1", status=RefundStatus.PENDING),
@@ -174,9 +175,9 @@ def test_save_refunds_skips_refunds_settled_meanwhile(backend: Backend) -> None:
     _ledger_world(backend)
     with backend.uow() as uow:
         uow.ledger.add_payment(payment("pay_1"))
-        uow.ledger.add_refund(refund("rfd_1", status=RefundStatus.PENDING))
-        uow.ledger.add_refund(refund("rfd_2", status=RefundStatus.PENDING))
-        uow.ledger.add_refund(refund("rfd_3", status=RefundStatus.SUCCEEDED))
+        uow.ledger.add_refunds([refund("rfd_1", status=RefundStatus.PENDING)])
+        uow.ledger.add_refunds([refund("rfd_2", status=RefundStatus.PENDING)])
+        uow.ledger.add_refunds([refund("rfd_3", status=RefundStatus.SUCCEEDED)])
         uow.commit()
     later = T0 + timedelta(hours=1)
     answers = [

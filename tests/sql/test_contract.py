@@ -213,9 +213,9 @@ def test_vehicle_list_filters_orders_and_pages(backend: Backend) -> None:
 def test_claim_only_takes_an_available_car(backend: Backend) -> None:
     seed(backend)
     with backend.uow() as uow:
-        assert uow.vehicles.set_status("veh_1", VehicleStatus.RESERVED, expected=VehicleStatus.AVAILABLE) is True
-        assert uow.vehicles.set_status("veh_1", VehicleStatus.RESERVED, expected=VehicleStatus.AVAILABLE) is False
-        assert uow.vehicles.set_status("veh_missing", VehicleStatus.RESERVED, expected=VehicleStatus.AVAILABLE) is False
+        assert uow.vehicles.set_status("veh_1", VehicleStatus.RESERVED, expected=VehicleStatus.AVAILABLE) == 1
+        assert uow.vehicles.set_status("veh_1", VehicleStatus.RESERVED, expected=VehicleStatus.AVAILABLE) == 0
+        assert uow.vehicles.set_status("veh_missing", VehicleStatus.RESERVED, expected=VehicleStatus.AVAILABLE) == 0
         uow.commit()
     with backend.uow() as uow:
         stored = uow.vehicles.get("veh_1")
@@ -226,10 +226,10 @@ def test_claim_only_takes_an_available_car(backend: Backend) -> None:
 def test_set_status_checks_the_expected_status(backend: Backend) -> None:
     seed(backend)
     with backend.uow() as uow:
-        assert uow.vehicles.set_status("veh_1", VehicleStatus.AVAILABLE, expected=VehicleStatus.RESERVED) is False
-        assert uow.vehicles.set_status("veh_1", VehicleStatus.SOLD) is True
-        assert uow.vehicles.set_status("veh_1", VehicleStatus.SOLD, expected=VehicleStatus.SOLD) is True
-        assert uow.vehicles.set_status("veh_missing", VehicleStatus.SOLD) is False
+        assert uow.vehicles.set_status("veh_1", VehicleStatus.AVAILABLE, expected=VehicleStatus.RESERVED) == 0
+        assert uow.vehicles.set_status("veh_1", VehicleStatus.SOLD) == 1
+        assert uow.vehicles.set_status("veh_1", VehicleStatus.SOLD, expected=VehicleStatus.SOLD) == 1
+        assert uow.vehicles.set_status("veh_missing", VehicleStatus.SOLD) == 0
         uow.commit()
     with backend.uow() as uow:
         stored = uow.vehicles.get("veh_1")
@@ -563,7 +563,7 @@ def test_reservation_with_its_vehicle(backend: Backend) -> None:
     seed(backend, "veh_1")
     add_reservation(backend, reservation("res_1", vehicle_id="veh_1"))
     with backend.uow() as uow:
-        found = uow.reservations.get_with_vehicle("res_1", for_update=True)
+        found = uow.reservations.get_with_vehicle("res_1")
         assert found is not None
         held, car = found
         assert held == uow.reservations.get("res_1")
@@ -720,9 +720,9 @@ def test_refunds(backend: Backend) -> None:
     _ledger_world(backend)
     with backend.uow() as uow:
         uow.ledger.add_payment(payment("pay_1"))
-        uow.ledger.add_refund(refund("rfd_2", created_at=T0 + timedelta(hours=1), status=RefundStatus.PENDING))
-        uow.ledger.add_refund(refund("rfd_1", created_at=T0, status=RefundStatus.PENDING))
-        uow.ledger.add_refund(refund("rfd_3", created_at=T0 + timedelta(hours=2)))
+        uow.ledger.add_refunds([refund("rfd_2", created_at=T0 + timedelta(hours=1), status=RefundStatus.PENDING)])
+        uow.ledger.add_refunds([refund("rfd_1", created_at=T0, status=RefundStatus.PENDING)])
+        uow.ledger.add_refunds([refund("rfd_3", created_at=T0 + timedelta(hours=2))])
         uow.commit()
     with backend.uow() as uow:
         ledger = uow.ledger
@@ -742,7 +742,7 @@ def test_refunds(backend: Backend) -> None:
         assert settled is not None
         settled.status = RefundStatus.FAILED
         settled.failure_code = "expired_or_canceled_card"
-        ledger.save_refund(settled)
+        assert ledger.save_refunds([settled]) == 1
         uow.commit()
     with backend.uow() as uow:
         assert uow.ledger.get_refund("rfd_1") == settled
@@ -905,9 +905,9 @@ def test_pending_refunds_of_one_payment_method_are_filtered_before_the_limit(bac
         uow.ledger.add_payment(payment("pay_1"))
         uow.ledger.add_payment(attrs.evolve(payment("pay_2"), method=PaymentMethod.BANK_TRANSFER))
         for n in range(3):  # older card refunds that stay pending
-            uow.ledger.add_refund(refund(f"rfd_c{n}", payment_id="pay_1", status=RefundStatus.PENDING))
-        uow.ledger.add_refund(
-            refund("rfd_bank", payment_id="pay_2", status=RefundStatus.PENDING, created_at=T0 + timedelta(hours=1))
+            uow.ledger.add_refunds([refund(f"rfd_c{n}", payment_id="pay_1", status=RefundStatus.PENDING)])
+        uow.ledger.add_refunds(
+            [refund("rfd_bank", payment_id="pay_2", status=RefundStatus.PENDING, created_at=T0 + timedelta(hours=1))]
         )
         uow.commit()
     with backend.uow() as uow:
@@ -928,9 +928,8 @@ def test_refund_idempotency_key_is_unique(backend: Backend) -> None:
     _ledger_world(backend)
     with backend.uow() as uow:
         uow.ledger.add_payment(payment("pay_1"))
-        uow.ledger.add_refund(refund("rfd_1", key="pay_1:reservation_expired"))
-        with pytest.raises(Conflict):
-            uow.ledger.add_refund(refund("rfd_2", key="pay_1:reservation_expired"))
+        assert [r.id for r in uow.ledger.add_refunds([refund("rfd_1", key="pay_1:reservation_expired")])] == ["rfd_1"]
+        assert uow.ledger.add_refunds([refund("rfd_2", key="pay_1:reservation_expired")]) == []  # key taken
         uow.commit()
     with backend.uow() as uow:
         assert [r.id for r in uow.ledger.refunds_for("pay_1")] == ["rfd_1"]

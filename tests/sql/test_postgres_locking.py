@@ -173,11 +173,11 @@ def test_two_concurrent_refunds_of_one_payment_cannot_both_reserve_the_amount(pg
         assert a is not None
         assert b is not None
         a.refunded = a.refunded + Money(7500)
-        first.ledger.add_refund(refund("rfd_a", payment_id="pay_1", key="pay_1:order_cancelled"))
+        first.ledger.add_refunds([refund("rfd_a", payment_id="pay_1", key="pay_1:order_cancelled")])
         first.ledger.save_payment(a)
         first.commit()
         b.refunded = b.refunded + Money(7500)
-        second.ledger.add_refund(refund("rfd_b", payment_id="pay_1", key="pay_1:refund"))
+        second.ledger.add_refunds([refund("rfd_b", payment_id="pay_1", key="pay_1:refund")])
         with pytest.raises(Conflict):
             second.ledger.save_payment(b)
     with _uow(pg_engine) as uow:

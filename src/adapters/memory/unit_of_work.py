@@ -95,7 +95,8 @@ class _Table(Generic[E]):
             self._uow.track(mine)
         return mine
 
-    def _get(self, record_id: str) -> E | None:
+    def get(self, record_id: str, *, for_update: bool = False) -> E | None:
+        """The record, or None (one lock serialises units of work: nothing to lock)."""
         found = self._rows.get(record_id)
         return None if found is None else self._out(found)
 
@@ -107,6 +108,13 @@ class _Table(Generic[E]):
         if isinstance(stored, Aggregate):
             stored.pending_events = []
         self._rows[key or record.id] = stored
+
+    def _add(self, value: E, key: str | None = None) -> None:
+        """Insert a new record: Conflict if its key (the SQL primary key) is taken."""
+        record: Any = value
+        if (key or record.id) in self._rows:
+            raise Conflict(f"{self.table} {key or record.id} exists")
+        self._put(value, key)
 
     def _find(
         self,
@@ -128,12 +136,12 @@ class _Table(Generic[E]):
         if len(given) != 1:
             raise TypeError(f"look up by exactly one of {sorted(by)}")
         ((name, value),) = given
-        return self._get(value) if name == "id" else next(iter(self._find(limit=1, **{name: value})), None)
+        return self.get(value) if name == "id" else next(iter(self._find(limit=1, **{name: value})), None)
 
-    def _changed(self, record_id: str, expected: object) -> bool:
-        """True when the stored record is missing or not in the ``expected`` status."""
+    def _changed(self, record_id: str, expected: object = None) -> bool:
+        """True when the stored record is missing or not in the ``expected`` status (when given)."""
         current: Any = self._rows.get(record_id)
-        return current is None or current.status is not expected
+        return current is None or (expected is not None and current.status is not expected)
 
 
 #: ``field__op`` filters, as the SQL adapter's ``_Repo._find`` reads them.
@@ -153,9 +161,6 @@ def _equal(value: object, **wanted: object) -> bool:
 class _Directory(_Table[E]):
     order = staticmethod(lambda v: v.id)
 
-    def get(self, record_id: str) -> E | None:
-        return self._get(record_id)
-
     def upsert(self, value: E) -> None:
         self._put(value)
 
@@ -168,15 +173,14 @@ class MemoryVehicles(_Directory[Vehicle]):
     def list(self, *, status: VehicleStatus | None = None, limit: int = 100, offset: int = 0) -> Sequence[Vehicle]:
         return self._find(limit=limit, offset=offset, status=status)
 
-    def set_status(self, vehicle_id: str, status: VehicleStatus, *, expected: VehicleStatus | None = None) -> bool:
-        if vehicle_id not in self._rows or (expected is not None and self._changed(vehicle_id, expected)):
-            return False
-        self._rows[vehicle_id] = attrs.evolve(self._rows[vehicle_id], status=status)
-        return True
-
-    def release_many(self, vehicle_ids: Sequence[str]) -> int:
-        released = VehicleStatus.AVAILABLE
-        return sum(self.set_status(v, released, expected=VehicleStatus.RESERVED) for v in set(vehicle_ids))
+    def set_status(
+        self, vehicle_ids: str | Sequence[str], status: VehicleStatus, *, expected: VehicleStatus | None = None
+    ) -> int:
+        ids = {vehicle_ids} if isinstance(vehicle_ids, str) else set(vehicle_ids)
+        changed = [v for v in ids if not self._changed(v, expected)]
+        for vehicle_id in changed:
+            self._rows[vehicle_id] = attrs.evolve(self._rows[vehicle_id], status=status)
+        return len(changed)
 
 
 class MemoryCustomers(_Directory[Customer]):
@@ -216,18 +220,11 @@ class MemoryReservations(_Table[Reservation]):
     table = "reservations"
 
     def add(self, reservation: Reservation) -> None:
-        if reservation.id in self._rows:
-            raise Conflict(f"reservation {reservation.id} exists")
         if reservation.status in ACTIVE_STATUSES and self.active_for_vehicle(reservation.vehicle_id) is not None:
             raise VehicleUnavailable(f"vehicle {reservation.vehicle_id} is already reserved")
-        self._put(reservation)
+        self._add(reservation)
 
-    def get(self, reservation_id: str, *, for_update: bool = False) -> Reservation | None:
-        return self._get(reservation_id)
-
-    def get_with_vehicle(
-        self, reservation_id: str, *, for_update: bool = False
-    ) -> tuple[Reservation, Vehicle | None] | None:
+    def get_with_vehicle(self, reservation_id: str) -> tuple[Reservation, Vehicle | None] | None:
         found = self.get(reservation_id)
         return None if found is None else (found, self._s.vehicles.get(found.vehicle_id))
 
@@ -269,12 +266,7 @@ class MemoryOrders(_Table[Order]):
     table = "orders"
 
     def add(self, order: Order) -> None:
-        if order.id in self._rows:
-            raise Conflict(f"order {order.id} exists")
-        self._put(order)
-
-    def get(self, order_id: str, *, for_update: bool = False) -> Order | None:
-        return self._get(order_id)
+        self._add(order)
 
     def get_by_number(self, number: str) -> Order | None:
         return self._lookup(number=number)
@@ -355,9 +347,7 @@ class MemoryLedger(_Table[Payment]):
         self._put(payment)
 
     def save_payment(self, *payments: Payment, expected_status: PaymentStatus | None = None) -> None:
-        if any(p.id not in self._rows for p in payments) or (
-            expected_status is not None and any(self._changed(p.id, expected_status) for p in payments)
-        ):
+        if any(self._changed(p.id, expected_status) for p in payments):
             raise Conflict("a payment was changed by someone else (or does not exist)")
         for payment in payments:
             self._put(payment)
@@ -421,10 +411,6 @@ class MemoryLedger(_Table[Payment]):
 
     # -- refunds
 
-    def add_refund(self, refund: Refund) -> None:
-        if not self.add_refunds([refund]):
-            raise Conflict(f"a refund with key {refund.idempotency_key} exists")
-
     def add_refunds(self, refunds: Sequence[Refund]) -> Sequence[Refund]:
         keys = {r.idempotency_key for r in self._s.refunds.values()}
         added: list[Refund] = []
@@ -435,16 +421,11 @@ class MemoryLedger(_Table[Payment]):
                 added.append(refund)
         return added
 
-    def save_refunds(self, refunds: Sequence[Refund], *, expected_status: RefundStatus) -> int:
+    def save_refunds(self, refunds: Sequence[Refund], *, expected_status: RefundStatus | None = None) -> int:
         written = [r for r in refunds if not self._refunds._changed(r.id, expected_status)]
         for refund in written:
             self._refunds._put(refund)
         return len(written)
-
-    def save_refund(self, refund: Refund, *, expected_status: RefundStatus | None = None) -> None:
-        if expected_status is not None and self._refunds._changed(refund.id, expected_status):
-            raise Conflict(f"refund {refund.id} was settled by someone else")
-        self._refunds._put(refund)
 
     def get_refund(self, refund_id: str | None = None, *, gateway_ref: str | None = None) -> Refund | None:
         return self._refunds._lookup(id=refund_id, gateway_ref=gateway_ref)
@@ -478,9 +459,7 @@ class MemoryLedger(_Table[Payment]):
     def add_dispute(self, dispute: Dispute) -> bool:
         if self.disputes(gateway_ref=dispute.gateway_ref):
             return False
-        if dispute.id in self._s.disputes:
-            raise Conflict(f"dispute {dispute.id} exists")
-        self._disputes._put(dispute)
+        self._disputes._add(dispute)
         return True
 
     def save_dispute(self, dispute: Dispute, *, expected_status: DisputeStatus) -> bool:
@@ -502,10 +481,7 @@ class MemoryAuditTrail(_Table[AuditEntry]):
     order = staticmethod(lambda e: e.sequence)
 
     def append(self, entry: AuditEntry) -> None:
-        key = f"{entry.order_id}/{entry.sequence}"
-        if key in self._rows:
-            raise Conflict(f"audit entry {entry.sequence} of {entry.order_id} exists")
-        self._put(entry, key)
+        self._add(entry, f"{entry.order_id}/{entry.sequence}")
 
     def entries(self, order_id: str) -> Sequence[AuditEntry]:
         return self._find(order_id=order_id)

@@ -190,6 +190,13 @@ def _bump_order_number(dialect_name: str) -> Insert:
 
 
 @functools.cache
+def _set_vehicle_status(guarded: bool) -> Update:
+    c = tables.vehicles.c
+    where = [c.id.in_(bindparam("ids", expanding=True))] + ([c.status == bindparam("expected")] if guarded else [])
+    return tables.vehicles.update().where(*where).values(status=bindparam("status"))
+
+
+@functools.cache
 def _assign_payment_to_order() -> Update:
     p = tables.payments
     return (
@@ -240,6 +247,10 @@ class _Repo(Generic[E]):
         row = self._run(statement, sql.where_params(**where)).mappings().first()
         return None if row is None else self._out(row)
 
+    def get(self, record_id: str, *, for_update: bool = False) -> E | None:
+        """The record, or None; ``for_update`` locks its row until the transaction ends (PostgreSQL)."""
+        return self._by(lock=for_update, id=record_id)
+
     def _lookup(self, **by: Any) -> E | None:
         """The row whose one given (not None) column equals its value."""
         given = {k: v for k, v in by.items() if v is not None}
@@ -269,10 +280,6 @@ class _Repo(Generic[E]):
         statement = select(self._t).where(*where).order_by(*order).limit(limit).offset(offset or None)
         return self._outs(sql.for_update(statement, self._dialect, skip_locked=True) if claim else statement)
 
-    def _insert(self, value: E, what: str) -> int:
-        with _unique(what):
-            return int(self._run(sql.insert(self._t), mapping.to_row(value)).rowcount)
-
     def _write(self, row: dict[str, Any], **where: Any) -> int:
         """UPDATE ``row`` (minus its ``id``) where each ``where`` column equals its value."""
         statement, params = sql.update_row(self._t, row, where, "id")
@@ -282,18 +289,10 @@ class _Repo(Generic[E]):
         """Write each of ``values`` where its ``wheres`` holds: one UPDATE (executemany when there
         are several with the same guard columns); the summed row count."""
         rows = [mapping.to_row(v) for v in values]
-        if len(rows) == 1 or len({tuple(w) for w in wheres}) > 1:
+        if len(rows) <= 1 or len({tuple(w) for w in wheres}) > 1:
             return sum(self._write(row, **where) for row, where in zip(rows, wheres, strict=True))
-        if not rows:
-            return 0
         statement, params = sql.update_rows(self._t, [_without_id(r) for r in rows], wheres)
         return int(self._run(statement, params).rowcount)
-
-    def _upsert(self, value: E) -> None:
-        row, key = mapping.to_row(value), [c.name for c in self._t.primary_key.columns]
-        statement = dialect_insert(self._dialect, self._t).values(row)
-        update = {name: statement.excluded[name] for name in row if name not in key}
-        self._run(statement.on_conflict_do_update(index_elements=key, set_=update))
 
 
 def _without_id(row: dict[str, Any]) -> dict[str, Any]:
@@ -319,11 +318,11 @@ class _Directory(_Repo[E]):
 
     _order = ("id",)
 
-    def get(self, record_id: str) -> E | None:
-        return self._by(id=record_id)
-
     def upsert(self, value: E) -> None:
-        self._upsert(value)
+        row, key = mapping.to_row(value), [c.name for c in self._t.primary_key.columns]
+        statement = dialect_insert(self._dialect, self._t).values(row)
+        update = {name: statement.excluded[name] for name in row if name not in key}
+        self._run(statement.on_conflict_do_update(index_elements=key, set_=update))
 
 
 class SqlVehicles(_Directory[Vehicle]):
@@ -334,20 +333,14 @@ class SqlVehicles(_Directory[Vehicle]):
     def list(self, *, status: VehicleStatus | None = None, limit: int = 100, offset: int = 0) -> Sequence[Vehicle]:
         return self._find(limit=limit, offset=offset, status=status)
 
-    def set_status(self, vehicle_id: str, status: VehicleStatus, *, expected: VehicleStatus | None = None) -> bool:
-        """``UPDATE … SET status=:status WHERE id=… AND status=:expected``: of concurrent callers
-        exactly one matches the row (the others wait for its lock, then no longer match); False
-        when the car is missing or not in ``expected``."""
-        where = {"id": vehicle_id} | ({} if expected is None else {"status": expected.value})
-        return self._write({"status": status.value}, **where) == 1
-
-    def release_many(self, vehicle_ids: Sequence[str]) -> int:
-        """``UPDATE vehicles SET status='available' WHERE id IN (…) AND status='reserved'``."""
-        if not vehicle_ids:
-            return 0
-        c = self._t.c
-        statement = self._t.update().where(c.id.in_(sorted(set(vehicle_ids))), c.status == VehicleStatus.RESERVED.value)
-        return int(self._run(statement.values(status=VehicleStatus.AVAILABLE.value)).rowcount)
+    def set_status(
+        self, vehicle_ids: str | Sequence[str], status: VehicleStatus, *, expected: VehicleStatus | None = None
+    ) -> int:
+        """``UPDATE … SET status=:status WHERE id IN (…) AND status=:expected``: of concurrent callers
+        exactly one matches a row (the others wait for its lock, then no longer match)."""
+        ids = sorted({vehicle_ids} if isinstance(vehicle_ids, str) else set(vehicle_ids))
+        params = {"ids": ids, "status": status.value, "expected": getattr(expected, "value", None)}
+        return int(self._run(_set_vehicle_status(expected is not None), params).rowcount) if ids else 0
 
 
 class SqlCustomers(_Directory[Customer]):
@@ -451,15 +444,9 @@ class SqlReservations(_Versioned[Reservation]):
             )
         self.remember(reservation)
 
-    def get(self, reservation_id: str, *, for_update: bool = False) -> Reservation | None:
-        """The reservation; ``for_update`` locks the row until the transaction ends (PostgreSQL)."""
-        return self._by(lock=for_update, id=reservation_id)
-
-    def get_with_vehicle(
-        self, reservation_id: str, *, for_update: bool = False
-    ) -> tuple[Reservation, Vehicle | None] | None:
+    def get_with_vehicle(self, reservation_id: str) -> tuple[Reservation, Vehicle | None] | None:
         """One ``SELECT reservations … LEFT JOIN vehicles`` (``FOR UPDATE OF reservations``)."""
-        statement = views.reservation_with_vehicle(self._dialect, for_update)
+        statement = views.reservation_with_vehicle(self._dialect)
         row = self._run(statement, {"id": reservation_id}).mappings().first()
         return None if row is None else (self._out(row), views.joined(row, "vehicle__", Vehicle))
 
@@ -515,12 +502,9 @@ class SqlOrders(_Repo[Order]):
     _t, _cls = tables.orders, Order
 
     def add(self, order: Order) -> None:
-        self._insert(order, f"order {order.id} conflicts with an existing order")
+        with _unique(f"order {order.id} conflicts with an existing order"):
+            self._run(sql.insert(self._t), mapping.to_row(order))
         self._uow.track(order)
-
-    def get(self, order_id: str, *, for_update: bool = False) -> Order | None:
-        """The order; ``for_update`` locks the row until the transaction ends (PostgreSQL)."""
-        return self._by(lock=for_update, id=order_id)
 
     def get_by_number(self, number: str) -> Order | None:
         return self._by(number=number)
@@ -536,13 +520,9 @@ class SqlOrders(_Repo[Order]):
     def awaiting_signature(self, provider: str, limit: int) -> Sequence[Order]:
         """``status = 'pending_documents'`` and the envelope document's ``status`` and
         ``provider`` (JSON fields, read by the database), oldest first."""
-        c = self._t.c
-        return self._find(
-            c.status == OrderStatus.PENDING_DOCUMENTS.value,
-            c.envelope["status"].as_string() == "sent",
-            c.envelope["provider"].as_string() == provider,
-            limit=limit,
-        )
+        sent = self._t.c.envelope["status"].as_string() == "sent"
+        at_provider = self._t.c.envelope["provider"].as_string() == provider
+        return self._find(sent, at_provider, limit=limit, status=OrderStatus.PENDING_DOCUMENTS)
 
     def get_with_parties(self, order_id: str) -> tuple[Order, Vehicle | None, Advisor | None] | None:
         """One ``SELECT orders … LEFT JOIN vehicles … LEFT JOIN advisors`` by the order's id."""
@@ -614,15 +594,11 @@ class SqlLedger(_Versioned[Payment]):
 
     def add_payment(self, payment: Payment) -> None:
         """Insert; a second payment with the same idempotency key is a Conflict (unique index)."""
-        self._add_keyed(self, payment, "payment")
+        statement = sql.insert_or_skip(self._dialect, self._t, ("idempotency_key",))
+        with _unique(f"payment {payment.id} exists"):
+            if self._run(statement, mapping.to_row(payment)).rowcount != 1:
+                raise Conflict(f"a payment with key {payment.idempotency_key} exists")
         self.remember(payment)
-
-    @staticmethod
-    def _add_keyed(repo: _Repo[Any], value: Payment | Refund, what: str) -> None:
-        statement = sql.insert_or_skip(repo._dialect, repo._t, ("idempotency_key",))
-        with _unique(f"{what} {value.id} exists"):
-            if repo._run(statement, mapping.to_row(value)).rowcount != 1:
-                raise Conflict(f"a {what} with key {value.idempotency_key} exists")
 
     def save_payment(self, *payments: Payment, expected_status: PaymentStatus | None = None) -> None:
         """``UPDATE … WHERE id = :id AND status = :read AND refunded_cents = :read`` (executemany for
@@ -674,39 +650,27 @@ class SqlLedger(_Versioned[Payment]):
 
     # -- refunds
 
-    def add_refund(self, refund: Refund) -> None:
-        """Insert; a second refund with the same idempotency key is a Conflict (unique index)."""
-        self._add_keyed(self._refunds, refund, "refund")
-
     def add_refunds(self, refunds: Sequence[Refund]) -> Sequence[Refund]:
         """One executemany ``INSERT … ON CONFLICT (idempotency_key) DO NOTHING`` of a statement
         prepared once. The refunds returned are those inserted; the others were opened before (a
-        replay) — told apart, only when some row was skipped, by one more ``SELECT`` of the ids."""
+        replay) — told apart, only when some but not all rows were skipped, by one more ``SELECT``."""
         if not refunds:
             return []
         t = tables.refunds
         statement = sql.insert_or_skip(self._dialect, t, ("idempotency_key",))
         with _unique("a refund of this batch exists"):
             result = self._run(statement, [mapping.to_row(r) for r in refunds])
-        if result.rowcount == len(refunds):
-            return list(refunds)
+        if result.rowcount in (0, len(refunds)):
+            return list(refunds) if result.rowcount else []
         inserted = set(self._run(select(t.c.id).where(t.c.id.in_([r.id for r in refunds]))).scalars().all())
         return [r for r in refunds if r.id in inserted]
 
-    def save_refunds(self, refunds: Sequence[Refund], *, expected_status: RefundStatus) -> int:
-        """One executemany ``UPDATE … WHERE id = :id AND status = :expected``; returns how many
+    def save_refunds(self, refunds: Sequence[Refund], *, expected_status: RefundStatus | None = None) -> int:
+        """One (executemany) ``UPDATE … WHERE id = :id [AND status = :expected]``; returns how many
         rows were written (those no longer ``expected_status`` are skipped)."""
         ordered = sorted(refunds, key=lambda r: r.id)
-        return self._refunds._write_rows(ordered, [{"id": r.id, "status": expected_status.value} for r in ordered])
-
-    def save_refund(self, refund: Refund, *, expected_status: RefundStatus | None = None) -> None:
-        """Write the refund's current state (only if it is still ``expected_status``, when given)."""
-        where = {"id": refund.id} | ({} if expected_status is None else {"status": expected_status.value})
-        if self._refunds._write(mapping.to_row(refund), **where) != 1:
-            missing = expected_status is None
-            raise Conflict(
-                f"refund {refund.id} does not exist" if missing else f"refund {refund.id} was settled by someone else"
-            )
+        guard = {} if expected_status is None else {"status": expected_status.value}
+        return self._refunds._write_rows(ordered, [{"id": r.id} | guard for r in ordered])
 
     def get_refund(self, refund_id: str | None = None, *, gateway_ref: str | None = None) -> Refund | None:
         return self._refunds._lookup(id=refund_id, gateway_ref=gateway_ref)

@@ -51,12 +51,12 @@ def orders_with_parties(dialect_name: str, claim: bool) -> Select[Any]:
 
 
 @functools.cache
-def reservation_with_vehicle(dialect_name: str, locked: bool) -> Select[Any]:
-    """The reservation ``:id`` with its car (``FOR UPDATE OF reservations`` when ``locked``)."""
+def reservation_with_vehicle(dialect_name: str) -> Select[Any]:
+    """The reservation ``:id`` with its car, ``FOR UPDATE OF reservations``."""
     r, v = tables.reservations, tables.vehicles
     statement = select(r, *labelled(v, "vehicle__")).select_from(r.outerjoin(v, v.c.id == r.c.vehicle_id))
     statement = statement.where(r.c.id == bindparam("id"))
-    return for_update(statement, dialect_name, of=r) if locked else statement
+    return for_update(statement, dialect_name, of=r)
 
 
 @functools.cache

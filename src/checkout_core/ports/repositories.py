@@ -42,15 +42,13 @@ class VehicleRepository(Protocol):
         """Insert or replace a car's listing (catalogue sync, demo data)."""
         ...
 
-    def set_status(self, vehicle_id: str, status: VehicleStatus, *, expected: VehicleStatus | None = None) -> bool:
-        """Change the car's status (only if it is ``expected``, when given); False if nothing changed.
+    def set_status(
+        self, vehicle_ids: str | Sequence[str], status: VehicleStatus, *, expected: VehicleStatus | None = None
+    ) -> int:
+        """Change the status of one car or several (one statement), each only if it is ``expected``
+        (when given); returns how many changed (a car missing or not ``expected`` is left as it is).
         Reserving a car is ``set_status(id, RESERVED, expected=AVAILABLE)``: of concurrent callers
-        exactly one succeeds, the step that makes double-selling impossible."""
-        ...
-
-    def release_many(self, vehicle_ids: Sequence[str]) -> int:
-        """Put these cars back on sale, each only if it is still ``reserved`` (one statement);
-        returns how many changed (a car missing or not reserved is left as it is)."""
+        exactly one gets 1, the step that makes double-selling impossible."""
         ...
 
 
@@ -65,11 +63,9 @@ class ReservationRepository(Protocol):
         """The reservation, or None; ``for_update`` locks its row until commit where supported."""
         ...
 
-    def get_with_vehicle(
-        self, reservation_id: str, *, for_update: bool = False
-    ) -> tuple[Reservation, Vehicle | None] | None:
-        """The reservation with its car, read together (the checkout needs both); ``for_update``
-        locks the reservation's row (not the car's) until commit where supported."""
+    def get_with_vehicle(self, reservation_id: str) -> tuple[Reservation, Vehicle | None] | None:
+        """The reservation with its car, read together (the checkout needs both), the reservation's
+        row (not the car's) locked until commit where supported: the checkout turns it into an order."""
         ...
 
     def save(self, *reservations: Reservation, expected_status: ReservationStatus | None = None) -> None:
@@ -213,23 +209,15 @@ class PaymentLedger(Protocol):
         none without any filter. They count as read by this unit of work for :meth:`save_payment`."""
         ...
 
-    def add_refund(self, refund: Refund) -> None:
-        """Record a new refund."""
-        ...
-
     def add_refunds(self, refunds: Sequence[Refund]) -> Sequence[Refund]:
-        """Record several new refunds (one statement) and return those actually inserted: a refund
+        """Record new refunds (several: one statement) and return those actually inserted: a refund
         whose idempotency key already exists is skipped (it was opened before: a replay)."""
         ...
 
-    def save_refunds(self, refunds: Sequence[Refund], *, expected_status: RefundStatus) -> int:
-        """Persist several refunds' new state (one statement), each only if it is still
-        ``expected_status``; rows that are not (settled meanwhile) are skipped, not an error.
-        Returns how many were written."""
-        ...
-
-    def save_refund(self, refund: Refund, *, expected_status: RefundStatus | None = None) -> None:
-        """Persist a refund's new status; Conflict if it is no longer ``expected_status`` (when given)."""
+    def save_refunds(self, refunds: Sequence[Refund], *, expected_status: RefundStatus | None = None) -> int:
+        """Persist refunds' new state (several: one statement), each only if it exists and is still
+        ``expected_status`` (when given); rows that are not (settled meanwhile) are skipped, not an
+        error. Returns how many were written."""
         ...
 
     def get_refund(self, refund_id: str | None = None, *, gateway_ref: str | None = None) -> Refund | None:

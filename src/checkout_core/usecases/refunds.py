@@ -47,12 +47,10 @@ def refund_payment(
                 refundable=payment.refundable.cents,
             )
         refund = _new_refund(ctx, payment, wanted, key, reason, now)
-        try:
-            uow.ledger.add_refund(refund)
-        except Conflict:
+        if not uow.ledger.add_refunds([refund]):  # the key exists: a concurrent replay opened it
             existing = _existing(uow, payment.id, key)
             if existing is None:
-                raise
+                raise Conflict(f"a refund with key {key} exists")
             return existing
         # Reserve the amount now (a conditional update), so concurrent refunds never exceed what was paid.
         _reserve(payment, wanted)
@@ -274,7 +272,8 @@ def _record_refund_outcome(
     settled = _settled(refund, status, gateway_ref, failure_code, now)
     try:
         with ctx.uow() as uow:
-            uow.ledger.save_refund(settled, expected_status=RefundStatus.PENDING)
+            if not uow.ledger.save_refunds([settled], expected_status=RefundStatus.PENDING):
+                raise Conflict(f"refund {refund.id} was settled by someone else")
             if status is RefundStatus.FAILED:
                 _release(uow, payment, refund.amount, now)
             elif status is RefundStatus.SUCCEEDED:

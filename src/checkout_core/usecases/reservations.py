@@ -345,7 +345,9 @@ def expire_due_reservations(ctx: Context, *, batch_size: int = 100) -> int:
                 for reservation in due:
                     reservation.expire(now=now)
                 uow.reservations.save(*due, expected_status=ReservationStatus.CONFIRMED)
-                uow.vehicles.release_many([r.vehicle_id for r in due])
+                uow.vehicles.set_status(
+                    [r.vehicle_id for r in due], VehicleStatus.AVAILABLE, expected=VehicleStatus.RESERVED
+                )
                 deposits = [deposit for _, deposit in claimed if deposit is not None]
                 opened = open_refunds(ctx, uow, deposits, RefundReason.RESERVATION_EXPIRED, now)
                 uow.commit()

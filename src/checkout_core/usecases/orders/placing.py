@@ -60,7 +60,7 @@ def place_order_and_report(ctx: Context, actor: Actor, command: PlaceOrder) -> P
     """:func:`place_order`, returning what it wrote (the HTTP answer is built from it)."""
     now = ctx.clock.now()
     with ctx.uow() as uow:
-        found = uow.reservations.get_with_vehicle(command.reservation_id, for_update=True)
+        found = uow.reservations.get_with_vehicle(command.reservation_id)
         if found is None or found[0].customer_id != actor.id:
             raise NotFound(f"reservation {command.reservation_id} not found")
         reservation, vehicle = found

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from checkout_core.errors import NotFound
+from checkout_core.errors import Conflict, NotFound
 from checkout_core.events import RefundIssued
 from checkout_core.model.payments import PaymentMethod, Refund, RefundReason, RefundStatus
 from checkout_core.usecases.context import Context
@@ -118,7 +118,8 @@ def _refund_failed_after_success(ctx: Context, refund_id: str, refund: GatewayRe
         ours.status = RefundStatus.FAILED
         ours.failure_code = refund.failure_code or "refund_failed"
         ours.updated_at = now
-        uow.ledger.save_refund(ours)
+        if not uow.ledger.save_refunds([ours]):
+            raise Conflict(f"refund {ours.id} does not exist")
         payment = uow.ledger.get_payment(ours.payment_id)
         if payment is not None:
             payment.refunded = payment.refunded - ours.amount
@@ -144,20 +145,20 @@ def _record_outside_refund(ctx: Context, payment_id: str, refund: GatewayRefund,
             raise NotFound(f"payment {payment_id} not found")
         if uow.ledger.get_refund(gateway_ref=refund.ref) is not None:
             return EventOutcome.NO_CHANGE  # a parallel delivery recorded it a moment ago
-        uow.ledger.add_refund(
-            Refund(
-                id=ctx.ids.new("rfd"),
-                payment_id=payment.id,
-                amount=refund.amount,
-                status=status,
-                idempotency_key=f"gateway:{refund.ref}",
-                reason=RefundReason.REFUNDED_AT_GATEWAY.value,
-                created_at=now,
-                updated_at=now,
-                gateway_ref=refund.ref,
-                failure_code=refund.failure_code,
-            )
+        recorded = Refund(
+            id=ctx.ids.new("rfd"),
+            payment_id=payment.id,
+            amount=refund.amount,
+            status=status,
+            idempotency_key=f"gateway:{refund.ref}",
+            reason=RefundReason.REFUNDED_AT_GATEWAY.value,
+            created_at=now,
+            updated_at=now,
+            gateway_ref=refund.ref,
+            failure_code=refund.failure_code,
         )
+        if not uow.ledger.add_refunds([recorded]):
+            raise Conflict(f"a refund with key {recorded.idempotency_key} exists")  # a parallel delivery
         if status is not RefundStatus.FAILED:
             payment.refunded = payment.refunded + refund.amount
             payment.updated_at = now
