@@ -535,43 +535,61 @@ def test_order_list_filters_newest_first_and_pages(backend: Backend) -> None:
         assert [o.id for o in listed(limit=2, offset=1)] == ["ord_2", "ord_1"]
 
 
+def _least_loaded(backend: Backend) -> object:
+    """The advisor :meth:`get_for_checkout` picks for a new order (read with reservation res_0)."""
+    with backend.uow() as uow:
+        found = uow.reservations.get_for_checkout("res_0")
+        assert found is not None
+        return found.advisor
+
+
 def test_least_loaded_advisor_counts_open_orders_only(backend: Backend) -> None:
     seed(backend, advisors=("adv_1", "adv_2", "adv_3"))
+    add_reservation(backend, reservation("res_0", vehicle_id="veh_1"))
     add_order_with_reservation(backend, 1, status=OrderStatus.PENDING_DOCUMENTS)
     add_order_with_reservation(backend, 2, status=OrderStatus.DELIVERED)
     add_order_with_reservation(backend, 3, status=OrderStatus.IN_TRANSIT, advisor_id="adv_2")
     add_order_with_reservation(backend, 4, status=OrderStatus.COMPLETED, advisor_id="adv_2")
     add_order_with_reservation(backend, 5, status=OrderStatus.CANCELLED, advisor_id="adv_3")
+    # open orders: adv_1 2, adv_2 1, adv_3 0 (its one is cancelled)
+    assert _least_loaded(backend) == advisor("adv_3")
     with backend.uow() as uow:
-        least = uow.advisors.least_loaded()
-        assert least == advisor("adv_3")  # open orders: adv_1 2, adv_2 1, adv_3 0 (its one is cancelled)
         uow.advisors.upsert(advisor("adv_3", active=False))
         uow.commit()
-    with backend.uow() as uow:
-        assert uow.advisors.least_loaded() == advisor("adv_2")
+    assert _least_loaded(backend) == advisor("adv_2")
     add_order_with_reservation(backend, 6, status=OrderStatus.PENDING_INSURANCE, advisor_id="adv_2")
+    assert _least_loaded(backend) == advisor("adv_1")  # a tie at 2: the lowest id
     with backend.uow() as uow:
-        assert uow.advisors.least_loaded() == advisor("adv_1")  # a tie at 2: the lowest id
         for advisor_id in ("adv_1", "adv_2"):
             uow.advisors.upsert(advisor(advisor_id, active=False))
         uow.commit()
-    with backend.uow() as uow:
-        assert uow.advisors.least_loaded() is None
+    assert _least_loaded(backend) is None
 
 
-def test_reservation_with_its_vehicle(backend: Backend) -> None:
+def test_reservation_with_what_the_checkout_reads(backend: Backend) -> None:
     seed(backend, "veh_1")
     add_reservation(backend, reservation("res_1", vehicle_id="veh_1"))
     with backend.uow() as uow:
-        found = uow.reservations.get_with_vehicle("res_1")
+        uow.trade_ins.upsert(trade_in_offer("trade_1"))
+        uow.financing.upsert(financing("fin_1"))
+        uow.commit()
+    with backend.uow() as uow:
+        found = uow.reservations.get_for_checkout("res_1", trade_in_id="trade_1", financing_application_id="fin_1")
         assert found is not None
-        held, car = found
-        assert held == uow.reservations.get("res_1")
-        assert car == vehicle("veh_1")
+        assert found.reservation == uow.reservations.get("res_1")
+        assert found.vehicle == vehicle("veh_1")
+        assert found.trade_in == trade_in_offer("trade_1")
+        assert found.financing == financing("fin_1")
+        assert found.advisor == advisor("adv_1")
+        bare = uow.reservations.get_for_checkout("res_1")
+        assert bare is not None and bare.trade_in is None and bare.financing is None
+        missing = uow.reservations.get_for_checkout("res_1", trade_in_id="trade_x", financing_application_id="fin_x")
+        assert missing is not None and missing.trade_in is None and missing.financing is None
+        held = found.reservation
         held.cancel(now=T0 + timedelta(minutes=1))
         uow.reservations.save(held)  # read this way, it can be saved like any other
         uow.commit()
-        assert uow.reservations.get_with_vehicle("res_missing") is None
+        assert uow.reservations.get_for_checkout("res_missing") is None
     with backend.uow() as uow:
         again = uow.reservations.get("res_1")
         assert again is not None and again.status is ReservationStatus.CANCELLED
@@ -949,3 +967,94 @@ def test_saving_a_missing_row_is_a_conflict(backend: Backend) -> None:
             uow.reservations.save(reservation("res_never_added"))
         with pytest.raises(Conflict):
             uow.ledger.save_payment(payment("pay_never_added"))
+
+
+# -- writes sent together (UnitOfWork.together) ---------------------------------------------------
+
+
+def test_writes_made_together_are_kept_with_their_events(backend: Backend) -> None:
+    seed(backend)
+    held = reservation("res_1", status=ReservationStatus.PENDING_DEPOSIT)
+    with backend.uow() as uow, uow.together():
+        uow.reservations.add(held)
+        uow.ledger.add_payment(payment("pay_1", status=PaymentStatus.PENDING))
+        uow.emit(ReservationCancelled(occurred_at=T0, reservation_id="res_1", vehicle_id="veh_1"))
+        uow.commit()
+    with backend.uow() as uow:
+        assert uow.reservations.get("res_1") == held
+        assert uow.ledger.get_payment("pay_1") is not None
+        assert [e.name for e in uow.outbox.for_aggregate("res_1")] == ["ReservationCancelled"]
+
+
+def test_a_refused_write_made_together_raises_by_the_commit_and_keeps_nothing(backend: Backend) -> None:
+    seed(backend)
+    add_reservation(backend, reservation("res_1"))
+
+    def hold_a_held_car() -> None:
+        with backend.uow() as uow, uow.together():
+            uow.ledger.add_payment(payment("pay_2", reservation_id="res_1"))
+            uow.reservations.add(reservation("res_2", customer_id="cus_2"))  # the car is held by res_1
+            uow.commit()
+
+    with pytest.raises(VehicleUnavailable):
+        hold_a_held_car()
+    with backend.uow() as uow:
+        assert uow.ledger.get_payment("pay_2") is None
+        assert uow.reservations.get("res_2") is None
+
+
+def test_a_stale_save_made_together_is_a_conflict_by_the_end_of_the_block(backend: Backend) -> None:
+    seed(backend)
+    add_reservation(backend, reservation("res_1"))
+    with backend.uow() as uow:
+        stale = uow.reservations.get("res_1")
+    with backend.uow() as uow:
+        fresh = uow.reservations.get("res_1")
+        assert fresh is not None
+        fresh.cancel(now=T0 + timedelta(minutes=1))
+        uow.reservations.save(fresh)
+        uow.commit()
+    assert stale is not None
+    stale.expire(now=T0 + timedelta(hours=72))
+
+    def save_the_stale_copy() -> None:
+        with backend.uow() as uow, uow.together():
+            uow.reservations.save(stale, expected_status=ReservationStatus.CONFIRMED)
+            uow.ledger.add_payment(payment("pay_9", reservation_id="res_1"))
+
+    with pytest.raises(Conflict):
+        save_the_stale_copy()
+    with backend.uow() as uow:
+        again = uow.reservations.get("res_1")
+        assert again is not None and again.status is ReservationStatus.CANCELLED
+        assert uow.ledger.get_payment("pay_9") is None
+
+
+def test_a_duplicate_id_made_together_is_a_conflict_naming_the_row(backend: Backend) -> None:
+    _require_sql(backend)  # the memory adapter checks no primary keys (a database constraint)
+    seed(backend, "veh_1", "veh_2")
+    add_reservation(backend, reservation("res_1", status=ReservationStatus.EXPIRED))
+
+    def add_the_id_again() -> None:
+        with backend.uow() as uow, uow.together():
+            uow.ledger.add_payment(payment("pay_3", reservation_id=None))
+            uow.reservations.add(reservation("res_1", vehicle_id="veh_2"))
+            uow.commit()
+
+    with pytest.raises(Conflict, match="reservation res_1 exists"):
+        add_the_id_again()
+
+
+def test_writes_together_on_one_table_and_reads_in_the_block_see_what_went_before(backend: Backend) -> None:
+    seed(backend)
+    with backend.uow() as uow, uow.together():
+        uow.reservations.add(reservation("res_1", status=ReservationStatus.EXPIRED))
+        uow.reservations.add(reservation("res_2", status=ReservationStatus.CANCELLED))  # same table
+        assert uow.reservations.get("res_1") is not None  # a read sends what waits first
+        uow.ledger.add_payment(payment("pay_1"))
+        uow.commit()
+        uow.ledger.add_payment(payment("pay_2", key="second"))  # after the commit: a new transaction
+        uow.commit()
+    with backend.uow() as uow:
+        assert {r.id for r in uow.reservations.list()} == {"res_1", "res_2"}
+        assert uow.ledger.get_payment("pay_1") is not None and uow.ledger.get_payment("pay_2") is not None

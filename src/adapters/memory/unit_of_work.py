@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import operator
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
@@ -35,7 +36,7 @@ from checkout_core.model.payments import (
 from checkout_core.model.reservation import ACTIVE_STATUSES, Reservation, ReservationStatus
 from checkout_core.model.vehicle import Vehicle, VehicleStatus
 from checkout_core.ports.clock import IdGenerator
-from checkout_core.ports.repositories import StoredEvent
+from checkout_core.ports.repositories import CheckoutParts, StoredEvent
 from checkout_core.ports.unit_of_work import EventHandler, UnitOfWorkBase
 
 E = TypeVar("E")
@@ -158,14 +159,21 @@ def _equal(value: object, **wanted: object) -> bool:
     return True
 
 
-class _Directory(_Table[E]):
+class MemoryDirectory(_Table[E]):
+    """Reference records by id (the customers, advisors, trade-in offers and financing
+    applications are one each, of their table)."""
+
     order = staticmethod(lambda v: v.id)
+
+    def __init__(self, uow: MemoryUnitOfWork, table: str | None = None) -> None:
+        super().__init__(uow)
+        self.table = table or self.table
 
     def upsert(self, value: E) -> None:
         self._put(value)
 
 
-class MemoryVehicles(_Directory[Vehicle]):
+class MemoryVehicles(MemoryDirectory[Vehicle]):
     """See :class:`checkout_core.ports.repositories.VehicleRepository`."""
 
     table = "vehicles"
@@ -183,37 +191,6 @@ class MemoryVehicles(_Directory[Vehicle]):
         return len(changed)
 
 
-class MemoryCustomers(_Directory[Customer]):
-    """See :class:`checkout_core.ports.repositories.CustomerDirectory`."""
-
-    table = "customers"
-
-
-class MemoryTradeIns(_Directory[TradeInOffer]):
-    """See :class:`checkout_core.ports.repositories.TradeInOffers`."""
-
-    table = "trade_ins"
-
-
-class MemoryFinancing(_Directory[FinancingApplication]):
-    """See :class:`checkout_core.ports.repositories.FinancingApplications`."""
-
-    table = "financing"
-
-
-class MemoryAdvisors(_Directory[Advisor]):
-    """See :class:`checkout_core.ports.repositories.AdvisorDirectory`."""
-
-    table = "advisors"
-
-    def least_loaded(self) -> Advisor | None:
-        load: dict[str, int] = {}
-        for order in self._s.orders.values():
-            if order.status in OPEN_STATUSES:
-                load[order.advisor_id] = load.get(order.advisor_id, 0) + 1
-        return min(self._find(lambda a: a.active), key=lambda a: (load.get(a.id, 0), a.id), default=None)
-
-
 class MemoryReservations(_Table[Reservation]):
     """See :class:`checkout_core.ports.repositories.ReservationRepository`."""
 
@@ -224,9 +201,17 @@ class MemoryReservations(_Table[Reservation]):
             raise VehicleUnavailable(f"vehicle {reservation.vehicle_id} is already reserved")
         self._add(reservation)
 
-    def get_with_vehicle(self, reservation_id: str) -> tuple[Reservation, Vehicle | None] | None:
-        found = self.get(reservation_id)
-        return None if found is None else (found, self._s.vehicles.get(found.vehicle_id))
+    def get_for_checkout(
+        self, reservation_id: str, *, trade_in_id: str | None = None, financing_application_id: str | None = None
+    ) -> CheckoutParts | None:
+        if (found := self.get(reservation_id)) is None:
+            return None
+        uow, load = self._uow, Counter(o.advisor_id for o in self._s.orders.values() if o.status in OPEN_STATUSES)
+        least = min((a for a in self._s.advisors.values() if a.active), key=lambda a: (load[a.id], a.id), default=None)
+        trade_in = uow.trade_ins.get(trade_in_id) if trade_in_id else None
+        financing = uow.financing.get(financing_application_id) if financing_application_id else None
+        vehicle = uow.vehicles.get(found.vehicle_id)
+        return CheckoutParts(reservation=found, vehicle=vehicle, trade_in=trade_in, financing=financing, advisor=least)
 
     def save(self, *reservations: Reservation, expected_status: ReservationStatus | None = None) -> None:
         if expected_status is not None and any(self._changed(r.id, expected_status) for r in reservations):
@@ -518,10 +503,10 @@ class MemoryUnitOfWork(UnitOfWorkBase):
         self.reservations = MemoryReservations(self)
         self.orders = MemoryOrders(self)
         self.ledger = MemoryLedger(self)
-        self.customers = MemoryCustomers(self)
-        self.advisors = MemoryAdvisors(self)
-        self.trade_ins = MemoryTradeIns(self)
-        self.financing = MemoryFinancing(self)
+        self.customers = MemoryDirectory[Customer](self, "customers")
+        self.advisors = MemoryDirectory[Advisor](self, "advisors")
+        self.trade_ins = MemoryDirectory[TradeInOffer](self, "trade_ins")
+        self.financing = MemoryDirectory[FinancingApplication](self, "financing")
         self.outbox = MemoryOutbox(self)
         self.audit = MemoryAuditTrail(self)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import functools
 import operator
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -43,7 +43,7 @@ from checkout_core.errors import Conflict, VehicleUnavailable
 from checkout_core.model.aggregate import Aggregate
 from checkout_core.model.audit import AuditEntry
 from checkout_core.model.order import FIRST_ORDER_NUMBER, Order, OrderStatus
-from checkout_core.model.parties import Advisor, Customer, FinancingApplication, TradeInOffer
+from checkout_core.model.parties import Advisor, FinancingApplication, TradeInOffer
 from checkout_core.model.payments import (
     Dispute,
     DisputeStatus,
@@ -62,7 +62,7 @@ from checkout_core.model.reservation import (
     ReservationStatus,
 )
 from checkout_core.model.vehicle import Vehicle, VehicleStatus
-from checkout_core.ports.repositories import StoredEvent
+from checkout_core.ports.repositories import CheckoutParts, StoredEvent
 
 T = TypeVar("T")
 E = TypeVar("E")
@@ -101,7 +101,7 @@ def translate_db_errors() -> Iterator[None]:
 
 
 @contextmanager
-def _unique(message: str) -> Iterator[None]:
+def conflict_on_unique(message: str) -> Iterator[None]:
     """A UNIQUE violation inside the block becomes Conflict(``message``)."""
     try:
         yield
@@ -205,6 +205,16 @@ def _assign_payment_to_order() -> Update:
         .values(order_id=bindparam("b_order"), updated_at=bindparam("b_now", type_=p.c.updated_at.type))
         .returning(*p.c)
     )
+
+
+def _one_row(error: Callable[[], Exception], rows: int = 1) -> Callable[[int], None]:
+    """The check of a write's row count (:meth:`SqlSession.write`): ``error()`` unless ``rows``."""
+
+    def check(count: int) -> None:
+        if count != rows:
+            raise error()
+
+    return check
 
 
 # -- the generic table repository ---------------------------------------------------------------
@@ -313,10 +323,16 @@ def _parts(filters: dict[str, Any]) -> list[tuple[tuple[str, str, str], Any]]:
 _OPS: dict[str, Any] = {"": operator.eq, "in": lambda c, v: c.in_(v), "lt": operator.lt, "ge": operator.ge}
 
 
-class _Directory(_Repo[E]):
-    """Reference records: read by id, replaced whole (catalogue sync, demo data)."""
+class SqlDirectory(_Repo[E]):
+    """Reference records: read by id, replaced whole (catalogue sync, demo data). The customers,
+    advisors, trade-in offers and financing applications are one each, of their table and class."""
 
     _order = ("id",)
+
+    def __init__(self, uow: SqlSession, table: Table | None = None, cls: type[E] | None = None) -> None:
+        super().__init__(uow)
+        if table is not None and cls is not None:
+            self._t, self._cls = table, cls
 
     def upsert(self, value: E) -> None:
         row, key = mapping.to_row(value), [c.name for c in self._t.primary_key.columns]
@@ -325,7 +341,7 @@ class _Directory(_Repo[E]):
         self._run(statement.on_conflict_do_update(index_elements=key, set_=update))
 
 
-class SqlVehicles(_Directory[Vehicle]):
+class SqlVehicles(SqlDirectory[Vehicle]):
     """See :class:`checkout_core.ports.repositories.VehicleRepository`."""
 
     _t, _cls = tables.vehicles, Vehicle
@@ -341,36 +357,6 @@ class SqlVehicles(_Directory[Vehicle]):
         ids = sorted({vehicle_ids} if isinstance(vehicle_ids, str) else set(vehicle_ids))
         params = {"ids": ids, "status": status.value, "expected": getattr(expected, "value", None)}
         return int(self._run(_set_vehicle_status(expected is not None), params).rowcount) if ids else 0
-
-
-class SqlCustomers(_Directory[Customer]):
-    """See :class:`checkout_core.ports.repositories.CustomerDirectory`."""
-
-    _t, _cls = tables.customers, Customer
-
-
-class SqlTradeIns(_Directory[TradeInOffer]):
-    """See :class:`checkout_core.ports.repositories.TradeInOffers`."""
-
-    _t, _cls = tables.trade_in_offers, TradeInOffer
-
-
-class SqlFinancing(_Directory[FinancingApplication]):
-    """See :class:`checkout_core.ports.repositories.FinancingApplications`."""
-
-    _t, _cls = tables.financing_applications, FinancingApplication
-
-
-class SqlAdvisors(_Directory[Advisor]):
-    """See :class:`checkout_core.ports.repositories.AdvisorDirectory`."""
-
-    _t, _cls = tables.advisors, Advisor
-
-    def least_loaded(self) -> Advisor | None:
-        """One ``SELECT``: active advisors ordered by a correlated count of their open orders
-        (an index range of ``ix_orders_advisor_id_status`` each), then id."""
-        found = self._outs(views.least_loaded_advisor())
-        return found[0] if found else None
 
 
 class _Identified(Protocol):
@@ -414,8 +400,14 @@ class _Versioned(_Repo[V]):
         ordered = sorted(values, key=lambda v: v.id)
         seen = [{"status": expected.value} if expected else self._seen.get(v.id, {}) for v in ordered]
         wheres = [{"id": v.id} | guard for v, guard in zip(ordered, seen, strict=True)]
-        if self._write_rows(ordered, wheres) != len(ordered):
-            raise Conflict(f"{what} was changed by someone else (or does not exist); reload and try again")
+
+        stale = f"{what} was changed by someone else (or does not exist); reload and try again"
+        check = _one_row(lambda: Conflict(stale), len(ordered))
+        if len(ordered) == 1:  # the common case, which may wait inside UnitOfWork.together
+            statement, params = sql.update_row(self._t, mapping.to_row(ordered[0]), wheres[0], "id")
+            self._uow.write(statement, params, check)
+        else:
+            check(self._write_rows(ordered, wheres))
         for value in ordered:
             self.remember(value)
 
@@ -436,19 +428,27 @@ class SqlReservations(_Versioned[Reservation]):
         costs one statement."""
         active = reservation.status in ACTIVE_STATUSES
         statement = _insert_active_hold(self._dialect) if active else sql.insert(self._t)
-        with _unique(f"reservation {reservation.id} exists"):
-            inserted = self._run(statement, mapping.to_row(reservation)).rowcount
-        if inserted != 1:
-            raise VehicleUnavailable(
-                f"vehicle {reservation.vehicle_id} is already reserved", vehicle_id=reservation.vehicle_id
-            )
+        car = reservation.vehicle_id
+        check = _one_row(lambda: VehicleUnavailable(f"vehicle {car} is already reserved", vehicle_id=car))
+        self._uow.write(statement, mapping.to_row(reservation), check, unique=f"reservation {reservation.id} exists")
         self.remember(reservation)
 
-    def get_with_vehicle(self, reservation_id: str) -> tuple[Reservation, Vehicle | None] | None:
-        """One ``SELECT reservations … LEFT JOIN vehicles`` (``FOR UPDATE OF reservations``)."""
-        statement = views.reservation_with_vehicle(self._dialect)
-        row = self._run(statement, {"id": reservation_id}).mappings().first()
-        return None if row is None else (self._out(row), views.joined(row, "vehicle__", Vehicle))
+    def get_for_checkout(
+        self, reservation_id: str, *, trade_in_id: str | None = None, financing_application_id: str | None = None
+    ) -> CheckoutParts | None:
+        """One ``SELECT reservations … LEFT JOIN`` the car, the offer, the application and the
+        least-loaded advisor (``FOR UPDATE OF reservations``)."""
+        params = {"id": reservation_id, "trade_in_id": trade_in_id, "financing_id": financing_application_id}
+        row = self._run(views.reservation_for_checkout(self._dialect), params).mappings().first()
+        if row is None:
+            return None
+        return CheckoutParts(
+            reservation=self._out(row),
+            vehicle=views.joined(row, "vehicle__", Vehicle),
+            trade_in=views.joined(row, "trade_in__", TradeInOffer),
+            financing=views.joined(row, "financing__", FinancingApplication),
+            advisor=views.joined(row, "advisor__", Advisor),
+        )
 
     def save(self, *reservations: Reservation, expected_status: ReservationStatus | None = None) -> None:
         """``UPDATE … WHERE id = :id AND status = :read`` (executemany for several; the status this
@@ -502,8 +502,8 @@ class SqlOrders(_Repo[Order]):
     _t, _cls = tables.orders, Order
 
     def add(self, order: Order) -> None:
-        with _unique(f"order {order.id} conflicts with an existing order"):
-            self._run(sql.insert(self._t), mapping.to_row(order))
+        unique, check = f"order {order.id} conflicts with an existing order", _one_row(lambda: RuntimeError("lost"))
+        self._uow.write(sql.insert(self._t), mapping.to_row(order), check, unique=unique)
         self._uow.track(order)
 
     def get_by_number(self, number: str) -> Order | None:
@@ -595,9 +595,8 @@ class SqlLedger(_Versioned[Payment]):
     def add_payment(self, payment: Payment) -> None:
         """Insert; a second payment with the same idempotency key is a Conflict (unique index)."""
         statement = sql.insert_or_skip(self._dialect, self._t, ("idempotency_key",))
-        with _unique(f"payment {payment.id} exists"):
-            if self._run(statement, mapping.to_row(payment)).rowcount != 1:
-                raise Conflict(f"a payment with key {payment.idempotency_key} exists")
+        check = _one_row(lambda: Conflict(f"a payment with key {payment.idempotency_key} exists"))
+        self._uow.write(statement, mapping.to_row(payment), check, unique=f"payment {payment.id} exists")
         self.remember(payment)
 
     def save_payment(self, *payments: Payment, expected_status: PaymentStatus | None = None) -> None:
@@ -658,7 +657,7 @@ class SqlLedger(_Versioned[Payment]):
             return []
         t = tables.refunds
         statement = sql.insert_or_skip(self._dialect, t, ("idempotency_key",))
-        with _unique("a refund of this batch exists"):
+        with conflict_on_unique("a refund of this batch exists"):
             result = self._run(statement, [mapping.to_row(r) for r in refunds])
         if result.rowcount in (0, len(refunds)):
             return list(refunds) if result.rowcount else []
@@ -734,8 +733,7 @@ class SqlOutbox(_Repo[StoredEvent]):
 
     def flush(self) -> None:
         """Write the staged events (in the order they were added: ``seq`` follows it)."""
-        if self._pending:
-            rows, self._pending = self._pending, []
+        if rows := self.take():
             self._run(sql.insert(self._t), rows)
 
     def discard(self) -> None:

@@ -6,9 +6,10 @@ each other."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
-from sqlalchemy import CursorResult, Executable
+from sqlalchemy import CursorResult, Executable, Insert, Update
 
 from checkout_core.model.aggregate import Aggregate
 from checkout_core.model.payments import Payment
@@ -37,6 +38,14 @@ class SqlSession(Protocol):
 
     def execute(self, statement: Executable, params: Any = None) -> CursorResult[Any]:
         """Run one statement in the transaction."""
+        ...
+
+    def write(
+        self, statement: Insert | Update, params: Any, check: Callable[[int], None], *, unique: str | None = None
+    ) -> None:
+        """Run a write whose caller needs only ``check`` of its row count (which raises the
+        port's error), now or — inside :meth:`UnitOfWork.together` — with the writes that wait;
+        a UNIQUE violation becomes Conflict(``unique``) when ``unique`` is given."""
         ...
 
     def track(self, aggregate: Aggregate) -> None:

@@ -17,18 +17,33 @@ it is sent once more on a new connection (nothing was written on the dead one)."
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 
-from sqlalchemy import Connection, CursorResult, Engine, Executable, Select, exc, text
+from sqlalchemy import Connection, CursorResult, Engine, Executable, Insert, Select, Update, exc, text
 
 from adapters.sql import repositories as repos
+from adapters.sql import statements as sql
+from adapters.sql import tables
 from adapters.sql.engine import POSTGRES_ISOLATION, SQLITE_NO_BEGIN, SQLITE_READ_ONLY, BeginFailed, is_disconnect
 from adapters.sql.idempotency import SqlCall, current_call
-from adapters.sql.repositories import translate_db_errors
+from adapters.sql.repositories import conflict_on_unique, is_unique_violation, translate_db_errors
+from checkout_core.errors import Conflict
+from checkout_core.model.parties import Advisor, Customer, FinancingApplication, TradeInOffer
 from checkout_core.ports.clock import IdGenerator
 from checkout_core.ports.unit_of_work import EventHandler, UnitOfWorkBase, are_reads_expected
+
+
+class _Waiting(NamedTuple):
+    """A write held back by :meth:`SqlUnitOfWork.together`."""
+
+    statement: Insert | Update
+    params: Mapping[str, Any]
+    check: Callable[[int], None]
+    unique: str | None
 
 
 class SqlUnitOfWork(UnitOfWorkBase):
@@ -51,15 +66,17 @@ class SqlUnitOfWork(UnitOfWorkBase):
         self._outside = False
         #: Set while leaving: commit the read-only transaction holding the claim.
         self._keep_claim = False
+        #: Inside ``together()`` on PostgreSQL: the writes waiting to go as one statement.
+        self._waiting: list[_Waiting] | None = None
         self.outbox = self._outbox = repos.SqlOutbox(self)
         self.vehicles = repos.SqlVehicles(self)
         self.reservations = repos.SqlReservations(self)
         self.orders = repos.SqlOrders(self)
         self.ledger = repos.SqlLedger(self)
-        self.customers = repos.SqlCustomers(self)
-        self.advisors = repos.SqlAdvisors(self)
-        self.trade_ins = repos.SqlTradeIns(self)
-        self.financing = repos.SqlFinancing(self)
+        self.customers = repos.SqlDirectory(self, tables.customers, Customer)
+        self.advisors = repos.SqlDirectory(self, tables.advisors, Advisor)
+        self.trade_ins = repos.SqlDirectory(self, tables.trade_in_offers, TradeInOffer)
+        self.financing = repos.SqlDirectory(self, tables.financing_applications, FinancingApplication)
         self.audit = repos.SqlAuditTrail(self)
 
     @property
@@ -76,13 +93,79 @@ class SqlUnitOfWork(UnitOfWorkBase):
         """``sqlite`` or ``postgresql``."""
         return self._engine.dialect.name
 
-    def execute(self, statement: Executable, params: Any = None) -> CursorResult[Any]:
-        """Run one statement in this unit of work's transaction (repositories go through here).
+    def together(self) -> AbstractContextManager[None]:
+        """See :meth:`checkout_core.ports.unit_of_work.UnitOfWork.together`: on PostgreSQL the
+        waiting writes go as one statement of data-modifying CTEs (with the outbox rows when the
+        block commits); SQLite runs in-process, where a statement costs no round trip, and
+        writes at each call."""
+        if self.dialect_name != "postgresql" or self._waiting is not None:
+            return contextlib.nullcontext()
+        return self._together()
+
+    @contextlib.contextmanager
+    def _together(self) -> Iterator[None]:
+        self._waiting = []
+        try:
+            yield
+            self._send_waiting()
+        finally:
+            self._waiting = None
+
+    def write(
+        self, statement: Insert | Update, params: Any, check: Callable[[int], None], *, unique: str | None = None
+    ) -> None:
+        """See :meth:`adapters.sql.session.SqlSession.write`. A write waits only if no waiting
+        write has its table (CTEs of one statement do not see each other's rows)."""
+        waiting = self._waiting
+        if (
+            waiting is not None
+            and isinstance(params, Mapping)
+            and all(w.statement.table is not statement.table for w in waiting)
+        ):
+            waiting.append(_Waiting(statement, params, check, unique))
+            self._wrote = True
+            return
+        with conflict_on_unique(unique) if unique else contextlib.nullcontext():
+            count = int(self.execute(statement, params).rowcount)
+        check(count)
+
+    def _send_waiting(self, outbox: Sequence[Mapping[str, Any]] = ()) -> None:
+        """The waiting writes (and ``outbox`` rows) as one statement; then each write's check,
+        in the order they were made. A UNIQUE violation is told by its table."""
+        waiting = self._waiting
+        if not waiting:
+            if outbox:
+                self.execute(sql.insert(tables.outbox), list(outbox))
+            return
+        items = list(waiting)
+        waiting.clear()
+        writes = [sql.bound(w.statement, w.params) for w in items]
+        if outbox:
+            writes.append(sql.bound(sql.insert(tables.outbox), list(outbox)))
+        try:
+            counts = self.execute(sql.combined(writes), None, write=True).one()
+        except exc.IntegrityError as error:
+            if not is_unique_violation(error):
+                raise
+            table = getattr(getattr(error.orig, "diag", None), "table_name", None)
+            named = [w.unique for w in items if w.unique and getattr(w.statement.table, "name", None) == table]
+            raise Conflict(named[0] if named else "a row written here exists already") from error
+        for item, count in zip(items, counts, strict=False):
+            item.check(int(count))
+        if outbox and int(counts[-1]) != len(outbox):  # cannot happen (a plain INSERT)
+            raise RuntimeError(f"{counts[-1]} of {len(outbox)} outbox rows written")
+
+    def execute(self, statement: Executable, params: Any = None, *, write: bool = False) -> CursorResult[Any]:
+        """Run one statement in this unit of work's transaction (repositories go through here);
+        writes waiting in :meth:`together` go first. ``write``: the statement writes though it
+        is a SELECT (of data-modifying CTEs).
 
         Lock and busy errors become the core's retryable Conflict. If SQLite could not even
         begin the transaction, the connection is given up: SQLAlchemy would not try to begin
         again on it, so later statements would silently run in autocommit mode."""
-        plain_read = _is_plain_read(statement)
+        if self._waiting:
+            self._send_waiting()
+        plain_read = not write and _is_plain_read(statement)
         if self._outside and not plain_read:
             self._open_transaction()
         connection = self.connection
@@ -115,6 +198,8 @@ class SqlUnitOfWork(UnitOfWorkBase):
 
     def _abandon(self, connection: Connection) -> None:
         self._abandoned = True
+        if self._waiting:
+            self._waiting.clear()
         self._connection = None
         self._outbox.discard()
         connection.close()
@@ -188,7 +273,10 @@ class SqlUnitOfWork(UnitOfWorkBase):
 
     def _commit(self) -> None:
         with translate_db_errors():
-            self._outbox.flush()
+            if self._waiting:
+                self._send_waiting(self._outbox.take())
+            else:
+                self._outbox.flush()
             self.connection.commit()
         self._transaction_ended(committed=True)
 
@@ -200,12 +288,18 @@ class SqlUnitOfWork(UnitOfWorkBase):
         call = self._call
         if call is None or self._connection is None or not call.open:
             return False
+        if self._waiting:
+            # The writes' errors belong to the use case, not to the request after it: they go
+            # now, with the outbox rows (the stored answer then goes alone with the COMMIT).
+            self._send_waiting(self._outbox.take())
         connection, self._connection = self._connection, None
         call.park(connection, after_commit, holds_claim=self._holds_claim, outbox=self._outbox.take())
         self._holds_claim = self._began = self._wrote = False
         return True
 
     def _rollback(self) -> None:
+        if self._waiting:
+            self._waiting.clear()
         self._outbox.discard()
         self.reservations.forget()
         self.ledger.forget()

@@ -12,7 +12,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, Table, and_, bindparam, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, Subquery, Table, and_, bindparam, func, or_, select, true
 
 from adapters.sql import mapping, tables
 from adapters.sql.statements import for_update
@@ -23,7 +23,7 @@ from checkout_core.model.reservation import ReservationStatus
 T = TypeVar("T")
 
 
-def labelled(table: Table, prefix: str) -> list[ColumnElement[Any]]:
+def labelled(table: Table | Subquery, prefix: str) -> list[ColumnElement[Any]]:
     """Every column of ``table`` as ``<prefix><column>`` (no joined column starts with one)."""
     return [column.label(prefix + column.name) for column in table.c]
 
@@ -51,26 +51,24 @@ def orders_with_parties(dialect_name: str, claim: bool) -> Select[Any]:
 
 
 @functools.cache
-def reservation_with_vehicle(dialect_name: str) -> Select[Any]:
-    """The reservation ``:id`` with its car, ``FOR UPDATE OF reservations``."""
-    r, v = tables.reservations, tables.vehicles
-    statement = select(r, *labelled(v, "vehicle__")).select_from(r.outerjoin(v, v.c.id == r.c.vehicle_id))
-    statement = statement.where(r.c.id == bindparam("id"))
-    return for_update(statement, dialect_name, of=r)
+def reservation_for_checkout(dialect_name: str) -> Select[Any]:
+    """The reservation ``:id`` (``FOR UPDATE OF reservations``) outer-joined with its car, the
+    trade-in offer ``:trade_in_id``, the financing application ``:financing_id`` (NULL matches
+    none) and the least-loaded advisor: active ones ordered by a correlated count of their open
+    orders (an index range of ``ix_orders_advisor_id_status`` each), then id."""
+    r, v, t, f, a, o = (getattr(tables, n) for n in _CHECKOUT_TABLES)
+    load = select(func.count()).select_from(o).where(o.c.advisor_id == a.c.id, o.c.status.in_(_OPEN))
+    least = select(a).where(a.c.active == true()).order_by(load.scalar_subquery(), a.c.id).limit(1).subquery()
+    joins = r.outerjoin(v, v.c.id == r.c.vehicle_id).outerjoin(least, true())
+    joins = joins.outerjoin(t, t.c.id == bindparam("trade_in_id", type_=t.c.id.type))
+    joins = joins.outerjoin(f, f.c.id == bindparam("financing_id", type_=f.c.id.type))
+    parts = [*labelled(v, "vehicle__"), *labelled(t, "trade_in__"), *labelled(f, "financing__")]
+    statement = select(r, *parts, *labelled(least, "advisor__")).select_from(joins)
+    return for_update(statement.where(r.c.id == bindparam("id")), dialect_name, of=r)
 
 
-@functools.cache
-def least_loaded_advisor() -> Select[Any]:
-    """Active advisors ordered by a correlated count of their open orders (an index range of
-    ``ix_orders_advisor_id_status`` each), then id; the first one."""
-    a, o = tables.advisors, tables.orders
-    open_orders = (
-        select(func.count())
-        .select_from(o)
-        .where(o.c.advisor_id == a.c.id, o.c.status.in_(sorted(s.value for s in OPEN_STATUSES)))
-        .scalar_subquery()
-    )
-    return select(a).where(a.c.active == true()).order_by(open_orders, a.c.id).limit(1)
+_CHECKOUT_TABLES = ("reservations", "vehicles", "trade_in_offers", "financing_applications", "advisors", "orders")
+_OPEN = sorted(s.value for s in OPEN_STATUSES)
 
 
 def owed_payments(

@@ -52,6 +52,18 @@ class VehicleRepository(Protocol):
         ...
 
 
+@attrs.frozen(kw_only=True)
+class CheckoutParts:
+    """What placing an order reads (:meth:`ReservationRepository.get_for_checkout`)."""
+
+    reservation: Reservation
+    vehicle: Vehicle | None
+    trade_in: TradeInOffer | None
+    financing: FinancingApplication | None
+    #: The advisor a new order is assigned to: the active one with the fewest open orders.
+    advisor: Advisor | None
+
+
 class ReservationRepository(Protocol):
     """Reservations. Adding a second active reservation for one car raises VehicleUnavailable."""
 
@@ -63,9 +75,15 @@ class ReservationRepository(Protocol):
         """The reservation, or None; ``for_update`` locks its row until commit where supported."""
         ...
 
-    def get_with_vehicle(self, reservation_id: str) -> tuple[Reservation, Vehicle | None] | None:
-        """The reservation with its car, read together (the checkout needs both), the reservation's
-        row (not the car's) locked until commit where supported: the checkout turns it into an order."""
+    def get_for_checkout(
+        self, reservation_id: str, *, trade_in_id: str | None = None, financing_application_id: str | None = None
+    ) -> CheckoutParts | None:
+        """Everything placing an order reads, read together (one statement where supported): the
+        reservation with its car, the trade-in offer and financing application named (None when
+        not named or not found: the caller checks whose they are), and the active advisor with the
+        fewest open orders (ties: the lowest id; None if no advisor is active). None when the
+        reservation does not exist. The reservation's row (not the others) is locked until
+        commit where supported: the checkout turns it into an order."""
         ...
 
     def save(self, *reservations: Reservation, expected_status: ReservationStatus | None = None) -> None:
@@ -291,11 +309,6 @@ class AdvisorDirectory(Protocol):
 
     def get(self, advisor_id: str) -> Advisor | None:
         """The advisor, or None."""
-        ...
-
-    def least_loaded(self) -> Advisor | None:
-        """The active advisor with the fewest open orders (ties: the lowest id), or None if no
-        advisor is active — the one a new order is assigned to."""
         ...
 
     def upsert(self, advisor: Advisor) -> None:

@@ -7,7 +7,7 @@ transaction succeeded hands them to the in-process handlers."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from types import TracebackType
 from typing import Protocol, Self
@@ -130,6 +130,16 @@ class UnitOfWork(Protocol):
         mark a commit that a gateway call follows (the money rule: the intent commits first)."""
         ...
 
+    def together(self) -> AbstractContextManager[None]:
+        """A block whose writes may reach the database together, as one statement, when it ends
+        (or with the outbox rows, when the block commits): the round trips of a use case's last
+        writes. So a write in the block may raise its error (Conflict, VehicleUnavailable) when
+        the block ends or at its commit rather than at its call, and the block must not read
+        back what it wrote. Only the add and save verbs that return nothing wait; every other
+        statement first sends what waits. Adapters that gain nothing (no network between them
+        and their data) write at each call."""
+        ...
+
     def commit(self) -> None:
         """Store staged events in the outbox, commit, then run the after-commit handlers."""
         ...
@@ -186,6 +196,10 @@ class UnitOfWorkBase:
     def mark_final(self) -> None:
         """See :meth:`UnitOfWork.mark_final`."""
         self._final = True
+
+    def together(self) -> AbstractContextManager[None]:
+        """See :meth:`UnitOfWork.together`: by default each write goes at its call."""
+        return nullcontext()
 
     def commit(self) -> None:
         """See :meth:`UnitOfWork.commit`."""
