@@ -506,13 +506,15 @@ def _http_rows(section: Section, http: dict[str, dict[str, HttpMeasured]]) -> No
     checkout = [
         http[db]["reserve"].round_trips + http[db]["place_order"].round_trips if db in http else None for db in dbs
     ]
-    worst = max(c for c in checkout if c is not None)
+    # The budget is PostgreSQL's: SQLite runs in-process, where a statement is no network round
+    # trip (and a UnitOfWork.together block writes at each call); its count stands for comparison.
+    on_postgres = checkout[1]
     section.rows.append(
         [
             "HTTP checkout (reserve + place order): round trips",
             *checkout,
-            f"<= {CHECKOUT_ROUND_TRIP_BUDGET}",
-            mark(worst <= CHECKOUT_ROUND_TRIP_BUDGET),
+            f"<= {CHECKOUT_ROUND_TRIP_BUDGET} on PostgreSQL",
+            "-" if on_postgres is None else mark(on_postgres <= CHECKOUT_ROUND_TRIP_BUDGET),
         ]
     )
     for db, by_request in http.items():
@@ -530,9 +532,10 @@ def summarize(statement: str) -> str:
     verb = statement.split(" ", 1)[0].upper()
     if verb == "WITH":
         # Writes in one statement (PostgreSQL data-modifying CTEs): ``WITH INSERT outbox + UPDATE …``.
+        # An INSERT of several rows is one CTE per row (``statements.combined``): named once.
         writes = re.findall(r"\bAS\s*\(\s*(INSERT INTO|UPDATE|DELETE FROM) (\w+)", statement)
         if writes:
-            return "WITH " + " + ".join(f"{v.split(' ')[0]} {t}" for v, t in writes)
+            return "WITH " + " + ".join(dict.fromkeys(f"{v.split(' ')[0]} {t}" for v, t in writes))
     if verb == "SELECT":
         table = re.search(r"\bFROM (\w+)", statement)
     elif verb == "INSERT":

@@ -91,7 +91,7 @@ def test_the_outbox_rows_and_the_answer_commit_together(engine: Engine) -> None:
     assert (bytes(stored.body), stored.content_type) == (ANSWER.body, ANSWER.content_type)
     assert [row.payload for row in payloads] == [{"n": 0}, {"n": 1}]
     if engine.dialect.name == "postgresql":
-        assert len(seen) == 1 and seen[0].startswith("WITH w0 AS (INSERT INTO outbox"), seen
+        assert len(seen) == 1 and seen[0].startswith("WITH w0_0 AS (INSERT INTO outbox"), seen
     else:
         assert [s.split(" ")[0] for s in seen] == ["INSERT", "UPDATE"], seen
 

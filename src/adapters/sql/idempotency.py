@@ -124,8 +124,8 @@ def _store_with(
         **sql.where_params(scope=scope, key=key),
     }
     if outbox and combine:
-        writes = [sql.bound(sql.insert(tables.outbox), list(outbox)), sql.bound(_STORE, params)]
-        written, stored = (int(count) for count in execute(sql.combined(writes), None).one())
+        statement, values = sql.combined([(sql.insert(tables.outbox), list(outbox)), (_STORE, params)])
+        written, stored = (int(count) for count in execute(statement, values).one())
         if written != len(outbox):  # cannot happen (a plain INSERT), but never lose an event silently
             raise RuntimeError(f"{written} of {len(outbox)} outbox rows written")
     else:

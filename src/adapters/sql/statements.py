@@ -5,6 +5,7 @@ parameter dict: ``w_<column>`` binds WHERE comparisons, ``v_<column>`` SET value
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
@@ -105,29 +106,55 @@ def update_rows(
 
 # -- several writes in one statement (PostgreSQL) --------------------------------------------------
 
+#: One write of :func:`combined`: a prebuilt INSERT or UPDATE (see above) and its parameters — one
+#: dict, or for an INSERT a list of dicts with the same keys (a multi-row INSERT).
+Write = tuple[Insert | Update, Mapping[str, Any] | Sequence[Mapping[str, Any]]]
 
-def bound(statement: Insert | Update, params: Any) -> Insert | Update:
-    """``statement`` with ``params`` in it rather than passed at execution, so that several can
-    share one statement without their parameter names colliding: an INSERT takes them as its
-    VALUES (a list: one multi-row INSERT), the named parameters of an UPDATE become anonymous
-    ones holding the value (typed as before, by their column)."""
+
+def combined(writes: Sequence[Write]) -> tuple[Select[Any], dict[str, Any]]:
+    """One PostgreSQL statement running every write of ``writes`` (data-modifying CTEs with
+    ``RETURNING 1``) that answers one row: each write's row count, in order; and its parameters.
+    The writes share one snapshot and do not see each other's rows: never two UPDATEs of one table.
+
+    The statement is built once per shape (the statements, their parameter names, the rows of an
+    INSERT given several) and its parameters are renamed ``p<n>_<row>_<name>`` rather than bound
+    into it: a statement made anew for each call, or a multi-row ``VALUES`` (which SQLAlchemy
+    cannot cache), missed the compiled cache, and compiling cost 2–5 ms of CPU a checkout. So
+    an INSERT of several rows is one single-row CTE per row (its count their sum)."""
+    shapes: list[tuple[Insert | Update, tuple[str, ...], int]] = []
+    params: dict[str, Any] = {}
+    for n, (statement, values) in enumerate(writes):
+        rows = [values] if isinstance(values, Mapping) else list(values)
+        shapes.append((statement, tuple(rows[0]), len(rows)))
+        params.update({f"p{n}_{r}_{k}": v for r, row in enumerate(rows) for k, v in row.items()})
+    return _combined_shape(tuple(shapes)), params
+
+
+@functools.lru_cache(maxsize=256)
+def _combined_shape(shapes: tuple[tuple[Insert | Update, tuple[str, ...], int], ...]) -> Select[Any]:
+    counts = []
+    for n, (statement, names, rows) in enumerate(shapes):
+        ctes = [
+            _renamed(statement, names, f"p{n}_{r}_").returning(literal_column("1")).cte(f"w{n}_{r}")
+            for r in range(rows)
+        ]
+        parts = [select(func.count()).select_from(c).scalar_subquery() for c in ctes]
+        counts.append(functools.reduce(operator.add, parts))
+    return select(*counts)
+
+
+def _renamed(statement: Insert | Update, names: tuple[str, ...], prefix: str) -> Insert | Update:
+    """``statement`` whose parameters ``names`` are ``<prefix><name>`` (an INSERT takes them as
+    its VALUES; an UPDATE's named ones are renamed, typed as before)."""
     if isinstance(statement, Insert):
-        return statement.values(params)
-    values: Mapping[str, Any] = params
+        columns = statement.table.c
+        return statement.values({k: bindparam(prefix + k, type_=columns[k].type) for k in names})
 
     def replace(element: Any, **kw: Any) -> Any:
-        if isinstance(element, BindParameter) and element.key in values:
-            return bindparam(None, values[element.key], type_=element.type, unique=True)
+        if isinstance(element, BindParameter) and element.key in names:
+            return bindparam(prefix + element.key, type_=element.type)
         return None
 
     # Typed for column expressions, but it copies any clause (the statement given is unchanged).
     traversable = cast(visitors.ExternallyTraversible, statement)
     return cast(Update, visitors.replacement_traverse(traversable, {}, replace))
-
-
-def combined(writes: Sequence[Insert | Update]) -> Select[Any]:
-    """One PostgreSQL statement running every write of ``writes`` (data-modifying CTEs with
-    ``RETURNING 1``) and answering one row: each write's row count, in order. The writes share
-    one snapshot and do not see each other's rows: never two of the same table."""
-    ctes = [w.returning(literal_column("1")).cte(f"w{n}") for n, w in enumerate(writes)]
-    return select(*(select(func.count()).select_from(c).scalar_subquery() for c in ctes))

@@ -139,11 +139,11 @@ class SqlUnitOfWork(UnitOfWorkBase):
             return
         items = list(waiting)
         waiting.clear()
-        writes = [sql.bound(w.statement, w.params) for w in items]
+        writes: list[sql.Write] = [(w.statement, w.params) for w in items]
         if outbox:
-            writes.append(sql.bound(sql.insert(tables.outbox), list(outbox)))
+            writes.append((sql.insert(tables.outbox), list(outbox)))
         try:
-            counts = self.execute(sql.combined(writes), None, write=True).one()
+            counts = self.execute(*sql.combined(writes), write=True).one()
         except exc.IntegrityError as error:
             if not is_unique_violation(error):
                 raise
