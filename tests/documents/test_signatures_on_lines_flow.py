@@ -109,3 +109,27 @@ def test_the_countersigned_copy_carries_both_signatures_on_their_lines(
     assert "SIGNED BY THE BUYER" in record and "COUNTERSIGNED FOR THE DEALER" in record
     assert "IP address 203.0.113.7" in record
     assert check_seal(pdf, [signed_copy_maker.certificate]).ok
+
+
+def test_a_drawn_signature_is_drawn_again_on_the_countersigned_copy(
+    ctx: Context, signed_copy_maker: StampedSignedCopyMaker
+) -> None:
+    drawn = _png()
+    order_id = _place(ctx)
+    _sign(ctx, order_id, drawn)
+    with ctx.uow() as uow:
+        order = uow.orders.get(order_id)
+    assert order is not None
+    buyer_copy = order.document(DocumentKind.SIGNED_AGREEMENT)
+    assert buyer_copy is not None and buyer_copy.signature_image_key is not None
+    assert ctx.documents.get(buyer_copy.signature_image_key) == drawn  # kept as drawn, content-addressed
+    countersign_agreement(ctx, SARAH, order_id)
+    pdf = _latest_copy(ctx, order_id)
+    reader = PdfReader(io.BytesIO(pdf))
+    signature_page = reader.pages[len(reader.pages) - 2]
+    assert len(signature_page.images) == 1  # the buyer's drawing, not only the typed name
+    text = " ".join((signature_page.extract_text() or "").split())
+    assert "Sarah Johnson, Sales advisor" in text
+    record = " ".join((reader.pages[-1].extract_text() or "").split())
+    assert "Signature drawn by the signer" in record
+    assert check_seal(pdf, [signed_copy_maker.certificate]).ok

@@ -204,6 +204,9 @@ class DocumentRecord:
     created_at: datetime
     status: str = "generated"
     signed_at: datetime | None = None
+    #: On a signed copy: the storage key of the signature the buyer drew (a PNG), when they drew
+    #: one, so that the dealer's countersigned copy prints it on the buyer's line again.
+    signature_image_key: str | None = None
 
 
 class InsuranceStatus(enum.StrEnum):

@@ -86,11 +86,16 @@ def countersign_agreement(
     agreement = _signed_agreement(order)
     assert agreement.signed_at is not None  # a signed agreement always records when
     last = signed[-1] if signed else None
+    buyer_copy = order.document(DocumentKind.SIGNED_AGREEMENT)
+    drawn_key = buyer_copy.signature_image_key if buyer_copy is not None else None
+    with reporting_damage(ctx, order.id):
+        drawn = ctx.documents.get(drawn_key) if drawn_key else None  # the buyer's drawn signature
     buyer = buyer_evidence(
         order,
         signed_at=agreement.signed_at,
         ip_address=last.ip_address if last else "",
         user_agent=last.user_agent if last else "",
+        signature_image=drawn,
     )
     now = ctx.clock.now()
     dealer = dealer_evidence(order, advisor, signed_at=now, ip_address=ip_address, user_agent=user_agent)
@@ -116,7 +121,9 @@ def countersign_agreement(
         )
         order.countersign(
             advisor_id=advisor.id,
-            signed_copy=signed_copy_record(ctx, stored, created_at=now, status="executed", signed_at=now),
+            signed_copy=signed_copy_record(
+                ctx, stored, created_at=now, status="executed", signed_at=now, signature_image_key=drawn_key
+            ),
             countersigned_at=now,
         )
         uow.orders.save(order)
@@ -125,9 +132,16 @@ def countersign_agreement(
 
 
 def signed_copy_record(
-    ctx: Context, stored: StoredObject, *, created_at: datetime, status: str, signed_at: datetime
+    ctx: Context,
+    stored: StoredObject,
+    *,
+    created_at: datetime,
+    status: str,
+    signed_at: datetime,
+    signature_image_key: str | None = None,
 ) -> DocumentRecord:
-    """The order's record of a signed copy just stored (``signed`` by the buyer, or ``executed``)."""
+    """The order's record of a signed copy just stored (``signed`` by the buyer, or ``executed``),
+    with the storage key of the signature the buyer drew, if any."""
     return DocumentRecord(
         id=ctx.ids.new("doc"),
         kind=DocumentKind.SIGNED_AGREEMENT,
@@ -138,6 +152,7 @@ def signed_copy_record(
         created_at=created_at,
         status=status,
         signed_at=signed_at,
+        signature_image_key=signature_image_key,
     )
 
 

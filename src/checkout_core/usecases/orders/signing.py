@@ -156,6 +156,8 @@ def _finish_signing(
         with reporting_damage(ctx, order.id):
             agreement_pdf = ctx.documents.get(agreement.storage_key)
         signed_pdf = ctx.signed_copies.make_signed_copy(agreement_pdf, evidence)
+    # Kept beside the signed copy: the dealer's countersigned copy prints it on the buyer's line again.
+    drawn_key = ctx.documents.put(signature_image, "image/png").key if signature_image is not None else None
     stored = ctx.documents.put(signed_pdf, "application/pdf")
     now = ctx.clock.now()
     with ctx.uow() as uow:
@@ -167,7 +169,9 @@ def _finish_signing(
                 uow, order, action, now=now, envelope_id=envelope_id, ip_address=ip_address, user_agent=user_agent
             )
         order.sign_documents(
-            signed_copy=signed_copy_record(ctx, stored, created_at=now, status="signed", signed_at=signed_at),
+            signed_copy=signed_copy_record(
+                ctx, stored, created_at=now, status="signed", signed_at=signed_at, signature_image_key=drawn_key
+            ),
             signed_at=signed_at,
         )
         uow.orders.save(order)
