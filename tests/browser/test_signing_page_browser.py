@@ -263,6 +263,13 @@ def test_expired_unknown_and_declined_links_show_a_clear_page(server: Server, br
 
     declined = server.signing_link()
     driver.get(declined)
+    # Every page image holds its US Letter box before it loads (the lazy ones have not): nothing
+    # below them moves when they arrive, so a tap aimed at a button lands on it. Without the
+    # reserved box this very click once missed, the layout shifting under it.
+    boxes = driver.execute_script(
+        "return [...document.querySelectorAll('ol.pages img')].map(i => [i.complete, i.clientWidth, i.clientHeight])"
+    )
+    assert boxes and all(abs(h / w - 11 / 8.5) < 0.02 for _, w, h in boxes), boxes
     driver.find_element(By.ID, "decline-button").click()
     wait_for_heading(driver, "You declined to sign")
     steps.shot("declined")

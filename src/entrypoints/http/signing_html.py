@@ -208,7 +208,7 @@ a{color:var(--brand);font-weight:600}
 a.pdf{display:inline-block;padding:.6rem 0;min-height:44px}
 ol.pages{list-style:none;margin:.5rem 0 0;padding:0;display:grid;gap:1.25rem}
 ol.pages figure{margin:0}
-ol.pages img{display:block;width:100%;height:auto;background:#fff;border:1px solid #c4c9d1;
+ol.pages img{display:block;width:100%;height:auto;aspect-ratio:auto 8.5/11;background:#fff;border:1px solid #c4c9d1;
 box-shadow:0 1px 4px rgba(0,0,0,.15)}
 ol.pages figcaption{color:#4a4f57;font-size:.875rem;text-align:center;margin-top:.35rem}
 label.field{display:block;font-weight:700;margin:0 0 .25rem}
