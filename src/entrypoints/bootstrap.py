@@ -50,14 +50,13 @@ from checkout_core.ports.payments import PaymentGateway
 from checkout_core.ports.rate_limits import RateLimiter
 from checkout_core.ports.tokens import TokenService
 from checkout_core.ports.unit_of_work import EventHandler, UnitOfWork, UnitOfWorkFactory
-from checkout_core.pricing.fees import FeeSchedule
 from checkout_core.usecases.context import Actor, BankDetails, Context, Policy, Role
 from checkout_core.usecases.rate_limits import Rate, RateLimits
 from entrypoints.extras import require_extra
 from entrypoints.observability.metrics import count_events
 from entrypoints.observability.tracing import instrument_engine, trace_headers, traced_port
 from entrypoints.redaction import install_log_redaction
-from entrypoints.settings import Settings, load_settings, require_production_ready
+from entrypoints.settings import Settings, fee_schedule, load_settings, require_production_ready
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -111,9 +110,7 @@ def policy_from(settings: Settings) -> Policy:
     return Policy(
         hold_hours=settings.hold_hours,
         max_active_reservations=settings.max_active_reservations,
-        fees=FeeSchedule(
-            admin_fee=Money(settings.admin_fee_cents), documentation_fee=Money(settings.documentation_fee_cents)
-        ),
+        fees=fee_schedule(settings),
         return_window=timedelta(days=settings.return_window_days),
         card_payment_limit=Money(settings.card_payment_limit_cents),
         recovery_grace=timedelta(seconds=settings.recovery_grace_seconds),

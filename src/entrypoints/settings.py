@@ -12,6 +12,8 @@ from pathlib import Path
 
 import attrs
 
+from checkout_core.money import Money
+from checkout_core.pricing.fees import FeeSchedule
 from checkout_core.usecases.context import Policy
 
 #: The business defaults are the core's (``Policy``, ``BankDetails``, the dealer); settings only
@@ -62,6 +64,7 @@ class Settings:
     return_window_days: int = _POLICY.return_window.days
     admin_fee_cents: int = _POLICY.fees.admin_fee.cents
     documentation_fee_cents: int = _POLICY.fees.documentation_fee.cents
+    licence_fee_cents: int = _POLICY.fees.licence_fee.cents
     card_payment_limit_cents: int = _POLICY.card_payment_limit.cents
     #: Seconds a money intent may stay pending before ``checkout payments recover`` presumes the
     #: process that wrote it died and settles it by asking the gateway.
@@ -293,6 +296,15 @@ def _tsa_url(env: Mapping[str, str]) -> str:
     return raw
 
 
+def fee_schedule(settings: Settings) -> FeeSchedule:
+    """The dealer's fees the settings describe."""
+    return FeeSchedule(
+        admin_fee=Money(settings.admin_fee_cents),
+        documentation_fee=Money(settings.documentation_fee_cents),
+        licence_fee=Money(settings.licence_fee_cents),
+    )
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate settings from ``env`` (default: the process environment)."""
     env = os.environ if env is None else env
@@ -376,6 +388,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         return_window_days=_int(env, "CHECKOUT_RETURN_WINDOW_DAYS", d.return_window_days, 0, 90),
         admin_fee_cents=_int(env, "CHECKOUT_ADMIN_FEE_CENTS", d.admin_fee_cents, 0, 10_000_000),
         documentation_fee_cents=_int(env, "CHECKOUT_DOCUMENTATION_FEE_CENTS", d.documentation_fee_cents, 0, 10_000_000),
+        licence_fee_cents=_int(env, "CHECKOUT_LICENCE_FEE_CENTS", d.licence_fee_cents, 0, 1_000_000),
         card_payment_limit_cents=_int(
             env, "CHECKOUT_CARD_PAYMENT_LIMIT_CENTS", d.card_payment_limit_cents, 100, 1_000_000_000
         ),

@@ -420,6 +420,7 @@ def pricing_to_dict(pricing: Pricing) -> dict[str, Any]:
         "subtotal": pricing.subtotal.cents,
         "taxRate": float(str(pricing.tax.rate)),
         "taxAmount": pricing.tax.total.cents,
+        "licenceFee": pricing.licence_fee.cents,
         "totalDue": pricing.total_due.cents,
         "taxes": [
             {"kind": line.kind, "rate": float(str(line.rate)), "amount": line.amount.cents}

@@ -40,3 +40,20 @@ def test_bad_input_is_refused(args: list[str]) -> None:
     assert result.exit_code == 2, result.output
     assert result.stdout == ""
     assert "error" in result.stderr.lower()
+
+
+def test_a_licence_and_plate_fee_from_the_settings_is_added_after_the_tax() -> None:
+    args = ["quote", "--price", "2499900", "--province", "ON", "--trade-in", "800000"]
+    result = CliRunner().invoke(cli, [*args, "--json"], env={"CHECKOUT_LICENCE_FEE_CENTS": "5900"})
+    pricing = out_json(result)
+    assert (pricing["taxAmount"], pricing["licenceFee"], pricing["totalDue"]) == (229424, 5900, 1994224 + 5900)
+    table = CliRunner().invoke(cli, args, env={"CHECKOUT_LICENCE_FEE_CENTS": "5900"})
+    assert "Licence and plate fee" in table.stdout and "$59.00" in table.stdout and "$20,001.24" in table.stdout
+
+
+@pytest.mark.parametrize("value", ["-1", "abc", "1000001"])
+def test_a_bad_licence_fee_setting_is_refused(value: str) -> None:
+    result = CliRunner().invoke(
+        cli, ["quote", "--price", "100", "--province", "ON"], env={"CHECKOUT_LICENCE_FEE_CENTS": value}
+    )
+    assert result.exit_code != 0 and "CHECKOUT_LICENCE_FEE_CENTS" in result.output, result.output

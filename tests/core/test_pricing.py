@@ -6,6 +6,7 @@ import json
 from datetime import date
 from decimal import Decimal
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -40,6 +41,7 @@ def test_the_spec_example_to_the_cent() -> None:
         "subtotal": 1764800,
         "taxRate": 0.13,
         "taxAmount": 229424,
+        "licenceFee": 0,
         "totalDue": 1994224,
         "taxes": [{"kind": "HST", "rate": 0.13, "amount": 229424}],
         "province": "ON",
@@ -136,16 +138,17 @@ def test_quebec_purchase() -> None:
     st.data(),
     st.integers(min_value=0, max_value=10**6),
     st.integers(min_value=0, max_value=10**6),
+    st.integers(min_value=0, max_value=10**5),
 )
 def test_the_parts_add_up_to_the_total(
-    province: str, vehicle: int, data: st.DataObject, admin: int, documentation: int
+    province: str, vehicle: int, data: st.DataObject, admin: int, documentation: int, licence: int
 ) -> None:
     trade_in = data.draw(st.integers(min_value=0, max_value=vehicle))
-    fees = FeeSchedule(admin_fee=Money(admin), documentation_fee=Money(documentation))
+    fees = FeeSchedule(admin_fee=Money(admin), documentation_fee=Money(documentation), licence_fee=Money(licence))
     pricing = _price(vehicle, trade_in, province, fees)
-    assert pricing.subtotal.cents == vehicle - trade_in + admin + documentation
+    assert pricing.subtotal.cents == vehicle - trade_in + admin + documentation  # the licence fee is not taxed
     assert pricing.tax.taxable == pricing.subtotal
-    assert pricing.total_due == pricing.subtotal + pricing.tax.total
+    assert pricing.total_due == pricing.subtotal + pricing.tax.total + Money(licence)
     assert pricing.tax.total.cents == sum(line.amount.cents for line in pricing.tax.lines)
     assert pricing.tax.total.cents >= 0
     as_dict = pricing_to_dict(pricing)
@@ -153,5 +156,20 @@ def test_the_parts_add_up_to_the_total(
         as_dict["vehiclePrice"] + as_dict["tradeInCredit"] + as_dict["adminFee"] + as_dict["documentationFee"]
         == as_dict["subtotal"]
     )
-    assert as_dict["subtotal"] + as_dict["taxAmount"] == as_dict["totalDue"]
+    assert as_dict["subtotal"] + as_dict["taxAmount"] + as_dict["licenceFee"] == as_dict["totalDue"]
     assert sum(tax["amount"] for tax in as_dict["taxes"]) == as_dict["taxAmount"]
+
+
+def test_a_licence_and_plate_fee_is_added_after_the_tax_and_not_taxed() -> None:
+    """$59.00 of plates on the spec's Ontario purchase: the tax is the spec's, the total $59 more."""
+    fees = attrs.evolve(SPEC_FEES, licence_fee=Money(5900))
+    pricing = _price(2499900, 800000, "ON", fees)
+    assert (pricing.subtotal, pricing.tax.total) == (Money(1764800), Money(229424))
+    assert pricing.licence_fee == Money(5900)
+    assert pricing.total_due == Money(1994224 + 5900)
+    assert pricing_to_dict(pricing)["licenceFee"] == 5900
+    # B.C.'s tier is chosen by the price and the taxable fees, not the plates: 54,350.99 + 649
+    # stays under 55,000 with 59 of plates on top.
+    assert _price(5435099, 0, "BC", fees).tax.lines[1].rate == Decimal("0.07")
+    with pytest.raises(ValueError, match="licence_fee"):
+        FeeSchedule(licence_fee=Money(-1))

@@ -21,6 +21,7 @@ from checkout_core.model.order import DeliveryStatus, PaymentChoice
 from checkout_core.model.vehicle import Disclosure, DisclosureKind, Warranty, WarrantyKind
 from checkout_core.money import Money
 from checkout_core.ports.documents import AgreementInput
+from checkout_core.pricing import FeeSchedule, price_purchase
 
 
 def _pages(pdf: bytes) -> list[str]:
@@ -540,3 +541,23 @@ def test_threads_rendering_at_once_get_the_bytes_of_one_at_a_time(
     with ThreadPoolExecutor(max_workers=6) as pool:
         together = list(pool.map(lambda s: ReportlabAgreementRenderer(return_window_days=s[0]).render(s[1]), shapes))
     assert together == alone
+
+
+def test_a_licence_and_plate_fee_is_printed_after_the_tax_and_in_the_total(
+    renderer: ReportlabAgreementRenderer, financed_agreement: AgreementInput
+) -> None:
+    order = financed_agreement.order
+    fees = FeeSchedule(admin_fee=order.pricing.admin_fee, documentation_fee=order.pricing.documentation_fee)
+    pricing = price_purchase(
+        vehicle_price=order.pricing.vehicle_price,
+        trade_in_credit=order.pricing.trade_in_credit,
+        province=order.pricing.province,
+        on=order.pricing.priced_on,
+        fees=attrs.evolve(fees, licence_fee=Money(5900)),
+    )
+    with_plates = attrs.evolve(financed_agreement, order=attrs.evolve(order, pricing=pricing))
+    text = _text(renderer.render(with_plates))
+    assert "Licence and plate fee (not taxable) $59.00" in text
+    assert "$20,001.24" in text  # the spec's $19,942.24 and the plates
+    price = text.split("PURCHASE PRICE")[1]
+    assert price.index("HST") < price.index("Licence and plate fee") < price.index("$20,001.24")

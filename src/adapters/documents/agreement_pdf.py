@@ -640,9 +640,9 @@ class _Version:
             rows.append((label, text.money(line.amount), "item"))
         if len(tax.lines) > 1:
             rows.append((t("tax_total", rate=text.percent(tax.rate)), text.money(tax.total), "item"))
-        # No licence or plate fee is charged by the dealer today; the line says so (0) rather
-        # than leaving the buyer to wonder.
-        rows.append((t("licence_fee"), text.money(Money.zero(pricing.total_due.currency)), "item"))
+        # Not taxable, so after the tax; printed when it is 0 too, rather than leaving the buyer
+        # to wonder whether plates cost extra.
+        rows.append((t("licence_fee"), text.money(pricing.licence_fee), "item"))
         rows.append((t("total_price"), text.money(pricing.total_due), "total"))
         note = t("rates_in_force", date=text.date(pricing.priced_on), province=self._province(pricing.province))
         if pricing.trade_in_credit.cents:

@@ -4,7 +4,7 @@ The order of operations is the one on a Canadian bill of sale and in the spec's 
 
     subtotal  = vehicle price - trade-in credit + admin fee + documentation fee
     tax       = per-component sales tax on the subtotal (fees are taxable; the trade-in is not)
-    total due = subtotal + tax
+    total due = subtotal + tax + licence and plate fee (not taxable)
 """
 
 from __future__ import annotations
@@ -41,7 +41,10 @@ class Pricing:
     tax: TaxBreakdown
     """The sales tax on ``subtotal``, per component."""
     total_due: Money
-    """``subtotal + tax.total``: what the buyer owes before deposit and down payment."""
+    """``subtotal + tax.total + licence_fee``: what the buyer owes before deposit and down payment."""
+    licence_fee: Money = attrs.Factory(Money.zero)
+    """Licence and plate fee: not taxable, so added after the tax (orders priced before it existed
+    read back with none)."""
 
 
 def _require_not_negative(name: str, amount: Money) -> None:
@@ -70,6 +73,7 @@ def price_purchase(
     _require_not_negative("tradeInCredit", trade_in_credit)
     _require_not_negative("adminFee", fees.admin_fee)
     _require_not_negative("documentationFee", fees.documentation_fee)
+    _require_not_negative("licenceFee", fees.licence_fee)
     if trade_in_credit.cents > vehicle_price.cents:
         # A trade-in worth more than the car would be a payout to the buyer, which is not a
         # sale this checkout handles (and would push the taxable amount below the fees).
@@ -93,5 +97,6 @@ def price_purchase(
         documentation_fee=fees.documentation_fee,
         subtotal=subtotal,
         tax=tax,
-        total_due=subtotal + tax.total,
+        total_due=subtotal + tax.total + fees.licence_fee,
+        licence_fee=fees.licence_fee,
     )

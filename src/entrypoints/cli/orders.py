@@ -165,7 +165,8 @@ def print_order(details: OrderDetails) -> None:
         ("Subtotal", money(pricing.subtotal)),
     ]
     rows += [(f"{line.kind} {_percent(line.rate)}", money(line.amount)) for line in pricing.tax.lines]
-    rows += [("Total tax", money(pricing.tax.total)), ("Total due", money(pricing.total_due))]
+    rows += [("Total tax", money(pricing.tax.total)), ("Licence and plate fee", money(pricing.licence_fee))]
+    rows += [("Total due", money(pricing.total_due))]
     table(rows, ("Item", "Amount"))
 
     progress = payment_progress(order)

@@ -8,11 +8,10 @@ from decimal import Decimal, InvalidOperation
 import click
 
 from checkout_core.money import Money
-from checkout_core.pricing.fees import FeeSchedule
 from checkout_core.pricing.financing import financed_amount, monthly_payment
 from checkout_core.pricing.quote import price_purchase
 from entrypoints.cli.output import domain_errors, emit_json, table
-from entrypoints.settings import load_settings
+from entrypoints.settings import fee_schedule, load_settings
 from entrypoints.views import pricing_to_dict
 
 
@@ -48,9 +47,7 @@ def quote(
         raise click.UsageError("--apr and --term-months go together")
     with domain_errors():
         settings = load_settings()
-        fees = FeeSchedule(
-            admin_fee=Money(settings.admin_fee_cents), documentation_fee=Money(settings.documentation_fee_cents)
-        )
+        fees = fee_schedule(settings)
         day: date = on.date() if on else datetime.now(UTC).date()
         pricing = price_purchase(
             vehicle_price=_cents(price, "--price"),
@@ -87,7 +84,8 @@ def quote(
         ("Subtotal", pricing.subtotal.format()),
     ]
     rows += [(f"{line.kind} {(line.rate * 100).normalize():f}%", line.amount.format()) for line in pricing.tax.lines]
-    rows += [("Total tax", pricing.tax.total.format()), ("Total due", pricing.total_due.format())]
+    rows += [("Total tax", pricing.tax.total.format()), ("Licence and plate fee", pricing.licence_fee.format())]
+    rows += [("Total due", pricing.total_due.format())]
     if financing is not None:
         rows += [
             ("Financed amount", Money(int(financing["financedAmount"])).format()),

@@ -320,6 +320,7 @@ class PricingBody(Camel):
     subtotal: int
     tax_rate: float
     tax_amount: int
+    licence_fee: Annotated[int, msgspec.Meta(description="Licence and plate fee: not taxable, added after the tax.")]
     total_due: int
     taxes: list[TaxLine]
     province: str
