@@ -59,7 +59,8 @@ UNUSED_BY_REQUESTS = (
 
 _SITECUSTOMIZE = '''\
 """Written by bench.memory.ModuleProbe (a benchmark and test aid, never installed): when the file
-``dump`` appears beside this one, the process writes the names of its imported modules."""
+``dump`` appears beside this one, the process writes the names of its imported modules, and
+writes them again whenever it imports more (a worker still starting up), for two minutes."""
 import json, os, sys, threading, time
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -69,9 +70,15 @@ def _watch():
     while not os.path.exists(os.path.join(_HERE, "dump")):
         time.sleep(0.1)
     target = os.path.join(_HERE, "modules-%d.json" % os.getpid())
-    with open(target + ".tmp", "w") as handle:
-        json.dump(sorted(sys.modules), handle)
-    os.replace(target + ".tmp", target)
+    written, until = -1, time.monotonic() + 120
+    while time.monotonic() < until:
+        if len(sys.modules) != written:
+            names = sorted(sys.modules)
+            with open(target + ".tmp", "w") as handle:
+                json.dump(names, handle)
+            os.replace(target + ".tmp", target)
+            written = len(names)
+        time.sleep(0.2)
 
 
 threading.Thread(target=_watch, name="module-probe", daemon=True).start()
