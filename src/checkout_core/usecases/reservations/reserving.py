@@ -1,41 +1,30 @@
-"""The reservation saga (design.md): claim the car, charge the deposit, confirm — with expiry,
-crash recovery and cancellation. Each step is its own short transaction; the gateway is never
-called while a transaction (and its row locks) is open."""
+"""The reservation saga (design.md): claim the car, charge the deposit, confirm. Each step is its
+own short transaction; the gateway is never called while a transaction (and its row locks) is
+open."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Sequence
-
-import attrs
 
 from checkout_core.errors import (
     Conflict,
     NotFound,
     PaymentDeclined,
-    PaymentGatewayUnavailable,
     ReservationLimitReached,
     ValidationFailed,
     VehicleUnavailable,
 )
 from checkout_core.model.payments import Payment, PaymentMethod, PaymentPurpose, PaymentStatus, Refund, RefundReason
 from checkout_core.model.reservation import Reservation, ReservationStatus
-from checkout_core.model.vehicle import Vehicle, VehicleStatus
+from checkout_core.model.vehicle import VehicleStatus
 from checkout_core.ports.payments import ChargeResult, ChargeStatus
 from checkout_core.ports.unit_of_work import UnitOfWork
 from checkout_core.usecases.charges import apply_charge, settle_late_charge
 from checkout_core.usecases.context import SYSTEM, Actor, Context
 from checkout_core.usecases.rate_limits import check_reservation_attempt, record_decline
 from checkout_core.usecases.refunds import open_refunds, send_refunds
-
-
-@attrs.frozen(kw_only=True)
-class ReservationResult:
-    """A reservation and its deposit payment, as the API shows them."""
-
-    reservation: Reservation
-    deposit: Payment | None
+from checkout_core.usecases.reservations.reading import ReservationResult, get_reservation
 
 
 def reserve_vehicle(
@@ -202,7 +191,7 @@ def _free_lapsed_hold(ctx: Context, uow: UnitOfWork, vehicle_id: str) -> Reserva
     return holder
 
 
-def _apply_charge(
+def apply_deposit_outcome(
     ctx: Context, uow: UnitOfWork, reservation: Reservation, payment: Payment, charge: ChargeResult | None
 ) -> None:
     """Saga step 3 inside ``uow``: confirm on success, release the car otherwise. Both rows are
@@ -231,7 +220,7 @@ def _settle(ctx: Context, reservation: Reservation, payment: Payment, charge: Ch
         return ReservationResult(reservation=reservation, deposit=payment)  # recovery asks again later
     try:
         with ctx.uow() as uow, uow.together():  # the payment and the reservation in one statement
-            _apply_charge(ctx, uow, reservation, payment, charge)
+            apply_deposit_outcome(ctx, uow, reservation, payment, charge)
             uow.mark_final()  # the answer is all that follows (a decline is raised, not sent)
             uow.commit()
     except Conflict:
@@ -252,152 +241,3 @@ def _settle(ctx: Context, reservation: Reservation, payment: Payment, charge: Ch
     if charge.status is ChargeStatus.FAILED:
         raise _declined(reservation, payment, charge)
     return ReservationResult(reservation=reservation, deposit=payment)
-
-
-def get_reservation(ctx: Context, actor: Actor, reservation_id: str) -> ReservationResult:
-    """A reservation the caller may see (anyone else's is NotFound)."""
-    with ctx.uow() as uow:
-        reservation = uow.reservations.get(reservation_id)
-        if reservation is None or not actor.may_see(reservation.customer_id):
-            raise NotFound(f"reservation {reservation_id} not found")
-        payment = uow.ledger.get_payment(idempotency_key=reservation.deposit_idempotency_key)
-    return ReservationResult(reservation=reservation, deposit=payment)
-
-
-def list_reservations(
-    ctx: Context,
-    actor: Actor,
-    *,
-    status: ReservationStatus | None = None,
-    customer_id: str | None = None,
-    limit: int = 100,
-    offset: int = 0,
-) -> Sequence[Reservation]:
-    """Reservations the caller may see: their own, or all (optionally one customer's) for advisors."""
-    with ctx.uow() as uow:
-        return uow.reservations.list(
-            customer_id=customer_id if actor.is_staff else actor.id, status=status, limit=limit, offset=offset
-        )
-
-
-def list_reservations_with_deposits(
-    ctx: Context,
-    actor: Actor,
-    *,
-    status: ReservationStatus | None = None,
-    customer_id: str | None = None,
-    limit: int = 100,
-    offset: int = 0,
-) -> list[ReservationResult]:
-    """Like :func:`list_reservations`, each with its deposit payment (two statements per page)."""
-    with ctx.uow() as uow:
-        rows = uow.reservations.list(
-            customer_id=customer_id if actor.is_staff else actor.id, status=status, limit=limit, offset=offset
-        )
-        deposits = {
-            p.idempotency_key: p
-            for p in uow.ledger.payments_for(idempotency_keys=[r.deposit_idempotency_key for r in rows])
-        }
-    return [ReservationResult(reservation=r, deposit=deposits.get(r.deposit_idempotency_key)) for r in rows]
-
-
-def list_vehicles(
-    ctx: Context, *, status: VehicleStatus | None = None, limit: int = 100, offset: int = 0
-) -> Sequence[Vehicle]:
-    """The catalogue as the checkout sees it (public: no personal data)."""
-    with ctx.uow() as uow:
-        return uow.vehicles.list(status=status, limit=limit, offset=offset)
-
-
-def cancel_reservation(ctx: Context, actor: Actor, reservation_id: str) -> ReservationResult:
-    """Cancel a confirmed hold: the car goes back on sale and the deposit is refunded."""
-    now = ctx.clock.now()
-    with ctx.uow() as uow:
-        reservation = uow.reservations.get(reservation_id, for_update=True)
-        if reservation is None or not actor.may_see(reservation.customer_id):
-            raise NotFound(f"reservation {reservation_id} not found")
-        reservation.cancel(now=now)
-        uow.reservations.save(reservation)
-        uow.vehicles.set_status(reservation.vehicle_id, VehicleStatus.AVAILABLE, expected=VehicleStatus.RESERVED)
-        # The money rule: the refund intent commits with the cancellation, so a crash after this
-        # commit leaves a pending refund that recovery sends with the same key.
-        payments = uow.ledger.payments_for(reservation_id=reservation.id)
-        opened = open_refunds(ctx, uow, payments, RefundReason.RESERVATION_CANCELLED, now)
-        uow.commit()
-    send_refunds(ctx, opened)
-    return get_reservation(ctx, actor, reservation_id)
-
-
-def expire_due_reservations(ctx: Context, *, batch_size: int = 100) -> int:
-    """Expire confirmed holds past ``expiresAt``: release the car, refund the deposit.
-
-    Safe to run in several processes at once: each batch is claimed with row locks that other
-    sweeps skip, and every state change is conditional. Returns how many were expired.
-    """
-    expired = 0
-    while True:
-        now = ctx.clock.now()
-        # One transaction per batch, a fixed number of statements whatever its size: claim (with the
-        # deposits), expire (conditional on ``confirmed``), release the cars, open the refunds and
-        # reserve their amounts, outbox. The refunds are sent once it has committed.
-        with ctx.uow() as uow:
-            claimed = uow.reservations.claim_due_for_expiry(now, batch_size)
-            due = [reservation for reservation, _ in claimed]
-            opened = []
-            if due:
-                for reservation in due:
-                    reservation.expire(now=now)
-                uow.reservations.save(*due, expected_status=ReservationStatus.CONFIRMED)
-                uow.vehicles.set_status(
-                    [r.vehicle_id for r in due], VehicleStatus.AVAILABLE, expected=VehicleStatus.RESERVED
-                )
-                deposits = [deposit for _, deposit in claimed if deposit is not None]
-                opened = open_refunds(ctx, uow, deposits, RefundReason.RESERVATION_EXPIRED, now)
-                uow.commit()
-        send_refunds(ctx, opened)
-        expired += len(due)
-        if len(due) < batch_size:
-            break
-    return expired
-
-
-def settle_deposit(ctx: Context, reservation_id: str, charge: ChargeResult | None) -> ReservationResult:
-    """Settle a pending deposit from what the gateway says (``None``: no charge was ever made).
-
-    Used by recovery and by gateway webhooks. A reservation already settled is left as it is;
-    a decline is not raised (it is news to record, not an error of the caller)."""
-    if charge is not None and charge.status is ChargeStatus.PENDING:
-        return get_reservation(ctx, SYSTEM, reservation_id)
-    try:
-        with ctx.uow() as uow:
-            reservation = uow.reservations.get(reservation_id, for_update=True)
-            if reservation is None:
-                raise NotFound(f"reservation {reservation_id} not found")
-            payment = uow.ledger.get_payment(idempotency_key=reservation.deposit_idempotency_key)
-            if reservation.status is ReservationStatus.PENDING_DEPOSIT and payment is not None:
-                _apply_charge(ctx, uow, reservation, payment, charge)
-                uow.commit()
-    except Conflict:
-        pass  # settled concurrently by the request or another settler
-    return get_reservation(ctx, SYSTEM, reservation_id)
-
-
-def recover_pending_deposits(ctx: Context, *, batch_size: int = 100) -> int:
-    """Settle reservations left in pending_deposit by a crash between the charge and the commit:
-    confirm those the gateway charged, release the others. Returns how many were settled."""
-    now = ctx.clock.now()
-    with ctx.uow() as uow:
-        stale = list(uow.reservations.claim_stale_pending(now - ctx.policy.recovery_grace, batch_size))
-        ledger_ids = {r.id: uow.ledger.get_payment(idempotency_key=r.deposit_idempotency_key) for r in stale}
-    settled = 0
-    for candidate in stale:
-        deposit = ledger_ids.get(candidate.id)
-        try:
-            charge = ctx.gateway.find_charge(
-                idempotency_key=candidate.deposit_idempotency_key, ledger_id=deposit.id if deposit else ""
-            )
-        except PaymentGatewayUnavailable:
-            continue
-        if settle_deposit(ctx, candidate.id, charge).reservation.status is not ReservationStatus.PENDING_DEPOSIT:
-            settled += 1
-    return settled
