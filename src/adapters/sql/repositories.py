@@ -502,7 +502,8 @@ class SqlOrders(_Repo[Order]):
     _t, _cls = tables.orders, Order
 
     def add(self, order: Order) -> None:
-        unique, check = f"order {order.id} conflicts with an existing order", _one_row(lambda: RuntimeError("lost"))
+        check = _one_row(lambda: RuntimeError(f"order {order.id}: the INSERT wrote no row"))
+        unique = f"order {order.id} conflicts with an existing order"
         self._uow.write(sql.insert(self._t), mapping.to_row(order), check, unique=unique)
         self._uow.track(order)
 

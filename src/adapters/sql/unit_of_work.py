@@ -273,10 +273,7 @@ class SqlUnitOfWork(UnitOfWorkBase):
 
     def _commit(self) -> None:
         with translate_db_errors():
-            if self._waiting:
-                self._send_waiting(self._outbox.take())
-            else:
-                self._outbox.flush()
+            self._send_waiting(self._outbox.take())  # the outbox rows alone when nothing waits
             self.connection.commit()
         self._transaction_ended(committed=True)
 

@@ -56,7 +56,8 @@ def reservation_for_checkout(dialect_name: str) -> Select[Any]:
     trade-in offer ``:trade_in_id``, the financing application ``:financing_id`` (NULL matches
     none) and the least-loaded advisor: active ones ordered by a correlated count of their open
     orders (an index range of ``ix_orders_advisor_id_status`` each), then id."""
-    r, v, t, f, a, o = (getattr(tables, n) for n in _CHECKOUT_TABLES)
+    r, v, t, f = tables.reservations, tables.vehicles, tables.trade_in_offers, tables.financing_applications
+    a, o = tables.advisors, tables.orders
     load = select(func.count()).select_from(o).where(o.c.advisor_id == a.c.id, o.c.status.in_(_OPEN))
     least = select(a).where(a.c.active == true()).order_by(load.scalar_subquery(), a.c.id).limit(1).subquery()
     joins = r.outerjoin(v, v.c.id == r.c.vehicle_id).outerjoin(least, true())
@@ -67,7 +68,6 @@ def reservation_for_checkout(dialect_name: str) -> Select[Any]:
     return for_update(statement.where(r.c.id == bindparam("id")), dialect_name, of=r)
 
 
-_CHECKOUT_TABLES = ("reservations", "vehicles", "trade_in_offers", "financing_applications", "advisors", "orders")
 _OPEN = sorted(s.value for s in OPEN_STATUSES)
 
 

@@ -13,6 +13,7 @@ from checkout_core.errors import (
 from checkout_core.model.payments import Payment
 from checkout_core.model.reservation import Reservation, ReservationStatus
 from checkout_core.model.vehicle import Vehicle, VehicleStatus
+from checkout_core.ports.unit_of_work import UnitOfWork
 from checkout_core.usecases.context import Actor, Context
 
 
@@ -45,9 +46,7 @@ def list_reservations(
 ) -> Sequence[Reservation]:
     """Reservations the caller may see: their own, or all (optionally one customer's) for advisors."""
     with ctx.uow() as uow:
-        return uow.reservations.list(
-            customer_id=customer_id if actor.is_staff else actor.id, status=status, limit=limit, offset=offset
-        )
+        return _visible(uow, actor, status, customer_id, limit, offset)
 
 
 def list_reservations_with_deposits(
@@ -61,9 +60,7 @@ def list_reservations_with_deposits(
 ) -> list[ReservationResult]:
     """Like :func:`list_reservations`, each with its deposit payment (two statements per page)."""
     with ctx.uow() as uow:
-        rows = uow.reservations.list(
-            customer_id=customer_id if actor.is_staff else actor.id, status=status, limit=limit, offset=offset
-        )
+        rows = _visible(uow, actor, status, customer_id, limit, offset)
         deposits = {
             p.idempotency_key: p
             for p in uow.ledger.payments_for(idempotency_keys=[r.deposit_idempotency_key for r in rows])
@@ -77,3 +74,12 @@ def list_vehicles(
     """The catalogue as the checkout sees it (public: no personal data)."""
     with ctx.uow() as uow:
         return uow.vehicles.list(status=status, limit=limit, offset=offset)
+
+
+def _visible(
+    uow: UnitOfWork, actor: Actor, status: ReservationStatus | None, customer_id: str | None, limit: int, offset: int
+) -> Sequence[Reservation]:
+    """A page of the reservations ``actor`` may see: their own; advisors all, or one customer's."""
+    return uow.reservations.list(
+        customer_id=customer_id if actor.is_staff else actor.id, status=status, limit=limit, offset=offset
+    )
