@@ -232,6 +232,25 @@ def _check_released(app: App, state: State, crashed_at: int | None) -> None:
     assert _vehicle_status(app) is VehicleStatus.AVAILABLE
 
 
+def _run_place_order(ctx: Context, state: State) -> object:
+    return place_order(ctx, JOHN, spec_order(state.reservation_id))
+
+
+def _check_order_holds_the_deposit(app: App, state: State, crashed_at: int | None) -> None:
+    """Placing an order moves the deposit onto it in the order's own transaction (the hold, the
+    deposit and the order in one statement on PostgreSQL): one order, the deposit counted on it
+    once, the hold converted, the car sale-pending; nothing charged or refunded again."""
+    with app.ctx.uow() as uow:
+        orders = uow.orders.list(customer_id=JOHN.id)
+        held = uow.reservations.get(state.reservation_id)
+        deposit = uow.ledger.payments_for(reservation_id=state.reservation_id)
+    assert len(orders) == 1 and held is not None and held.status is ReservationStatus.CONVERTED
+    assert [p.order_id for p in deposit] == [orders[0].id]
+    assert orders[0].paid == Money(DEPOSIT) and orders[0].reservation_id == state.reservation_id
+    assert _vehicle_status(app) is VehicleStatus.SALE_PENDING
+    assert _gateway_net(app) == (DEPOSIT, 0)
+
+
 def _setup_overdue(app: App, clock: FixedClock) -> State:
     state = _setup_reserved(app, clock)
     clock.advance(timedelta(hours=73))
@@ -419,6 +438,13 @@ FLOWS = [
         (COMMIT, BEFORE_CHARGE, AFTER_CHARGE, COMMIT),
         _check_reserve_retried,
         retry=True,
+    ),
+    Flow(
+        "place order",
+        _setup_reserved,
+        _run_place_order,
+        (COMMIT,),
+        _check_order_holds_the_deposit,
     ),
     Flow(
         "cancel reservation",
