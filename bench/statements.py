@@ -537,6 +537,9 @@ def summarize(statement: str) -> str:
         if writes:
             return "WITH " + " + ".join(dict.fromkeys(f"{v.split(' ')[0]} {t}" for v, t in writes))
     if verb == "SELECT":
+        # The outer query's table and conditions, not those of a subquery among its columns.
+        while (flat := re.sub(r"\([^()]*\)", "", statement)) != statement:
+            statement = flat
         table = re.search(r"\bFROM (\w+)", statement)
     elif verb == "INSERT":
         table = re.search(r"^INSERT INTO (\w+)", statement)

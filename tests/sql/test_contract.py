@@ -4,7 +4,7 @@ constraints), the test says so and runs on the SQL backends only."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import attrs
 import pytest
@@ -483,16 +483,39 @@ def test_next_number_counts_per_year_from_10001(backend: Backend) -> None:
         assert uow.orders.next_number(2025) == 10003
 
 
-def test_order_with_parties_is_the_order_its_car_and_its_advisor(backend: Backend) -> None:
+def test_order_for_view_is_the_order_its_car_its_advisor_and_its_events(backend: Backend) -> None:
     seed(backend, "veh_1")
     order_id = add_order_with_reservation(backend, 1)
     with backend.uow() as uow:
-        found = uow.orders.get_with_parties(order_id)
+        found = uow.orders.get_for_view(order_id)
         assert found is not None
-        order, car, advisor_ = found
-        assert order == uow.orders.get(order_id)
-        assert (car, advisor_) == (vehicle("veh_1"), advisor("adv_1"))
-        assert uow.orders.get_with_parties("ord_missing") is None
+        assert found.order == uow.orders.get(order_id)
+        assert (found.vehicle, found.advisor) == (vehicle("veh_1"), advisor("adv_1"))
+        assert found.events == ()  # none stored yet: an empty timeline, not an error
+        assert uow.orders.get_for_view("ord_missing") is None
+    # Events of the order (and only its own), in the order they were stored, with their
+    # timestamps back as aware UTC datetimes and their payloads as they were written.
+    later = T0 + timedelta(minutes=5)
+    events = [
+        StoredEvent(
+            id="evt_b", aggregate_id=order_id, name="OrderPlaced", payload={"n": 1, "x": [1, "a"]}, occurred_at=T0
+        ),
+        StoredEvent(id="evt_o", aggregate_id="ord_other", name="OrderPlaced", payload={}, occurred_at=T0),
+        StoredEvent(id="evt_a", aggregate_id=order_id, name="AdvisorAssigned", payload={}, occurred_at=later),
+    ]
+    with backend.uow() as uow:
+        for event in events:
+            uow.outbox.add(event)
+        uow.commit()
+    with backend.uow() as uow:
+        uow.outbox.mark_published(["evt_b"], later)
+        uow.commit()
+    with backend.uow() as uow:
+        found = uow.orders.get_for_view(order_id)
+        assert found is not None
+        assert found.events == (attrs.evolve(events[0], published_at=later), events[2])
+        assert found.events == tuple(uow.outbox.for_aggregate(order_id))
+        assert all(e.occurred_at.tzinfo is UTC for e in found.events)
 
 
 def test_orders_awaiting_signature_at_a_provider_oldest_first(backend: Backend) -> None:

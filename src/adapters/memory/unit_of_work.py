@@ -36,7 +36,7 @@ from checkout_core.model.payments import (
 from checkout_core.model.reservation import ACTIVE_STATUSES, Reservation, ReservationStatus
 from checkout_core.model.vehicle import Vehicle, VehicleStatus
 from checkout_core.ports.clock import IdGenerator
-from checkout_core.ports.repositories import CheckoutParts, StoredEvent
+from checkout_core.ports.repositories import CheckoutParts, OrderForView, StoredEvent
 from checkout_core.ports.unit_of_work import EventHandler, UnitOfWorkBase
 
 E = TypeVar("E")
@@ -272,9 +272,13 @@ class MemoryOrders(_Table[Order]):
     def _with_parties(self, order: Order) -> tuple[Order, Vehicle | None, Advisor | None]:
         return order, self._s.vehicles.get(order.vehicle_id), self._s.advisors.get(order.advisor_id)
 
-    def get_with_parties(self, order_id: str) -> tuple[Order, Vehicle | None, Advisor | None] | None:
+    def get_for_view(self, order_id: str) -> OrderForView | None:
         order = self.get(order_id)
-        return None if order is None else self._with_parties(order)
+        if order is None:
+            return None
+        _, vehicle, advisor = self._with_parties(order)
+        events = tuple(self._uow.outbox.for_aggregate(order_id))
+        return OrderForView(order=order, vehicle=vehicle, advisor=advisor, events=events)
 
     def claim_awaiting_agreement(
         self, limit: int, *, skip: frozenset[str] = frozenset()

@@ -62,7 +62,7 @@ from checkout_core.model.reservation import (
     ReservationStatus,
 )
 from checkout_core.model.vehicle import Vehicle, VehicleStatus
-from checkout_core.ports.repositories import CheckoutParts, StoredEvent
+from checkout_core.ports.repositories import CheckoutParts, OrderForView, StoredEvent
 
 T = TypeVar("T")
 E = TypeVar("E")
@@ -525,10 +525,17 @@ class SqlOrders(_Repo[Order]):
         at_provider = self._t.c.envelope["provider"].as_string() == provider
         return self._find(sent, at_provider, limit=limit, status=OrderStatus.PENDING_DOCUMENTS)
 
-    def get_with_parties(self, order_id: str) -> tuple[Order, Vehicle | None, Advisor | None] | None:
-        """One ``SELECT orders … LEFT JOIN vehicles … LEFT JOIN advisors`` by the order's id."""
-        found = self._parties(views.orders_with_parties(self._dialect, False), {"id": order_id})
-        return found[0] if found else None
+    def get_for_view(self, order_id: str) -> OrderForView | None:
+        """One ``SELECT orders … LEFT JOIN vehicles … LEFT JOIN advisors`` by the order's id,
+        with the order's events aggregated in a subquery (:func:`views.orders_with_parties`)."""
+        rows = self._rows(views.orders_with_parties(self._dialect, False), {"id": order_id})
+        if not rows:
+            return None
+        (row,) = rows
+        order, vehicle, advisor = self._parties_of(row)
+        return OrderForView(
+            order=order, vehicle=vehicle, advisor=advisor, events=views.stored_events(row[views.EVENTS])
+        )
 
     def claim_awaiting_agreement(
         self, limit: int, *, skip: frozenset[str] = frozenset()
@@ -538,9 +545,10 @@ class SqlOrders(_Repo[Order]):
         return self._parties(views.orders_with_parties(self._dialect, True), {"limit": limit, "skip": sorted(skip)})
 
     def _parties(self, statement: Select[Any], params: Any) -> list[tuple[Order, Vehicle | None, Advisor | None]]:
-        rows = self._rows(statement, params)
-        joined = views.joined
-        return [(self._out(r), joined(r, "vehicle__", Vehicle), joined(r, "advisor__", Advisor)) for r in rows]
+        return [self._parties_of(row) for row in self._rows(statement, params)]
+
+    def _parties_of(self, row: mapping.Row) -> tuple[Order, Vehicle | None, Advisor | None]:
+        return self._out(row), views.joined(row, "vehicle__", Vehicle), views.joined(row, "advisor__", Advisor)
 
     def next_number(self, year: int) -> int:
         """``INSERT … ON CONFLICT DO UPDATE … RETURNING`` creates or bumps the year's counter in

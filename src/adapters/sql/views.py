@@ -10,15 +10,31 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, Subquery, Table, and_, bindparam, func, or_, select, true
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Select,
+    Subquery,
+    Table,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    or_,
+    select,
+    true,
+    type_coerce,
+)
 
 from adapters.sql import mapping, tables
 from adapters.sql.statements import for_update
 from checkout_core.model.order import OPEN_STATUSES, OrderStatus
 from checkout_core.model.payments import PaymentPurpose, PaymentStatus, RefundStatus
 from checkout_core.model.reservation import ReservationStatus
+from checkout_core.ports.repositories import StoredEvent
 
 T = TypeVar("T")
 
@@ -35,16 +51,59 @@ def joined(row: mapping.Row, prefix: str, cl: type[T]) -> T | None:
     return mapping.from_row({k.removeprefix(prefix): v for k, v in row.items() if k.startswith(prefix)}, cl)
 
 
+#: The column of :func:`orders_with_parties` that holds the order's events (the order view).
+EVENTS = "events__"
+
+
+def _events_of_order(dialect_name: str) -> ColumnElement[Any]:
+    """The order's outbox events as one JSON array (a correlated subquery: the timeline comes
+    with the order in the same statement), each element an event row with its ``seq``."""
+    e, o = tables.outbox, tables.orders
+    # The keys are our column names, as SQL literals (a bound key has no type PostgreSQL can infer).
+    keys: dict[str, ColumnElement[Any]] = {c.name: literal_column(f"'{c.name}'") for c in e.c}
+    if dialect_name == "postgresql":
+        element = func.json_build_object(*(x for c in e.c for x in (keys[c.name], c)))
+        events = select(func.json_agg(element)).where(e.c.aggregate_id == o.c.id)
+    else:
+        # SQLite: the payload is JSON text (json() embeds it as JSON, not as a string).
+        parts = [x for c in e.c for x in (keys[c.name], func.json(c) if c.name == "payload" else c)]
+        events = select(func.json_group_array(func.json_object(*parts))).where(e.c.aggregate_id == o.c.id)
+    return type_coerce(events.scalar_subquery(), JSON).label(EVENTS)
+
+
+def _utc(value: object) -> datetime | None:
+    """A timestamp of an event element: PostgreSQL's JSON gives ISO 8601 with an offset, SQLite
+    the naive UTC text SQLAlchemy stored."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise mapping.CorruptRecord(f"outbox timestamp: expected text, got {type(value).__name__}")
+    parsed = datetime.fromisoformat(value)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def stored_events(value: object) -> tuple[StoredEvent, ...]:
+    """The events of :data:`EVENTS`, in the order they happened (``seq``; none: NULL or ``[]``)."""
+    if not value:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise mapping.CorruptRecord("outbox events: expected an array of objects")
+    rows = sorted(value, key=lambda item: int(item["seq"]))
+    times = ("occurred_at", "published_at")
+    return tuple(mapping.from_row({**row, **{k: _utc(row.get(k)) for k in times}}, StoredEvent) for row in rows)
+
+
 @functools.cache
 def orders_with_parties(dialect_name: str, claim: bool) -> Select[Any]:
-    """Orders with their car and advisor: one by ``:id`` (the order view), or (``claim``) those
-    awaiting an agreement, oldest first, ``FOR UPDATE OF orders SKIP LOCKED`` (the agreement worker)."""
+    """Orders with their car and advisor: one by ``:id`` with its events as :data:`EVENTS`
+    (the order view), or (``claim``) those awaiting an agreement, oldest first, ``FOR UPDATE OF
+    orders SKIP LOCKED`` (the agreement worker)."""
     o, v, a = tables.orders, tables.vehicles, tables.advisors
-    statement = select(o, *labelled(v, "vehicle__"), *labelled(a, "advisor__")).select_from(
-        o.outerjoin(v, v.c.id == o.c.vehicle_id).outerjoin(a, a.c.id == o.c.advisor_id)
-    )
+    joins = o.outerjoin(v, v.c.id == o.c.vehicle_id).outerjoin(a, a.c.id == o.c.advisor_id)
+    statement = select(o, *labelled(v, "vehicle__"), *labelled(a, "advisor__"))
     if not claim:
-        return statement.where(o.c.id == bindparam("id"))
+        return statement.add_columns(_events_of_order(dialect_name)).select_from(joins).where(o.c.id == bindparam("id"))
+    statement = statement.select_from(joins)
     statement = statement.where(o.c.awaits_agreement, o.c.id.not_in(bindparam("skip", expanding=True)))
     statement = statement.order_by(o.c.created_at, o.c.id).limit(bindparam("limit"))
     return for_update(statement, dialect_name, skip_locked=True, of=o)

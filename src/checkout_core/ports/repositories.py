@@ -142,9 +142,9 @@ class OrderRepository(Protocol):
         (``sent``), oldest first."""
         ...
 
-    def get_with_parties(self, order_id: str) -> tuple[Order, Vehicle | None, Advisor | None] | None:
-        """The order with its car and its advisor, read together (the order view shows all three
-        on every read); None if there is no such order."""
+    def get_for_view(self, order_id: str) -> OrderForView | None:
+        """The order with its car, its advisor and its events, read together (the order view
+        shows all four on every read); None if there is no such order."""
         ...
 
     def save(self, order: Order) -> None:
@@ -350,6 +350,16 @@ class StoredEvent:
     payload: dict[str, object]
     occurred_at: datetime
     published_at: datetime | None = None
+
+
+@attrs.frozen
+class OrderForView:
+    """An order with what its view shows beside it: the car, the advisor, the events."""
+
+    order: Order
+    vehicle: Vehicle | None
+    advisor: Advisor | None
+    events: tuple[StoredEvent, ...]
 
 
 class Outbox(Protocol):

@@ -53,12 +53,10 @@ class OrderDetails:
 def order_details(ctx: Reads, actor: Actor, order_id: str) -> OrderDetails:
     """Everything needed to show one order, read in one unit of work."""
     with ctx.uow() as uow:
-        found = uow.orders.get_with_parties(order_id)
-        order, vehicle, advisor = found if found is not None else (None, None, None)
-        order = visible_order(order, actor, order_id)
-        return OrderDetails(
-            order=order, vehicle=vehicle, advisor=advisor, events=tuple(uow.outbox.for_aggregate(order.id))
-        )
+        found = uow.orders.get_for_view(order_id)
+        order = visible_order(None if found is None else found.order, actor, order_id)
+        assert found is not None  # visible_order raised otherwise
+        return OrderDetails(order=order, vehicle=found.vehicle, advisor=found.advisor, events=found.events)
 
 
 def placed_order_details(placed: PlacedOrder) -> OrderDetails:
