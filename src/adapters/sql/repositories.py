@@ -239,6 +239,8 @@ class _Repo(Generic[E]):
         return self._uow.execute(statement, params)
 
     def _rows(self, statement: Executable, params: Any = None) -> Sequence[mapping.Row]:
+        if isinstance(statement, Select):
+            return self._uow.rows(statement, params)
         return self._run(statement, params).mappings().all()
 
     def _out(self, row: mapping.Row) -> E:
@@ -254,8 +256,8 @@ class _Repo(Generic[E]):
     def _by(self, *, lock: bool = False, **where: Any) -> E | None:
         """The row whose columns equal ``where`` (a prebuilt statement, see :mod:`statements`)."""
         statement = sql.select_where(self._dialect, self._t, tuple(where), lock=lock, order_by=self._order)
-        row = self._run(statement, sql.where_params(**where)).mappings().first()
-        return None if row is None else self._out(row)
+        rows = self._rows(statement, sql.where_params(**where))
+        return self._out(rows[0]) if rows else None
 
     def get(self, record_id: str, *, for_update: bool = False) -> E | None:
         """The record, or None; ``for_update`` locks its row until the transaction ends (PostgreSQL)."""
@@ -439,9 +441,10 @@ class SqlReservations(_Versioned[Reservation]):
         """One ``SELECT reservations … LEFT JOIN`` the car, the offer, the application and the
         least-loaded advisor (``FOR UPDATE OF reservations``)."""
         params = {"id": reservation_id, "trade_in_id": trade_in_id, "financing_id": financing_application_id}
-        row = self._run(views.reservation_for_checkout(self._dialect), params).mappings().first()
-        if row is None:
+        rows = self._rows(views.reservation_for_checkout(self._dialect), params)
+        if not rows:
             return None
+        row = rows[0]
         return CheckoutParts(
             reservation=self._out(row),
             vehicle=views.joined(row, "vehicle__", Vehicle),
@@ -466,7 +469,8 @@ class SqlReservations(_Versioned[Reservation]):
         advisory lock on the customer, in one statement (migration 0008). SQLite: the transaction
         already holds the database's write lock."""
         statement = _COUNT_ACTIVE_HOLDS_LOCKED if self._dialect == "postgresql" else _COUNT_ACTIVE_HOLDS
-        return int(self._run(statement, {"customer_id": customer_id, "now": now}).scalar_one())
+        (row,) = self._rows(statement, {"customer_id": customer_id, "now": now})
+        return int(next(iter(row.values())))
 
     def claim_due_for_expiry(self, now: datetime, limit: int) -> Sequence[tuple[Reservation, Payment | None]]:
         """One ``SELECT … LEFT JOIN payments … FOR UPDATE OF reservations SKIP LOCKED``: the sweep

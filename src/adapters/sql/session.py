@@ -6,10 +6,10 @@ each other."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import CursorResult, Executable, Insert, Update
+from sqlalchemy import CursorResult, Executable, Insert, Select, Update
 
 from checkout_core.model.aggregate import Aggregate
 from checkout_core.model.payments import Payment
@@ -38,6 +38,10 @@ class SqlSession(Protocol):
 
     def execute(self, statement: Executable, params: Any = None) -> CursorResult[Any]:
         """Run one statement in the transaction."""
+        ...
+
+    def rows(self, statement: Select[Any], params: Mapping[str, Any] | None = None) -> Sequence[Mapping[Any, Any]]:
+        """The rows of a SELECT as mappings (``execute(…).mappings().all()``, sent more cheaply)."""
         ...
 
     def write(

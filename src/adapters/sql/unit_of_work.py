@@ -21,13 +21,13 @@ import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import Any, NamedTuple, Self
+from typing import Any, NamedTuple, Self, TypeVar
 
 from sqlalchemy import Connection, CursorResult, Engine, Executable, Insert, Select, Update, exc, text
 
+from adapters.sql import direct, tables
 from adapters.sql import repositories as repos
 from adapters.sql import statements as sql
-from adapters.sql import tables
 from adapters.sql.engine import POSTGRES_ISOLATION, SQLITE_NO_BEGIN, SQLITE_READ_ONLY, BeginFailed, is_disconnect
 from adapters.sql.idempotency import SqlCall, current_call
 from adapters.sql.repositories import conflict_on_unique, is_unique_violation, translate_db_errors
@@ -35,6 +35,8 @@ from checkout_core.errors import Conflict
 from checkout_core.model.parties import Advisor, Customer, FinancingApplication, TradeInOffer
 from checkout_core.ports.clock import IdGenerator
 from checkout_core.ports.unit_of_work import EventHandler, UnitOfWorkBase, are_reads_expected
+
+_T = TypeVar("_T")
 
 
 class _Waiting(NamedTuple):
@@ -163,6 +165,19 @@ class SqlUnitOfWork(UnitOfWorkBase):
         Lock and busy errors become the core's retryable Conflict. If SQLite could not even
         begin the transaction, the connection is given up: SQLAlchemy would not try to begin
         again on it, so later statements would silently run in autocommit mode."""
+        return self._run(statement, params, write, lambda connection: connection.execute(statement, params))
+
+    def rows(self, statement: Select[Any], params: Mapping[str, Any] | None = None) -> Sequence[Mapping[Any, Any]]:
+        """The rows of a SELECT as mappings, as ``execute(…).mappings().all()`` gives them, by the
+        same rules; on PostgreSQL sent straight to psycopg (:mod:`adapters.sql.direct`)."""
+
+        def read(connection: Connection) -> Sequence[Mapping[Any, Any]]:
+            found = direct.rows(connection, statement, params)
+            return connection.execute(statement, params).mappings().all() if found is None else found
+
+        return self._run(statement, params, False, read)
+
+    def _run(self, statement: Executable, params: Any, write: bool, send: Callable[[Connection], _T]) -> _T:
         if self._waiting:
             self._send_waiting()
         plain_read = not write and _is_plain_read(statement)
@@ -177,7 +192,7 @@ class SqlUnitOfWork(UnitOfWorkBase):
         try:
             with translate_db_errors():
                 try:
-                    return connection.execute(statement, params)
+                    return send(connection)
                 except exc.DBAPIError as error:
                     if not (first and is_disconnect(error)):
                         raise
@@ -187,7 +202,7 @@ class SqlUnitOfWork(UnitOfWorkBase):
                 self._connection = connection = self._engine.connect()
                 if self._outside:
                     self._read_outside_transactions(connection)
-                return connection.execute(statement, params)
+                return send(connection)
         except Exception as error:
             if isinstance(error, BeginFailed) or isinstance(error.__cause__, BeginFailed):
                 self._abandon(connection)

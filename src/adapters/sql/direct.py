@@ -1,0 +1,158 @@
+"""Reads sent straight to psycopg: the rows of a SELECT as dicts, without SQLAlchemy's result
+machinery.
+
+Measured on the order view (a 53-column join) and on the reservation's reads (docs/operations.md,
+"Where the API's CPU goes"): SQLAlchemy's execution context, its ``CursorResult`` and the
+``cursor.description`` psycopg builds for it (a ``Column`` object per column, every time) cost
+more than the statement's own round trip — 55 to 105 µs a statement here, a tenth of a read.
+
+What is kept from SQLAlchemy is everything that decides *what* is sent: the statement is compiled
+through the engine's own compiled cache (so the SQL text and its caching are SQLAlchemy's, with
+the same cache key), its parameters go through ``construct_params`` and the types' bind
+processors, and each result column through its type's result processor (``UtcDateTime`` gives
+aware UTC datetimes, as on the SQLAlchemy path). The transaction stays SQLAlchemy's: the
+connection's transaction is begun first (as SQLAlchemy's autobegin would), so ``commit`` and
+``rollback`` see it. An error goes through SQLAlchemy's own handler, so it arrives wrapped
+(``IntegrityError``, ``OperationalError`` …) and a dead connection is invalidated, exactly as
+on the SQLAlchemy path.
+
+What is not done here, and goes the SQLAlchemy way instead (:func:`plan` answers None):
+statements that are no SELECT, "expanding" or literal-execute parameters (their SQL changes with
+each call), positional dialects (SQLite), and any connection or engine with statement listeners
+(``before_cursor_execute`` and the like) — the benchmark's statement counters are such listeners,
+and must keep seeing every statement."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+from sqlalchemy import Connection, Select
+from sqlalchemy.sql.compiler import SQLCompiler
+
+#: Plans kept per compiled statement (by the compiled object's identity, which the plan holds
+#: on to, so the identity cannot be reused while it is cached). Statements are built once per
+#: shape (:mod:`adapters.sql.statements`), so a few hundred cover every read; past that the
+#: cache starts again rather than growing.
+_MAX_PLANS = 512
+
+
+@attrs.frozen
+class Plan:
+    """How one compiled SELECT is sent and read back."""
+
+    compiled: SQLCompiler
+    sql: str
+    binds: Mapping[str, Callable[[Any], Any]]
+    escaped: Mapping[str, str]
+    keys: tuple[str, ...]
+    results: tuple[tuple[int, Callable[[Any], Any]], ...]
+
+
+#: id(compiled) → (compiled, its plan or None: "the SQLAlchemy way").
+_plans: dict[int, tuple[SQLCompiler, Plan | None]] = {}
+_plans_lock = threading.Lock()
+
+
+def _plan_of(compiled: SQLCompiler, connection: Connection) -> Plan | None:
+    found = _plans.get(id(compiled))
+    if found is not None and found[0] is compiled:
+        return found[1]
+    made = _make_plan(compiled, connection)
+    with _plans_lock:
+        if len(_plans) >= _MAX_PLANS:
+            _plans.clear()
+        _plans[id(compiled)] = (compiled, made)
+    return made
+
+
+def _make_plan(compiled: SQLCompiler, connection: Connection) -> Plan | None:
+    if (
+        compiled.positional
+        or compiled.literal_execute_params
+        or compiled.post_compile_params
+        or compiled.schema_translate_map
+        or not compiled._result_columns
+    ):
+        return None
+    binds: dict[str, Callable[[Any], Any]] = {}
+    for name, bind in compiled._bind_processors.items():
+        if not callable(bind):  # a tuple type's processors, one per element: none here
+            return None
+        binds[name] = bind
+    dialect = connection.dialect
+    results: list[tuple[int, Callable[[Any], Any]]] = []
+    for index, column in enumerate(compiled._result_columns):
+        processor = column[3]._cached_result_processor(dialect, None)
+        if processor is not None:
+            results.append((index, processor))
+    return Plan(
+        compiled=compiled,
+        sql=compiled.string,
+        binds=binds,
+        escaped=dict(compiled.escaped_bind_names or {}),
+        keys=tuple(column[0] for column in compiled._result_columns),
+        results=tuple(results),
+    )
+
+
+def _listened(connection: Connection) -> bool:
+    """Whether anything listens to the statements SQLAlchemy sends (the connection's dispatch
+    includes its engine's). ``begin`` and ``handle_error`` listeners still run here."""
+    d = connection.dispatch
+    return bool(d.before_execute or d.after_execute or d.before_cursor_execute or d.after_cursor_execute)
+
+
+def rows(
+    connection: Connection, statement: Select[Any], params: Mapping[str, Any] | None
+) -> list[dict[str, Any]] | None:
+    """The rows of ``statement`` as dicts keyed like SQLAlchemy's ``RowMapping``; None when it
+    has to go the SQLAlchemy way (see the module docstring): nothing was sent then."""
+    if connection.dialect.name != "postgresql" or _listened(connection):
+        return None
+    given = dict(params or {})
+    compiled, extracted, collected, _ = statement._compile_w_cache(
+        connection.dialect,
+        compiled_cache=connection.engine._compiled_cache,
+        column_keys=sorted(given),
+        for_executemany=False,
+        schema_translate_map=None,
+    )
+    if not isinstance(compiled, SQLCompiler):
+        return None
+    plan = _plan_of(compiled, connection)
+    if plan is None:
+        return None
+    values = compiled.construct_params(
+        given or None, escape_names=False, extracted_parameters=extracted, _collected_params=collected
+    )
+    binds, escaped = plan.binds, plan.escaped
+    sent = {escaped.get(k, k): (binds[k](v) if k in binds else v) for k, v in values.items()}
+    if not connection.in_transaction():
+        connection.begin()  # as SQLAlchemy's autobegin: commit and rollback must know of it
+    driver = connection.connection.driver_connection
+    if driver is None:
+        return None
+    cursor = driver.cursor()
+    try:
+        cursor.execute(plan.sql, sent)
+        fetched: Sequence[Sequence[Any]] = cursor.fetchall()
+    except Exception as error:
+        # SQLAlchemy's handler: wraps the error in its exception classes and invalidates a dead
+        # connection (then ``connection_invalidated`` is set, as the unit of work expects).
+        connection._handle_dbapi_exception(error, plan.sql, sent, cursor, None)
+        raise  # not reached: the handler raises
+    finally:
+        cursor.close()
+    keys, results = plan.keys, plan.results
+    if not results:
+        return [dict(zip(keys, row, strict=True)) for row in fetched]
+    out = []
+    for row in fetched:
+        record = dict(zip(keys, row, strict=True))
+        for index, processor in results:
+            record[keys[index]] = processor(row[index])
+        out.append(record)
+    return out

@@ -1,0 +1,160 @@
+"""Reads sent straight to psycopg (:mod:`adapters.sql.direct`) on PostgreSQL: the same rows as
+SQLAlchemy's path, in the same transaction, with the same errors; and the cases that must go
+SQLAlchemy's way do."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import Engine, Integer, bindparam, event, exc, literal_column, select, text
+
+from adapters.sql import direct, mapping, tables, views
+from adapters.sql import statements as sql
+from adapters.sql.unit_of_work import SqlUnitOfWork
+from adapters.system.ids import SequentialIds
+from checkout_core.ports.repositories import StoredEvent
+from checkout_core.ports.unit_of_work import reads_expected
+from tests.sql.builders import advisor, full_order, reservation, vehicle
+
+pytestmark = pytest.mark.postgres
+
+T0 = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
+
+
+@pytest.fixture
+def engine(pg_engine: Engine) -> Engine:
+    """PostgreSQL with a car, an advisor, a reservation, its order and two of its events."""
+    with SqlUnitOfWork(pg_engine, SequentialIds()) as uow:
+        uow.vehicles.upsert(vehicle("veh_1"))
+        uow.advisors.upsert(advisor("adv_1"))
+        held = reservation("res_1", vehicle_id="veh_1")
+        uow.reservations.add(held)
+        uow.orders.add(full_order("ord_1", reservation_id="res_1", vehicle_id="veh_1", advisor_id="adv_1"))
+        for n, name in enumerate(("OrderPlaced", "AdvisorAssigned")):
+            at = T0 + timedelta(minutes=n)
+            payload: dict[str, object] = {"n": n, "ü": [1, None]}
+            uow.outbox.add(StoredEvent(id=f"evt_{n}", aggregate_id="ord_1", name=name, payload=payload, occurred_at=at))
+        uow.commit()
+    return pg_engine
+
+
+def _both(engine: Engine, statement: Any, params: dict[str, Any]) -> tuple[list[dict[Any, Any]], list[dict[Any, Any]]]:
+    """The rows through SQLAlchemy and through the direct path, on one connection."""
+    with engine.connect() as connection:
+        expected = [dict(r) for r in connection.execute(statement, params).mappings().all()]
+        found = direct.rows(connection, statement, params)
+        assert found is not None, "the direct path was not taken"
+        return expected, found
+
+
+def test_the_order_view_reads_the_same_rows_as_sqlalchemy(engine: Engine) -> None:
+    expected, found = _both(engine, views.orders_with_parties("postgresql", False), {"id": "ord_1"})
+    assert found == expected and len(found) == 1
+    row = found[0]
+    assert row["vehicle__id"] == "veh_1" and row["advisor__id"] == "adv_1"
+    # UtcDateTime's result processor ran: aware UTC, as SQLAlchemy gives them.
+    assert row["created_at"].tzinfo is UTC
+    assert [e.name for e in views.stored_events(row[views.EVENTS])] == ["OrderPlaced", "AdvisorAssigned"]
+
+
+@pytest.mark.parametrize("table", [tables.vehicles, tables.reservations, tables.orders, tables.outbox])
+def test_prebuilt_lookups_read_the_same_rows_as_sqlalchemy(engine: Engine, table: Any) -> None:
+    column = "aggregate_id" if table is tables.outbox else "id"
+    value = {"vehicles": "veh_1", "reservations": "res_1", "orders": "ord_1", "outbox": "ord_1"}[table.name]
+    statement = sql.select_where("postgresql", table, (column,), order_by=("id",))
+    expected, found = _both(engine, statement, sql.where_params(**{column: value}))
+    assert found == expected and found
+
+
+def test_dynamic_statements_with_literals_read_the_same_rows(engine: Engine) -> None:
+    # Literals are extracted as parameters by SQLAlchemy's cache key: the direct path passes them.
+    o = tables.orders
+    recent = o.c.created_at > T0 - timedelta(days=3650)
+    statement = select(o.c.id, o.c.created_at).where(o.c.status != "cancelled", recent)
+    expected, found = _both(engine, statement, {})
+    assert found == expected and [r["id"] for r in found] == ["ord_1"]
+
+
+def test_what_must_go_sqlalchemys_way_does(engine: Engine) -> None:
+    o = tables.orders
+    expanding = select(o.c.id).where(o.c.id.in_(bindparam("ids", expanding=True)))
+    with engine.connect() as connection:
+        assert direct.rows(connection, expanding, {"ids": ["ord_1"]}) is None  # SQL changes per call
+        assert direct.rows(connection, select(literal_column("1").label("one")), {}) == [{"one": 1}]
+    counted: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        counted.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        with engine.connect() as connection:
+            assert direct.rows(connection, select(o.c.id), {}) is None  # listeners see every statement
+        with SqlUnitOfWork(engine, SequentialIds()) as uow:
+            assert uow.orders.get("ord_1") is not None
+        assert len(counted) == 1
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    with engine.connect() as connection:  # the listener gone, the direct path is back
+        assert direct.rows(connection, select(o.c.id), {}) == [{"id": "ord_1"}]
+
+
+def test_a_direct_read_is_part_of_the_transaction_commit_and_rollback_see(engine: Engine) -> None:
+    v = tables.vehicles
+    with SqlUnitOfWork(engine, SequentialIds()) as uow:
+        locked = uow.vehicles.get("veh_1", for_update=True)  # the transaction's first statement
+        assert locked is not None
+        uow.execute(v.update().where(v.c.id == "veh_1").values(make="Direct"))
+        uow.rollback()
+        assert uow.vehicles.get("veh_1") == locked  # rolled back: the read saw it undone
+        uow.execute(v.update().where(v.c.id == "veh_1").values(make="Direct"))
+        uow.commit()
+    with SqlUnitOfWork(engine, SequentialIds()) as uow:
+        car = uow.vehicles.get("veh_1")
+        assert car is not None and car.make == "Direct"
+
+
+def test_a_read_outside_transactions_then_a_write_commits_the_write(engine: Engine) -> None:
+    v = tables.vehicles
+    with reads_expected(), SqlUnitOfWork(engine, SequentialIds()) as uow:
+        assert uow.vehicles.get("veh_1") is not None  # autocommit: no BEGIN
+        uow.execute(v.update().where(v.c.id == "veh_1").values(make="After"))
+        uow.commit()
+    with engine.connect() as connection:
+        assert connection.execute(select(v.c.make).where(v.c.id == "veh_1")).scalar_one() == "After"
+
+
+def test_errors_arrive_wrapped_by_sqlalchemy_and_leave_the_connection_usable(engine: Engine) -> None:
+    broken = select((literal_column("1") / bindparam("zero", type_=Integer)).label("x"))
+    with engine.connect() as connection:
+        with pytest.raises(exc.DataError) as raised:
+            direct.rows(connection, broken, {"zero": 0})
+        assert "division by zero" in str(raised.value)
+        assert not raised.value.connection_invalidated
+        connection.rollback()
+        assert direct.rows(connection, select(literal_column("2").label("two")), {}) == [{"two": 2}]
+
+
+def test_a_dead_pooled_connection_is_replaced_for_a_first_direct_read(engine: Engine) -> None:
+    # The pool's connection is killed behind its back; the unit of work's first read fails on
+    # it (invalidated by SQLAlchemy's handler) and is sent once more on a new connection.
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))  # the pool holds a live connection
+    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    assert killed is not None and killed[0] >= 1
+    with reads_expected(), SqlUnitOfWork(engine, SequentialIds()) as uow:
+        assert uow.vehicles.get("veh_1") is not None
+
+
+def test_rows_are_the_mapping_layers_input(engine: Engine) -> None:
+    with SqlUnitOfWork(engine, SequentialIds()) as uow:
+        (row,) = uow.rows(sql.select_where("postgresql", tables.reservations, ("id",)), sql.where_params(id="res_1"))
+        assert mapping.from_row(row, type(reservation("res_1", vehicle_id="veh_1"))).id == "res_1"
