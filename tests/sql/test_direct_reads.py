@@ -60,6 +60,18 @@ def test_the_order_view_reads_the_same_rows_as_sqlalchemy(engine: Engine) -> Non
     assert [e.name for e in views.stored_events(row[views.EVENTS])] == ["OrderPlaced", "AdvisorAssigned"]
 
 
+def test_the_checkout_join_reads_the_same_rows_as_sqlalchemy(engine: Engine) -> None:
+    # The least-loaded advisor's subquery counts open orders: its statuses are SQL literals, not
+    # an "expanding" list (which would send the checkout's widest read the SQLAlchemy way).
+    params = {"id": "res_1", "trade_in_id": None, "financing_id": None}
+    with SqlUnitOfWork(engine, SequentialIds()) as uow:
+        uow.execute(tables.orders.update().values(status="pending_payment"))
+        uow.commit()
+    expected, found = _both(engine, views.reservation_for_checkout("postgresql"), params)
+    assert found == expected and len(found) == 1
+    assert found[0]["vehicle__id"] == "veh_1" and found[0]["advisor__id"] == "adv_1"
+
+
 @pytest.mark.parametrize("table", [tables.vehicles, tables.reservations, tables.orders, tables.outbox])
 def test_prebuilt_lookups_read_the_same_rows_as_sqlalchemy(engine: Engine, table: Any) -> None:
     column = "aggregate_id" if table is tables.outbox else "id"

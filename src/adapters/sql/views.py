@@ -117,7 +117,7 @@ def reservation_for_checkout(dialect_name: str) -> Select[Any]:
     orders (an index range of ``ix_orders_advisor_id_status`` each), then id."""
     r, v, t, f = tables.reservations, tables.vehicles, tables.trade_in_offers, tables.financing_applications
     a, o = tables.advisors, tables.orders
-    load = select(func.count()).select_from(o).where(o.c.advisor_id == a.c.id, o.c.status.in_(_OPEN))
+    load = select(func.count()).select_from(o).where(o.c.advisor_id == a.c.id, o.c.status.in_(_open_statuses()))
     least = select(a).where(a.c.active == true()).order_by(load.scalar_subquery(), a.c.id).limit(1).subquery()
     joins = r.outerjoin(v, v.c.id == r.c.vehicle_id).outerjoin(least, true())
     joins = joins.outerjoin(t, t.c.id == bindparam("trade_in_id", type_=t.c.id.type))
@@ -127,7 +127,11 @@ def reservation_for_checkout(dialect_name: str) -> Select[Any]:
     return for_update(statement.where(r.c.id == bindparam("id")), dialect_name, of=r)
 
 
-_OPEN = sorted(s.value for s in OPEN_STATUSES)
+def _open_statuses() -> list[ColumnElement[Any]]:
+    """The open order statuses as SQL literals (our enum's values): a list of values would be an
+    "expanding" parameter, whose SQL is rendered anew on every call (and read the SQLAlchemy
+    way, not :mod:`adapters.sql.direct`'s)."""
+    return [literal_column(f"'{status}'") for status in sorted(s.value for s in OPEN_STATUSES)]
 
 
 def owed_payments(
