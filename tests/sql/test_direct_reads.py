@@ -9,7 +9,20 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import Engine, Integer, bindparam, event, exc, literal_column, select, text
+from sqlalchemy import (
+    Column,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    event,
+    exc,
+    literal_column,
+    select,
+    text,
+)
 
 from adapters.sql import direct, mapping, tables, views
 from adapters.sql import statements as sql
@@ -170,3 +183,37 @@ def test_rows_are_the_mapping_layers_input(engine: Engine) -> None:
     with SqlUnitOfWork(engine, SequentialIds()) as uow:
         (row,) = uow.rows(sql.select_where("postgresql", tables.reservations, ("id",)), sql.where_params(id="res_1"))
         assert mapping.from_row(row, type(reservation("res_1", vehicle_id="veh_1"))).id == "res_1"
+
+
+def test_writes_answer_the_same_row_counts_and_returning_rows(engine: Engine) -> None:
+    v, p = tables.vehicles, tables.payments
+    with engine.connect() as connection:
+        moved = direct.execute(connection, v.update().where(v.c.id == "veh_1").values(make="Direct"), None)
+        assert moved is not None and moved.rowcount == 1 and moved.rows == []
+        missed = direct.execute(connection, v.update().where(v.c.id == "veh_x").values(make="Direct"), None)
+        assert missed is not None and missed.rowcount == 0
+        claim = sql.insert_or_skip("postgresql", tables.idempotency_keys, ("scope", "key"))
+        row = {"scope": "s", "key": "k", "request_hash": "h", "created_at": T0, "status_code": None, "body": b""}
+        row["content_type"] = "application/json"
+        first, second = (direct.execute(connection, claim, row) for _ in range(2))
+        assert (first and first.rowcount, second and second.rowcount) == (1, 0)
+        returning = v.update().where(v.c.id == "veh_1").values(model="R").returning(v.c.id, v.c.model)
+        answered = direct.execute(connection, returning, None)
+        assert answered is not None and answered.rows == [{"id": "veh_1", "model": "R"}]
+        connection.commit()
+        assert connection.execute(select(v.c.make, v.c.model).where(v.c.id == "veh_1")).one() == ("Direct", "R")
+        # A UNIQUE violation arrives as SQLAlchemy's IntegrityError, its table named by psycopg.
+        with pytest.raises(exc.IntegrityError) as raised:
+            direct.execute(connection, tables.idempotency_keys.insert(), row)
+        assert getattr(raised.value.orig, "diag", None) is not None
+        assert raised.value.orig.diag.table_name == "idempotency_keys"  # type: ignore[union-attr]  # psycopg's error
+        connection.rollback()
+        # Several sets of parameters (executemany) go SQLAlchemy's way.
+        assert direct.execute(connection, p.update().values(status="x"), [{}, {}]) is None
+
+
+def test_python_side_defaults_go_sqlalchemys_way(engine: Engine) -> None:
+    columns = [Column("id", String, primary_key=True), Column("v", String, default=lambda: "x")]
+    table = Table("not_sent", MetaData(), *columns)
+    with engine.connect() as connection:
+        assert direct.execute(connection, table.insert(), {"id": "a"}) is None  # nothing was sent

@@ -1,7 +1,7 @@
-"""Reads sent straight to psycopg: the rows of a SELECT as dicts, without SQLAlchemy's result
-machinery.
+"""Statements sent straight to psycopg: a SELECT's rows (or a write's ``RETURNING``) as dicts and
+a write's row count, without SQLAlchemy's execution and result machinery.
 
-Measured on the order view (a 53-column join) and on the reservation's reads (docs/operations.md,
+Measured on the order view (a 53-column join) and on a checkout's statements (docs/operations.md,
 "Where the API's CPU goes"): SQLAlchemy's execution context, its ``CursorResult`` and the
 ``cursor.description`` psycopg builds for it (a ``Column`` object per column, every time) cost
 more than the statement's own round trip — 55 to 105 µs a statement here, a tenth of a read.
@@ -16,9 +16,10 @@ connection's transaction is begun first (as SQLAlchemy's autobegin would), so ``
 (``IntegrityError``, ``OperationalError`` …) and a dead connection is invalidated, exactly as
 on the SQLAlchemy path.
 
-What is not done here, and goes the SQLAlchemy way instead (:func:`plan` answers None):
-statements that are no SELECT, "expanding" or literal-execute parameters (their SQL changes with
-each call), positional dialects (SQLite), and any connection or engine with statement listeners
+What is not done here, and goes the SQLAlchemy way instead (:func:`execute` answers None):
+several sets of parameters (executemany), "expanding" or literal-execute parameters (their SQL
+changes with each call), Python-side column defaults (SQLAlchemy's execution context computes
+them), positional dialects (SQLite), and any connection or engine with statement listeners
 (``before_cursor_execute`` and the like) — the benchmark's statement counters are such listeners,
 and must keep seeing every statement."""
 
@@ -29,7 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
-from sqlalchemy import Connection, Select
+from sqlalchemy import Connection, Delete, Executable, Insert, Select, Update
 from sqlalchemy.sql.compiler import SQLCompiler
 
 #: Plans kept per compiled statement (by the compiled object's identity, which the plan holds
@@ -74,7 +75,9 @@ def _make_plan(compiled: SQLCompiler, connection: Connection) -> Plan | None:
         or compiled.literal_execute_params
         or compiled.post_compile_params
         or compiled.schema_translate_map
-        or not compiled._result_columns
+        # Python-side column defaults are computed by SQLAlchemy's execution context: none here.
+        or compiled.insert_prefetch
+        or compiled.update_prefetch
     ):
         return None
     binds: dict[str, Callable[[Any], Any]] = {}
@@ -105,15 +108,36 @@ def _listened(connection: Connection) -> bool:
     return bool(d.before_execute or d.after_execute or d.before_cursor_execute or d.after_cursor_execute)
 
 
+@attrs.frozen
+class Outcome:
+    """What a statement sent here answered: its row count and its rows (a SELECT's, or those of
+    ``RETURNING``), as dicts keyed like SQLAlchemy's ``RowMapping``."""
+
+    rowcount: int
+    rows: list[dict[str, Any]]
+
+
 def rows(
     connection: Connection, statement: Select[Any], params: Mapping[str, Any] | None
 ) -> list[dict[str, Any]] | None:
     """The rows of ``statement`` as dicts keyed like SQLAlchemy's ``RowMapping``; None when it
     has to go the SQLAlchemy way (see the module docstring): nothing was sent then."""
+    outcome = execute(connection, statement, params)
+    return None if outcome is None else outcome.rows
+
+
+def execute(connection: Connection, statement: Executable, params: Any) -> Outcome | None:
+    """Send ``statement`` (a SELECT, or an INSERT, UPDATE or DELETE with one set of parameters)
+    and return what it answered; None when it has to go the SQLAlchemy way (see the module
+    docstring): nothing was sent then."""
+    if params is not None and not isinstance(params, Mapping):
+        return None  # several sets of parameters: executemany
+    if not isinstance(statement, Select | Insert | Update | Delete):
+        return None
     if connection.dialect.name != "postgresql" or _listened(connection):
         return None
     given = dict(params or {})
-    compiled, extracted, collected, _ = statement._compile_w_cache(
+    compiled, extracted, collected, _ = statement._compile_w_cache(  # what Connection.execute does
         connection.dialect,
         compiled_cache=connection.engine._compiled_cache,
         column_keys=sorted(given),
@@ -138,7 +162,8 @@ def rows(
     cursor = driver.cursor()
     try:
         cursor.execute(plan.sql, sent)
-        fetched: Sequence[Sequence[Any]] = cursor.fetchall()
+        fetched: Sequence[Sequence[Any]] = cursor.fetchall() if plan.keys and cursor.pgresult is not None else []
+        count = cursor.rowcount
     except Exception as error:
         # SQLAlchemy's handler: wraps the error in its exception classes and invalidates a dead
         # connection (then ``connection_invalidated`` is set, as the unit of work expects).
@@ -148,11 +173,11 @@ def rows(
         cursor.close()
     keys, results = plan.keys, plan.results
     if not results:
-        return [dict(zip(keys, row, strict=True)) for row in fetched]
+        return Outcome(count, [dict(zip(keys, row, strict=True)) for row in fetched])
     out = []
     for row in fetched:
         record = dict(zip(keys, row, strict=True))
         for index, processor in results:
             record[keys[index]] = processor(row[index])
         out.append(record)
-    return out
+    return Outcome(count, out)

@@ -239,9 +239,7 @@ class _Repo(Generic[E]):
         return self._uow.execute(statement, params)
 
     def _rows(self, statement: Executable, params: Any = None) -> Sequence[mapping.Row]:
-        if isinstance(statement, Select):
-            return self._uow.rows(statement, params)
-        return self._run(statement, params).mappings().all()
+        return self._uow.rows(statement, params)
 
     def _out(self, row: mapping.Row) -> E:
         """The entity of a row this unit of work read (aggregates are tracked for their events)."""
@@ -295,7 +293,7 @@ class _Repo(Generic[E]):
     def _write(self, row: dict[str, Any], **where: Any) -> int:
         """UPDATE ``row`` (minus its ``id``) where each ``where`` column equals its value."""
         statement, params = sql.update_row(self._t, row, where, "id")
-        return int(self._run(statement, params).rowcount)
+        return self._uow.count(statement, params)
 
     def _write_rows(self, values: Sequence[E], wheres: Sequence[dict[str, Any]]) -> int:
         """Write each of ``values`` where its ``wheres`` holds: one UPDATE (executemany when there
@@ -304,7 +302,7 @@ class _Repo(Generic[E]):
         if len(rows) <= 1 or len({tuple(w) for w in wheres}) > 1:
             return sum(self._write(row, **where) for row, where in zip(rows, wheres, strict=True))
         statement, params = sql.update_rows(self._t, [_without_id(r) for r in rows], wheres)
-        return int(self._run(statement, params).rowcount)
+        return self._uow.count(statement, params)
 
 
 def _without_id(row: dict[str, Any]) -> dict[str, Any]:
@@ -358,7 +356,7 @@ class SqlVehicles(SqlDirectory[Vehicle]):
         exactly one matches a row (the others wait for its lock, then no longer match)."""
         ids = sorted({vehicle_ids} if isinstance(vehicle_ids, str) else set(vehicle_ids))
         params = {"ids": ids, "status": status.value, "expected": getattr(expected, "value", None)}
-        return int(self._run(_set_vehicle_status(expected is not None), params).rowcount) if ids else 0
+        return self._uow.count(_set_vehicle_status(expected is not None), params) if ids else 0
 
 
 class _Identified(Protocol):
@@ -558,7 +556,8 @@ class SqlOrders(_Repo[Order]):
         """``INSERT … ON CONFLICT DO UPDATE … RETURNING`` creates or bumps the year's counter in
         one statement; its row lock serialises checkouts of the same year until commit, so no two
         transactions get the same number (a rolled-back checkout gives its number back)."""
-        return int(self._run(_bump_order_number(self._dialect), {"year": year}).scalar_one())
+        (row,) = self._rows(_bump_order_number(self._dialect), {"year": year})
+        return int(next(iter(row.values())))
 
     def list(
         self,
@@ -717,7 +716,7 @@ class SqlLedger(_Versioned[Payment]):
         """``INSERT … ON CONFLICT (gateway_ref) DO NOTHING``: False when the gateway's dispute is
         recorded already (a redelivered or reordered webhook)."""
         statement = sql.insert_or_skip(self._dialect, tables.disputes, ("gateway_ref",))
-        return int(self._run(statement, mapping.to_row(dispute)).rowcount) == 1
+        return self._uow.count(statement, mapping.to_row(dispute)) == 1
 
     def save_dispute(self, dispute: Dispute, *, expected_status: DisputeStatus) -> bool:
         return self._disputes._write(mapping.to_row(dispute), id=dispute.id, status=expected_status.value) == 1
@@ -781,7 +780,7 @@ class SqlAuditTrail(_Repo[AuditEntry]):
 
     def append(self, entry: AuditEntry) -> None:
         statement = sql.insert_or_skip(self._dialect, self._t, ("order_id", "sequence"))
-        if self._run(statement, mapping.to_row(entry)).rowcount != 1:
+        if self._uow.count(statement, mapping.to_row(entry)) != 1:
             raise Conflict(f"audit entry {entry.sequence} of order {entry.order_id} exists")
 
     def entries(self, order_id: str) -> Sequence[AuditEntry]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import CursorResult, Executable, Insert, Select, Update
+from sqlalchemy import CursorResult, Executable, Insert, Update
 
 from checkout_core.model.aggregate import Aggregate
 from checkout_core.model.payments import Payment
@@ -40,8 +40,13 @@ class SqlSession(Protocol):
         """Run one statement in the transaction."""
         ...
 
-    def rows(self, statement: Select[Any], params: Mapping[str, Any] | None = None) -> Sequence[Mapping[Any, Any]]:
-        """The rows of a SELECT as mappings (``execute(…).mappings().all()``, sent more cheaply)."""
+    def rows(self, statement: Executable, params: Any = None) -> Sequence[Mapping[Any, Any]]:
+        """The rows of a SELECT or of a write's ``RETURNING`` as mappings
+        (``execute(…).mappings().all()``, sent more cheaply)."""
+        ...
+
+    def count(self, statement: Executable, params: Any = None) -> int:
+        """The row count of a write (``execute(…).rowcount``, sent more cheaply)."""
         ...
 
     def write(

@@ -128,7 +128,7 @@ class SqlUnitOfWork(UnitOfWorkBase):
             self._wrote = True
             return
         with conflict_on_unique(unique) if unique else contextlib.nullcontext():
-            count = int(self.execute(statement, params).rowcount)
+            count = self.count(statement, params)
         check(count)
 
     def _send_waiting(self, outbox: Sequence[Mapping[str, Any]] = ()) -> None:
@@ -167,15 +167,26 @@ class SqlUnitOfWork(UnitOfWorkBase):
         again on it, so later statements would silently run in autocommit mode."""
         return self._run(statement, params, write, lambda connection: connection.execute(statement, params))
 
-    def rows(self, statement: Select[Any], params: Mapping[str, Any] | None = None) -> Sequence[Mapping[Any, Any]]:
-        """The rows of a SELECT as mappings, as ``execute(…).mappings().all()`` gives them, by the
-        same rules; on PostgreSQL sent straight to psycopg (:mod:`adapters.sql.direct`)."""
+    def rows(self, statement: Executable, params: Any = None) -> Sequence[Mapping[Any, Any]]:
+        """The rows of a SELECT (or of a write's ``RETURNING``) as mappings, as
+        ``execute(…).mappings().all()`` gives them, by the same rules; on PostgreSQL sent straight
+        to psycopg (:mod:`adapters.sql.direct`)."""
 
         def read(connection: Connection) -> Sequence[Mapping[Any, Any]]:
-            found = direct.rows(connection, statement, params)
-            return connection.execute(statement, params).mappings().all() if found is None else found
+            outcome = direct.execute(connection, statement, params)
+            return connection.execute(statement, params).mappings().all() if outcome is None else outcome.rows
 
         return self._run(statement, params, False, read)
+
+    def count(self, statement: Executable, params: Any = None) -> int:
+        """The row count of a write, as ``execute(…).rowcount`` gives it, by the same rules; on
+        PostgreSQL sent straight to psycopg (:mod:`adapters.sql.direct`)."""
+
+        def send(connection: Connection) -> int:
+            outcome = direct.execute(connection, statement, params)
+            return int(connection.execute(statement, params).rowcount) if outcome is None else outcome.rowcount
+
+        return self._run(statement, params, False, send)
 
     def _run(self, statement: Executable, params: Any, write: bool, send: Callable[[Connection], _T]) -> _T:
         if self._waiting:
