@@ -50,7 +50,7 @@ from adapters.sql.engine import make_engine
 from bench import pg
 from bench.load import Call, LoadProcess, LoadResult, run_load
 from bench.report import Section, cell, mark
-from bench.seed import prepare_database, sandbox_journal_mode
+from bench.seed import prepare_database
 from bench.servers import (
     ManagedProcess,
     checkout_env,
@@ -466,7 +466,6 @@ def app_server(
     plan: Plan,
     work: Path,
     *,
-    sandbox_wal: bool = False,
     agreements: str = "worker",
     only: Sequence[str] | None = None,
     generator: LoadProcess | None = None,
@@ -479,12 +478,10 @@ def app_server(
     it on the same machine; its CPU is counted in every row (after an order run, once it has
     rendered every agreement of the run), and every order is checked to end up with exactly
     one agreement. ``"inline"`` renders it inside the checkout request."""
-    name = "app-wal" if sandbox_wal else "app" if agreements == "worker" else "app-inline"
+    name = "app" if agreements == "worker" else "app-inline"
     with pg.fresh_database() as url, postgres_cpu(url) as database_cpu:
         cars = prepare_database(url, vehicles=plan.cars_needed)
         data_dir = work / name
-        if sandbox_wal:
-            sandbox_journal_mode(data_dir, "wal")
         env = checkout_env(database_url=url, data_dir=data_dir, jwt_secret=JWT_SECRET)
         env["CHECKOUT_AGREEMENTS"] = agreements
         server = checkout_server(name, env, work, workers=plan.workers)
@@ -655,17 +652,12 @@ def run(quick: bool, *, workers: int = 1) -> Section:
         ):
             app, baseline, bare = interleaved(app_steps, baseline_steps, bare_steps)
         inline = run_app(plan, work, agreements="inline", only=("order",), generator=generator)
-        wal = run_app(plan, work, sandbox_wal=True, only=("reserve",), generator=generator) if not quick else None
     for scenario, label in SCENARIOS.items():
         for clients in app.reps.get(scenario, {}):
             section.rows.append(_row(label, scenario, clients, app, baseline, bare))
     for clients in inline.reps.get("order", {}):
         label = "place order [agreement rendered in the request, diagnostic]"
         section.rows.append(_row(label, "order", clients, inline, baseline, bare))
-    if wal is not None:
-        for clients in wal.reps.get("reserve", {}):
-            label = "reserve, distinct cars [sandbox file in WAL mode, diagnostic]"
-            section.rows.append(_row(label, "reserve", clients, wal, baseline, bare))
     for name, target in (
         ("app", app),
         ("app, agreements inline", inline),
@@ -694,7 +686,6 @@ def run(quick: bool, *, workers: int = 1) -> Section:
         "baseline": _summary(baseline),
         "bare_baseline": _summary(bare),
         "app_agreements_inline": _summary(inline),
-        **({"app_sandbox_wal": _summary(wal)} if wal is not None else {}),
     }
     return section
 
