@@ -104,6 +104,8 @@ def _make_plan(compiled: SQLCompiler, connection: Connection) -> Plan | None:
 def _listened(connection: Connection) -> bool:
     """Whether anything listens to the statements SQLAlchemy sends (the connection's dispatch
     includes its engine's). ``begin`` and ``handle_error`` listeners still run here."""
+    if not (connection._has_events or connection.engine._has_events):
+        return False  # never listened to: the dispatch's collections cost more to look at
     d = connection.dispatch
     return bool(d.before_execute or d.after_execute or d.before_cursor_execute or d.after_cursor_execute)
 
