@@ -217,3 +217,17 @@ def test_python_side_defaults_go_sqlalchemys_way(engine: Engine) -> None:
     table = Table("not_sent", MetaData(), *columns)
     with engine.connect() as connection:
         assert direct.execute(connection, table.insert(), {"id": "a"}) is None  # nothing was sent
+
+
+def test_json_documents_are_decoded_by_msgspec_to_the_same_values(engine: Engine) -> None:
+    import json
+
+    import msgspec
+
+    document = {"cents": 123456789012345678901234567890, "rate": "0.13", "f": 2.5, "é": [None, True, {"n": -1}]}
+    with engine.connect() as connection:
+        adapters = connection.connection.driver_connection.adapters  # type: ignore[union-attr]  # psycopg's
+        loader = adapters.get_loader(adapters.types["jsonb"].oid, 0)
+        assert getattr(loader, "_loads", None) is msgspec.json.decode  # the class psycopg made for it
+        found = connection.execute(text("SELECT CAST(:d AS jsonb)"), {"d": json.dumps(document)}).scalar_one()
+    assert found == json.loads(json.dumps(document))

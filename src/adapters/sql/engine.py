@@ -75,6 +75,7 @@ def make_engine(url: str, *, pool_size: int | None = None, max_overflow: int | N
             raise ValueError(f"PostgreSQL URLs must use psycopg 3 (postgresql+psycopg://), got {parsed.drivername}")
         return create_engine(
             parsed,
+            **_json_decoder(),
             pool_size=10 if pool_size is None else pool_size,
             max_overflow=20 if max_overflow is None else max_overflow,
             pool_timeout=30,
@@ -84,6 +85,19 @@ def make_engine(url: str, *, pool_size: int | None = None, max_overflow: int | N
             connect_args={"connect_timeout": 10, "application_name": "checkout"},
         )
     raise ValueError(f"unsupported database URL scheme {parsed.drivername!r}: use sqlite:/// or postgresql+psycopg://")
+
+
+def _json_decoder() -> dict[str, Any]:
+    """msgspec's JSON decoder for the JSON and JSONB columns psycopg reads, where it is installed
+    (it comes with the HTTP server's Litestar): 3–4× json.loads on our documents, about 5 % of an
+    order read's CPU. It gives the same values for everything PostgreSQL can hold in our columns
+    (ints of any size, floats, strings); a number past a float's range, which json.loads would
+    turn into ``inf``, is refused instead — none of ours can be one."""
+    try:
+        import msgspec
+    except ImportError:
+        return {}
+    return {"json_deserializer": msgspec.json.decode}
 
 
 def _is_memory(url: URL) -> bool:
