@@ -54,11 +54,17 @@ def engine(pg_engine: Engine) -> Engine:
     return pg_engine
 
 
+def _direct_rows(connection: Any, statement: Any, params: Any) -> list[dict[str, Any]] | None:
+    """The rows the direct path answers, or None when the statement goes SQLAlchemy's way."""
+    outcome = direct.execute(connection, statement, params)
+    return None if outcome is None else outcome.rows
+
+
 def _both(engine: Engine, statement: Any, params: dict[str, Any]) -> tuple[list[dict[Any, Any]], list[dict[Any, Any]]]:
     """The rows through SQLAlchemy and through the direct path, on one connection."""
     with engine.connect() as connection:
         expected = [dict(r) for r in connection.execute(statement, params).mappings().all()]
-        found = direct.rows(connection, statement, params)
+        found = _direct_rows(connection, statement, params)
         assert found is not None, "the direct path was not taken"
         return expected, found
 
@@ -107,8 +113,8 @@ def test_what_must_go_sqlalchemys_way_does(engine: Engine) -> None:
     o = tables.orders
     expanding = select(o.c.id).where(o.c.id.in_(bindparam("ids", expanding=True)))
     with engine.connect() as connection:
-        assert direct.rows(connection, expanding, {"ids": ["ord_1"]}) is None  # SQL changes per call
-        assert direct.rows(connection, select(literal_column("1").label("one")), {}) == [{"one": 1}]
+        assert _direct_rows(connection, expanding, {"ids": ["ord_1"]}) is None  # SQL changes per call
+        assert _direct_rows(connection, select(literal_column("1").label("one")), {}) == [{"one": 1}]
     counted: list[str] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
@@ -117,14 +123,14 @@ def test_what_must_go_sqlalchemys_way_does(engine: Engine) -> None:
     event.listen(engine, "before_cursor_execute", count)
     try:
         with engine.connect() as connection:
-            assert direct.rows(connection, select(o.c.id), {}) is None  # listeners see every statement
+            assert _direct_rows(connection, select(o.c.id), {}) is None  # listeners see every statement
         with SqlUnitOfWork(engine, SequentialIds()) as uow:
             assert uow.orders.get("ord_1") is not None
         assert len(counted) == 1
     finally:
         event.remove(engine, "before_cursor_execute", count)
     with engine.connect() as connection:  # the listener gone, the direct path is back
-        assert direct.rows(connection, select(o.c.id), {}) == [{"id": "ord_1"}]
+        assert _direct_rows(connection, select(o.c.id), {}) == [{"id": "ord_1"}]
 
 
 def test_a_direct_read_is_part_of_the_transaction_commit_and_rollback_see(engine: Engine) -> None:
@@ -156,11 +162,11 @@ def test_errors_arrive_wrapped_by_sqlalchemy_and_leave_the_connection_usable(eng
     broken = select((literal_column("1") / bindparam("zero", type_=Integer)).label("x"))
     with engine.connect() as connection:
         with pytest.raises(exc.DataError) as raised:
-            direct.rows(connection, broken, {"zero": 0})
+            _direct_rows(connection, broken, {"zero": 0})
         assert "division by zero" in str(raised.value)
         assert not raised.value.connection_invalidated
         connection.rollback()
-        assert direct.rows(connection, select(literal_column("2").label("two")), {}) == [{"two": 2}]
+        assert _direct_rows(connection, select(literal_column("2").label("two")), {}) == [{"two": 2}]
 
 
 def test_a_dead_pooled_connection_is_replaced_for_a_first_direct_read(engine: Engine) -> None:

@@ -42,7 +42,7 @@ _MAX_PLANS = 512
 
 @attrs.frozen
 class Plan:
-    """How one compiled SELECT is sent and read back."""
+    """How one compiled statement is sent and its rows read back."""
 
     compiled: SQLCompiler
     sql: str
@@ -117,15 +117,6 @@ class Outcome:
 
     rowcount: int
     rows: list[dict[str, Any]]
-
-
-def rows(
-    connection: Connection, statement: Select[Any], params: Mapping[str, Any] | None
-) -> list[dict[str, Any]] | None:
-    """The rows of ``statement`` as dicts keyed like SQLAlchemy's ``RowMapping``; None when it
-    has to go the SQLAlchemy way (see the module docstring): nothing was sent then."""
-    outcome = execute(connection, statement, params)
-    return None if outcome is None else outcome.rows
 
 
 def execute(connection: Connection, statement: Executable, params: Any) -> Outcome | None:

@@ -241,6 +241,12 @@ class _Repo(Generic[E]):
     def _rows(self, statement: Executable, params: Any = None) -> Sequence[mapping.Row]:
         return self._uow.rows(statement, params)
 
+    def _number(self, statement: Executable, params: Any) -> int:
+        """The one value of the one row ``statement`` answers (a count, a counter's new value)."""
+        (row,) = self._rows(statement, params)
+        (value,) = row.values()
+        return int(value)
+
     def _out(self, row: mapping.Row) -> E:
         """The entity of a row this unit of work read (aggregates are tracked for their events)."""
         value = mapping.from_row(row, self._cls)
@@ -467,8 +473,7 @@ class SqlReservations(_Versioned[Reservation]):
         advisory lock on the customer, in one statement (migration 0008). SQLite: the transaction
         already holds the database's write lock."""
         statement = _COUNT_ACTIVE_HOLDS_LOCKED if self._dialect == "postgresql" else _COUNT_ACTIVE_HOLDS
-        (row,) = self._rows(statement, {"customer_id": customer_id, "now": now})
-        return int(next(iter(row.values())))
+        return self._number(statement, {"customer_id": customer_id, "now": now})
 
     def claim_due_for_expiry(self, now: datetime, limit: int) -> Sequence[tuple[Reservation, Payment | None]]:
         """One ``SELECT … LEFT JOIN payments … FOR UPDATE OF reservations SKIP LOCKED``: the sweep
@@ -556,8 +561,7 @@ class SqlOrders(_Repo[Order]):
         """``INSERT … ON CONFLICT DO UPDATE … RETURNING`` creates or bumps the year's counter in
         one statement; its row lock serialises checkouts of the same year until commit, so no two
         transactions get the same number (a rolled-back checkout gives its number back)."""
-        (row,) = self._rows(_bump_order_number(self._dialect), {"year": year})
-        return int(next(iter(row.values())))
+        return self._number(_bump_order_number(self._dialect), {"year": year})
 
     def list(
         self,

@@ -171,20 +171,21 @@ class SqlUnitOfWork(UnitOfWorkBase):
         """The rows of a SELECT (or of a write's ``RETURNING``) as mappings, as
         ``execute(…).mappings().all()`` gives them, by the same rules; on PostgreSQL sent straight
         to psycopg (:mod:`adapters.sql.direct`)."""
-
-        def read(connection: Connection) -> Sequence[Mapping[Any, Any]]:
-            outcome = direct.execute(connection, statement, params)
-            return connection.execute(statement, params).mappings().all() if outcome is None else outcome.rows
-
-        return self._run(statement, params, False, read)
+        return self._send(statement, params).rows
 
     def count(self, statement: Executable, params: Any = None) -> int:
         """The row count of a write, as ``execute(…).rowcount`` gives it, by the same rules; on
         PostgreSQL sent straight to psycopg (:mod:`adapters.sql.direct`)."""
+        return self._send(statement, params).rowcount
 
-        def send(connection: Connection) -> int:
+    def _send(self, statement: Executable, params: Any) -> direct.Outcome:
+        def send(connection: Connection) -> direct.Outcome:
             outcome = direct.execute(connection, statement, params)
-            return int(connection.execute(statement, params).rowcount) if outcome is None else outcome.rowcount
+            if outcome is not None:
+                return outcome
+            result = connection.execute(statement, params)
+            found = [dict(row) for row in result.mappings().all()] if result.returns_rows else []
+            return direct.Outcome(int(result.rowcount), found)
 
         return self._run(statement, params, False, send)
 
