@@ -55,6 +55,8 @@ UNUSED_BY_REQUESTS = (
     "pydantic",  # Litestar's default plugin (pydantic is installed for dropbox-sign)
     "boto3",  # the S3 document store
     "opentelemetry",  # tracing, off unless configured
+    "wsproto",  # uvicorn's WebSocket protocol: the API serves none (`checkout serve` passes ws="none")
+    "websockets",  # the other one uvicorn would pick
 )
 
 _SITECUSTOMIZE = '''\

@@ -42,6 +42,9 @@ NEVER_IN_A_WORKER = (
     "boto3",
     "cryptography",
     "jwt",
+    # uvicorn's WebSocket implementations: the API serves none (`checkout serve` passes ws="none").
+    "wsproto",
+    "websockets",
 )
 
 

@@ -90,6 +90,9 @@ def serve(state: CliState, host: str, port: int, workers: int, demo: bool) -> No
                 log_config=log_config,
                 # Our own access line (request id, route, status, duration, actor) replaces uvicorn's.
                 access_log=False,
+                # The API serves no WebSocket: without this, every worker imports a WebSocket
+                # implementation (wsproto and h11 here) it never uses.
+                ws="none",
             )
     finally:
         if shared is not None:
