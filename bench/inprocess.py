@@ -98,15 +98,26 @@ def _inline_handlers() -> None:
     anyio.to_thread.run_sync = inline  # type: ignore[assignment]  # profiling only
 
 
-async def _measure(requests: int, rounds: int, profile: str | None) -> dict[str, float]:
+def _app(url: str, data_dir: Path, baseline: bool) -> Any:
+    """The API under test, or (``baseline``) the minimal correct design on the same database."""
+    if baseline:
+        os.environ["BENCH_BASELINE_DATABASE_URL"] = url
+        os.environ["BENCH_BASELINE_MODE"] = "required"
+        from bench.baseline_app import create_from_env as create_baseline
+
+        return create_baseline()
+    os.environ.update(checkout_env(database_url=url, data_dir=data_dir, jwt_secret=JWT_SECRET))
+    os.environ["CHECKOUT_AGREEMENTS"] = "worker"
+    from entrypoints.http.asgi import create_from_env
+
+    return create_from_env()
+
+
+async def _measure(requests: int, rounds: int, profile: str | None, baseline: bool) -> dict[str, float]:
     best: dict[str, float] = {}
     with pg.fresh_database() as url, tempfile.TemporaryDirectory(prefix="bench-inprocess-") as tmp:
         cars = iter(prepare_database(url, vehicles=(2 * rounds + 1) * requests + 50))
-        os.environ.update(checkout_env(database_url=url, data_dir=Path(tmp), jwt_secret=JWT_SECRET))
-        os.environ["CHECKOUT_AGREEMENTS"] = "worker"
-        from entrypoints.http.asgi import create_from_env
-
-        app: Any = create_from_env()
+        app = _app(url, Path(tmp), baseline)
         customers = Customers("i")
 
         async def run(name: str, calls: Sequence[Call], last: bool) -> list[tuple[Call, int, bytes]]:
@@ -146,11 +157,15 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200, help="requests per scenario and round (reads: 3×)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", choices=("reserve", "order", "read"))
+    parser.add_argument(
+        "--baseline", action="store_true", help="measure bench/baseline_app.py's minimal correct design instead"
+    )
     args = parser.parse_args()
     if args.profile:
         _inline_handlers()
-    best = asyncio.run(_measure(args.requests, args.rounds, args.profile))
-    print("API CPU per request, in process (ms, least of the rounds):", end="")
+    best = asyncio.run(_measure(args.requests, args.rounds, args.profile, args.baseline))
+    who = "the baseline's" if args.baseline else "API"
+    print(f"{who} CPU per request, in process (ms, least of the rounds):", end="")
     print("".join(f"  {name} {ms:.3f}" for name, ms in best.items()))
 
 

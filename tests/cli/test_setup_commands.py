@@ -136,7 +136,15 @@ def test_serve_prepares_then_runs_uvicorn(monkeypatch: pytest.MonkeyPatch, clock
     log_config = kwargs.pop("log_config")
     assert (factory, kwargs) == (
         "entrypoints.http.asgi:create_from_env",
-        {"factory": True, "host": "127.0.0.1", "port": 8123, "workers": 3, "log_level": "info", "access_log": False, "ws": "none"},
+        {
+            "factory": True,
+            "host": "127.0.0.1",
+            "port": 8123,
+            "workers": 3,
+            "log_level": "info",
+            "access_log": False,
+            "ws": "none",
+        },
     )
     assert log_config["loggers"]["uvicorn"]["propagate"] is True  # one format: uvicorn's lines go through ours
     with app.ctx.uow() as uow:
