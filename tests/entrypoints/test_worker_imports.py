@@ -42,9 +42,6 @@ NEVER_IN_A_WORKER = (
     "boto3",
     "cryptography",
     "jwt",
-    # uvicorn's WebSocket implementations: the API serves none (`checkout serve` passes ws="none").
-    "wsproto",
-    "websockets",
 )
 
 
@@ -110,7 +107,7 @@ def test_workers_hold_no_migration_pdf_or_unused_package(tmp_path: Path) -> None
     for pid, held in served.items():
         tops = {name.partition(".")[0] for name in held}
         assert not tops & set(NEVER_IN_A_WORKER), (pid, sorted(tops & set(NEVER_IN_A_WORKER)))
-        assert unused_imports(held) == [], pid  # the benchmark's list too (OpenTelemetry, Pillow)
+        assert unused_imports(held) == [], pid  # the benchmark's list too (OpenTelemetry, Pillow, wsproto)
         assert "entrypoints.cli.main" not in held, pid  # spawn did not run the `checkout` script again
 
 
