@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import logging
 import os
-
-from litestar import Litestar
+from typing import TYPE_CHECKING
 
 from entrypoints.bootstrap import bootstrap
-from entrypoints.http.app import create_app
+from entrypoints.http.deferred_imports import defer_unused_imports
 from entrypoints.observability.logs import configure_logging
 from entrypoints.settings import load_settings, require_production_ready, require_shared_rate_limits
+
+if TYPE_CHECKING:
+    from litestar import Litestar
 
 
 def _configure_logging(level: str, log_format: str) -> None:
@@ -29,6 +31,10 @@ def _configure_logging(level: str, log_format: str) -> None:
 
 def create_from_env() -> Litestar:
     """Settings from ``CHECKOUT_*``, the composition root, and the HTTP app."""
+    # Before Litestar is first imported (this module does not import it): see deferred_imports.
+    defer_unused_imports()
+    from entrypoints.http.app import create_app
+
     settings = load_settings()
     require_shared_rate_limits(settings)  # N processes must not allow N times every limit
     require_production_ready(settings)  # every host replaceable: no secret, document or charge kept here
