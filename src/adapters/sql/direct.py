@@ -118,6 +118,27 @@ class Outcome:
     rowcount: int
     rows: list[dict[str, Any]]
 
+    def first(self) -> dict[str, Any] | None:
+        """The first row, or None."""
+        return self.rows[0] if self.rows else None
+
+    def one(self) -> tuple[Any, ...]:
+        """The values of the only row, in the statement's column order (as ``Result.one()``)."""
+        if len(self.rows) != 1:
+            raise ValueError(f"expected one row, got {len(self.rows)}")
+        return tuple(self.rows[0].values())
+
+
+def run(connection: Connection, statement: Executable, params: Any = None) -> Outcome:
+    """Send ``statement``: straight to psycopg where :func:`execute` can, else through
+    SQLAlchemy's ``Connection.execute`` — the same :class:`Outcome` either way."""
+    outcome = execute(connection, statement, params)
+    if outcome is not None:
+        return outcome
+    result = connection.execute(statement, params)
+    found = [dict(row) for row in result.mappings().all()] if result.returns_rows else []
+    return Outcome(int(result.rowcount), found)
+
 
 def execute(connection: Connection, statement: Executable, params: Any) -> Outcome | None:
     """Send ``statement`` (a SELECT, or an INSERT, UPDATE or DELETE with one set of parameters)

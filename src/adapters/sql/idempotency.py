@@ -24,9 +24,9 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import Connection, CursorResult, Delete, Engine, Executable, Update, bindparam, exc, update
+from sqlalchemy import Connection, Delete, Engine, Executable, Update, bindparam, exc, update
 
-from adapters.sql import mapping, tables
+from adapters.sql import direct, mapping, tables
 from adapters.sql import statements as sql
 from adapters.sql.engine import is_disconnect
 from adapters.sql.repositories import translate_db_errors
@@ -60,7 +60,8 @@ _TAKE_OVER: Update = (
     .execution_options(preserve_rowcount=True)
 )
 
-Execute = Callable[[Executable, Any], CursorResult[Any]]
+#: Runs one statement of the claim's transaction (straight to psycopg where it can: adapters.sql.direct).
+Execute = Callable[[Executable, Any], direct.Outcome]
 
 
 def _claim_with(
@@ -89,7 +90,7 @@ def _claim_with(
     for _ in range(_CLAIM_ATTEMPTS):
         if execute(insert, row_values).rowcount == 1:
             return None
-        row = execute(lookup, sql.where_params(scope=scope, key=key)).mappings().first()
+        row = execute(lookup, sql.where_params(scope=scope, key=key)).first()
         if row is None:
             continue  # released meanwhile: claim again
         existing = mapping.from_row(row, IdempotencyRecord)
@@ -392,8 +393,8 @@ class SqlCall:
 
 
 def _executor(connection: Connection) -> Execute:
-    def execute(statement: Executable, params: Any) -> CursorResult[Any]:
-        return connection.execute(statement, params)
+    def execute(statement: Executable, params: Any) -> direct.Outcome:
+        return direct.run(connection, statement, params)
 
     return execute
 
@@ -409,16 +410,16 @@ class _FirstStatementRetried:
         self.connection = connection
         self._first = True
 
-    def __call__(self, statement: Executable, params: Any) -> CursorResult[Any]:
+    def __call__(self, statement: Executable, params: Any) -> direct.Outcome:
         first, self._first = self._first, False
         try:
-            return self.connection.execute(statement, params)
+            return direct.run(self.connection, statement, params)
         except exc.DBAPIError as error:
             if not (first and is_disconnect(error)):
                 raise
         self.connection.close()
         self.connection = self._engine.connect()
-        return self.connection.execute(statement, params)
+        return direct.run(self.connection, statement, params)
 
 
 class SqlIdempotencyStore:

@@ -190,9 +190,13 @@ def _bump_order_number(dialect_name: str) -> Insert:
 
 
 @functools.cache
-def _set_vehicle_status(guarded: bool) -> Update:
+def _set_vehicle_status(guarded: bool, one: bool) -> Update:
+    """``one``: ``id = :ids`` for the usual single car — an expanding ``IN`` changes its SQL with
+    each call, so it cannot be sent straight to psycopg (adapters.sql.direct) and costs
+    SQLAlchemy's whole execution path."""
     c = tables.vehicles.c
-    where = [c.id.in_(bindparam("ids", expanding=True))] + ([c.status == bindparam("expected")] if guarded else [])
+    matches = c.id == bindparam("ids") if one else c.id.in_(bindparam("ids", expanding=True))
+    where = [matches] + ([c.status == bindparam("expected")] if guarded else [])
     return tables.vehicles.update().where(*where).values(status=bindparam("status"))
 
 
@@ -361,8 +365,11 @@ class SqlVehicles(SqlDirectory[Vehicle]):
         """``UPDATE … SET status=:status WHERE id IN (…) AND status=:expected``: of concurrent callers
         exactly one matches a row (the others wait for its lock, then no longer match)."""
         ids = sorted({vehicle_ids} if isinstance(vehicle_ids, str) else set(vehicle_ids))
-        params = {"ids": ids, "status": status.value, "expected": getattr(expected, "value", None)}
-        return self._uow.count(_set_vehicle_status(expected is not None), params) if ids else 0
+        if not ids:
+            return 0
+        one = len(ids) == 1
+        params = {"ids": ids[0] if one else ids, "status": status.value, "expected": getattr(expected, "value", None)}
+        return self._uow.count(_set_vehicle_status(expected is not None, one), params)
 
 
 class _Identified(Protocol):

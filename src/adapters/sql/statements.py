@@ -139,7 +139,8 @@ def _combined_shape(shapes: tuple[tuple[Insert | Update, tuple[str, ...], int], 
             for r in range(rows)
         ]
         parts = [select(func.count()).select_from(c).scalar_subquery() for c in ctes]
-        counts.append(functools.reduce(operator.add, parts))
+        # Labelled: the counts are read back by name as well as by position (adapters.sql.direct).
+        counts.append(functools.reduce(operator.add, parts).label(f"n{n}"))
     return select(*counts)
 
 

@@ -145,7 +145,7 @@ class SqlUnitOfWork(UnitOfWorkBase):
         if outbox:
             writes.append((sql.insert(tables.outbox), list(outbox)))
         try:
-            counts = self.execute(*sql.combined(writes), write=True).one()
+            counts = self._send(*sql.combined(writes), write=True).one()
         except exc.IntegrityError as error:
             if not is_unique_violation(error):
                 raise
@@ -178,16 +178,8 @@ class SqlUnitOfWork(UnitOfWorkBase):
         PostgreSQL sent straight to psycopg (:mod:`adapters.sql.direct`)."""
         return self._send(statement, params).rowcount
 
-    def _send(self, statement: Executable, params: Any) -> direct.Outcome:
-        def send(connection: Connection) -> direct.Outcome:
-            outcome = direct.execute(connection, statement, params)
-            if outcome is not None:
-                return outcome
-            result = connection.execute(statement, params)
-            found = [dict(row) for row in result.mappings().all()] if result.returns_rows else []
-            return direct.Outcome(int(result.rowcount), found)
-
-        return self._run(statement, params, False, send)
+    def _send(self, statement: Executable, params: Any, *, write: bool = False) -> direct.Outcome:
+        return self._run(statement, params, write, lambda connection: direct.run(connection, statement, params))
 
     def _run(self, statement: Executable, params: Any, write: bool, send: Callable[[Connection], _T]) -> _T:
         if self._waiting:
@@ -220,8 +212,8 @@ class SqlUnitOfWork(UnitOfWorkBase):
                 self._abandon(connection)
             raise
 
-    def _execute(self, statement: Executable, params: Any) -> CursorResult[Any]:
-        return self.execute(statement, params)
+    def _execute(self, statement: Executable, params: Any) -> direct.Outcome:
+        return self._send(statement, params)
 
     def _abandon(self, connection: Connection) -> None:
         self._abandoned = True
