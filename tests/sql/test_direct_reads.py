@@ -237,3 +237,38 @@ def test_json_documents_are_decoded_by_msgspec_to_the_same_values(engine: Engine
         assert getattr(loader, "_loads", None) is msgspec.json.decode  # the class psycopg made for it
         found = connection.execute(text("SELECT CAST(:d AS jsonb)"), {"d": json.dumps(document)}).scalar_one()
     assert found == json.loads(json.dumps(document))
+
+
+def test_a_checkouts_statements_all_go_straight_to_psycopg(engine: Engine) -> None:
+    """Each SQLAlchemy round of a checkout's statements cost 50-100 us of CPU more (issue 16): the
+    car's conditional claim, the combined writes and the Idempotency-Key's claim and answer."""
+    from adapters.sql import idempotency
+    from adapters.sql.repositories import _set_vehicle_status
+
+    keys = tables.idempotency_keys
+    claim = sql.insert_or_skip("postgresql", keys, ("scope", "key"))
+    row = {"scope": "s", "key": "k", "request_hash": "h", "created_at": T0, "status_code": None, "body": b""}
+    row["content_type"] = "application/json"
+    writes: list[sql.Write] = [
+        (tables.vehicles.update().where(tables.vehicles.c.id == bindparam("w_id")).values(make="C"), {"w_id": "veh_1"}),
+        (claim, {**row, "key": "k2"}),
+    ]
+    with engine.connect() as connection:
+        car = direct.execute(
+            connection,
+            _set_vehicle_status(True, True),
+            {"ids": "veh_1", "status": "reserved"} | {"expected": "available"},
+        )
+        assert car is not None and car.rowcount == 1
+        # Several cars still take the expanding IN (SQLAlchemy's way: its SQL changes with the list).
+        several = {"ids": ["veh_1", "veh_2"], "status": "available", "expected": "reserved"}
+        assert direct.execute(connection, _set_vehicle_status(True, False), several) is None
+        counts = direct.execute(connection, *sql.combined(writes))
+        assert counts is not None and counts.one() == (1, 1)
+        assert list(counts.rows[0]) == ["n0", "n1"]
+        claimed = direct.execute(connection, claim, row)
+        assert claimed is not None and claimed.rowcount == 1
+        answer = {"v_status_code": 201, "v_body": b"{}", "v_content_type": "application/json"}
+        stored = direct.execute(connection, idempotency._STORE, {**answer, **sql.where_params(scope="s", key="k")})
+        assert stored is not None and stored.rowcount == 1
+        connection.rollback()
