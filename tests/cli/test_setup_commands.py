@@ -3,6 +3,7 @@ an unreachable database, ``--as``), in-process against an in-memory App."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -125,7 +126,12 @@ def test_app_is_closed_when_the_command_ends(clock: FixedClock) -> None:
 
 def test_serve_prepares_then_runs_uvicorn(monkeypatch: pytest.MonkeyPatch, clock: FixedClock) -> None:
     calls: list[tuple[str, dict[str, Any]]] = []
-    monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: calls.append((app, kwargs)))
+    arenas: list[str | None] = []
+    monkeypatch.setattr(
+        "uvicorn.run",
+        lambda app, **kwargs: calls.append((app, kwargs)) or arenas.append(os.environ.get("MALLOC_ARENA_MAX")),
+    )
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)  # restored after the test
     monkeypatch.setattr(serve_module, "asgi_available", lambda: True)
     monkeypatch.setattr("logging.config.dictConfig", lambda _config: None)  # not this test process's logging
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/tmp/given")  # set: serve keeps it
@@ -146,6 +152,7 @@ def test_serve_prepares_then_runs_uvicorn(monkeypatch: pytest.MonkeyPatch, clock
             "ws": "none",
         },
     )
+    assert arenas == ["2"]  # the workers are spawned with two malloc arenas (entrypoints.http.malloc_arenas)
     assert log_config["loggers"]["uvicorn"]["propagate"] is True  # one format: uvicorn's lines go through ours
     with app.ctx.uow() as uow:
         assert uow.vehicles.get("veh_abc123") is not None  # --demo loaded the data before starting

@@ -17,6 +17,7 @@ import click
 from checkout_core.demo import load_demo
 from entrypoints.cli.app_factory import CliState, pass_state
 from entrypoints.cli.output import EXIT_USAGE, domain_errors, fail
+from entrypoints.http.malloc_arenas import arenas_for_workers
 from entrypoints.observability.logs import logging_config
 from entrypoints.settings import SettingsError, require_production_ready, require_shared_rate_limits
 
@@ -77,6 +78,7 @@ def serve(state: CliState, host: str, port: int, workers: int, demo: bool) -> No
     import uvicorn  # here, not at module level: only `serve` needs the server
 
     shared = share_metrics_between(workers, settings.data_dir)
+    arenas_for_workers()  # glibc reads it as each worker starts: see entrypoints.http.malloc_arenas
     log.info("serving on http://%s:%d with %d worker(s)", host, port, workers)
     try:
         with main_script_not_rerun_by_workers():

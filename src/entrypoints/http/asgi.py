@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from entrypoints.bootstrap import bootstrap
 from entrypoints.http.deferred_imports import defer_unused_imports
+from entrypoints.http.malloc_arenas import limit_malloc_arenas
 from entrypoints.observability.logs import configure_logging
 from entrypoints.settings import load_settings, require_production_ready, require_shared_rate_limits
 
@@ -33,6 +34,7 @@ def create_from_env() -> Litestar:
     """Settings from ``CHECKOUT_*``, the composition root, and the HTTP app."""
     # Before Litestar is first imported (this module does not import it): see deferred_imports.
     defer_unused_imports()
+    limit_malloc_arenas()  # before the handler threads exist: see malloc_arenas
     from entrypoints.http.app import create_app
 
     settings = load_settings()
