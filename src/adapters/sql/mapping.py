@@ -59,6 +59,7 @@ def _strict(kind: type, what: str) -> Callable[[object, object], Any]:
 
 
 _check_str = _strict(str, "a string")
+_check_cents = _strict(int, "integer cents")
 
 
 def _parse(parse: Callable[[str], T], what: str) -> Callable[[object, object], T]:
@@ -95,7 +96,7 @@ def datetime_to_json(value: datetime) -> str:
 def _structure_money(value: object, _: object) -> Money:
     if not isinstance(value, Mapping):
         raise CorruptRecord(f"money: expected an object, got {type(value).__name__}")
-    return Money(_strict(int, "integer cents")(value.get("cents"), int), _check_str(value.get("currency"), str))
+    return Money(_check_cents(value.get("cents"), int), _check_str(value.get("currency"), str))
 
 
 def _checked_document(make: Callable[[Any, Any], Any], cl: type) -> Callable[[object, object], Any]:
