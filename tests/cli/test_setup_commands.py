@@ -131,7 +131,8 @@ def test_serve_prepares_then_runs_uvicorn(monkeypatch: pytest.MonkeyPatch, clock
         "uvicorn.run",
         lambda app, **kwargs: calls.append((app, kwargs)) or arenas.append(os.environ.get("MALLOC_ARENA_MAX")),
     )
-    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)  # restored after the test
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "")  # recorded, so that the undo removes what serve sets
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
     monkeypatch.setattr(serve_module, "asgi_available", lambda: True)
     monkeypatch.setattr("logging.config.dictConfig", lambda _config: None)  # not this test process's logging
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/tmp/given")  # set: serve keeps it

@@ -5,6 +5,7 @@ process has long had its own. The arenas are counted from glibc's ``malloc_stats
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -35,6 +36,8 @@ _CAP = "from entrypoints.http.malloc_arenas import limit_malloc_arenas\nprint(li
 
 def _arenas(setup: str, env: dict[str, str] | None = None) -> tuple[str, int]:
     code = textwrap.dedent(setup) + _THREADS
+    if env is None:  # glibc's default: whatever this process's environment says, not a cap
+        env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False, env=env
     )
@@ -54,8 +57,6 @@ def test_a_worker_uses_at_most_two_arenas() -> None:
 
 
 def test_malloc_arena_max_in_the_environment_wins() -> None:
-    import os
-
     from entrypoints.http.malloc_arenas import arenas_for_workers
 
     out, three = _arenas(_CAP, {**os.environ, "MALLOC_ARENA_MAX": "3"})
@@ -73,6 +74,7 @@ def test_the_worker_factory_caps_the_arenas_first(tmp_path: Path, monkeypatch: p
 
     steps: list[str] = []
     monkeypatch.setattr(asgi, "limit_malloc_arenas", lambda: steps.append("arenas") or True)
+    monkeypatch.setattr(asgi, "defer_unused_imports", lambda: None)  # not in this test process
     monkeypatch.setattr(asgi, "bootstrap", lambda settings: steps.append("bootstrap") or _Stop())
     for name in ("CHECKOUT_DATABASE_URL", "CHECKOUT_JWT_SECRET", "CHECKOUT_PAYMENT_GATEWAY"):
         monkeypatch.delenv(name, raising=False)

@@ -397,3 +397,32 @@ def test_the_postgres_pool_recycles_instead_of_pinging() -> None:
             assert engine.pool._recycle == 1800
         finally:
             engine.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_checkout_sends_no_statement_through_sqlalchemys_execution(
+    client: Client, customer: dict[str, str], core: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL every statement of a checkout and a read goes straight to psycopg
+    (adapters/sql/direct.py; issue 16): SQLAlchemy's execution path costs 50-100 us a statement."""
+    from sqlalchemy.engine import Connection
+
+    through_sqlalchemy: list[str] = []
+    original = Connection._execute_clauseelement
+
+    def spy(self: Connection, element: Any, *args: Any, **kwargs: Any) -> Any:
+        through_sqlalchemy.append(str(element).split("\n")[0][:80])
+        return original(self, element, *args, **kwargs)
+
+    monkeypatch.setattr(Connection, "_execute_clauseelement", spy)
+    reserved = _reserve(client, customer, new_key())
+    assert reserved.status_code == 201, reserved.text
+    order = client.post(
+        "/api/v1/orders",
+        json=order_request(reserved.json()["reservationId"]),
+        headers={**customer, "Idempotency-Key": new_key()},
+    )
+    assert order.status_code == 201, order.text
+    assert client.get(f"/api/v1/orders/{order.json()['orderId']}", headers=customer).status_code == 200
+    assert through_sqlalchemy == []

@@ -91,12 +91,15 @@ def _make_plan(compiled: SQLCompiler, connection: Connection) -> Plan | None:
         processor = column[3]._cached_result_processor(dialect, None)
         if processor is not None:
             results.append((index, processor))
+    keys = tuple(column[0] for column in compiled._result_columns)
+    if len(set(keys)) != len(keys):
+        return None  # two columns of one name would collapse into one key of a row's dict
     return Plan(
         compiled=compiled,
         sql=compiled.string,
         binds=binds,
         escaped=dict(compiled.escaped_bind_names or {}),
-        keys=tuple(column[0] for column in compiled._result_columns),
+        keys=keys,
         results=tuple(results),
     )
 
@@ -173,8 +176,9 @@ def execute(connection: Connection, statement: Executable, params: Any) -> Outco
     driver = connection.connection.driver_connection
     if driver is None:
         return None
-    cursor = driver.cursor()
+    cursor = None
     try:
+        cursor = driver.cursor()  # inside: a connection psycopg knows is closed raises here
         cursor.execute(plan.sql, sent)
         fetched: Sequence[Sequence[Any]] = cursor.fetchall() if plan.keys and cursor.pgresult is not None else []
         count = cursor.rowcount
@@ -184,7 +188,8 @@ def execute(connection: Connection, statement: Executable, params: Any) -> Outco
         connection._handle_dbapi_exception(error, plan.sql, sent, cursor, None)
         raise  # not reached: the handler raises
     finally:
-        cursor.close()
+        if cursor is not None:
+            cursor.close()
     keys, results = plan.keys, plan.results
     if not results:
         return Outcome(count, [dict(zip(keys, row, strict=True)) for row in fetched])

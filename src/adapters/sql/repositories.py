@@ -362,8 +362,9 @@ class SqlVehicles(SqlDirectory[Vehicle]):
     def set_status(
         self, vehicle_ids: str | Sequence[str], status: VehicleStatus, *, expected: VehicleStatus | None = None
     ) -> int:
-        """``UPDATE … SET status=:status WHERE id IN (…) AND status=:expected``: of concurrent callers
-        exactly one matches a row (the others wait for its lock, then no longer match)."""
+        """``UPDATE … SET status=:status WHERE id = :id AND status=:expected`` (``id IN (…)`` for
+        several cars): of concurrent callers exactly one matches a row (the others wait for its
+        lock, then no longer match)."""
         ids = sorted({vehicle_ids} if isinstance(vehicle_ids, str) else set(vehicle_ids))
         if not ids:
             return 0

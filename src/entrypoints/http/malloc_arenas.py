@@ -34,12 +34,14 @@ def arenas_for_workers(environ: MutableMapping[str, str] = os.environ) -> str:
 def limit_malloc_arenas() -> bool:
     """Cap the arenas glibc makes from now on at ``MALLOC_ARENA_MAX`` (when set; else
     :data:`ARENAS`); call it before the handler threads start. Whether a cap was set (False:
-    not glibc, or a value that is not a number)."""
+    not glibc, or a value that is not a positive number)."""
     try:
         arenas = int(os.environ.get("MALLOC_ARENA_MAX", ARENAS))
-        mallopt = ctypes.CDLL(None).mallopt
-    except (ValueError, OSError, AttributeError):
+        mallopt = ctypes.CDLL(None).mallopt  # Windows: CDLL(None) is a TypeError
+    except (ValueError, OSError, AttributeError, TypeError):
         return False
+    if arenas < 1:
+        return False  # glibc ignores it
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
     return bool(mallopt(M_ARENA_MAX, arenas))
