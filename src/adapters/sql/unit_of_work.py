@@ -212,9 +212,6 @@ class SqlUnitOfWork(UnitOfWorkBase):
                 self._abandon(connection)
             raise
 
-    def _execute(self, statement: Executable, params: Any) -> direct.Outcome:
-        return self._send(statement, params)
-
     def _abandon(self, connection: Connection) -> None:
         self._abandoned = True
         if self._waiting:
@@ -242,7 +239,7 @@ class SqlUnitOfWork(UnitOfWorkBase):
             self._read_outside_transactions(self._connection)
         if call is not None and call.needs_claim:
             try:
-                call.claim_or_raise(self._execute)
+                call.claim_or_raise(self._send)
             except BaseException:
                 connection, self._connection = self._connection, None
                 if connection is not None:
