@@ -41,9 +41,9 @@ def test_migrated_schema_matches_the_tables(migrated: Engine) -> None:
 
 
 def test_upgrade_is_idempotent_and_reports_the_head(migrated: Engine) -> None:
-    assert current_revision(migrated) == head_revision() == "0009"
+    assert current_revision(migrated) == head_revision() == "0010"
     upgrade_database(migrated)
-    assert current_revision(migrated) == "0009"
+    assert current_revision(migrated) == "0010"
 
 
 def test_indexes_every_query_needs(migrated: Engine) -> None:
