@@ -50,7 +50,7 @@ from adapters.sql.engine import make_engine
 from bench import pg
 from bench.load import Call, LoadProcess, LoadResult, run_load
 from bench.report import Section, cell, mark
-from bench.seed import prepare_database
+from bench.seed import HISTORY, prepare_database
 from bench.servers import (
     ManagedProcess,
     checkout_env,
@@ -480,7 +480,7 @@ def app_server(
     one agreement. ``"inline"`` renders it inside the checkout request."""
     name = "app" if agreements == "worker" else "app-inline"
     with pg.fresh_database() as url, postgres_cpu(url) as database_cpu:
-        cars = prepare_database(url, vehicles=plan.cars_needed)
+        cars = prepare_database(url, vehicles=plan.cars_needed, history=HISTORY)
         data_dir = work / name
         env = checkout_env(database_url=url, data_dir=data_dir, jwt_secret=JWT_SECRET)
         env["CHECKOUT_AGREEMENTS"] = agreements
@@ -587,7 +587,7 @@ def baseline_server(
     """A baseline (:mod:`bench.baseline_app`, ``required`` or ``bare``) on its own fresh
     database, seeded the same way, started; yields its sequence of measurements."""
     with pg.fresh_database() as url, postgres_cpu(url) as database_cpu:
-        cars = prepare_database(url, vehicles=plan.cars_needed)
+        cars = prepare_database(url, vehicles=plan.cars_needed, history=HISTORY)
         env = checkout_env(database_url=url, data_dir=work / f"baseline-{mode}", jwt_secret=JWT_SECRET)
         env["BENCH_BASELINE_DATABASE_URL"] = url
         env["BENCH_BASELINE_MODE"] = mode

@@ -30,7 +30,7 @@ from typing import Any
 from bench import pg
 from bench.http_load import JWT_SECRET, Customers, order_call, reservation_call
 from bench.load import Call
-from bench.seed import prepare_database
+from bench.seed import HISTORY, prepare_database
 from bench.servers import REPO_ROOT, checkout_env
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -116,7 +116,7 @@ def _app(url: str, data_dir: Path, baseline: bool) -> Any:
 async def _measure(requests: int, rounds: int, profile: str | None, baseline: bool) -> dict[str, float]:
     best: dict[str, float] = {}
     with pg.fresh_database() as url, tempfile.TemporaryDirectory(prefix="bench-inprocess-") as tmp:
-        cars = iter(prepare_database(url, vehicles=(2 * rounds + 1) * requests + 50))
+        cars = iter(prepare_database(url, vehicles=(2 * rounds + 1) * requests + 50, history=HISTORY))
         app = _app(url, Path(tmp), baseline)
         customers = Customers("i")
 
