@@ -94,68 +94,82 @@ HISTORY_TABLES = (
     "outbox",
 )
 
-# One statement per table, each row a function of g (1..:n): a car sold, its hold (converted
-# into an order, or expired or cancelled and its deposit refunded), the deposit (linked to its
-# order, which the deferred foreign key lets come later in the transaction), the refund,
-# the order (completed or cancelled; the advisors in turn), the two requests' stored answers,
-# and the events, published. Created one to :n minutes before the run, over the years before
-# this one (order numbers CLT-<year>-n never meet this year's counter). Nothing here is open,
+# What became of past checkout g (1..:n), by its number: most were converted into an order and
+# completed (one order in twelve was cancelled), one in six expired and one in six was
+# cancelled (their deposits refunded); and a few are still going — one in a hundred a hold
+# confirmed and not yet due (it expires a day or more after the run starts), one in a hundred an
+# order still open (waiting for insurance). So the statistics see live rows in every status a
+# checkout reads by, as in a database in service.
+_KINDS = """WITH h AS (
+  SELECT g, CASE WHEN g % 100 = 50 THEN 'held' WHEN g % 100 = 51 THEN 'open'
+                 WHEN g % 6 = 0 THEN 'expired' WHEN g % 6 = 1 THEN 'cancelled'
+                 WHEN g % 12 = 2 THEN 'order_cancelled' ELSE 'completed' END AS kind,
+         :start - g * interval '1 minute' AS at
+  FROM generate_series(1, :n) g)
+"""
+
+# One statement per table: a car (sold, reserved or sale-pending), its hold, the deposit
+# (linked to its order, which the deferred foreign key lets come later in the transaction), the
+# refund, the order (the advisors in turn), the two requests' stored answers and the events,
+# published. Order numbers CLT-<an earlier year>-n never meet this year's counter. Nothing is
 # due, unpublished or awaiting an agreement: no sweep, relay or worker has anything to do.
 _HISTORY_SQL = (
     """INSERT INTO vehicles (id, vin, year, make, model, trim, colour, body_type, odometer_km,
          price_cents, currency, status, stock_number)
        SELECT 'veh_hist' || g, 'H' || lpad(g::text, 16, '0'), 2015 + g % 9, 'Toyota', 'Corolla', 'LE',
-         'Silver', 'Sedan', 20000 + g % 90000, 1500000 + (g % 50) * 10000, 'CAD', 'sold', 'H' || g
-       FROM generate_series(1, :n) g""",
+         'Silver', 'Sedan', 20000 + g % 90000, 1500000 + (g % 50) * 10000, 'CAD',
+         CASE kind WHEN 'held' THEN 'reserved' WHEN 'open' THEN 'sale_pending' ELSE 'sold' END, 'H' || g
+       FROM h""",
     """INSERT INTO reservations (id, vehicle_id, customer_id, status, deposit_cents, currency,
          hold_hours, created_at, expires_at, charge_id, order_id, updated_at)
        SELECT 'res_hist' || g, 'veh_hist' || g, 'cus_hist' || (g % (:n / 3 + 1)),
-         CASE WHEN g % 6 = 0 THEN 'expired' WHEN g % 6 = 1 THEN 'cancelled' ELSE 'converted' END,
-         10000, 'CAD', 72, :start - g * interval '1 minute', :start - g * interval '1 minute' + interval '72 hours',
-         'ch_hist' || g, CASE WHEN g % 6 > 1 THEN 'ord_hist' || g END,
-         :start - g * interval '1 minute' + interval '1 hour'
-       FROM generate_series(1, :n) g""",
+         CASE WHEN kind = 'held' THEN 'confirmed' WHEN kind IN ('expired', 'cancelled') THEN kind ELSE 'converted' END,
+         10000, 'CAD', 72, at,
+         CASE WHEN kind = 'held' THEN :start + interval '2 days' + g * interval '1 second'
+              ELSE at + interval '72 hours' END,
+         'ch_hist' || g, CASE WHEN kind NOT IN ('held', 'expired', 'cancelled') THEN 'ord_hist' || g END,
+         at + interval '1 hour'
+       FROM h""",
     """INSERT INTO payments (id, purpose, method, amount_cents, refunded_cents, currency, status,
          idempotency_key, reservation_id, order_id, gateway_ref, card_brand, card_last4,
          created_at, updated_at)
-       SELECT 'pay_hist' || g, 'deposit', 'card', 10000, CASE WHEN g % 6 < 2 THEN 10000 ELSE 0 END,
+       SELECT 'pay_hist' || g, 'deposit', 'card', 10000,
+         CASE WHEN kind IN ('expired', 'cancelled') THEN 10000 ELSE 0 END,
          'CAD', 'succeeded', 'res_hist' || g || '\\:deposit', 'res_hist' || g,
-         CASE WHEN g % 6 > 1 THEN 'ord_hist' || g END, 'ch_hist' || g, 'visa', '4242',
-         :start - g * interval '1 minute', :start - g * interval '1 minute' + interval '1 hour'
-       FROM generate_series(1, :n) g""",
+         CASE WHEN kind NOT IN ('held', 'expired', 'cancelled') THEN 'ord_hist' || g END, 'ch_hist' || g,
+         'visa', '4242', at, at + interval '1 hour'
+       FROM h""",
     """INSERT INTO refunds (id, payment_id, amount_cents, currency, status, idempotency_key, reason,
          gateway_ref, created_at, updated_at)
-       SELECT 'rfd_hist' || g, 'pay_hist' || g, 10000, 'CAD', 'succeeded', 'pay_hist' || g || '\\:' || reason, reason,
-         're_hist' || g,
-         :start - g * interval '1 minute' + interval '1 hour', :start - g * interval '1 minute' + interval '1 hour'
-       FROM generate_series(1, :n) g,
-         LATERAL (SELECT CASE WHEN g % 6 = 0 THEN 'reservation_expired' ELSE 'reservation_cancelled' END) why(reason)
-       WHERE g % 6 < 2""",
+       SELECT 'rfd_hist' || g, 'pay_hist' || g, 10000, 'CAD', 'succeeded',
+         'pay_hist' || g || '\\:reservation_' || kind, 'reservation_' || kind, 're_hist' || g,
+         at + interval '1 hour', at + interval '1 hour'
+       FROM h WHERE kind IN ('expired', 'cancelled')""",
     """INSERT INTO orders (id, number, status, vehicle_id, customer_id, reservation_id, advisor_id,
          contact, pricing, payment_plan, delivery, documents, paid_cents, refunded_cents, currency,
          created_at, updated_at, delivered_at, completed_at, closed_reason, version, awaits_agreement)
        SELECT 'ord_hist' || g, 'CLT-' || (:year - 1 - g / 90000) || '-' || lpad((g % 90000)::text, 5, '0'),
-         CASE WHEN g % 12 = 2 THEN 'cancelled' ELSE 'completed' END,
+         CASE kind WHEN 'open' THEN 'pending_insurance' WHEN 'order_cancelled' THEN 'cancelled' ELSE 'completed' END,
          'veh_hist' || g, 'cus_hist' || (g % (:n / 3 + 1)), 'res_hist' || g,
          (ARRAY(SELECT id FROM advisors ORDER BY id))[1 + g % (SELECT count(*) FROM advisors)],
-         '{}', '{}', '{}', '{}', '[]', CASE WHEN g % 12 = 2 THEN 0 ELSE 1500000 END,
-         CASE WHEN g % 12 = 2 THEN 10000 ELSE 0 END, 'CAD',
-         :start - g * interval '1 minute' + interval '2 hours', :start - g * interval '1 minute' + interval '9 days',
-         CASE WHEN g % 12 <> 2 THEN :start - g * interval '1 minute' + interval '8 days' END,
-         CASE WHEN g % 12 <> 2 THEN :start - g * interval '1 minute' + interval '9 days' END,
-         CASE WHEN g % 12 = 2 THEN 'customer_cancelled' END, 5, false
-       FROM generate_series(1, :n) g WHERE g % 6 > 1""",
+         '{}', '{}', '{}', '{}', '[]', CASE WHEN kind = 'completed' THEN 1500000 ELSE 0 END,
+         CASE WHEN kind = 'order_cancelled' THEN 10000 ELSE 0 END, 'CAD',
+         at + interval '2 hours', at + interval '9 days',
+         CASE WHEN kind = 'completed' THEN at + interval '8 days' END,
+         CASE WHEN kind = 'completed' THEN at + interval '9 days' END,
+         CASE WHEN kind = 'order_cancelled' THEN 'customer_cancelled' END, 5, false
+       FROM h WHERE kind IN ('open', 'order_cancelled', 'completed')""",
     """INSERT INTO idempotency_keys (scope, key, request_hash, created_at, status_code, body, content_type)
        SELECT 'POST /api/v1/' || r || ' cus_hist' || (g % (:n / 3 + 1)), 'hist-' || r || '-' || g,
-         md5(r || g), :start - g * interval '1 minute', 201, convert_to('{"id": "' || r || g || '"}', 'UTF8'),
-         'application/json'
-       FROM generate_series(1, :n) g, unnest(ARRAY['reservations', 'orders']) r""",
+         md5(r || g), at, 201, convert_to('{"id": "' || r || g || '"}', 'UTF8'), 'application/json'
+       FROM h, unnest(ARRAY['reservations', 'orders']) r""",
     """INSERT INTO outbox (id, aggregate_id, name, payload, occurred_at, published_at)
        SELECT 'evt_hist' || g || '_' || e, CASE WHEN e < 3 THEN 'res_hist' ELSE 'ord_hist' END || g,
          (ARRAY['VehicleReservationInitiated', 'DepositPaid', 'ReservationConfirmed',
                 'AdvisorAssigned', 'PurchaseAgreementGenerated'])[e],
-         '{}', :start - g * interval '1 minute', :start - g * interval '1 minute' + interval '1 second'
-       FROM generate_series(1, :n) g, generate_series(1, 5) e
+         '{}', at, at + interval '1 second'
+       FROM h, generate_series(1, 5) e
+       WHERE e <= 3 OR kind NOT IN ('held', 'expired', 'cancelled')
        ORDER BY g DESC, e""",
 )
 
@@ -172,7 +186,7 @@ def seed_history(engine: Engine, checkouts: int = HISTORY) -> None:
     params = {"n": checkouts, "start": now - timedelta(days=1), "year": now.year}
     with engine.begin() as connection:
         for statement in _HISTORY_SQL:
-            connection.execute(text(statement), params)
+            connection.execute(text(_KINDS + statement), params)
 
 
 def sandbox_journal_mode(data_dir: Path, mode: str) -> str:

@@ -7,6 +7,7 @@ sweep, the relay and the document worker nothing to do, nor get in the way of a 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 
 import pytest
@@ -46,35 +47,65 @@ def _scalar(engine: Engine, sql: str, **params: object) -> float:
         return float(connection.execute(text(sql), params).scalar_one())
 
 
+def _kind(g: int) -> str:
+    """What became of past checkout ``g`` (the rule ``bench.seed`` states in SQL)."""
+    if g % 100 in (50, 51):
+        return "held" if g % 100 == 50 else "open"
+    return {0: "expired", 1: "cancelled"}.get(g % 6, "order_cancelled" if g % 12 == 2 else "completed")
+
+
+KINDS = Counter(_kind(g) for g in range(1, CHECKOUTS + 1))
+ORDERS = KINDS["open"] + KINDS["order_cancelled"] + KINDS["completed"]
+
+
 def test_the_history_is_a_used_database_with_statistics(history: tuple[Engine, list[str]]) -> None:
     engine, _cars = history
+    assert KINDS["held"] == KINDS["open"] == CHECKOUTS // 100
     assert _scalar(engine, "SELECT count(*) FROM reservations") == CHECKOUTS
+    assert _scalar(engine, "SELECT count(*) FROM reservations WHERE status = 'confirmed'") == KINDS["held"]
     assert _scalar(engine, "SELECT count(*) FROM payments") == CHECKOUTS
-    assert _scalar(engine, "SELECT count(*) FROM orders") == CHECKOUTS * 4 // 6
-    assert _scalar(engine, "SELECT count(*) FROM refunds") == CHECKOUTS * 2 // 6
-    assert _scalar(engine, "SELECT count(*) FROM outbox") == CHECKOUTS * 5
+    assert _scalar(engine, "SELECT count(*) FROM orders") == ORDERS
+    assert _scalar(engine, "SELECT count(*) FROM orders WHERE status = 'pending_insurance'") == KINDS["open"]
+    assert _scalar(engine, "SELECT count(*) FROM refunds") == KINDS["expired"] + KINDS["cancelled"]
+    assert _scalar(engine, "SELECT count(*) FROM outbox") == 3 * CHECKOUTS + 2 * ORDERS
     # Each deposit points at its hold and, once converted, at the order that holds it.
-    assert _scalar(engine, "SELECT count(*) FROM payments p JOIN orders o ON o.id = p.order_id") == CHECKOUTS * 4 // 6
+    assert _scalar(engine, "SELECT count(*) FROM payments p JOIN orders o ON o.id = p.order_id") == ORDERS
     assert _scalar(engine, "SELECT count(*) FROM pg_stats WHERE tablename = 'payments'") > 0
     for table in ("reservations", "payments", "orders", "idempotency_keys", "outbox"):
         assert _scalar(engine, "SELECT reltuples FROM pg_class WHERE relname = :t", t=table) > 0, table
 
 
-def test_the_deposits_update_is_planned_on_its_unique_key(history: tuple[Engine, list[str]]) -> None:
-    # The plan this history is for: a prepared statement's generic plan, chosen on statistics.
-    # On tables never analysed it walks the status index past every earlier payment instead.
-    with history[0].connect() as connection:
+def _generic_plan(engine: Engine, prepare: str, execute: str) -> str:
+    """The plan of a prepared statement's generic plan (chosen on statistics, as a connection's
+    prepared statements are from their sixth run)."""
+    with engine.connect() as connection:
         connection.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
-        connection.exec_driver_sql(
-            "PREPARE link(text, timestamptz, text, text) AS UPDATE payments SET order_id = $1, updated_at = $2"
-            " WHERE idempotency_key = $3 AND status = $4"
-        )
-        plan = "\n".join(
-            str(row[0])
-            for row in connection.exec_driver_sql("EXPLAIN EXECUTE link(NULL, now(), 'res_hist7:deposit', 'succeeded')")
-        )
+        connection.exec_driver_sql(prepare)
+        plan = "\n".join(str(row[0]) for row in connection.exec_driver_sql(f"EXPLAIN {execute}"))
         connection.rollback()
+    return plan
+
+
+def test_the_deposits_update_is_planned_on_its_unique_key(history: tuple[Engine, list[str]]) -> None:
+    # On tables never analysed it walks the status index past every earlier payment instead.
+    plan = _generic_plan(
+        history[0],
+        "PREPARE link(text, timestamptz, text, text) AS UPDATE payments SET order_id = $1, updated_at = $2"
+        " WHERE idempotency_key = $3 AND status = $4",
+        "EXECUTE link(NULL, now(), 'res_hist7:deposit', 'succeeded')",
+    )
     assert "ix_payments_idempotency_key" in plan, plan
+
+
+def test_the_customers_hold_count_is_planned_on_the_customer(history: tuple[Engine, list[str]]) -> None:
+    # Analysed with no live hold, the count walks the active-hold index past every live hold.
+    plan = _generic_plan(
+        history[0],
+        "PREPARE holds(text, timestamptz) AS SELECT count(*) FROM reservations WHERE customer_id = $1"
+        " AND status IN ('confirmed', 'pending_deposit') AND NOT (status = 'confirmed' AND expires_at <= $2)",
+        "EXECUTE holds('cus_new', now())",
+    )
+    assert "Index Cond: ((customer_id)::text = $1" in plan, plan  # one of the customer's indexes
 
 
 def test_nothing_in_the_history_is_left_for_a_job_and_a_checkout_runs_beside_it(
@@ -83,7 +114,11 @@ def test_nothing_in_the_history_is_left_for_a_job_and_a_checkout_runs_beside_it(
     engine, cars = history
     assert _scalar(engine, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
     assert _scalar(engine, "SELECT count(*) FROM orders WHERE awaits_agreement") == 0
-    closed = [OrderStatus.COMPLETED.value, OrderStatus.CANCELLED.value]
+    # The live holds are a day or more from due; the open orders wait for the buyer, not a job.
+    assert _scalar(
+        engine, "SELECT min(expires_at) > now() + interval '1 day' FROM reservations WHERE status = 'confirmed'"
+    )
+    closed = [OrderStatus.COMPLETED.value, OrderStatus.CANCELLED.value, OrderStatus.PENDING_INSURANCE.value]
     assert _scalar(engine, "SELECT count(*) FROM orders WHERE status <> ALL(:closed)", closed=closed) == 0
     app = sql_app(engine, clock=SystemClock(), ids=RandomIds())
     try:
