@@ -231,6 +231,7 @@ def measure_sweep(database_url: str, data_dir: Path, due: int = SWEEP_DUE) -> Me
 #: The HTTP requests of :func:`measure_http`, in the order they are sent.
 HTTP_REQUESTS: dict[str, str] = {
     "reserve": "POST /api/v1/reservations (Idempotency-Key)",
+    "reserve_lost": "POST /api/v1/reservations, the car taken (409: a race's loser)",
     "place_order": "POST /api/v1/orders (Idempotency-Key)",
     "get_order": "GET /api/v1/orders/{id}",
 }
@@ -365,9 +366,10 @@ def spec_order_body(reservation_id: str) -> dict[str, Any]:
 
 
 def measure_http(database_url: str, data_dir: Path) -> dict[str, HttpMeasured]:
-    """Reserve, place the spec's order and read it back through the HTTP app on
-    ``database_url`` (empty), one request at a time; what each request cost. The pool is warmed
-    first (two reads), so the connections are reused as in a running server."""
+    """Reserve, lose the same car as another customer (409), place the spec's order and read it
+    back through the HTTP app on ``database_url`` (empty), one request at a time; what each
+    request cost. The pool is warmed first (two reads), so the connections are reused as in a
+    running server."""
     settings = Settings(
         data_dir=data_dir, database_url=database_url, jwt_secret="bench-" + "s" * 40, environment="development"
     )
@@ -382,21 +384,29 @@ def measure_http(database_url: str, data_dir: Path) -> dict[str, HttpMeasured]:
             for _ in range(2):
                 client.get("/ready")
 
-            def take(name: str, method: str, url: str, body: dict[str, Any] | None = None) -> Any:
-                sent = {**headers, "Idempotency-Key": f"bench-{name}"} if method == "POST" else headers
+            def take(
+                name: str,
+                method: str,
+                url: str,
+                body: dict[str, Any] | None = None,
+                *,
+                caller: dict[str, str] = headers,
+                expected: int | None = None,
+            ) -> Any:
+                sent = {**caller, "Idempotency-Key": f"bench-{name}"} if method == "POST" else caller
                 with _recording_http(database) as seen:
                     response = client.request(method, url, json=body, headers=sent)
                 results[name] = seen.measured(response.status_code)
-                if response.status_code >= 300:
+                unexpected = response.status_code != expected if expected else response.status_code >= 300
+                if unexpected:
                     raise RuntimeError(f"{method} {url} answered {response.status_code}: {response.text}")
                 return response.json()
 
-            reservation = take(
-                "reserve",
-                "POST",
-                "/api/v1/reservations",
-                {"vehicleId": "veh_abc123", "paymentMethod": {"type": "card", "token": TEST_CARD}},
-            )
+            car = {"vehicleId": "veh_abc123", "paymentMethod": {"type": "card", "token": TEST_CARD}}
+            reservation = take("reserve", "POST", "/api/v1/reservations", car)
+            rival = JwtTokens(app.jwt_secret).issue("cus_rival", Role.CUSTOMER, now=datetime.now(UTC))
+            rival_headers = {"Authorization": f"Bearer {rival}"}
+            take("reserve_lost", "POST", "/api/v1/reservations", car, caller=rival_headers, expected=409)
             order = take("place_order", "POST", "/api/v1/orders", spec_order_body(reservation["reservationId"]))
             take("get_order", "GET", f"/api/v1/orders/{order['orderId']}")
         return results
@@ -408,6 +418,7 @@ def measure_http(database_url: str, data_dir: Path) -> dict[str, HttpMeasured]:
 #: (reserve + place order) has a round-trip budget of its own.
 HTTP_BUDGETS: dict[str, tuple[int, int | None]] = {
     "reserve": (2, None),
+    "reserve_lost": (1, None),
     "place_order": (1, None),
     "get_order": (0, None),
 }

@@ -149,6 +149,39 @@ def test_a_decline_is_stored_with_the_settlement(
     assert _reserve(client, customer, new_key()).status_code == 201
 
 
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (RESERVE, 409, "vehicle_unavailable"),  # the car the first customer holds
+        ({**RESERVE, "vehicleId": "veh_nowhere"}, 404, "not_found"),
+    ],
+)
+def test_a_refused_reservation_is_stored_with_its_claim_in_one_transaction(
+    client: Client,
+    customer: dict[str, str],
+    stranger: dict[str, str],
+    spy: SpyGateway,
+    core: App,
+    body: dict[str, Any],
+    status: int,
+    code: str,
+) -> None:
+    """A race's loser: the claim, the refusal's reads and the stored answer in one transaction
+    (it was three: the claim rolled back with the refusal, claimed again to look for the key's
+    earlier hold, the answer in a transaction of its own); replayed like any answer."""
+    assert _reserve(client, customer, new_key()).status_code == 201
+    key = new_key()
+    with transactions(core) as events:
+        lost = _reserve(client, stranger, key, body)
+    again = _reserve(client, stranger, key, body)
+    assert (lost.status_code, lost.json()["code"]) == (status, code), lost.text
+    assert events == ["begin", "commit"]
+    assert again.content == lost.content
+    assert again.headers["idempotent-replayed"] == "true"
+    assert spy.charges == 1
+    assert len(_stored(core, status)) == 1
+
+
 def test_the_same_key_with_another_body_is_422(client: Client, customer: dict[str, str]) -> None:
     key = new_key()
     assert _reserve(client, customer, key).status_code == 201

@@ -7,8 +7,11 @@ from __future__ import annotations
 import base64
 import hashlib
 
+import attrs
+
 from checkout_core.errors import (
     Conflict,
+    DomainError,
     NotFound,
     PaymentDeclined,
     ReservationLimitReached,
@@ -46,25 +49,51 @@ def reserve_vehicle(
     check_reservation_attempt(ctx, actor)
     reservation_id = _reservation_id_for(actor, request_key) if request_key else None
     try:
-        reservation, payment, opened = _claim(ctx, actor, vehicle_id, reservation_id)
+        claimed = _claim(ctx, actor, vehicle_id, reservation_id)
     except (ReservationLimitReached, VehicleUnavailable, Conflict):
-        # A retry finds the first attempt's hold in its way (the caller's own limit, the car it
-        # holds, or the id itself): looked for only now, so a first attempt costs no extra read.
+        # Refused after the claim had written (an overdue hold freed, then the car taken again;
+        # the hold's own id taken at the commit): rolled back. A retry's first attempt may be in
+        # the way: looked for in a transaction of its own.
         if reservation_id is None:
             raise
         with ctx.uow() as uow:
-            earlier = uow.reservations.get(reservation_id)
-            deposit = (
-                uow.ledger.get_payment(idempotency_key=earlier.deposit_idempotency_key) if earlier is not None else None
-            )
-        if earlier is None:
+            claimed = _Earlier(*_earlier_attempt(uow, reservation_id))
+        if claimed.reservation is None:
             raise
-        if earlier.vehicle_id != vehicle_id:
-            raise ValidationFailed("this request key was used for another vehicle", field="vehicleId") from None
-        return _answer_again(ctx, actor, earlier, deposit, payment_token)
+    if isinstance(claimed, _Refused):
+        raise claimed.error
+    if isinstance(claimed, _Earlier):
+        assert claimed.reservation is not None  # an _Earlier comes back only when found
+        if claimed.reservation.vehicle_id != vehicle_id:
+            raise ValidationFailed("this request key was used for another vehicle", field="vehicleId")
+        return _answer_again(ctx, actor, claimed.reservation, claimed.deposit, payment_token)
+    reservation, payment, opened = claimed
     if opened:
         send_refunds(ctx, opened)  # the deposit of an overdue hold this claim expired
     return _charge_deposit(ctx, actor, reservation, payment, payment_token)
+
+
+@attrs.frozen
+class _Refused:
+    """A refusal decided before the claim wrote anything, its transaction already ended."""
+
+    error: DomainError
+
+
+@attrs.frozen
+class _Earlier:
+    """What a retried request's first attempt left: its hold (None: it made none) and deposit."""
+
+    reservation: Reservation | None
+    deposit: Payment | None
+
+
+def _earlier_attempt(uow: UnitOfWork, reservation_id: str) -> tuple[Reservation | None, Payment | None]:
+    """The hold a request with this key made before, and its deposit (None, None: none)."""
+    earlier = uow.reservations.get(reservation_id)
+    if earlier is None:
+        return None, None
+    return earlier, uow.ledger.get_payment(idempotency_key=earlier.deposit_idempotency_key)
 
 
 def _reservation_id_for(actor: Actor, request_key: str) -> str:
@@ -119,30 +148,44 @@ def _declined(reservation: Reservation, deposit: Payment | None, charge: ChargeR
 
 def _claim(
     ctx: Context, actor: Actor, vehicle_id: str, reservation_id: str | None
-) -> tuple[Reservation, Payment, list[tuple[Refund, Payment]]]:
+) -> tuple[Reservation, Payment, list[tuple[Refund, Payment]]] | _Earlier | _Refused:
     """Saga step 1. The happy path is five statements: count, conditional update, two inserts
     and the outbox; the car's existence and any overdue hold are looked at only if the claim fails.
     An overdue hold found on the car is expired here, and its deposit refund opened in the same
-    transaction (returned, for sending once this commits)."""
+    transaction (returned, for sending once this commits).
+
+    A refusal decided before anything was written (the caller's limit, a car someone holds, no
+    such car) is returned, its transaction ended as the use case's last so that an HTTP request
+    stores its answer in it (one transaction where the loser of a race used three); a request
+    with a key first looks, in the same transaction, for the hold its first attempt made."""
     now = ctx.clock.now()
     with ctx.uow() as uow:
-        if uow.reservations.count_active_for_customer(actor.id, now) >= ctx.policy.max_active_reservations:
-            raise ReservationLimitReached(
-                f"you already hold {ctx.policy.max_active_reservations} active reservation(s)",
-                limit=ctx.policy.max_active_reservations,
-            )
+        lapsed = None
+        try:
+            if uow.reservations.count_active_for_customer(actor.id, now) >= ctx.policy.max_active_reservations:
+                raise ReservationLimitReached(
+                    f"you already hold {ctx.policy.max_active_reservations} active reservation(s)",
+                    limit=ctx.policy.max_active_reservations,
+                )
+            if not uow.vehicles.set_status(vehicle_id, VehicleStatus.RESERVED, expected=VehicleStatus.AVAILABLE):
+                if uow.vehicles.get(vehicle_id) is None:
+                    raise NotFound(f"vehicle {vehicle_id} not found")
+                lapsed = _free_lapsed_hold(ctx, uow, vehicle_id)
+                # Claim again when no hold has the car (or, below, once we freed it): looking for
+                # the hold waits on its row lock, and the lock may have been an expiry sweep that
+                # has since released the car. Without this second look every buyer racing that
+                # sweep is told the car is taken while it stands free (seen under load: a
+                # contested car, no winner).
+                if lapsed is None and not uow.vehicles.set_status(
+                    vehicle_id, VehicleStatus.RESERVED, expected=VehicleStatus.AVAILABLE
+                ):
+                    raise VehicleUnavailable(f"vehicle {vehicle_id} is not available", vehicle_id=vehicle_id)
+        except (ReservationLimitReached, VehicleUnavailable, NotFound) as refused:
+            return _refusal(uow, refused, reservation_id)
         opened: list[tuple[Refund, Payment]] = []
-        if not uow.vehicles.set_status(vehicle_id, VehicleStatus.RESERVED, expected=VehicleStatus.AVAILABLE):
-            if uow.vehicles.get(vehicle_id) is None:
-                raise NotFound(f"vehicle {vehicle_id} not found")
-            lapsed = _free_lapsed_hold(ctx, uow, vehicle_id)
-            if lapsed is not None:
-                deposits = uow.ledger.payments_for(reservation_id=lapsed.id)
-                opened = open_refunds(ctx, uow, deposits, RefundReason.RESERVATION_EXPIRED, now)
-            # Claim again when we freed the car or found no hold on it: looking for the hold waits
-            # on its row lock, and the lock may have been an expiry sweep that has since released
-            # the car. Without this second look every buyer racing that sweep is told the car is
-            # taken while it stands free (seen under load: a contested car, no winner).
+        if lapsed is not None:
+            deposits = uow.ledger.payments_for(reservation_id=lapsed.id)
+            opened = open_refunds(ctx, uow, deposits, RefundReason.RESERVATION_EXPIRED, now)
             if not uow.vehicles.set_status(vehicle_id, VehicleStatus.RESERVED, expected=VehicleStatus.AVAILABLE):
                 raise VehicleUnavailable(f"vehicle {vehicle_id} is not available", vehicle_id=vehicle_id)
         reservation = Reservation.start(
@@ -171,6 +214,20 @@ def _claim(
             uow.ledger.add_payment(payment)
             uow.commit()
     return reservation, payment, opened
+
+
+def _refusal(uow: UnitOfWork, refused: DomainError, reservation_id: str | None) -> _Earlier | _Refused:
+    """Inside the claim's transaction, which has written nothing: the first attempt's hold if a
+    retry finds one in its way (the caller's own limit, or the car it holds: looked for only now,
+    so a first attempt costs no extra read; the with block then commits the request's claim),
+    else the refusal, committed as the use case's last transaction."""
+    if reservation_id is not None and not isinstance(refused, NotFound):
+        earlier = _Earlier(*_earlier_attempt(uow, reservation_id))
+        if earlier.reservation is not None:
+            return earlier
+    uow.mark_final()  # nothing follows but the refusal itself
+    uow.commit()
+    return _Refused(refused)
 
 
 def _free_lapsed_hold(ctx: Context, uow: UnitOfWork, vehicle_id: str) -> Reservation | None:
