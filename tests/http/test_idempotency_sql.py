@@ -28,6 +28,7 @@ from adapters.system.ids import SequentialIds
 from checkout_core.demo import load_demo
 from checkout_core.ports.idempotency import IdempotencyRecord, KeyTaken, StoredAnswer
 from entrypoints.bootstrap import App, bootstrap
+from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.http.conftest import new_key, order_request
 from tests.http.gateways import GATEWAY_DOWN, SpyGateway
@@ -180,6 +181,60 @@ def test_a_refused_reservation_is_stored_with_its_claim_in_one_transaction(
     assert again.headers["idempotent-replayed"] == "true"
     assert spy.charges == 1
     assert len(_stored(core, status)) == 1
+
+
+def test_a_reservation_past_the_limit_is_stored_with_its_claim_in_one_transaction(
+    client: Client, customer: dict[str, str], spy: SpyGateway, core: App
+) -> None:
+    assert _reserve(client, customer, new_key()).status_code == 201
+    key, other_car = new_key(), {**RESERVE, "vehicleId": "veh_demo001"}
+    with transactions(core) as events:
+        refused = _reserve(client, customer, key, other_car)
+    again = _reserve(client, customer, key, other_car)
+    assert (refused.status_code, refused.json()["code"]) == (409, "reservation_limit_reached"), refused.text
+    assert events == ["begin", "commit"]
+    assert again.content == refused.content
+    assert again.headers["idempotent-replayed"] == "true"
+    assert spy.charges == 1
+
+
+def test_a_retry_keeps_its_claim_while_it_asks_the_gateway_about_its_first_charge(
+    database_url: str, tmp_path: Path, clock: FixedClock, spy: SpyGateway, customer: dict[str, str]
+) -> None:
+    """The first attempt's answer was lost (a 5xx released the key; its hold waits for its
+    deposit). The retry meets that hold in its car's way — under a limit of two it is the car's
+    holder, not the caller's limit, that refuses — and must hold the key, committed, before it
+    asks the gateway what became of the first charge: a duplicate then finds it in progress."""
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=database_url,
+        jwt_secret="t" * 48,
+        environment="development",
+        max_active_reservations=2,
+    )
+    app = bootstrap(settings, clock=clock, ids=SequentialIds(), gateway=spy)
+    load_demo(app.ctx.uow)
+    claims_seen: list[list[Any]] = []
+    ask = spy.find_charge
+
+    def find_charge(*, idempotency_key: str, ledger_id: str) -> Any:
+        claims_seen.append(_stored(app))  # from another connection: what is committed
+        return ask(idempotency_key=idempotency_key, ledger_id=ledger_id)
+
+    spy.find_charge = find_charge  # type: ignore[method-assign]  # a probe on the spy's delegate
+    try:
+        with TestClient(create_app(app), raise_server_exceptions=False) as client:
+            key = new_key()
+            spy.fail_with = GATEWAY_DOWN
+            assert _reserve(client, customer, key).status_code == 503
+            spy.fail_with = None
+            retried = _reserve(client, customer, key)
+    finally:
+        app.close()
+    assert retried.status_code == 201, retried.text
+    assert len(claims_seen) == 1
+    assert [row["status_code"] for row in claims_seen[0]] == [None]  # claimed, no answer yet
+    assert spy.charges == 2  # the first one failed before reaching the card
 
 
 def test_the_same_key_with_another_body_is_422(client: Client, customer: dict[str, str]) -> None:

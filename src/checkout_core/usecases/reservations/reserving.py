@@ -219,11 +219,14 @@ def _claim(
 def _refusal(uow: UnitOfWork, refused: DomainError, reservation_id: str | None) -> _Earlier | _Refused:
     """Inside the claim's transaction, which has written nothing: the first attempt's hold if a
     retry finds one in its way (the caller's own limit, or the car it holds: looked for only now,
-    so a first attempt costs no extra read; the with block then commits the request's claim),
-    else the refusal, committed as the use case's last transaction."""
+    so a first attempt costs no extra read), else the refusal, committed as the use case's last
+    transaction. Either way the transaction commits: under an ``Idempotency-Key`` its claim must
+    outlive it, above all before a retry asks the gateway about its first attempt's charge (a
+    duplicate request then finds the key in progress instead of running the use case too)."""
     if reservation_id is not None and not isinstance(refused, NotFound):
         earlier = _Earlier(*_earlier_attempt(uow, reservation_id))
         if earlier.reservation is not None:
+            uow.commit()  # not final: the gateway may be asked next
             return earlier
     uow.mark_final()  # nothing follows but the refusal itself
     uow.commit()
