@@ -58,11 +58,23 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
 @pytest.fixture
 def core(database_url: str, tmp_path: Path, clock: FixedClock, spy: SpyGateway) -> Iterator[App]:
     """The real composition root over SQL, charging through the spy (overrides the memory app)."""
-    settings = Settings(data_dir=tmp_path, database_url=database_url, jwt_secret="t" * 48, environment="development")
-    app = bootstrap(settings, clock=clock, ids=SequentialIds(), gateway=spy)
-    load_demo(app.ctx.uow)
+    app = _sql_app(database_url, tmp_path, clock, spy)
     yield app
     app.close()
+
+
+def _sql_app(database_url: str, tmp_path: Path, clock: FixedClock, spy: SpyGateway, **settings: Any) -> App:
+    """:func:`core`'s app, with ``settings`` changed (the caller closes it)."""
+    app = bootstrap(
+        Settings(
+            data_dir=tmp_path, database_url=database_url, jwt_secret="t" * 48, environment="development", **settings
+        ),
+        clock=clock,
+        ids=SequentialIds(),
+        gateway=spy,
+    )
+    load_demo(app.ctx.uow)
+    return app
 
 
 @contextmanager
@@ -205,15 +217,7 @@ def test_a_retry_keeps_its_claim_while_it_asks_the_gateway_about_its_first_charg
     deposit). The retry meets that hold in its car's way — under a limit of two it is the car's
     holder, not the caller's limit, that refuses — and must hold the key, committed, before it
     asks the gateway what became of the first charge: a duplicate then finds it in progress."""
-    settings = Settings(
-        data_dir=tmp_path,
-        database_url=database_url,
-        jwt_secret="t" * 48,
-        environment="development",
-        max_active_reservations=2,
-    )
-    app = bootstrap(settings, clock=clock, ids=SequentialIds(), gateway=spy)
-    load_demo(app.ctx.uow)
+    app = _sql_app(database_url, tmp_path, clock, spy, max_active_reservations=2)
     claims_seen: list[list[Any]] = []
     ask = spy.find_charge
 

@@ -57,13 +57,13 @@ def reserve_vehicle(
         if reservation_id is None:
             raise
         with ctx.uow() as uow:
-            claimed = _Earlier(*_earlier_attempt(uow, reservation_id))
-        if claimed.reservation is None:
+            earlier = _earlier_attempt(uow, reservation_id)
+        if earlier is None:
             raise
+        claimed = earlier
     if isinstance(claimed, _Refused):
         raise claimed.error
     if isinstance(claimed, _Earlier):
-        assert claimed.reservation is not None  # an _Earlier comes back only when found
         if claimed.reservation.vehicle_id != vehicle_id:
             raise ValidationFailed("this request key was used for another vehicle", field="vehicleId")
         return _answer_again(ctx, actor, claimed.reservation, claimed.deposit, payment_token)
@@ -82,18 +82,18 @@ class _Refused:
 
 @attrs.frozen
 class _Earlier:
-    """What a retried request's first attempt left: its hold (None: it made none) and deposit."""
+    """What a retried request's first attempt left: its hold and the hold's deposit."""
 
-    reservation: Reservation | None
+    reservation: Reservation
     deposit: Payment | None
 
 
-def _earlier_attempt(uow: UnitOfWork, reservation_id: str) -> tuple[Reservation | None, Payment | None]:
-    """The hold a request with this key made before, and its deposit (None, None: none)."""
+def _earlier_attempt(uow: UnitOfWork, reservation_id: str) -> _Earlier | None:
+    """The hold a request with this key made before, with its deposit (None: it made none)."""
     earlier = uow.reservations.get(reservation_id)
     if earlier is None:
-        return None, None
-    return earlier, uow.ledger.get_payment(idempotency_key=earlier.deposit_idempotency_key)
+        return None
+    return _Earlier(earlier, uow.ledger.get_payment(idempotency_key=earlier.deposit_idempotency_key))
 
 
 def _reservation_id_for(actor: Actor, request_key: str) -> str:
@@ -224,8 +224,8 @@ def _refusal(uow: UnitOfWork, refused: DomainError, reservation_id: str | None) 
     outlive it, above all before a retry asks the gateway about its first attempt's charge (a
     duplicate request then finds the key in progress instead of running the use case too)."""
     if reservation_id is not None and not isinstance(refused, NotFound):
-        earlier = _Earlier(*_earlier_attempt(uow, reservation_id))
-        if earlier.reservation is not None:
+        earlier = _earlier_attempt(uow, reservation_id)
+        if earlier is not None:
             uow.commit()  # not final: the gateway may be asked next
             return earlier
     uow.mark_final()  # nothing follows but the refusal itself
