@@ -18,6 +18,7 @@ from checkout_core.errors import (
     ReservationMismatch,
     ReservationNotUsable,
     ValidationFailed,
+    VehicleUnavailable,
 )
 from checkout_core.model.order import DeliveryMethod, OrderStatus, PaymentChoice
 from checkout_core.model.payments import PaymentMethod, RefundStatus
@@ -142,6 +143,28 @@ def test_expired_reservation_cannot_back_an_order(memory_app: App, clock: FixedC
     clock.advance(timedelta(hours=72))
     with pytest.raises(ReservationNotUsable):
         place_order(memory_app.ctx, JOHN, spec_order(reservation_id))
+
+
+@pytest.mark.parametrize("status", [VehicleStatus.WITHDRAWN, VehicleStatus.SOLD, VehicleStatus.AVAILABLE])
+def test_a_car_no_longer_held_refuses_the_order_and_nothing_is_written(memory_app: App, status: VehicleStatus) -> None:
+    """An operator withdrew (or sold, or freed) the car under a confirmed hold: the order is
+    refused, and neither the hold, the deposit, the car nor the outbox moves."""
+    reservation_id = _reserve(memory_app)
+    with memory_app.ctx.uow() as uow:
+        assert uow.vehicles.set_status("veh_abc123", status) == 1
+        before = len(uow.outbox.claim_unpublished(1000))
+        uow.commit()
+    with pytest.raises(VehicleUnavailable):
+        place_order(memory_app.ctx, JOHN, spec_order(reservation_id))
+    with memory_app.ctx.uow() as uow:
+        held = uow.reservations.get(reservation_id)
+        assert held is not None and held.status is ReservationStatus.CONFIRMED and held.order_id is None
+        deposit = uow.ledger.get_payment(idempotency_key=held.deposit_idempotency_key)
+        assert deposit is not None and deposit.order_id is None
+        car = uow.vehicles.get("veh_abc123")
+        assert car is not None and car.status is status
+        assert uow.orders.list() == []
+        assert len(uow.outbox.claim_unpublished(1000)) == before
 
 
 def test_the_whole_purchase(memory_app: App, clock: FixedClock) -> None:

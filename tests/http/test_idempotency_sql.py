@@ -26,6 +26,8 @@ from adapters.sql.unit_of_work import SqlUnitOfWork
 from adapters.system.clock import FixedClock
 from adapters.system.ids import SequentialIds
 from checkout_core.demo import load_demo
+from checkout_core.model.reservation import ReservationStatus
+from checkout_core.model.vehicle import VehicleStatus
 from checkout_core.ports.idempotency import IdempotencyRecord, KeyTaken, StoredAnswer
 from entrypoints.bootstrap import App, bootstrap
 from entrypoints.http.app import create_app
@@ -316,6 +318,32 @@ def test_a_4xx_inside_the_use_case_is_stored_after_its_rollback(
     assert again.headers["idempotent-replayed"] == "true"
     other = client.post("/api/v1/orders", json=order_request("res_other"), headers=headers)
     assert (other.status_code, other.json()["code"]) == (422, "idempotency_key_reused")
+
+
+def test_an_order_on_a_car_withdrawn_under_its_hold_is_409_and_nothing_is_written(
+    client: Client, customer: dict[str, str], core: App
+) -> None:
+    """The car's move to sale_pending rides in the order's one statement: when it finds the car
+    no longer reserved the whole transaction rolls back, and the 409 is stored for a retry."""
+    held = _reserve(client, customer, new_key())
+    assert held.status_code == 201, held.text
+    reservation_id = held.json()["reservationId"]
+    with core.ctx.uow() as uow:
+        assert uow.vehicles.set_status(RESERVE["vehicleId"], VehicleStatus.WITHDRAWN) == 1
+        uow.commit()
+    headers = {**customer, "Idempotency-Key": new_key()}
+    body = order_request(reservation_id)
+    first = client.post("/api/v1/orders", json=body, headers=headers)
+    assert (first.status_code, first.json()["code"]) == (409, "vehicle_unavailable"), first.text
+    assert first.headers["content-type"] == "application/problem+json"
+    again = client.post("/api/v1/orders", json=body, headers=headers)
+    assert again.content == first.content and again.headers["idempotent-replayed"] == "true"
+    with core.ctx.uow() as uow:
+        assert uow.orders.list() == []
+        reservation = uow.reservations.get(reservation_id)
+        assert reservation is not None and reservation.status is ReservationStatus.CONFIRMED
+        car = uow.vehicles.get(RESERVE["vehicleId"])
+        assert car is not None and car.status is VehicleStatus.WITHDRAWN
 
 
 def test_a_body_refused_before_the_handler_is_stored_too(client: Client, customer: dict[str, str]) -> None:

@@ -190,6 +190,10 @@ class MemoryVehicles(MemoryDirectory[Vehicle]):
             self._rows[vehicle_id] = attrs.evolve(self._rows[vehicle_id], status=status)
         return len(changed)
 
+    def move(self, vehicle_id: str, status: VehicleStatus, *, expected: VehicleStatus) -> None:
+        if not self.set_status(vehicle_id, status, expected=expected):
+            raise VehicleUnavailable(f"vehicle {vehicle_id} is no longer {expected.value}", vehicle_id=vehicle_id)
+
 
 class MemoryReservations(_Table[Reservation]):
     """See :class:`checkout_core.ports.repositories.ReservationRepository`."""

@@ -372,6 +372,15 @@ class SqlVehicles(SqlDirectory[Vehicle]):
         params = {"ids": ids[0] if one else ids, "status": status.value, "expected": getattr(expected, "value", None)}
         return self._uow.count(_set_vehicle_status(expected is not None, one), params)
 
+    def move(self, vehicle_id: str, status: VehicleStatus, *, expected: VehicleStatus) -> None:
+        """``UPDATE … SET status=:status WHERE id = :id AND status=:expected``, a write that may wait
+        in ``together()`` (see the port)."""
+        refused = _one_row(
+            lambda: VehicleUnavailable(f"vehicle {vehicle_id} is no longer {expected.value}", vehicle_id=vehicle_id)
+        )
+        params = {"ids": vehicle_id, "status": status.value, "expected": expected.value}
+        self._uow.write(_set_vehicle_status(True, True), params, refused)
+
 
 class _Identified(Protocol):
     id: str

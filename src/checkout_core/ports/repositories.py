@@ -51,6 +51,13 @@ class VehicleRepository(Protocol):
         exactly one gets 1, the step that makes double-selling impossible."""
         ...
 
+    def move(self, vehicle_id: str, status: VehicleStatus, *, expected: VehicleStatus) -> None:
+        """Change one car from ``expected`` to ``status``; VehicleUnavailable if it is not
+        ``expected`` (or there is no such car), and then nothing of the transaction may commit.
+        Inside :meth:`UnitOfWork.together` the change may wait for the block's one statement:
+        its refusal is then raised there, before the commit is done."""
+        ...
+
 
 @attrs.frozen(kw_only=True)
 class CheckoutParts:

@@ -135,7 +135,7 @@ class UnitOfWork(Protocol):
         (or with the outbox rows, when the block commits): the round trips of a use case's last
         writes. So a write in the block may raise its error (Conflict, VehicleUnavailable) when
         the block ends or at its commit rather than at its call, and the block must not read
-        back what it wrote. Only the add and save verbs that return nothing wait; every other
+        back what it wrote. Only the add, save and move verbs that return nothing wait; every other
         statement first sends what waits. Adapters that gain nothing (no network between them
         and their data) write at each call."""
         ...

@@ -90,7 +90,6 @@ def place_order_and_report(ctx: Context, actor: Actor, command: PlaceOrder) -> P
         order_id = ctx.ids.new("ord")
         deposit = uow.ledger.assign_to_order(reservation.deposit_idempotency_key, order_id, now)
         reservation.convert(order_id=order_id, now=now)
-        uow.vehicles.set_status(vehicle.id, VehicleStatus.SALE_PENDING, expected=VehicleStatus.RESERVED)
         # The number is taken last: its counter row stays locked until commit, and every
         # concurrent checkout of the year waits for it, so the less that follows, the better.
         order = Order(
@@ -125,11 +124,14 @@ def place_order_and_report(ctx: Context, actor: Actor, command: PlaceOrder) -> P
         order.raise_event(AdvisorAssigned(occurred_at=now, order_id=order.id, advisor_id=advisor.id))
         if not ctx.policy.agreements_by_worker:
             attach_agreement(ctx, order, vehicle, advisor, now)
-        # The reservation (locked since the first read), the order and the outbox rows in one
-        # statement where that saves round trips.
+        # The reservation (locked since the first read), the order, the car and the outbox rows
+        # in one statement where that saves round trips. The car must still be held for this
+        # reservation: one withdrawn or sold under it refuses the order (VehicleUnavailable),
+        # and nothing of it is written.
         with uow.together():
             uow.reservations.save(reservation)
             uow.orders.add(order)
+            uow.vehicles.move(vehicle.id, VehicleStatus.SALE_PENDING, expected=VehicleStatus.RESERVED)
             uow.mark_final()  # nothing external follows: the HTTP answer may ride in this transaction
             uow.commit()
         events = tuple(e for e in uow.committed_events if e.aggregate_id == order.id)
