@@ -543,8 +543,9 @@ def summarize(statement: str) -> str:
     verb = statement.split(" ", 1)[0].upper()
     if verb == "WITH":
         # Writes in one statement (PostgreSQL data-modifying CTEs): ``WITH INSERT outbox + UPDATE …``.
-        # An INSERT of several rows is one CTE per row (``statements.combined``): named once.
-        writes = re.findall(r"\bAS\s*\(\s*(INSERT INTO|UPDATE|DELETE FROM) (\w+)", statement)
+        # An INSERT of several rows is one CTE per row (``statements.combined``): named once. A
+        # SELECT among them is named by what it selects from or calls (the customer's count).
+        writes = re.findall(r"\bAS\s*\(\s*(INSERT INTO|UPDATE|DELETE FROM|SELECT) (\w+)", statement)
         if writes:
             return "WITH " + " + ".join(dict.fromkeys(f"{v.split(' ')[0]} {t}" for v, t in writes))
     if verb == "SELECT":

@@ -17,7 +17,7 @@ from checkout_core.model.payments import Dispute, DisputeStatus, PaymentMethod, 
 from checkout_core.model.reservation import Reservation, ReservationStatus
 from checkout_core.model.vehicle import Disclosure, DisclosureKind, VehicleStatus
 from checkout_core.money import Money
-from checkout_core.ports.repositories import StoredEvent
+from checkout_core.ports.repositories import CarClaim, StoredEvent
 from checkout_core.ports.unit_of_work import UnitOfWork
 from tests.sql.builders import (
     T0,
@@ -328,6 +328,37 @@ def test_count_active_for_customer(backend: Backend) -> None:
         assert count("cus_1", T0 + timedelta(hours=1)) == 2  # res_2 is overdue at exactly expires_at
         assert count("cus_1", T0 + timedelta(hours=5)) == 1
         assert count("cus_nobody", T0) == 0
+
+
+def test_claim_car_counts_the_customer_and_claims_only_under_the_limit(backend: Backend) -> None:
+    seed(backend, "veh_1", "veh_2", "veh_3", "veh_4", "veh_5")
+    add_reservation(
+        backend,
+        reservation("res_1", vehicle_id="veh_1", status=ReservationStatus.PENDING_DEPOSIT),
+        reservation("res_2", vehicle_id="veh_2", expires_at=T0 + timedelta(hours=1)),
+    )
+    with backend.uow() as uow:
+        assert uow.vehicles.set_status("veh_3", VehicleStatus.RESERVED) == 1
+        uow.commit()
+    with backend.uow() as uow:
+        claim = uow.reservations.claim_car
+        # At the limit: counted, and the car is left as it is.
+        assert claim("veh_4", customer_id="cus_1", now=T0, limit=2) == CarClaim(2, claimed=False)
+        car = uow.vehicles.get("veh_4")
+        assert car is not None and car.status is VehicleStatus.AVAILABLE
+        # An overdue hold no longer counts: under the limit, the car is claimed.
+        assert claim("veh_4", customer_id="cus_1", now=T0 + timedelta(hours=1), limit=2) == CarClaim(1, claimed=True)
+        car = uow.vehicles.get("veh_4")
+        assert car is not None and car.status is VehicleStatus.RESERVED
+        # Taken already, or no such car: counted, nothing claimed.
+        assert claim("veh_3", customer_id="cus_2", now=T0, limit=2) == CarClaim(0, claimed=False)
+        assert claim("veh_4", customer_id="cus_2", now=T0, limit=2) == CarClaim(0, claimed=False)
+        assert claim("veh_missing", customer_id="cus_2", now=T0, limit=2) == CarClaim(0, claimed=False)
+        assert claim("veh_5", customer_id="cus_2", now=T0, limit=0) == CarClaim(0, claimed=False)
+        uow.commit()
+    with backend.uow() as uow:
+        statuses = {v.id: v.status for v in uow.vehicles.list()}
+    assert statuses["veh_4"] is VehicleStatus.RESERVED and statuses["veh_5"] is VehicleStatus.AVAILABLE
 
 
 def test_claim_due_for_expiry(backend: Backend) -> None:

@@ -36,7 +36,7 @@ from checkout_core.model.payments import (
 from checkout_core.model.reservation import ACTIVE_STATUSES, Reservation, ReservationStatus
 from checkout_core.model.vehicle import Vehicle, VehicleStatus
 from checkout_core.ports.clock import IdGenerator
-from checkout_core.ports.repositories import CheckoutParts, OrderForView, StoredEvent
+from checkout_core.ports.repositories import CarClaim, CheckoutParts, OrderForView, StoredEvent
 from checkout_core.ports.unit_of_work import EventHandler, UnitOfWorkBase
 
 E = TypeVar("E")
@@ -228,6 +228,13 @@ class MemoryReservations(_Table[Reservation]):
 
     def count_active_for_customer(self, customer_id: str, now: datetime) -> int:
         return sum(1 for r in self._rows.values() if r.customer_id == customer_id and r.is_active(now))
+
+    def claim_car(self, vehicle_id: str, *, customer_id: str, now: datetime, limit: int) -> CarClaim:
+        held = self.count_active_for_customer(customer_id, now)
+        if held >= limit:
+            return CarClaim(held, claimed=False)
+        reserved, available = VehicleStatus.RESERVED, VehicleStatus.AVAILABLE
+        return CarClaim(held, claimed=self._uow.vehicles.set_status(vehicle_id, reserved, expected=available) == 1)
 
     def claim_due_for_expiry(self, now: datetime, limit: int) -> Sequence[tuple[Reservation, Payment | None]]:
         by_key = {p.idempotency_key: p for p in self._s.payments.values()}

@@ -62,7 +62,7 @@ from checkout_core.model.reservation import (
     ReservationStatus,
 )
 from checkout_core.model.vehicle import Vehicle, VehicleStatus
-from checkout_core.ports.repositories import CheckoutParts, OrderForView, StoredEvent
+from checkout_core.ports.repositories import CarClaim, CheckoutParts, OrderForView, StoredEvent
 
 T = TypeVar("T")
 E = TypeVar("E")
@@ -145,7 +145,29 @@ _COUNT_ACTIVE_HOLDS_LOCKED = select(
             )
         ),
     )
-)
+).execution_options(**{sql.LOCKS: True})
+
+
+@functools.cache
+def _claim_car_under_limit() -> Select[Any]:
+    """PostgreSQL: the customer's count (under its lock, as above) and the car's claim in one
+    statement, the claim only while the count is under ``:limit``. The count's CTE is referenced
+    twice, so it is materialised and runs once; the UPDATE's condition on it is an InitPlan,
+    evaluated before the car's row is locked. Answers ``held``, ``claimed`` (0 or 1)."""
+    v = tables.vehicles
+    held = _COUNT_ACTIVE_HOLDS_LOCKED.with_only_columns(
+        *[c.label("n") for c in _COUNT_ACTIVE_HOLDS_LOCKED.selected_columns]
+    ).cte("held")
+    count = select(held.c.n).scalar_subquery()
+    claimed = (
+        v.update()
+        .where(v.c.id == bindparam("ids"), v.c.status == bindparam("expected"), count < bindparam("limit"))
+        .values(status=bindparam("status"))
+        .returning(literal_column("1"))
+        .cte("claimed")
+    )
+    claims = select(func.count()).select_from(claimed).scalar_subquery()
+    return select(count.label("held"), claims.label("claimed")).execution_options(**{sql.LOCKS: True})
 
 
 # -- statements of the hot paths, built once (see adapters.sql.statements; joins: adapters.sql.views)
@@ -491,6 +513,16 @@ class SqlReservations(_Versioned[Reservation]):
         already holds the database's write lock."""
         statement = _COUNT_ACTIVE_HOLDS_LOCKED if self._dialect == "postgresql" else _COUNT_ACTIVE_HOLDS
         return self._number(statement, {"customer_id": customer_id, "now": now})
+
+    def claim_car(self, vehicle_id: str, *, customer_id: str, now: datetime, limit: int) -> CarClaim:
+        """PostgreSQL: one statement (:func:`_claim_car_under_limit`), a round trip less on every
+        reservation. SQLite: the count, then the claim (the transaction holds the write lock)."""
+        claim = {"ids": vehicle_id, "status": VehicleStatus.RESERVED.value, "expected": VehicleStatus.AVAILABLE.value}
+        if self._dialect != "postgresql":
+            held = self.count_active_for_customer(customer_id, now)
+            return CarClaim(held, claimed=held < limit and self._uow.count(_set_vehicle_status(True, True), claim) == 1)
+        (row,) = self._rows(_claim_car_under_limit(), {"customer_id": customer_id, "now": now, "limit": limit, **claim})
+        return CarClaim(int(row["held"]), claimed=int(row["claimed"]) == 1)
 
     def claim_due_for_expiry(self, now: datetime, limit: int) -> Sequence[tuple[Reservation, Payment | None]]:
         """One ``SELECT … LEFT JOIN payments … FOR UPDATE OF reservations SKIP LOCKED``: the sweep

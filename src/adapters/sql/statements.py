@@ -14,6 +14,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.elements import BindParameter
 
+#: Execution option of a SELECT that is not a plain read: it takes a lock (an advisory one) or
+#: writes through a data-modifying CTE, so it never goes outside a transaction (a GET's reads do).
+LOCKS = "checkout_locks"
+
 
 def dialect_insert(dialect_name: str, table: Table) -> postgresql.Insert | sqlite.Insert:
     """An INSERT that knows ``ON CONFLICT`` (both dialects spell it the same way).

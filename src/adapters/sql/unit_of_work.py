@@ -335,8 +335,13 @@ class SqlUnitOfWork(UnitOfWorkBase):
 
 
 def _is_plain_read(statement: Executable) -> bool:
-    """A SELECT without ``FOR UPDATE``: it writes nothing and locks nothing."""
-    return isinstance(statement, Select) and statement._for_update_arg is None
+    """A SELECT without ``FOR UPDATE`` (nor :data:`statements.LOCKS`): it writes nothing and
+    locks nothing."""
+    return (
+        isinstance(statement, Select)
+        and statement._for_update_arg is None
+        and not statement.get_execution_options().get(sql.LOCKS, False)
+    )
 
 
 def check_connection(engine: Engine) -> None:

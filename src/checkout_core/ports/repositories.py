@@ -59,6 +59,16 @@ class VehicleRepository(Protocol):
         ...
 
 
+@attrs.frozen
+class CarClaim:
+    """What :meth:`ReservationRepository.claim_car` found and did."""
+
+    #: The customer's holds before this one (as :meth:`ReservationRepository.count_active_for_customer`).
+    held: int
+    #: Whether the car went from ``available`` to ``reserved`` (never when ``held`` reached the limit).
+    claimed: bool
+
+
 @attrs.frozen(kw_only=True)
 class CheckoutParts:
     """What placing an order reads (:meth:`ReservationRepository.get_for_checkout`)."""
@@ -108,6 +118,15 @@ class ReservationRepository(Protocol):
 
         The count is the customer's until the transaction ends: a concurrent unit of work of the
         same customer that counts waits, then sees this one's outcome (so the cap holds under races)."""
+        ...
+
+    def claim_car(self, vehicle_id: str, *, customer_id: str, now: datetime, limit: int) -> CarClaim:
+        """The first step of a hold, in one statement where the adapter can: count the customer's
+        holds (:meth:`count_active_for_customer`, the count then the customer's until the
+        transaction ends) and, only while they are under ``limit``, claim the car
+        (``VehicleRepository.set_status(vehicle_id, RESERVED, expected=AVAILABLE)``: of concurrent
+        callers exactly one claims it). Nothing else is looked at: why a car did not claim (no
+        such car, a live hold, an overdue one) is the caller's next question."""
         ...
 
     def claim_due_for_expiry(self, now: datetime, limit: int) -> Sequence[tuple[Reservation, Payment | None]]:

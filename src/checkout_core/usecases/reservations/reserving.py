@@ -149,8 +149,9 @@ def _declined(reservation: Reservation, deposit: Payment | None, charge: ChargeR
 def _claim(
     ctx: Context, actor: Actor, vehicle_id: str, reservation_id: str | None
 ) -> tuple[Reservation, Payment, list[tuple[Refund, Payment]]] | _Earlier | _Refused:
-    """Saga step 1. The happy path is five statements: count, conditional update, two inserts
-    and the outbox; the car's existence and any overdue hold are looked at only if the claim fails.
+    """Saga step 1. The happy path is the count with the car's claim (one statement on
+    PostgreSQL), then two inserts and the outbox; the car's existence and any overdue hold are
+    looked at only if the claim fails.
     An overdue hold found on the car is expired here, and its deposit refund opened in the same
     transaction (returned, for sending once this commits).
 
@@ -162,12 +163,11 @@ def _claim(
     with ctx.uow() as uow:
         lapsed = None
         try:
-            if uow.reservations.count_active_for_customer(actor.id, now) >= ctx.policy.max_active_reservations:
-                raise ReservationLimitReached(
-                    f"you already hold {ctx.policy.max_active_reservations} active reservation(s)",
-                    limit=ctx.policy.max_active_reservations,
-                )
-            if not uow.vehicles.set_status(vehicle_id, VehicleStatus.RESERVED, expected=VehicleStatus.AVAILABLE):
+            limit = ctx.policy.max_active_reservations
+            claim = uow.reservations.claim_car(vehicle_id, customer_id=actor.id, now=now, limit=limit)
+            if claim.held >= limit:
+                raise ReservationLimitReached(f"you already hold {limit} active reservation(s)", limit=limit)
+            if not claim.claimed:
                 if uow.vehicles.get(vehicle_id) is None:
                     raise NotFound(f"vehicle {vehicle_id} not found")
                 lapsed = _free_lapsed_hold(ctx, uow, vehicle_id)
