@@ -272,3 +272,21 @@ def test_a_checkouts_statements_all_go_straight_to_psycopg(engine: Engine) -> No
         stored = direct.execute(connection, idempotency._STORE, {**answer, **sql.where_params(scope="s", key="k")})
         assert stored is not None and stored.rowcount == 1
         connection.rollback()
+
+
+def test_statements_of_many_parameters_are_converted_once(engine: Engine) -> None:
+    """psycopg caches a statement's conversion (``%(name)s`` → ``$n``) only up to a size; ours are
+    built once per shape and reach 53 parameters (the order's combined writes), so the engine
+    widens that cache: a 60-parameter statement is parsed once, then found in the cache."""
+    from psycopg import _queries
+
+    names = [f"p{n}" for n in range(60)]
+    statement = select(sum((bindparam(n, type_=Integer) for n in names[1:]), bindparam(names[0], type_=Integer)))
+    params = {n: i for i, n in enumerate(names)}
+    hits = []
+    with engine.connect() as connection:
+        for _ in range(3):
+            outcome = direct.execute(connection, statement, params)
+            assert outcome is not None and outcome.one() == (sum(range(60)),)
+            hits.append(_queries._query2pg.cache_info().hits)
+    assert hits[2] - hits[0] == 2  # the second and third calls found it
