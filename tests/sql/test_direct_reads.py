@@ -290,3 +290,54 @@ def test_statements_of_many_parameters_are_converted_once(engine: Engine) -> Non
             assert outcome is not None and outcome.one() == (sum(range(60)),)
             hits.append(_queries._query2pg.cache_info().hits)
     assert hits[2] - hits[0] == 2  # the second and third calls found it
+
+
+def test_a_statement_sent_again_takes_its_own_literals_and_the_given_values(engine: Engine) -> None:
+    """From its second call a statement object's parameters are filled without SQLAlchemy's
+    ``construct_params`` (what that made the first time is remembered per object and key set): two
+    objects of one shape keep their own literals, one object sent with other keys is made anew,
+    and a value computed at each call (``callable_``) is computed at each call."""
+    o = tables.orders
+    shape = {status: select(o.c.id).where(o.c.status == status, o.c.id == bindparam("id")) for status in ("x", "y")}
+    with engine.connect() as connection:
+        connection.execute(o.update().where(o.c.id == "ord_1").values(status="x"))
+        for _ in range(3):
+            assert _direct_rows(connection, shape["x"], {"id": "ord_1"}) == [{"id": "ord_1"}]
+            assert _direct_rows(connection, shape["y"], {"id": "ord_1"}) == []
+            assert _direct_rows(connection, shape["x"], {"id": "ord_2"}) == []
+        maybe = select(o.c.id).where(o.c.id == bindparam("id", "ord_1"), o.c.status == bindparam("status", "x"))
+        for _ in range(2):
+            assert _direct_rows(connection, maybe, {"id": "ord_1"}) == [{"id": "ord_1"}]
+            assert _direct_rows(connection, maybe, {"status": "y"}) == []
+            assert _direct_rows(connection, maybe, {}) == [{"id": "ord_1"}]
+        asked = iter(["ord_1", "ord_2", "ord_1", "ord_2"])
+        computed = select(o.c.id).where(o.c.id == bindparam("id", callable_=lambda: next(asked)))
+        assert [_direct_rows(connection, computed, {}) for _ in range(4)] == [
+            [{"id": "ord_1"}],
+            [],
+            [{"id": "ord_1"}],
+            [],
+        ]
+        connection.rollback()
+
+
+def test_a_prebuilt_statement_is_compiled_and_its_parameters_made_once(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.sql.compiler import SQLCompiler
+
+    made: list[object] = []
+    original = SQLCompiler.construct_params
+
+    def construct_params(self: SQLCompiler, *args: Any, **kwargs: Any) -> Any:
+        made.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SQLCompiler, "construct_params", construct_params)
+    statement = sql.select_where("postgresql", tables.orders, ("id",), order_by=("id",))
+    with engine.connect() as connection:
+        for _ in range(3):
+            assert [r["id"] for r in _direct_rows(connection, statement, sql.where_params(id="ord_1")) or []] == [
+                "ord_1"
+            ]
+    assert len(made) <= 1  # once, or never: an earlier test sent it already

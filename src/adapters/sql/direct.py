@@ -104,6 +104,66 @@ def _make_plan(compiled: SQLCompiler, connection: Connection) -> Plan | None:
     )
 
 
+@attrs.frozen
+class _Parameters:
+    """How one statement object's parameters are made for one set of given keys, learnt from
+    SQLAlchemy's ``construct_params`` at its first call: the compiled name each given key fills,
+    and the values of the others (literals of the statement itself: the same on every call of
+    that object, as SQLAlchemy's cache key extracts them from it)."""
+
+    statement: Executable
+    dialect: object
+    plan: Plan
+    filled: tuple[tuple[str, str], ...]
+    fixed: Mapping[str, Any]
+
+
+#: (statement id, dialect id, the given keys) → how its parameters are made. The prebuilt
+#: statements (adapters.sql.statements) are long-lived objects, sent with the same keys each
+#: time: SQLAlchemy's compiled-cache lookup and ``construct_params`` (a loop over every bound
+#: parameter: 50 in an order's combined writes) cost more than filling the names learnt once.
+_parameters: dict[tuple[int, int, tuple[str, ...]], _Parameters] = {}
+
+
+def _sent_before(
+    statement: Executable, connection: Connection, given: Mapping[str, Any]
+) -> tuple[Plan, dict[str, Any]] | None:
+    """The plan and the parameters of a statement object sent before with the same keys."""
+    known = _parameters.get((id(statement), id(connection.dialect), tuple(given)))
+    if known is None or known.statement is not statement or known.dialect is not connection.dialect:
+        return None
+    values = dict(known.fixed)
+    for name, key in known.filled:
+        values[name] = given[key]
+    return known.plan, values
+
+
+def _remember_parameters(
+    statement: Executable, connection: Connection, given: Mapping[str, Any], plan: Plan, values: Mapping[str, Any]
+) -> None:
+    """Learn, from ``construct_params``' answer, how this statement's parameters are made — as
+    ``construct_params`` makes them: a bound parameter takes the given value of its key, else of
+    its name, else its own value. Not for a parameter computed at each call (``callable_``)."""
+    compiled = plan.compiled
+    filled: list[tuple[str, str]] = []
+    fixed: dict[str, Any] = {}
+    for bind, name in compiled.bind_names.items():
+        if bind.callable is not None:
+            return
+        if bind.key in given:
+            filled.append((name, bind.key))
+        elif name in given:
+            filled.append((name, name))
+        else:
+            fixed[name] = values[name]
+    with _plans_lock:
+        if len(_parameters) >= _MAX_PLANS:
+            _parameters.clear()
+        _parameters[(id(statement), id(connection.dialect), tuple(given))] = _Parameters(
+            statement, connection.dialect, plan, tuple(filled), fixed
+        )
+
+
 def _listened(connection: Connection) -> bool:
     """Whether anything listens to the statements SQLAlchemy sends (the connection's dispatch
     includes its engine's). ``begin`` and ``handle_error`` listeners still run here."""
@@ -154,21 +214,28 @@ def execute(connection: Connection, statement: Executable, params: Any) -> Outco
     if connection.dialect.name != "postgresql" or _listened(connection):
         return None
     given = dict(params or {})
-    compiled, extracted, collected, _ = statement._compile_w_cache(  # what Connection.execute does
-        connection.dialect,
-        compiled_cache=connection.engine._compiled_cache,
-        column_keys=sorted(given),
-        for_executemany=False,
-        schema_translate_map=None,
-    )
-    if not isinstance(compiled, SQLCompiler):
-        return None
-    plan = _plan_of(compiled, connection)
-    if plan is None:
-        return None
-    values = compiled.construct_params(
-        given or None, escape_names=False, extracted_parameters=extracted, _collected_params=collected
-    )
+    values: Mapping[str, Any]
+    found = _sent_before(statement, connection, given)
+    if found is not None:
+        plan, values = found
+    else:
+        compiled, extracted, collected, _ = statement._compile_w_cache(  # what Connection.execute does
+            connection.dialect,
+            compiled_cache=connection.engine._compiled_cache,
+            column_keys=sorted(given),
+            for_executemany=False,
+            schema_translate_map=None,
+        )
+        if not isinstance(compiled, SQLCompiler):
+            return None
+        made = _plan_of(compiled, connection)
+        if made is None:
+            return None
+        plan = made
+        values = compiled.construct_params(
+            given or None, escape_names=False, extracted_parameters=extracted, _collected_params=collected
+        )
+        _remember_parameters(statement, connection, given, plan, values)
     binds, escaped = plan.binds, plan.escaped
     sent = {escaped.get(k, k): (binds[k](v) if k in binds else v) for k, v in values.items()}
     if not connection.in_transaction():
