@@ -84,8 +84,8 @@ def test_counts_agree_between_databases(
     assert {k: v.count for k, v in sqlite_counts.items()} == {k: writes(v) for k, v in postgres_counts.items()}
     combined = {k: v.count for k, v in postgres_counts.items() if v.count < sqlite_counts[k].count}
     # Was 8 and 7, as on SQLite; then 4 and 5, until the customer's count went with the car's
-    # claim and the order's car with its combined statement.
-    assert combined == {"reserve": 3, "place_order": 4}
+    # claim, and the order's car and deposit with its combined statement.
+    assert combined == {"reserve": 3, "place_order": 3}
 
 
 #: Statements of one batch of the expiry sweep, whatever its size: claim (joined with the deposits),
@@ -128,7 +128,7 @@ def test_sweep_of_100_costs_a_handful_per_batch(backend: str, tmp_path_factory: 
 #: reserve: claim + count + car + reservation + deposit intent + outbox, COMMIT; the gateway;
 #: settle (payment, reservation) + outbox + the stored answer, COMMIT.
 #: place_order: claim + the use case's 7 + outbox + the stored answer, one COMMIT (the use case
-#: reads the reservation, car, trade-in, financing and advisor in one statement: was 12 and 14).
+#: reads the reservation, car, deposit, trade-in, financing and advisor in one statement: was 12 and 14).
 #: reserve_lost (another customer's try for the car just reserved: 409): claim + count + the
 #: car's claim (refused) + the car + its hold + the key's earlier hold (none), then the stored
 #: 409 and one COMMIT. It was 3 transactions and 14 round trips (the claim rolled back with the
@@ -148,12 +148,12 @@ HTTP_COUNTS: dict[str, tuple[int, int, int, int, int, int, int]] = {
 #: converted reservation with the order and the car's move to sale_pending) go as one statement of
 #: data-modifying CTEs with their outbox rows; and the customer's count goes with the car's claim
 #: (``ReservationRepository.claim_car``). Checkout (reserve + place_order): 26 round trips
-#: before, 19 at cbce396, 17 now (the order's car waits for its statement, the count rides with
-#: the claim).
+#: before, 19 at cbce396, 16 now (the order's car and deposit wait for its statement — the
+#: deposit read with the reservation —, the count rides with the claim).
 HTTP_COUNTS_POSTGRES: dict[str, tuple[int, int, int, int, int, int, int]] = {
     "reserve": (2, 2, 0, 0, 5, 9, 1),
     "reserve_lost": (1, 1, 0, 0, 6, 8, 1),
-    "place_order": (1, 1, 0, 0, 6, 8, 1),
+    "place_order": (1, 1, 0, 0, 5, 7, 1),
     "get_order": (0, 0, 0, 0, 1, 1, 1),
 }
 
@@ -223,6 +223,6 @@ def test_the_idempotency_record_rides_in_the_use_case_transactions(
 @pytest.mark.postgres
 def test_checkout_round_trip_budget(postgres_http: dict[str, HttpMeasured]) -> None:
     """Issue 16: one checkout (reserve + place the order) in at most 20 round trips to
-    PostgreSQL, counting BEGIN and COMMIT (17 measured)."""
+    PostgreSQL, counting BEGIN and COMMIT (16 measured)."""
     checkout = postgres_http["reserve"].round_trips + postgres_http["place_order"].round_trips
     assert checkout <= CHECKOUT_ROUND_TRIP_BUDGET

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from checkout_core.errors import Conflict, VehicleUnavailable
 from checkout_core.events import ReservationCancelled, event_payload
 from checkout_core.model.order import OrderStatus
-from checkout_core.model.payments import Dispute, DisputeStatus, PaymentMethod, PaymentStatus, RefundStatus
+from checkout_core.model.payments import Dispute, DisputeStatus, Payment, PaymentMethod, PaymentStatus, RefundStatus
 from checkout_core.model.reservation import Reservation, ReservationStatus
 from checkout_core.model.vehicle import Disclosure, DisclosureKind, VehicleStatus
 from checkout_core.money import Money
@@ -709,24 +709,36 @@ def test_payment_round_trip_and_lookups(backend: Backend) -> None:
         assert ledger.payments_for() == []
 
 
-def test_assign_a_succeeded_payment_to_an_order(backend: Backend) -> None:
+def test_the_checkout_read_brings_the_deposit(backend: Backend) -> None:
+    """``get_for_checkout`` answers the reservation's deposit (by its key; None without one),
+    remembered as read: placing an order saves it, linked to the order, like any payment read."""
     _ledger_world(backend)
+    add_reservation(
+        backend,
+        reservation("res_2", vehicle_id="veh_1", status=ReservationStatus.EXPIRED),
+        reservation("res_3", vehicle_id="veh_1", status=ReservationStatus.CANCELLED),
+    )
     later = T0 + timedelta(hours=3)
+    deposit = payment("pay_1", key="res_1:deposit", reservation_id="res_1")
     with backend.uow() as uow:
-        uow.ledger.add_payment(payment("pay_1", key="res_1:deposit", reservation_id="res_1"))
-        uow.ledger.add_payment(payment("pay_2", key="res_2:deposit", status=PaymentStatus.FAILED))
+        uow.ledger.add_payment(deposit)
+        uow.ledger.add_payment(
+            payment("pay_2", key="res_2:deposit", reservation_id="res_2", status=PaymentStatus.FAILED)
+        )
         uow.commit()
     with backend.uow() as uow:
-        linked = uow.ledger.assign_to_order("res_1:deposit", "ord_1", later)
-        assert linked is not None
-        assert (linked.id, linked.order_id, linked.updated_at) == ("pay_1", "ord_1", later)
-        assert uow.ledger.assign_to_order("res_2:deposit", "ord_1", later) is None  # failed: left alone
-        assert uow.ledger.assign_to_order("nope", "ord_1", later) is None
+        found = [uow.reservations.get_for_checkout(f"res_{n}") for n in (1, 2, 3)]
+        deposits = [parts.deposit if parts is not None else "no reservation" for parts in found]
+        assert deposits[0] == deposit
+        assert isinstance(deposits[1], Payment) and deposits[1].status is PaymentStatus.FAILED
+        assert deposits[2] is None
+        linked = deposits[0]
+        assert isinstance(linked, Payment)
+        linked.order_id, linked.updated_at = "ord_1", later
+        uow.ledger.save_payment(linked)
         uow.commit()
     with backend.uow() as uow:
         assert uow.ledger.get_payment("pay_1") == linked
-        failed = uow.ledger.get_payment("pay_2")
-        assert failed is not None and failed.order_id is None
 
 
 def test_payment_idempotency_key_is_unique(backend: Backend) -> None:

@@ -215,7 +215,10 @@ class MemoryReservations(_Table[Reservation]):
         trade_in = uow.trade_ins.get(trade_in_id) if trade_in_id else None
         financing = uow.financing.get(financing_application_id) if financing_application_id else None
         vehicle = uow.vehicles.get(found.vehicle_id)
-        return CheckoutParts(reservation=found, vehicle=vehicle, trade_in=trade_in, financing=financing, advisor=least)
+        deposit = uow.ledger.get_payment(idempotency_key=found.deposit_idempotency_key)
+        return CheckoutParts(
+            reservation=found, vehicle=vehicle, trade_in=trade_in, financing=financing, advisor=least, deposit=deposit
+        )
 
     def save(self, *reservations: Reservation, expected_status: ReservationStatus | None = None) -> None:
         if expected_status is not None and any(self._changed(r.id, expected_status) for r in reservations):
@@ -356,14 +359,6 @@ class MemoryLedger(_Table[Payment]):
         self, payment_id: str | None = None, *, idempotency_key: str | None = None, gateway_ref: str | None = None
     ) -> Payment | None:
         return self._lookup(id=payment_id, idempotency_key=idempotency_key, gateway_ref=gateway_ref)
-
-    def assign_to_order(self, idempotency_key: str, order_id: str, now: datetime) -> Payment | None:
-        payment = self.get_payment(idempotency_key=idempotency_key)
-        if payment is None or payment.status is not PaymentStatus.SUCCEEDED:
-            return None
-        payment.order_id, payment.updated_at = order_id, now
-        self._put(payment)
-        return payment
 
     def payments_for(
         self,

@@ -222,17 +222,6 @@ def _set_vehicle_status(guarded: bool, one: bool) -> Update:
     return tables.vehicles.update().where(*where).values(status=bindparam("status"))
 
 
-@functools.cache
-def _assign_payment_to_order() -> Update:
-    p = tables.payments
-    return (
-        p.update()
-        .where(p.c.idempotency_key == bindparam("b_key"), p.c.status == PaymentStatus.SUCCEEDED.value)
-        .values(order_id=bindparam("b_order"), updated_at=bindparam("b_now", type_=p.c.updated_at.type))
-        .returning(*p.c)
-    )
-
-
 def _one_row(error: Callable[[], Exception], rows: int = 1) -> Callable[[int], None]:
     """The check of a write's row count (:meth:`SqlSession.write`): ``error()`` unless ``rows``."""
 
@@ -481,15 +470,20 @@ class SqlReservations(_Versioned[Reservation]):
     def get_for_checkout(
         self, reservation_id: str, *, trade_in_id: str | None = None, financing_application_id: str | None = None
     ) -> CheckoutParts | None:
-        """One ``SELECT reservations … LEFT JOIN`` the car, the offer, the application and the
-        least-loaded advisor (``FOR UPDATE OF reservations``)."""
+        """One ``SELECT reservations … LEFT JOIN`` the car, the deposit, the offer, the application
+        and the least-loaded advisor (``FOR UPDATE OF reservations``; the deposit is remembered as
+        read, so saving it is conditional on its status and refunds as read)."""
         params = {"id": reservation_id, "trade_in_id": trade_in_id, "financing_id": financing_application_id}
         rows = self._rows(views.reservation_for_checkout(self._dialect), params)
         if not rows:
             return None
         row = rows[0]
+        deposit = views.joined(row, "deposit__", Payment)
+        if deposit is not None:
+            self._uow.ledger.remember(deposit)
         return CheckoutParts(
             reservation=self._out(row),
+            deposit=deposit,
             vehicle=views.joined(row, "vehicle__", Vehicle),
             trade_in=views.joined(row, "trade_in__", TradeInOffer),
             financing=views.joined(row, "financing__", FinancingApplication),
@@ -675,11 +669,6 @@ class SqlLedger(_Versioned[Payment]):
         self, payment_id: str | None = None, *, idempotency_key: str | None = None, gateway_ref: str | None = None
     ) -> Payment | None:
         return self._lookup(id=payment_id, idempotency_key=idempotency_key, gateway_ref=gateway_ref)
-
-    def assign_to_order(self, idempotency_key: str, order_id: str, now: datetime) -> Payment | None:
-        """One ``UPDATE payments … WHERE idempotency_key = :key AND status = 'succeeded' RETURNING *``."""
-        found = self._outs(_assign_payment_to_order(), {"b_key": idempotency_key, "b_order": order_id, "b_now": now})
-        return found[0] if found else None
 
     def payments_for(
         self,

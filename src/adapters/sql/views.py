@@ -33,7 +33,7 @@ from adapters.sql import mapping, tables
 from adapters.sql.statements import for_update
 from checkout_core.model.order import OPEN_STATUSES, OrderStatus
 from checkout_core.model.payments import PaymentPurpose, PaymentStatus, RefundStatus
-from checkout_core.model.reservation import ReservationStatus
+from checkout_core.model.reservation import DEPOSIT_KEY_SUFFIX, ReservationStatus
 from checkout_core.ports.repositories import StoredEvent
 
 T = TypeVar("T")
@@ -119,18 +119,25 @@ def orders_with_parties(dialect_name: str, claim: bool) -> Select[Any]:
 
 @functools.cache
 def reservation_for_checkout(dialect_name: str) -> Select[Any]:
-    """The reservation ``:id`` (``FOR UPDATE OF reservations``) outer-joined with its car, the
-    trade-in offer ``:trade_in_id``, the financing application ``:financing_id`` (NULL matches
-    none) and the least-loaded advisor: active ones ordered by a correlated count of their open
-    orders (an index range of ``ix_orders_advisor_id_status`` each), then id."""
+    """The reservation ``:id`` (``FOR UPDATE OF reservations``) outer-joined with its car, its
+    deposit (by its idempotency key: the unique index), the trade-in offer ``:trade_in_id``, the
+    financing application ``:financing_id`` (NULL matches none) and the least-loaded advisor:
+    active ones ordered by a correlated count of their open orders (an index range of
+    ``ix_orders_advisor_id_status`` each), then id."""
     r, v, t, f = tables.reservations, tables.vehicles, tables.trade_in_offers, tables.financing_applications
-    a, o = tables.advisors, tables.orders
+    a, o, p = tables.advisors, tables.orders, tables.payments
     load = select(func.count()).select_from(o).where(o.c.advisor_id == a.c.id, o.c.status.in_(_open_statuses()))
     least = select(a).where(a.c.active == true()).order_by(load.scalar_subquery(), a.c.id).limit(1).subquery()
     joins = r.outerjoin(v, v.c.id == r.c.vehicle_id).outerjoin(least, true())
+    joins = joins.outerjoin(p, p.c.idempotency_key == r.c.id + DEPOSIT_KEY_SUFFIX)
     joins = joins.outerjoin(t, t.c.id == bindparam("trade_in_id", type_=t.c.id.type))
     joins = joins.outerjoin(f, f.c.id == bindparam("financing_id", type_=f.c.id.type))
-    parts = [*labelled(v, "vehicle__"), *labelled(t, "trade_in__"), *labelled(f, "financing__")]
+    parts = [
+        *labelled(v, "vehicle__"),
+        *labelled(p, "deposit__"),
+        *labelled(t, "trade_in__"),
+        *labelled(f, "financing__"),
+    ]
     statement = select(r, *parts, *labelled(least, "advisor__")).select_from(joins)
     return for_update(statement.where(r.c.id == bindparam("id")), dialect_name, of=r)
 

@@ -79,6 +79,8 @@ class CheckoutParts:
     financing: FinancingApplication | None
     #: The advisor a new order is assigned to: the active one with the fewest open orders.
     advisor: Advisor | None
+    #: The reservation's deposit (the payment with its deposit key), whatever its status.
+    deposit: Payment | None = None
 
 
 class ReservationRepository(Protocol):
@@ -217,11 +219,6 @@ class PaymentLedger(Protocol):
 
     def add_payment(self, payment: Payment) -> None:
         """Record a new payment (usually ``pending``)."""
-        ...
-
-    def assign_to_order(self, idempotency_key: str, order_id: str, now: datetime) -> Payment | None:
-        """Link the *succeeded* payment with this key to ``order_id`` and return it as written;
-        None (and nothing written) if there is no such payment or it did not succeed."""
         ...
 
     def save_payment(self, *payments: Payment, expected_status: PaymentStatus | None = None) -> None:

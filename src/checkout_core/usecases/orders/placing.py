@@ -13,6 +13,7 @@ from checkout_core.events import AdvisorAssigned, OrderPlaced
 from checkout_core.model.local_day import local_day
 from checkout_core.model.order import Delivery, Order, OrderStatus, PaymentChoice, PaymentPlan, TradeIn, order_number
 from checkout_core.model.parties import Advisor, ContactInfo, FinancingApplication, FinancingStatus, TradeInOffer
+from checkout_core.model.payments import PaymentStatus
 from checkout_core.model.vehicle import Vehicle, VehicleStatus
 from checkout_core.money import Money
 from checkout_core.ports.repositories import StoredEvent
@@ -59,8 +60,9 @@ def place_order_and_report(ctx: Context, actor: Actor, command: PlaceOrder) -> P
     """:func:`place_order`, returning what it wrote (the HTTP answer is built from it)."""
     now = ctx.clock.now()
     with ctx.uow() as uow:
-        # One read for all of it: the reservation (locked), its car, the trade-in, the financing
-        # application and the advisor (a round trip each cost a fifth of the checkout's).
+        # One read for all of it: the reservation (locked), its car, its deposit, the trade-in,
+        # the financing application and the advisor (a round trip each cost a fifth of the
+        # checkout's).
         found = uow.reservations.get_for_checkout(
             command.reservation_id,
             trade_in_id=command.trade_in_id,
@@ -88,7 +90,11 @@ def place_order_and_report(ctx: Context, actor: Actor, command: PlaceOrder) -> P
         plan = _payment_plan(found.financing, actor, command, pricing.total_due, reservation.deposit)
         advisor = _pick_advisor(found.advisor)
         order_id = ctx.ids.new("ord")
-        deposit = uow.ledger.assign_to_order(reservation.deposit_idempotency_key, order_id, now)
+        # The deposit counts toward the order once it went through; it joins the order in the
+        # statement below, only if its status and refunds are still what was read (else Conflict).
+        deposit = found.deposit if found.deposit and found.deposit.status is PaymentStatus.SUCCEEDED else None
+        if deposit is not None:
+            deposit.order_id, deposit.updated_at = order_id, now
         reservation.convert(order_id=order_id, now=now)
         # The number is taken last: its counter row stays locked until commit, and every
         # concurrent checkout of the year waits for it, so the less that follows, the better.
@@ -124,14 +130,16 @@ def place_order_and_report(ctx: Context, actor: Actor, command: PlaceOrder) -> P
         order.raise_event(AdvisorAssigned(occurred_at=now, order_id=order.id, advisor_id=advisor.id))
         if not ctx.policy.agreements_by_worker:
             attach_agreement(ctx, order, vehicle, advisor, now)
-        # The reservation (locked since the first read), the order, the car and the outbox rows
-        # in one statement where that saves round trips. The car must still be held for this
+        # The reservation (locked since the first read), the order, the car, the deposit and the
+        # outbox rows in one statement where that saves round trips. The car must still be held for this
         # reservation: one withdrawn or sold under it refuses the order (VehicleUnavailable),
         # and nothing of it is written.
         with uow.together():
             uow.reservations.save(reservation)
             uow.orders.add(order)
             uow.vehicles.move(vehicle.id, VehicleStatus.SALE_PENDING, expected=VehicleStatus.RESERVED)
+            if deposit is not None:
+                uow.ledger.save_payment(deposit)
             uow.mark_final()  # nothing external follows: the HTTP answer may ride in this transaction
             uow.commit()
         events = tuple(e for e in uow.committed_events if e.aggregate_id == order.id)
