@@ -26,6 +26,7 @@ and must keep seeing every statement."""
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -107,30 +108,32 @@ def _make_plan(compiled: SQLCompiler, connection: Connection) -> Plan | None:
 @attrs.frozen
 class _Parameters:
     """How one statement object's parameters are made for one set of given keys, learnt from
-    SQLAlchemy's ``construct_params`` at its first call: the compiled name each given key fills,
+    SQLAlchemy's ``construct_params`` at an earlier call: the compiled name each given key fills,
     and the values of the others (literals of the statement itself: the same on every call of
     that object, as SQLAlchemy's cache key extracts them from it)."""
 
-    statement: Executable
     dialect: object
     plan: Plan
     filled: tuple[tuple[str, str], ...]
     fixed: Mapping[str, Any]
 
 
-#: (statement id, dialect id, the given keys) → how its parameters are made. The prebuilt
-#: statements (adapters.sql.statements) are long-lived objects, sent with the same keys each
-#: time: SQLAlchemy's compiled-cache lookup and ``construct_params`` (a loop over every bound
-#: parameter: 50 in an order's combined writes) cost more than filling the names learnt once.
-_parameters: dict[tuple[int, int, tuple[str, ...]], _Parameters] = {}
+#: Statement object → (the given keys → how its parameters are made). The prebuilt statements
+#: (adapters.sql.statements) are long-lived objects, sent with the same keys each time:
+#: SQLAlchemy's compiled-cache lookup and ``construct_params`` (a loop over every bound parameter:
+#: 53 in an order's combined writes) cost more than filling the names learnt once. Weakly keyed,
+#: so a statement built for one call leaves nothing behind; learnt at its second call, so such a
+#: statement costs nothing more either.
+_parameters: weakref.WeakKeyDictionary[Executable, dict[tuple[str, ...], _Parameters]] = weakref.WeakKeyDictionary()
 
 
 def _sent_before(
     statement: Executable, connection: Connection, given: Mapping[str, Any]
 ) -> tuple[Plan, dict[str, Any]] | None:
     """The plan and the parameters of a statement object sent before with the same keys."""
-    known = _parameters.get((id(statement), id(connection.dialect), tuple(given)))
-    if known is None or known.statement is not statement or known.dialect is not connection.dialect:
+    by_keys = _parameters.get(statement)
+    known = by_keys.get(tuple(given)) if by_keys else None
+    if known is None or known.dialect is not connection.dialect:
         return None
     values = dict(known.fixed)
     for name, key in known.filled:
@@ -143,7 +146,14 @@ def _remember_parameters(
 ) -> None:
     """Learn, from ``construct_params``' answer, how this statement's parameters are made — as
     ``construct_params`` makes them: a bound parameter takes the given value of its key, else of
-    its name, else its own value. Not for a parameter computed at each call (``callable_``)."""
+    its name, else its own value. At a statement's second call (the first only marks it seen),
+    and never for a parameter computed at each call (``callable_``). One dialect per statement
+    and key set: another engine's replaces it."""
+    by_keys = _parameters.get(statement)
+    if by_keys is None:
+        with _plans_lock:
+            _parameters.setdefault(statement, {})
+        return
     compiled = plan.compiled
     filled: list[tuple[str, str]] = []
     fixed: dict[str, Any] = {}
@@ -156,12 +166,7 @@ def _remember_parameters(
             filled.append((name, name))
         else:
             fixed[name] = values[name]
-    with _plans_lock:
-        if len(_parameters) >= _MAX_PLANS:
-            _parameters.clear()
-        _parameters[(id(statement), id(connection.dialect), tuple(given))] = _Parameters(
-            statement, connection.dialect, plan, tuple(filled), fixed
-        )
+    by_keys[tuple(given)] = _Parameters(connection.dialect, plan, tuple(filled), fixed)
 
 
 def _listened(connection: Connection) -> bool:
