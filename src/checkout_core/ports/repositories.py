@@ -79,8 +79,10 @@ class CheckoutParts:
     financing: FinancingApplication | None
     #: The advisor a new order is assigned to: the active one with the fewest open orders.
     advisor: Advisor | None
-    #: The reservation's deposit (the payment with its deposit key), whatever its status.
-    deposit: Payment | None = None
+    #: The reservation's deposit (the payment with its deposit key), whatever its status; None
+    #: when there is none. No default: an adapter that forgot it would drop the deposit from
+    #: every order's amount paid.
+    deposit: Payment | None
 
 
 class ReservationRepository(Protocol):

@@ -131,9 +131,9 @@ def place_order_and_report(ctx: Context, actor: Actor, command: PlaceOrder) -> P
         if not ctx.policy.agreements_by_worker:
             attach_agreement(ctx, order, vehicle, advisor, now)
         # The reservation (locked since the first read), the order, the car, the deposit and the
-        # outbox rows in one statement where that saves round trips. The car must still be held for this
-        # reservation: one withdrawn or sold under it refuses the order (VehicleUnavailable),
-        # and nothing of it is written.
+        # outbox rows in one statement where that saves round trips. The car must still be held
+        # for this reservation: one withdrawn or sold under it refuses the order
+        # (VehicleUnavailable), and nothing of it is written.
         with uow.together():
             uow.reservations.save(reservation)
             uow.orders.add(order)
