@@ -17,11 +17,13 @@ flow that gains a step cannot go untested.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
+from typing import Any
 
 import attrs
 import pytest
+from sqlalchemy import event
 
 from adapters.system.clock import FixedClock
 from checkout_core.errors import DomainError
@@ -559,3 +561,89 @@ def test_a_declined_deposit_is_recorded_once_whoever_settles_it(app: App, clock:
     _recover_and_audit(app, clock)
     assert _gateway_net(app) == (0, 0)
     assert _vehicle_status(app) is VehicleStatus.AVAILABLE
+
+
+# -- inside a transaction: the statement sent, the process dead before its COMMIT ---------------
+
+
+@contextlib.contextmanager
+def _dies_before_commit(app: App, request: pytest.FixtureRequest, nth: int) -> Iterator[None]:
+    """The ``nth`` commit (from 0) never happens: on SQL the process dies with the transaction's
+    statements sent — the combined writes included, which go with the commit — and its COMMIT
+    not (SQLAlchemy's ``commit`` event runs just before the driver's); on the memory adapter it
+    dies before the commit. Either way the database keeps what earlier commits left."""
+    seen = [0]
+
+    def maybe_die(*_: object) -> None:
+        seen[0] += 1
+        if seen[0] == nth + 1:
+            raise Crash(f"died before commit {nth}")
+
+    if request.node.callspec.params["app"] == "memory":
+        factory = app.ctx.uow
+
+        def uow() -> Any:
+            inner = factory()
+            commit = inner.commit
+
+            def dying_commit() -> None:
+                maybe_die()
+                commit()
+
+            inner.commit = dying_commit  # type: ignore[method-assign]  # this one unit of work dies there
+            return inner
+
+        original = app.ctx
+        app.ctx = attrs.evolve(original, uow=uow)
+        try:
+            yield
+        finally:
+            app.ctx = original
+        return
+    engine = request.getfixturevalue("sql_backend_engine")
+    event.listen(engine, "commit", maybe_die)
+    try:
+        yield
+    finally:
+        event.remove(engine, "commit", maybe_die)
+
+
+def test_a_reservation_dying_inside_its_claim_leaves_no_hold_and_its_retry_charges_once(
+    app: App, clock: FixedClock, request: pytest.FixtureRequest
+) -> None:
+    """The claim's one transaction — the customer's count with the car's claim, then the hold,
+    its deposit intent and the outbox — dies before its COMMIT: no hold, no intent, the car free,
+    nothing charged. The client's retry with the same key reserves and charges once."""
+    with _dies_before_commit(app, request, 0), pytest.raises(Crash):
+        _run_reserve(app.ctx, State())
+    with app.ctx.uow() as uow:
+        assert uow.reservations.list(customer_id=JOHN.id) == []
+        assert uow.ledger.payments_for(created_since=clock.now() - timedelta(days=1)) == []
+        assert uow.reservations.count_active_for_customer(JOHN.id, clock.now()) == 0
+    assert _vehicle_status(app) is VehicleStatus.AVAILABLE
+    assert _gateway_net(app) == (0, 0)
+    _run_reserve(app.ctx, State())
+    _recover_and_audit(app, clock)
+    _check_reserve_retried(app, State(), None)
+
+
+def test_an_order_dying_inside_its_transaction_moves_neither_the_deposit_nor_the_car(
+    app: App, clock: FixedClock, request: pytest.FixtureRequest
+) -> None:
+    """Placing the order dies with its one statement sent — the converted hold, the order, the
+    car's move and the deposit linked to the order — and its COMMIT not: the deposit stays the
+    hold's, unlinked, the car reserved, no order. Placed again, it holds the deposit once."""
+    state = _setup_reserved(app, clock)
+    with _dies_before_commit(app, request, 0), pytest.raises(Crash):
+        _run_place_order(app.ctx, state)
+    with app.ctx.uow() as uow:
+        assert uow.orders.list(customer_id=JOHN.id) == []
+        held = uow.reservations.get(state.reservation_id)
+        deposits = uow.ledger.payments_for(reservation_id=state.reservation_id)
+    assert held is not None and held.status is ReservationStatus.CONFIRMED
+    assert [(p.purpose, p.order_id) for p in deposits] == [(PaymentPurpose.DEPOSIT, None)]
+    assert _vehicle_status(app) is VehicleStatus.RESERVED
+    _recover_and_audit(app, clock)
+    _run_place_order(app.ctx, state)
+    _recover_and_audit(app, clock)
+    _check_order_holds_the_deposit(app, state, None)
