@@ -222,6 +222,13 @@ def _set_vehicle_status(guarded: bool, one: bool) -> Update:
     return tables.vehicles.update().where(*where).values(status=bindparam("status"))
 
 
+def _vehicle_status_params(
+    ids: str | list[str], status: VehicleStatus, expected: VehicleStatus | None
+) -> dict[str, Any]:
+    """The parameters of :func:`_set_vehicle_status`."""
+    return {"ids": ids, "status": status.value, "expected": getattr(expected, "value", None)}
+
+
 def _one_row(error: Callable[[], Exception], rows: int = 1) -> Callable[[int], None]:
     """The check of a write's row count (:meth:`SqlSession.write`): ``error()`` unless ``rows``."""
 
@@ -380,7 +387,7 @@ class SqlVehicles(SqlDirectory[Vehicle]):
         if not ids:
             return 0
         one = len(ids) == 1
-        params = {"ids": ids[0] if one else ids, "status": status.value, "expected": getattr(expected, "value", None)}
+        params = _vehicle_status_params(ids[0] if one else ids, status, expected)
         return self._uow.count(_set_vehicle_status(expected is not None, one), params)
 
     def move(self, vehicle_id: str, status: VehicleStatus, *, expected: VehicleStatus) -> None:
@@ -389,8 +396,7 @@ class SqlVehicles(SqlDirectory[Vehicle]):
         refused = _one_row(
             lambda: VehicleUnavailable(f"vehicle {vehicle_id} is no longer {expected.value}", vehicle_id=vehicle_id)
         )
-        params = {"ids": vehicle_id, "status": status.value, "expected": expected.value}
-        self._uow.write(_set_vehicle_status(True, True), params, refused)
+        self._uow.write(_set_vehicle_status(True, True), _vehicle_status_params(vehicle_id, status, expected), refused)
 
 
 class _Identified(Protocol):
@@ -511,7 +517,7 @@ class SqlReservations(_Versioned[Reservation]):
     def claim_car(self, vehicle_id: str, *, customer_id: str, now: datetime, limit: int) -> CarClaim:
         """PostgreSQL: one statement (:func:`_claim_car_under_limit`), a round trip less on every
         reservation. SQLite: the count, then the claim (the transaction holds the write lock)."""
-        claim = {"ids": vehicle_id, "status": VehicleStatus.RESERVED.value, "expected": VehicleStatus.AVAILABLE.value}
+        claim = _vehicle_status_params(vehicle_id, VehicleStatus.RESERVED, VehicleStatus.AVAILABLE)
         if self._dialect != "postgresql":
             held = self.count_active_for_customer(customer_id, now)
             return CarClaim(held, claimed=held < limit and self._uow.count(_set_vehicle_status(True, True), claim) == 1)

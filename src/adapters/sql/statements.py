@@ -15,7 +15,8 @@ from sqlalchemy.sql import visitors
 from sqlalchemy.sql.elements import BindParameter
 
 #: Execution option of a SELECT that is not a plain read: it takes a lock (an advisory one) or
-#: writes through a data-modifying CTE, so it never goes outside a transaction (a GET's reads do).
+#: writes through data-modifying CTEs (:func:`combined`), so it never goes outside a transaction
+#: (a GET's reads do) and counts as the unit of work's write.
 LOCKS = "checkout_locks"
 
 
@@ -145,7 +146,7 @@ def _combined_shape(shapes: tuple[tuple[Insert | Update, tuple[str, ...], int], 
         parts = [select(func.count()).select_from(c).scalar_subquery() for c in ctes]
         # Labelled: the counts are read back by name as well as by position (adapters.sql.direct).
         counts.append(functools.reduce(operator.add, parts).label(f"n{n}"))
-    return select(*counts)
+    return select(*counts).execution_options(**{LOCKS: True})
 
 
 def _renamed(statement: Insert | Update, names: tuple[str, ...], prefix: str) -> Insert | Update:

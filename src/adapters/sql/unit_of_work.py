@@ -145,7 +145,7 @@ class SqlUnitOfWork(UnitOfWorkBase):
         if outbox:
             writes.append((sql.insert(tables.outbox), list(outbox)))
         try:
-            counts = self._send(*sql.combined(writes), write=True).one()
+            counts = self._send(*sql.combined(writes)).one()
         except exc.IntegrityError as error:
             if not is_unique_violation(error):
                 raise
@@ -157,15 +157,15 @@ class SqlUnitOfWork(UnitOfWorkBase):
         if outbox and int(counts[-1]) != len(outbox):  # cannot happen (a plain INSERT)
             raise RuntimeError(f"{counts[-1]} of {len(outbox)} outbox rows written")
 
-    def execute(self, statement: Executable, params: Any = None, *, write: bool = False) -> CursorResult[Any]:
+    def execute(self, statement: Executable, params: Any = None) -> CursorResult[Any]:
         """Run one statement in this unit of work's transaction (repositories go through here);
-        writes waiting in :meth:`together` go first. ``write``: the statement writes though it
-        is a SELECT (of data-modifying CTEs).
+        writes waiting in :meth:`together` go first. A SELECT that writes or locks says so
+        (:data:`statements.LOCKS`: the combined writes, the customer's count).
 
         Lock and busy errors become the core's retryable Conflict. If SQLite could not even
         begin the transaction, the connection is given up: SQLAlchemy would not try to begin
         again on it, so later statements would silently run in autocommit mode."""
-        return self._run(statement, params, write, lambda connection: connection.execute(statement, params))
+        return self._run(statement, lambda connection: connection.execute(statement, params))
 
     def rows(self, statement: Executable, params: Any = None) -> Sequence[Mapping[Any, Any]]:
         """The rows of a SELECT (or of a write's ``RETURNING``) as mappings, as
@@ -178,13 +178,13 @@ class SqlUnitOfWork(UnitOfWorkBase):
         PostgreSQL sent straight to psycopg (:mod:`adapters.sql.direct`)."""
         return self._send(statement, params).rowcount
 
-    def _send(self, statement: Executable, params: Any, *, write: bool = False) -> direct.Outcome:
-        return self._run(statement, params, write, lambda connection: direct.run(connection, statement, params))
+    def _send(self, statement: Executable, params: Any) -> direct.Outcome:
+        return self._run(statement, lambda connection: direct.run(connection, statement, params))
 
-    def _run(self, statement: Executable, params: Any, write: bool, send: Callable[[Connection], _T]) -> _T:
+    def _run(self, statement: Executable, send: Callable[[Connection], _T]) -> _T:
         if self._waiting:
             self._send_waiting()
-        plain_read = not write and _is_plain_read(statement)
+        plain_read = _is_plain_read(statement)
         if self._outside and not plain_read:
             self._open_transaction()
         connection = self.connection
