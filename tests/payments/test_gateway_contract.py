@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -165,3 +167,35 @@ def test_stripe_test_tokens(
     result = _charge(sandbox, token)
     assert result.status is status
     assert result.decline_code == decline_code
+
+
+def test_one_charge_per_key_across_gateways_sharing_a_file(tmp_path: Path) -> None:
+    """The server, the CLI and job workers of one installation share the sandbox's file: a key
+    charged from all of them at once is charged once, and each is told of that one charge
+    (its UNIQUE index decides, not the per-process lock)."""
+    path = tmp_path / "sandbox.sqlite3"
+    gateways = [SandboxGateway(SystemClock(), path) for _ in range(4)]
+    key = _key()
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            results = list(pool.map(lambda n: _charge(gateways[n % 4], key=key), range(16)))
+        assert {r.ref for r in results} == {results[0].ref}
+        assert results[0].status is ChargeStatus.SUCCEEDED
+        since = datetime.now(UTC) - timedelta(minutes=1)
+        assert [r.ref for r in gateways[1].activity(since, datetime.now(UTC)) if r.kind == "charge"] == [results[0].ref]
+        with pytest.raises(ValidationFailed, match="different parameters"):
+            gateways[2].charge(
+                amount=Money(5000), source="pm_card_visa", idempotency_key=key, description="", metadata={}
+            )
+    finally:
+        for gateway in gateways:
+            gateway.close()
+
+
+def test_a_declined_charge_is_answered_again_for_its_key(sandbox: SandboxGateway) -> None:
+    key = _key()
+    first = _charge(sandbox, "tok_chargeDeclinedLostCard", key=key)
+    assert (first.status, first.decline_code, first.card_last4) == (ChargeStatus.FAILED, "lost_card", "9987")
+    assert _charge(sandbox, "tok_chargeDeclinedLostCard", key=key) == first
+    with pytest.raises(ValidationFailed, match="amount must be positive"):
+        sandbox.charge(amount=Money(0), source="pm_card_visa", idempotency_key=_key(), description="", metadata={})
