@@ -239,6 +239,26 @@ def test_json_documents_are_decoded_by_msgspec_to_the_same_values(engine: Engine
     assert found == json.loads(json.dumps(document))
 
 
+def test_json_documents_are_encoded_by_msgspec_and_stored_as_json_dumps_would(engine: Engine) -> None:
+    """The same JSONB value as json.dumps's text makes, for what our documents hold: ints past
+    64 bits, non-ASCII text, nesting, None and booleans (written both ways, compared in SQL)."""
+    import json
+
+    import msgspec
+
+    document = {"cents": 123456789012345678901234567890, "name": "Québec « é »", "lines": [{"n": -1, "ok": True}, None]}
+    as_document = text("SELECT CAST(:d AS jsonb) = CAST(:t AS jsonb), CAST(:d AS jsonb)").bindparams(
+        bindparam("d", type_=tables.Document)
+    )
+    with engine.connect() as connection:
+        adapters = connection.connection.driver_connection.adapters  # type: ignore[union-attr]  # psycopg's
+        dumper = adapters.get_dumper(psycopg.types.json.Jsonb, psycopg.adapt.PyFormat.AUTO)
+        assert getattr(dumper, "_dumps", None) is msgspec.json.encode  # the class psycopg made for it
+        same, stored = connection.execute(as_document, {"d": document, "t": json.dumps(document)}).one()
+    assert same is True
+    assert stored == document
+
+
 def test_a_checkouts_statements_all_go_straight_to_psycopg(engine: Engine) -> None:
     """Each SQLAlchemy round of a checkout's statements cost 50-100 us of CPU more (issue 16): the
     car's conditional claim, the combined writes and the Idempotency-Key's claim and answer."""
