@@ -371,14 +371,23 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
+#: Event class → its fields' (attribute name, camelCase name): made once per class, as every
+#: commit writes the payloads of its events (three for a reservation).
+_PAYLOAD_NAMES: dict[type[DomainEvent], tuple[tuple[str, str], ...]] = {}
+
+
 def event_payload(event: DomainEvent) -> dict[str, Any]:
     """The event's fields as JSON-ready camelCase (datetimes as ISO 8601 UTC strings)."""
+    cls = type(event)
+    names = _PAYLOAD_NAMES.get(cls)
+    if names is None:
+        names = _PAYLOAD_NAMES[cls] = tuple((field.name, _camel(field.name)) for field in attrs.fields(cls))
     out: dict[str, Any] = {}
-    for field in attrs.fields(type(event)):
-        value = getattr(event, field.name)
+    for name, camel in names:
+        value = getattr(event, name)
         if isinstance(value, datetime):
             value = value.isoformat().replace("+00:00", "Z")
-        out[_camel(field.name)] = value
+        out[camel] = value
     return out
 
 

@@ -242,7 +242,15 @@ def execute(connection: Connection, statement: Executable, params: Any) -> Outco
         )
         _remember_parameters(statement, connection, given, plan, values)
     binds, escaped = plan.binds, plan.escaped
-    sent = {escaped.get(k, k): (binds[k](v) if k in binds else v) for k, v in values.items()}
+    if escaped:
+        sent = {escaped.get(k, k): (binds[k](v) if k in binds else v) for k, v in values.items()}
+    else:
+        # The usual case: a copy in C, then only the typed parameters (a fifth of an order's
+        # 90) through their processors.
+        sent = dict(values)
+        for name, process in binds.items():
+            if name in sent:
+                sent[name] = process(sent[name])
     if not connection.in_transaction():
         connection.begin()  # as SQLAlchemy's autobegin: commit and rollback must know of it
     driver = connection.connection.driver_connection
