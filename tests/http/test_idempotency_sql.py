@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +22,16 @@ from sqlalchemy.engine import make_url
 
 from adapters.sql import mapping, tables
 from adapters.sql.engine import SQLITE_NO_BEGIN, SQLITE_READ_ONLY, make_engine
-from adapters.sql.idempotency import SqlIdempotencyStore
+from adapters.sql.idempotency import SqlCall, SqlIdempotencyStore
 from adapters.sql.unit_of_work import SqlUnitOfWork
 from adapters.system.clock import FixedClock
 from adapters.system.ids import SequentialIds
 from checkout_core.demo import load_demo
 from checkout_core.model.reservation import ReservationStatus
 from checkout_core.model.vehicle import VehicleStatus
-from checkout_core.ports.idempotency import IdempotencyRecord, KeyTaken, StoredAnswer
+from checkout_core.ports.idempotency import ABANDONED_AFTER, IdempotencyRecord, KeyTaken, StoredAnswer
+from checkout_core.usecases.context import SYSTEM
+from checkout_core.usecases.ledger_audit import audit_ledger
 from entrypoints.bootstrap import App, bootstrap
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
@@ -132,8 +135,11 @@ def test_reserve_and_order_replay_byte_for_byte(
     assert "idempotent-replayed" not in first.headers
     assert replay.headers["content-type"] == "application/json"
     assert spy.charges == 1
-    # Claim + hold + intent, then settle + answer: two transactions, both committed.
-    assert reserve_events == ["begin", "commit", "begin", "commit"]
+    # Claim + hold + intent, then settle + answer: two transactions, both committed. On
+    # PostgreSQL the settling is one statement, sent outside any transaction (its row-count
+    # checks inside it), and the answer after it: one transaction.
+    postgres = core.settings.effective_database_url.startswith("postgresql")
+    assert reserve_events == ["begin", "commit"] * (1 if postgres else 2)
 
     order_key = new_key()
     body = order_request(first.json()["reservationId"])
@@ -546,3 +552,42 @@ def test_a_checkout_sends_no_statement_through_sqlalchemys_execution(
     assert order.status_code == 201, order.text
     assert client.get(f"/api/v1/orders/{order.json()['orderId']}", headers=customer).status_code == 200
     assert through_sqlalchemy == []
+
+
+def test_a_reservation_dying_between_its_settling_and_its_answer_is_answered_by_the_retry(
+    client: Client, customer: dict[str, str], spy: SpyGateway, core: App, clock: FixedClock, monkeypatch: Any
+) -> None:
+    """The last boundary of a reservation: settled, its answer not stored. On PostgreSQL the
+    settling commits on its own (one statement, outside a transaction) and the answer follows;
+    on SQLite both were one transaction and die together. Either way the retry, once the claim
+    counts as abandoned, answers with the one confirmed hold and the one charge."""
+
+    def die(call: SqlCall, answer: StoredAnswer | None) -> None:
+        # The process dies here: its connection closes (an open transaction rolls back), the
+        # answer is never stored, nothing after runs. (Raised through the test client, a Crash
+        # would take its event loop with it: the answer the client gets here is never stored.)
+        parked, call._parked = call._parked, None
+        assert parked is not None
+        parked[0].invalidate()
+
+    key = new_key()
+    with monkeypatch.context() as patched:
+        patched.setattr(SqlCall, "_commit_parked", die)
+        _reserve(client, customer, key)
+    postgres = core.settings.effective_database_url.startswith("postgresql")
+    with core.ctx.uow() as uow:
+        held = uow.reservations.active_for_vehicle("veh_abc123")
+    assert held is not None
+    assert held.status is (ReservationStatus.CONFIRMED if postgres else ReservationStatus.PENDING_DEPOSIT)
+    in_flight = _reserve(client, customer, key)
+    assert (in_flight.status_code, in_flight.json()["code"]) == (409, "idempotency_in_progress")
+
+    clock.advance(ABANDONED_AFTER + timedelta(seconds=1))
+    retried = _reserve(client, customer, key)
+    assert retried.status_code == 201, retried.text
+    assert (retried.json()["reservationId"], retried.json()["status"]) == (held.id, "confirmed")
+    assert spy.charges == 1
+    replay = _reserve(client, customer, key)
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.content == retried.content
+    assert audit_ledger(core.ctx, SYSTEM).is_clean

@@ -12,7 +12,10 @@ work of the request begins with the claim again (a use case whose first transact
 rolled back the claim with it). The unit of work whose commit the use case marked final
 (``UnitOfWork.mark_final``) does not COMMIT: it *parks* its transaction here, and
 :meth:`SqlCall.finish` writes the answer into it and commits — the claim, the use case and the
-stored answer in as few transactions as the use case has. See docs/http-api.md, "Idempotency"."""
+stored answer in as few transactions as the use case has. (On PostgreSQL a final commit whose
+writes were its transaction's only statement was sent outside any transaction; the connection
+parked then holds none, and the answer is a statement of its own.) See docs/http-api.md,
+"Idempotency"."""
 
 from __future__ import annotations
 

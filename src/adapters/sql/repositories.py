@@ -229,14 +229,9 @@ def _vehicle_status_params(
     return {"ids": ids, "status": status.value, "expected": getattr(expected, "value", None)}
 
 
-def _one_row(error: Callable[[], Exception], rows: int = 1) -> Callable[[int], None]:
+def _one_row(error: Callable[[], Exception], rows: int = 1) -> sql.ExpectedRows:
     """The check of a write's row count (:meth:`SqlSession.write`): ``error()`` unless ``rows``."""
-
-    def check(count: int) -> None:
-        if count != rows:
-            raise error()
-
-    return check
+    return sql.ExpectedRows(rows, error)
 
 
 # -- the generic table repository ---------------------------------------------------------------

@@ -6,10 +6,25 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Delete, Insert, Select, Table, Update, bindparam, func, literal_column, select
+import attrs
+from sqlalchemy import (
+    ColumnElement,
+    Delete,
+    Insert,
+    Integer,
+    Select,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+)
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.elements import BindParameter
@@ -116,7 +131,25 @@ def update_rows(
 Write = tuple[Insert | Update, Mapping[str, Any] | Sequence[Mapping[str, Any]]]
 
 
-def combined(writes: Sequence[Write]) -> tuple[Select[Any], dict[str, Any]]:
+@attrs.frozen
+class ExpectedRows:
+    """The check of a write's row count: ``error()`` unless it wrote ``rows`` rows. Knowing the
+    count, :func:`combined` can also check it inside the statement (its ``expected``)."""
+
+    rows: int
+    error: Callable[[], Exception]
+
+    def __call__(self, count: int) -> None:
+        if count != self.rows:
+            raise self.error()
+
+
+#: The SQLSTATE a statement of :func:`combined` fails with when a write's row count is not the
+#: one expected (``division_by_zero``: plain SQL has no RAISE; nothing of ours divides).
+GUARD_TRIPPED = "22012"
+
+
+def combined(writes: Sequence[Write], expected: Sequence[int] | None = None) -> tuple[Select[Any], dict[str, Any]]:
     """One PostgreSQL statement running every write of ``writes`` (data-modifying CTEs with
     ``RETURNING 1``) that answers one row: each write's row count, in order; and its parameters.
     The writes share one snapshot and do not see each other's rows: never two UPDATEs of one table.
@@ -125,18 +158,25 @@ def combined(writes: Sequence[Write]) -> tuple[Select[Any], dict[str, Any]]:
     INSERT given several) and its parameters are renamed ``p<n>_<row>_<name>`` rather than bound
     into it: a statement made anew for each call, or a multi-row ``VALUES`` (which SQLAlchemy
     cannot cache), missed the compiled cache, and compiling cost 2–5 ms of CPU a checkout. So
-    an INSERT of several rows is one single-row CTE per row (its count their sum)."""
+    an INSERT of several rows is one single-row CTE per row (its count their sum).
+
+    With ``expected`` (each write's row count, in order) the statement also fails, with
+    SQLSTATE :data:`GUARD_TRIPPED`, unless every write wrote exactly that: a statement on its
+    own is atomic, so sent outside a transaction it then writes nothing at all — one whose
+    checks would have rolled back a transaction. Its answer has one more column (``guard``)."""
     shapes: list[tuple[Insert | Update, tuple[str, ...], int]] = []
     params: dict[str, Any] = {}
     for n, (statement, values) in enumerate(writes):
         rows = [values] if isinstance(values, Mapping) else list(values)
         shapes.append((statement, tuple(rows[0]), len(rows)))
         params.update({f"p{n}_{r}_{k}": v for r, row in enumerate(rows) for k, v in row.items()})
-    return _combined_shape(tuple(shapes)), params
+    return _combined_shape(tuple(shapes), None if expected is None else tuple(expected)), params
 
 
 @functools.lru_cache(maxsize=256)
-def _combined_shape(shapes: tuple[tuple[Insert | Update, tuple[str, ...], int], ...]) -> Select[Any]:
+def _combined_shape(
+    shapes: tuple[tuple[Insert | Update, tuple[str, ...], int], ...], expected: tuple[int, ...] | None
+) -> Select[Any]:
     counts = []
     for n, (statement, names, rows) in enumerate(shapes):
         ctes = [
@@ -146,7 +186,14 @@ def _combined_shape(shapes: tuple[tuple[Insert | Update, tuple[str, ...], int], 
         parts = [select(func.count()).select_from(c).scalar_subquery() for c in ctes]
         # Labelled: the counts are read back by name as well as by position (adapters.sql.direct).
         counts.append(functools.reduce(operator.add, parts).label(f"n{n}"))
-    return select(*counts).execution_options(**{LOCKS: True})
+    columns: list[ColumnElement[Any]] = list(counts)
+    if expected is not None:
+        if len(expected) != len(counts):
+            raise ValueError(f"{len(expected)} expected counts for {len(counts)} writes")
+        # 1 / 0 when a count is off: evaluated per row, never folded (the counts are the CTEs').
+        met = and_(*(count.element == rows for count, rows in zip(counts, expected, strict=True)))
+        columns.append(literal_column("1").op("/")(sql_cast(met, Integer)).label("guard"))
+    return select(*columns).execution_options(**{LOCKS: True})
 
 
 def _renamed(statement: Insert | Update, names: tuple[str, ...], prefix: str) -> Insert | Update:

@@ -47,6 +47,11 @@ class _Waiting(NamedTuple):
     check: Callable[[int], None]
     unique: str | None
 
+    @property
+    def rows(self) -> int | None:
+        """The row count its check expects, where the check says (:class:`statements.ExpectedRows`)."""
+        return self.check.rows if isinstance(self.check, sql.ExpectedRows) else None
+
 
 class SqlUnitOfWork(UnitOfWorkBase):
     """See :class:`checkout_core.ports.unit_of_work.UnitOfWork`. Not thread-safe: one per
@@ -131,9 +136,16 @@ class SqlUnitOfWork(UnitOfWorkBase):
             count = self.count(statement, params)
         check(count)
 
-    def _send_waiting(self, outbox: Sequence[Mapping[str, Any]] = ()) -> None:
+    def _send_waiting(self, outbox: Sequence[Mapping[str, Any]] = (), *, committing: bool = False) -> None:
         """The waiting writes (and ``outbox`` rows) as one statement; then each write's check,
-        in the order they were made. A UNIQUE violation is told by its table."""
+        in the order they were made. A UNIQUE violation is told by its table.
+
+        ``committing``: the statement is the transaction's last. If it is also its first (and
+        every check is a row count), it is sent outside any transaction, with the checks inside
+        it (:func:`statements.combined`'s ``expected``): a statement on its own is atomic, so
+        BEGIN and COMMIT were two round trips for nothing (the settling of a reservation's
+        deposit, a webhook's update, …). If a count is off it wrote nothing, and the same
+        writes go again in a transaction, whose checks raise the port's error as before."""
         waiting = self._waiting
         if not waiting:
             if outbox:
@@ -142,20 +154,52 @@ class SqlUnitOfWork(UnitOfWorkBase):
         items = list(waiting)
         waiting.clear()
         writes: list[sql.Write] = [(w.statement, w.params) for w in items]
+        expected: list[int | None] = [w.rows for w in items]
         if outbox:
             writes.append((sql.insert(tables.outbox), list(outbox)))
+            expected.append(len(outbox))
+        alone = committing and self._may_send_alone() and None not in expected
         try:
-            counts = self._send(*sql.combined(writes)).one()
+            if alone:
+                counts = self._send_alone(*sql.combined(writes, [n for n in expected if n is not None]))
+            else:
+                counts = self._send(*sql.combined(writes)).one()
         except exc.IntegrityError as error:
             if not is_unique_violation(error):
                 raise
             table = getattr(getattr(error.orig, "diag", None), "table_name", None)
             named = [w.unique for w in items if w.unique and getattr(w.statement.table, "name", None) == table]
             raise Conflict(named[0] if named else "a row written here exists already") from error
+        except exc.DataError as error:
+            if not (alone and getattr(error.orig, "sqlstate", None) == sql.GUARD_TRIPPED):
+                raise
+            # A count was off: nothing was written. In a transaction, the checks say which.
+            self._open_transaction()
+            waiting.extend(items)
+            self._send_waiting(outbox)
+            return
         for item, count in zip(items, counts, strict=False):
             item.check(int(count))
-        if outbox and int(counts[-1]) != len(outbox):  # cannot happen (a plain INSERT)
-            raise RuntimeError(f"{counts[-1]} of {len(outbox)} outbox rows written")
+        if outbox and int(counts[len(items)]) != len(outbox):  # cannot happen (a plain INSERT)
+            raise RuntimeError(f"{counts[len(items)]} of {len(outbox)} outbox rows written")
+
+    def _may_send_alone(self) -> bool:
+        """Whether nothing was sent in this unit of work's transaction yet (nor is the request's
+        claim in it: that transaction began with the claim), on PostgreSQL."""
+        connection = self._connection
+        return (
+            self.dialect_name == "postgresql"
+            and connection is not None
+            and not self._began
+            and not self._holds_claim
+            and (self._outside or not connection.in_transaction())
+        )
+
+    def _send_alone(self, statement: Executable, params: Any) -> tuple[Any, ...]:
+        """``statement`` outside any transaction (autocommit: it commits as it ends)."""
+        if not self._outside:
+            self._read_outside_transactions(self.connection)
+        return self._send(statement, params, alone=True).one()
 
     def execute(self, statement: Executable, params: Any = None) -> CursorResult[Any]:
         """Run one statement in this unit of work's transaction (repositories go through here);
@@ -178,14 +222,14 @@ class SqlUnitOfWork(UnitOfWorkBase):
         PostgreSQL sent straight to psycopg (:mod:`adapters.sql.direct`)."""
         return self._send(statement, params).rowcount
 
-    def _send(self, statement: Executable, params: Any) -> direct.Outcome:
-        return self._run(statement, lambda connection: direct.run(connection, statement, params))
+    def _send(self, statement: Executable, params: Any, *, alone: bool = False) -> direct.Outcome:
+        return self._run(statement, lambda connection: direct.run(connection, statement, params), alone=alone)
 
-    def _run(self, statement: Executable, send: Callable[[Connection], _T]) -> _T:
+    def _run(self, statement: Executable, send: Callable[[Connection], _T], *, alone: bool = False) -> _T:
         if self._waiting:
             self._send_waiting()
         plain_read = _is_plain_read(statement)
-        if self._outside and not plain_read:
+        if self._outside and not plain_read and not alone:
             self._open_transaction()
         connection = self.connection
         # Outside a transaction every statement is the first (nothing was written before it).
@@ -289,7 +333,8 @@ class SqlUnitOfWork(UnitOfWorkBase):
 
     def _commit(self) -> None:
         with translate_db_errors():
-            self._send_waiting(self._outbox.take())  # the outbox rows alone when nothing waits
+            # The outbox rows alone when nothing waits; no COMMIT is sent if nothing began.
+            self._send_waiting(self._outbox.take(), committing=True)
             self.connection.commit()
         self._transaction_ended(committed=True)
 
@@ -303,8 +348,9 @@ class SqlUnitOfWork(UnitOfWorkBase):
             return False
         if self._waiting:
             # The writes' errors belong to the use case, not to the request after it: they go
-            # now, with the outbox rows (the stored answer then goes alone with the COMMIT).
-            self._send_waiting(self._outbox.take())
+            # now, with the outbox rows (the stored answer then goes alone with the COMMIT, or
+            # on its own, if the writes went outside a transaction).
+            self._send_waiting(self._outbox.take(), committing=True)
         connection, self._connection = self._connection, None
         call.park(connection, after_commit, holds_claim=self._holds_claim, outbox=self._outbox.take())
         self._holds_claim = self._began = self._wrote = False
