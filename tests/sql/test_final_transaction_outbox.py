@@ -18,6 +18,7 @@ from adapters.sql.idempotency import SqlIdempotencyStore
 from adapters.sql.unit_of_work import SqlUnitOfWork
 from adapters.system.ids import SequentialIds
 from checkout_core.demo import load_demo
+from checkout_core.errors import VehicleUnavailable
 from checkout_core.model.vehicle import VehicleStatus
 from checkout_core.ports.idempotency import StoredAnswer
 from checkout_core.ports.repositories import StoredEvent
@@ -136,3 +137,49 @@ def test_a_final_transaction_without_events_stores_the_answer_alone(engine: Engi
             call.finish(ANSWER)
     assert _state(engine) == ("reserved", [], 201)
     assert len(seen) == 1 and seen[0].startswith("UPDATE idempotency_keys"), seen
+
+
+# -- a use case's last writes left to the request (mark_final(errors_to_caller=True)) -------------
+
+
+def _final_writes(engine: Engine, expected: VehicleStatus = VehicleStatus.AVAILABLE) -> None:
+    """A use case's last transaction whose writes wait (``together``) and whose errors it leaves
+    to its caller: the car's move and one event."""
+    with SqlUnitOfWork(engine, SequentialIds()) as uow, uow.together():
+        uow.vehicles.move(CAR, VehicleStatus.RESERVED, expected=expected)
+        uow.outbox.add(_event(0))
+        uow.mark_final(errors_to_caller=True)
+        uow.commit()
+
+
+def test_writes_left_to_the_request_go_with_the_answer_in_one_statement(engine: Engine) -> None:
+    with _begin(engine) as call:
+        with _statements(engine) as sent:
+            _final_writes(engine)
+        assert sent == [] or engine.dialect.name == "sqlite", sent  # PostgreSQL: nothing sent yet
+        with _statements(engine) as seen:
+            call.finish(ANSWER)
+    assert _state(engine) == ("reserved", ["evt_0"], 201)
+    if engine.dialect.name == "postgresql":
+        # One statement wrote the car, the answer and the event (the state above).
+        assert len(seen) == 1 and seen[0].startswith("WITH w0_0 AS (UPDATE vehicles"), seen
+
+
+def test_a_write_left_to_the_request_that_fails_is_raised_by_finish_and_nothing_is_written(engine: Engine) -> None:
+    with _begin(engine) as call:
+        if engine.dialect.name == "postgresql":
+            _final_writes(engine, expected=VehicleStatus.RESERVED)  # the car is available: refused
+            with pytest.raises(VehicleUnavailable):
+                call.finish(ANSWER)
+        else:  # SQLite sends each write at its call: the use case's commit raises
+            with pytest.raises(VehicleUnavailable):
+                _final_writes(engine, expected=VehicleStatus.RESERVED)
+            call.finish(None)
+    assert _state(engine) == ("available", [], None)
+
+
+def test_writes_left_to_the_request_still_commit_without_an_answer(engine: Engine) -> None:
+    with _begin(engine) as call:
+        _final_writes(engine)
+        assert call.finish(None) is None  # a 5xx after the use case: the key is released
+    assert _state(engine) == ("reserved", ["evt_0"], None)

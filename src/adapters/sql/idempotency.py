@@ -29,7 +29,7 @@ from typing import Any, Self
 
 from sqlalchemy import Connection, Delete, Engine, Executable, Update, bindparam, exc, update
 
-from adapters.sql import direct, mapping, tables
+from adapters.sql import direct, mapping, tables, together
 from adapters.sql import statements as sql
 from adapters.sql.engine import is_disconnect
 from adapters.sql.repositories import translate_db_errors
@@ -121,12 +121,7 @@ def _store_with(
     """Store the answer of a claimed key (KeyError if it is not claimed), after writing the
     ``outbox`` rows of the parked transaction: both in one statement with ``combine``
     (PostgreSQL's data-modifying CTEs; SQLite has none, and its statements cost no round trip)."""
-    params = {
-        "v_status_code": answer.status_code,
-        "v_body": answer.body,
-        "v_content_type": answer.content_type,
-        **sql.where_params(scope=scope, key=key),
-    }
+    params = _store_params(scope, key, answer)
     if outbox and combine:
         statement, values = sql.combined([(sql.insert(tables.outbox), list(outbox)), (_STORE, params)])
         written, stored = (int(count) for count in execute(statement, values).one())
@@ -142,6 +137,36 @@ def _store_with(
 def _write_outbox(execute: Execute, outbox: Sequence[Mapping[str, Any]]) -> None:
     if outbox:
         execute(sql.insert(tables.outbox), list(outbox))
+
+
+def _write_together(
+    connection: Connection, writes: Sequence[together.Waiting], outbox: Sequence[Mapping[str, Any]]
+) -> None:
+    """A parked transaction's writes and outbox rows, without an answer."""
+    execute = _executor(connection)
+    if writes:
+        together.send(_one_row_of(execute), writes, outbox)
+    else:
+        _write_outbox(execute, outbox)
+
+
+def _one_row_of(execute: Execute) -> together.Send:
+    return lambda statement, params: execute(statement, params).one()
+
+
+def _store_params(scope: str, key: str, answer: StoredAnswer) -> dict[str, Any]:
+    return {
+        "v_status_code": answer.status_code,
+        "v_body": answer.body,
+        "v_content_type": answer.content_type,
+        **sql.where_params(scope=scope, key=key),
+    }
+
+
+def _stored_check(call: SqlCall) -> sql.ExpectedRows:
+    """The answer's UPDATE must find the claim (KeyError, as :func:`_store_with`, if it is gone)."""
+    scope, key = call.scope, call.key
+    return sql.ExpectedRows(1, lambda: KeyError((scope, key)))
 
 
 class _Claim(enum.Enum):
@@ -179,7 +204,9 @@ class SqlCall:
         self._claim = _Claim.NONE
         self._connection: Connection | None = None
         #: The final transaction of a unit of work, its after-commit handlers and its outbox rows.
-        self._parked: tuple[Connection, Callable[[], None], Sequence[Mapping[str, Any]]] | None = None
+        self._parked: (
+            tuple[Connection, Callable[[], None], Sequence[Mapping[str, Any]], tuple[together.Waiting, ...]] | None
+        ) = None
         self._finished = False
         self._token: Token[SqlCall | None] | None = None
         self.existing: IdempotencyRecord | None = None
@@ -267,11 +294,11 @@ class SqlCall:
         """A unit of work begins: a final transaction still parked was not the last after all
         (something followed the marked commit), so it commits now, without the answer."""
         if self._parked is not None:
-            connection, after_commit, outbox = self._parked
+            connection, after_commit, outbox, writes = self._parked
             self._parked = None
             try:
                 with translate_db_errors():
-                    _write_outbox(_executor(connection), outbox)
+                    _write_together(connection, writes, outbox)
                     connection.commit()
             except BaseException:
                 self.claim_lost()  # if the claim was in it, it is gone with it
@@ -336,11 +363,14 @@ class SqlCall:
         *,
         holds_claim: bool,
         outbox: Sequence[Mapping[str, Any]] = (),
+        writes: Sequence[together.Waiting] = (),
     ) -> None:
         """Keep a unit of work's final transaction open for :meth:`finish` to COMMIT, with the
-        ``outbox`` rows it staged (written before the COMMIT, with the answer when there is one)."""
+        ``outbox`` rows it staged and the ``writes`` it left to its caller
+        (``UnitOfWork.mark_final(errors_to_caller=True)``): written before the COMMIT, with the
+        answer when there is one (on PostgreSQL, one statement)."""
         self.before_transaction()  # cannot happen (a unit of work began since), but never lose one
-        self._parked = (connection, after_commit, outbox)
+        self._parked = (connection, after_commit, outbox, tuple(writes))
         if holds_claim:
             self._claim = _Claim.HELD
 
@@ -348,17 +378,23 @@ class SqlCall:
 
     def _commit_parked(self, answer: StoredAnswer | None) -> None:
         assert self._parked is not None
-        connection, after_commit, outbox = self._parked
+        connection, after_commit, outbox, writes = self._parked
         self._parked = None
         committed_before = self._claim is _Claim.COMMITTED
         try:
             with translate_db_errors():
                 execute = _executor(connection)
-                if answer is not None:
+                if answer is not None and writes:
+                    # The use case's last writes, their outbox rows and the answer: one statement.
+                    stored = together.Waiting(
+                        _STORE, _store_params(self.scope, self.key, answer), _stored_check(self), None
+                    )
+                    together.send(_one_row_of(execute), (*writes, stored), outbox)
+                elif answer is not None:
                     combine = connection.dialect.name == "postgresql"
                     _store_with(execute, self.scope, self.key, answer, outbox, combine=combine)
                 else:
-                    _write_outbox(execute, outbox)
+                    _write_together(connection, writes, outbox)
                     execute(_RELEASE, sql.where_params(scope=self.scope, key=self.key))
                 connection.commit()
         except BaseException:

@@ -21,36 +21,21 @@ import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import Any, NamedTuple, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from sqlalchemy import Connection, CursorResult, Engine, Executable, Insert, Select, Update, exc, text
 
-from adapters.sql import direct, tables
+from adapters.sql import direct, tables, together
 from adapters.sql import repositories as repos
 from adapters.sql import statements as sql
 from adapters.sql.engine import POSTGRES_ISOLATION, SQLITE_NO_BEGIN, SQLITE_READ_ONLY, BeginFailed, is_disconnect
 from adapters.sql.idempotency import SqlCall, current_call
-from adapters.sql.repositories import conflict_on_unique, is_unique_violation, translate_db_errors
-from checkout_core.errors import Conflict
+from adapters.sql.repositories import conflict_on_unique, translate_db_errors
 from checkout_core.model.parties import Advisor, Customer, FinancingApplication, TradeInOffer
 from checkout_core.ports.clock import IdGenerator
 from checkout_core.ports.unit_of_work import EventHandler, UnitOfWorkBase, are_reads_expected
 
 _T = TypeVar("_T")
-
-
-class _Waiting(NamedTuple):
-    """A write held back by :meth:`SqlUnitOfWork.together`."""
-
-    statement: Insert | Update
-    params: Mapping[str, Any]
-    check: Callable[[int], None]
-    unique: str | None
-
-    @property
-    def rows(self) -> int | None:
-        """The row count its check expects, where the check says (:class:`statements.ExpectedRows`)."""
-        return self.check.rows if isinstance(self.check, sql.ExpectedRows) else None
 
 
 class SqlUnitOfWork(UnitOfWorkBase):
@@ -74,7 +59,7 @@ class SqlUnitOfWork(UnitOfWorkBase):
         #: Set while leaving: commit the read-only transaction holding the claim.
         self._keep_claim = False
         #: Inside ``together()`` on PostgreSQL: the writes waiting to go as one statement.
-        self._waiting: list[_Waiting] | None = None
+        self._waiting: list[together.Waiting] | None = None
         self.outbox = self._outbox = repos.SqlOutbox(self)
         self.vehicles = repos.SqlVehicles(self)
         self.reservations = repos.SqlReservations(self)
@@ -129,7 +114,7 @@ class SqlUnitOfWork(UnitOfWorkBase):
             and isinstance(params, Mapping)
             and all(w.statement.table is not statement.table for w in waiting)
         ):
-            waiting.append(_Waiting(statement, params, check, unique))
+            waiting.append(together.Waiting(statement, params, check, unique))
             self._wrote = True
             return
         with conflict_on_unique(unique) if unique else contextlib.nullcontext():
@@ -153,35 +138,17 @@ class SqlUnitOfWork(UnitOfWorkBase):
             return
         items = list(waiting)
         waiting.clear()
-        writes: list[sql.Write] = [(w.statement, w.params) for w in items]
-        expected: list[int | None] = [w.rows for w in items]
-        if outbox:
-            writes.append((sql.insert(tables.outbox), list(outbox)))
-            expected.append(len(outbox))
-        alone = committing and self._may_send_alone() and None not in expected
+        if not (committing and self._may_send_alone() and together.may_go_alone(items)):
+            together.send(lambda s, p: self._send(s, p).one(), items, outbox)
+            return
         try:
-            if alone:
-                counts = self._send_alone(*sql.combined(writes, [n for n in expected if n is not None]))
-            else:
-                counts = self._send(*sql.combined(writes)).one()
-        except exc.IntegrityError as error:
-            if not is_unique_violation(error):
-                raise
-            table = getattr(getattr(error.orig, "diag", None), "table_name", None)
-            named = [w.unique for w in items if w.unique and getattr(w.statement.table, "name", None) == table]
-            raise Conflict(named[0] if named else "a row written here exists already") from error
+            together.send(self._send_alone, items, outbox, guarded=True)
         except exc.DataError as error:
-            if not (alone and getattr(error.orig, "sqlstate", None) == sql.GUARD_TRIPPED):
+            if getattr(error.orig, "sqlstate", None) != sql.GUARD_TRIPPED:
                 raise
             # A count was off: nothing was written. In a transaction, the checks say which.
             self._open_transaction()
-            waiting.extend(items)
-            self._send_waiting(outbox)
-            return
-        for item, count in zip(items, counts, strict=False):
-            item.check(int(count))
-        if outbox and int(counts[len(items)]) != len(outbox):  # cannot happen (a plain INSERT)
-            raise RuntimeError(f"{counts[len(items)]} of {len(outbox)} outbox rows written")
+            together.send(lambda s, p: self._send(s, p).one(), items, outbox)
 
     def _may_send_alone(self) -> bool:
         """Whether nothing was sent in this unit of work's transaction yet (nor is the request's
@@ -338,21 +305,28 @@ class SqlUnitOfWork(UnitOfWorkBase):
             self.connection.commit()
         self._transaction_ended(committed=True)
 
-    def _defer_commit(self, after_commit: Callable[[], None]) -> bool:
+    def _defer_commit(self, after_commit: Callable[[], None], *, errors_to_caller: bool = False) -> bool:
         """A final commit inside a request: the transaction is parked with the request, which
         stores its answer in it and commits (see :mod:`adapters.sql.idempotency`). The staged
         outbox rows go with it, unwritten: nothing in the use case reads them, and on PostgreSQL
-        they are written by the statement that stores the answer (one round trip less)."""
+        they are written by the statement that stores the answer (one round trip less).
+
+        The waiting writes (``together``) go now, with the outbox rows — their errors belong to
+        the use case, not to the request after it (reserve's settlement catches a Conflict
+        there) — unless the use case gave them to its caller (``errors_to_caller``, place
+        order's): then they are parked too, and the answer is stored by the same statement."""
         call = self._call
         if call is None or self._connection is None or not call.open:
             return False
-        if self._waiting:
-            # The writes' errors belong to the use case, not to the request after it: they go
-            # now, with the outbox rows (the stored answer then goes alone with the COMMIT, or
-            # on its own, if the writes went outside a transaction).
+        waiting: list[together.Waiting] = []
+        if self._waiting and errors_to_caller and self.dialect_name == "postgresql":
+            waiting, self._waiting[:] = list(self._waiting), []
+        elif self._waiting:
+            # The stored answer then goes alone with the COMMIT, or on its own if the writes went
+            # outside a transaction.
             self._send_waiting(self._outbox.take(), committing=True)
         connection, self._connection = self._connection, None
-        call.park(connection, after_commit, holds_claim=self._holds_claim, outbox=self._outbox.take())
+        call.park(connection, after_commit, holds_claim=self._holds_claim, outbox=self._outbox.take(), writes=waiting)
         self._holds_claim = self._began = self._wrote = False
         return True
 

@@ -122,12 +122,19 @@ class UnitOfWork(Protocol):
         """Stage events that belong to no loaded aggregate."""
         ...
 
-    def mark_final(self) -> None:
+    def mark_final(self, *, errors_to_caller: bool = False) -> None:
         """Declare that the next :meth:`commit` is the use case's last: nothing external (no
         gateway call, no other transaction) follows it. An HTTP request under an
         ``Idempotency-Key`` may then store its answer in this transaction just before its COMMIT,
         instead of in a transaction of its own; anywhere else the commit is a plain commit. Never
-        mark a commit that a gateway call follows (the money rule: the intent commits first)."""
+        mark a commit that a gateway call follows (the money rule: the intent commits first).
+
+        ``errors_to_caller``: the use case does not handle the errors of that commit's waiting
+        writes (:meth:`together`) — they would only leave it. The request may then send those
+        writes with its answer, as one statement, and raise their error (Conflict,
+        VehicleUnavailable) itself, after the use case returned: its answer is then that error's,
+        and nothing of the transaction is written. Only for a commit whose failure the use case
+        would not catch."""
         ...
 
     def together(self) -> AbstractContextManager[None]:
@@ -177,6 +184,7 @@ class UnitOfWorkBase:
         self._staged: list[DomainEvent] = []
         self._committed: tuple[StoredEvent, ...] = ()
         self._final = False
+        self._errors_to_caller = False
 
     @property
     def committed_events(self) -> Sequence[StoredEvent]:
@@ -193,9 +201,10 @@ class UnitOfWorkBase:
         """See :meth:`UnitOfWork.emit`."""
         self._staged.extend(events)
 
-    def mark_final(self) -> None:
+    def mark_final(self, *, errors_to_caller: bool = False) -> None:
         """See :meth:`UnitOfWork.mark_final`."""
         self._final = True
+        self._errors_to_caller = errors_to_caller
 
     def together(self) -> AbstractContextManager[None]:
         """See :meth:`UnitOfWork.together`: by default each write goes at its call."""
@@ -204,6 +213,7 @@ class UnitOfWorkBase:
     def commit(self) -> None:
         """See :meth:`UnitOfWork.commit`."""
         final, self._final = self._final, False
+        errors_to_caller, self._errors_to_caller = self._errors_to_caller, False
         events = list(self._staged)
         for aggregate in self._seen:
             events.extend(aggregate.pull_events())
@@ -226,7 +236,7 @@ class UnitOfWorkBase:
                 for handler in self._handlers:
                     handler(events)
 
-        if final and self._defer_commit(after_commit):
+        if final and self._defer_commit(after_commit, errors_to_caller=errors_to_caller):
             # The COMMIT is the request's to send, with its answer; the handlers run after it.
             self._committed = stored
             self._staged.clear()
@@ -246,11 +256,11 @@ class UnitOfWorkBase:
     def _commit(self) -> None:
         raise NotImplementedError
 
-    def _defer_commit(self, after_commit: Callable[[], None]) -> bool:
+    def _defer_commit(self, after_commit: Callable[[], None], *, errors_to_caller: bool = False) -> bool:
         """A final commit: hand the open transaction to whoever will COMMIT it (and then call
         ``after_commit``), and True; or False for a plain commit. Adapters without such a
-        taker (the default) commit at once."""
-        del after_commit
+        taker (the default) commit at once. ``errors_to_caller``: see :meth:`UnitOfWork.mark_final`."""
+        del after_commit, errors_to_caller
         return False
 
     def _rollback(self) -> None:

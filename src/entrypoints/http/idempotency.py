@@ -249,6 +249,20 @@ def _idempotent(handler: HTTPRouteHandler, fn: Callable[..., Any]) -> Callable[.
         ) as call:
             if call.existing is not None:
                 return existing_answer(call.existing, pending.same_request(call.existing))
+
+            def refused(error: Exception) -> Response[Any]:
+                """The error's problem, stored under the key (a 5xx releases it, and is raised)."""
+                status, problem, headers = describe(error)
+                if not storable(status):
+                    call.finish(None)
+                    raise error
+                answer = StoredAnswer(status_code=status, body=encode_problem(problem), content_type=PROBLEM_JSON)
+                other = call.finish(answer)
+                if other is not None:
+                    return existing_answer(other, pending.same_request(other))
+                count_problem(status, problem["code"])
+                return Response(content=answer.body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
             try:
                 response = render(fn(*args, **kwargs))
             except KeyTaken as taken:
@@ -257,23 +271,20 @@ def _idempotent(handler: HTTPRouteHandler, fn: Callable[..., Any]) -> Callable[.
                 call.finish(None)
                 return existing_answer(taken.record, pending.same_request(taken.record))
             except Exception as error:
-                status, problem, headers = describe(error)
-                if not storable(status):
-                    call.finish(None)
-                    raise
-                answer = StoredAnswer(status_code=status, body=encode_problem(problem), content_type=PROBLEM_JSON)
-                other = call.finish(answer)
-                if other is not None:
-                    return existing_answer(other, pending.same_request(other))
-                count_problem(status, problem["code"])
-                return Response(content=answer.body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+                return refused(error)
             status = response.status_code or status_code
             kept = None
             if storable(status):
                 kept = StoredAnswer(
                     status_code=status, body=bytes(response.content), content_type=_content_type(response)
                 )
-            other = call.finish(kept)
+            try:
+                other = call.finish(kept)
+            except Exception as error:
+                # The use case left its last writes' errors to us (place order: the car or the
+                # deposit moved under the hold): they went with the answer, which was not
+                # stored, nor was anything of its transaction. Answer with the error instead.
+                return refused(error)
             if other is not None:
                 return existing_answer(other, pending.same_request(other))
             return response

@@ -140,7 +140,9 @@ def place_order_and_report(ctx: Context, actor: Actor, command: PlaceOrder) -> P
             uow.vehicles.move(vehicle.id, VehicleStatus.SALE_PENDING, expected=VehicleStatus.RESERVED)
             if deposit is not None:
                 uow.ledger.save_payment(deposit)
-            uow.mark_final()  # nothing external follows: the HTTP answer may ride in this transaction
+            # Nothing external follows: the HTTP answer may ride in this transaction, even in its
+            # statement (a car or deposit that moved under the hold is the request's 409 then).
+            uow.mark_final(errors_to_caller=True)
             uow.commit()
         events = tuple(e for e in uow.committed_events if e.aggregate_id == order.id)
     return PlacedOrder(order=order, vehicle=vehicle, advisor=advisor, events=events)
