@@ -155,13 +155,19 @@ def test_serve_accepts_the_tokens_the_cli_issues(data_env: dict[str, str]) -> No
         text=True,
     )
     try:
-        token = checkout(data_env, "tokens", "issue", "--customer", "cus_demo").stdout.strip()
         url = f"http://127.0.0.1:{port}/api/v1/orders/ord_nope"
         deadline = time.monotonic() + 60
         status = None
+        # The server first: issued while it still migrated the fresh data directory, the CLI
+        # could fail on the database it was creating (seen once under CI's load: an empty token).
         while status is None and time.monotonic() < deadline and server.poll() is None:
             time.sleep(0.3)
-            status = _http_status(url, token)
+            status = _http_status(url, "not-a-token")
+        assert status == 401, status
+        issued = checkout(data_env, "tokens", "issue", "--customer", "cus_demo")
+        assert issued.returncode == 0, issued.stderr
+        token = issued.stdout.strip()
+        status = _http_status(url, token)
         assert status == 404, status  # authenticated (a bad token is 401), the order does not exist
         assert _http_status(url, "not-a-token") == 401
         server.send_signal(signal.SIGTERM)
