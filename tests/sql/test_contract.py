@@ -343,18 +343,25 @@ def test_claim_car_counts_the_customer_and_claims_only_under_the_limit(backend: 
     with backend.uow() as uow:
         claim = uow.reservations.claim_car
         # At the limit: counted, and the car is left as it is.
-        assert claim("veh_4", customer_id="cus_1", now=T0, limit=2) == CarClaim(2, claimed=False)
+        assert claim("veh_4", customer_id="cus_1", now=T0, limit=2) == CarClaim(2, claimed=False, car_exists=True)
         car = uow.vehicles.get("veh_4")
         assert car is not None and car.status is VehicleStatus.AVAILABLE
         # An overdue hold no longer counts: under the limit, the car is claimed.
-        assert claim("veh_4", customer_id="cus_1", now=T0 + timedelta(hours=1), limit=2) == CarClaim(1, claimed=True)
+        assert claim("veh_4", customer_id="cus_1", now=T0 + timedelta(hours=1), limit=2) == CarClaim(
+            1, claimed=True, car_exists=True
+        )
         car = uow.vehicles.get("veh_4")
         assert car is not None and car.status is VehicleStatus.RESERVED
         # Taken already, or no such car: counted, nothing claimed.
-        assert claim("veh_3", customer_id="cus_2", now=T0, limit=2) == CarClaim(0, claimed=False)
-        assert claim("veh_4", customer_id="cus_2", now=T0, limit=2) == CarClaim(0, claimed=False)
-        assert claim("veh_missing", customer_id="cus_2", now=T0, limit=2) == CarClaim(0, claimed=False)
-        assert claim("veh_5", customer_id="cus_2", now=T0, limit=0) == CarClaim(0, claimed=False)
+        assert claim("veh_3", customer_id="cus_2", now=T0, limit=2) == CarClaim(0, claimed=False, car_exists=True)
+        assert claim("veh_4", customer_id="cus_2", now=T0, limit=2) == CarClaim(0, claimed=False, car_exists=True)
+        assert claim("veh_missing", customer_id="cus_2", now=T0, limit=2) == CarClaim(
+            0, claimed=False, car_exists=False
+        )
+        assert claim("veh_missing", customer_id="cus_2", now=T0, limit=0) == CarClaim(
+            0, claimed=False, car_exists=False
+        )
+        assert claim("veh_5", customer_id="cus_2", now=T0, limit=0) == CarClaim(0, claimed=False, car_exists=True)
         uow.commit()
     with backend.uow() as uow:
         statuses = {v.id: v.status for v in uow.vehicles.list()}

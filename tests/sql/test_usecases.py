@@ -160,9 +160,9 @@ def test_statement_counts(
             f"get_order={get} expire_one={expire}"
         )
     # The loser of a race for a car with a live hold: the customer's holds, the claim that
-    # matches nothing (one statement on PostgreSQL), the car, its holder (live): 4 statements
-    # (3) and no second claim.
-    assert lost == (3 if sql_backend_engine.dialect.name == "postgresql" else 4)
+    # matches nothing, whether the car exists (one statement on PostgreSQL), its holder (live):
+    # 4 statements (2) and no second claim.
+    assert lost == (2 if sql_backend_engine.dialect.name == "postgresql" else 4)
     # Loose ceilings so a regression (an N+1, a re-select after insert) cannot slip in silently.
     assert reserve <= 13
     assert place <= 16

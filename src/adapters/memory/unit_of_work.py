@@ -234,10 +234,12 @@ class MemoryReservations(_Table[Reservation]):
 
     def claim_car(self, vehicle_id: str, *, customer_id: str, now: datetime, limit: int) -> CarClaim:
         held = self.count_active_for_customer(customer_id, now)
+        exists = self._uow.vehicles.get(vehicle_id) is not None
         if held >= limit:
-            return CarClaim(held, claimed=False)
+            return CarClaim(held, claimed=False, car_exists=exists)
         reserved, available = VehicleStatus.RESERVED, VehicleStatus.AVAILABLE
-        return CarClaim(held, claimed=self._uow.vehicles.set_status(vehicle_id, reserved, expected=available) == 1)
+        claimed = self._uow.vehicles.set_status(vehicle_id, reserved, expected=available) == 1
+        return CarClaim(held, claimed=claimed, car_exists=exists)
 
     def claim_due_for_expiry(self, now: datetime, limit: int) -> Sequence[tuple[Reservation, Payment | None]]:
         by_key = {p.idempotency_key: p for p in self._s.payments.values()}

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Update,
     and_,
     bindparam,
+    exists,
     func,
     literal_column,
     not_,
@@ -148,12 +149,18 @@ _COUNT_ACTIVE_HOLDS_LOCKED = select(
 ).execution_options(**{sql.LOCKS: True})
 
 
+#: 1 if the car ``:ids`` exists, else 0.
+_VEHICLE_EXISTS: Select[Any] = select(func.count()).where(tables.vehicles.c.id == bindparam("ids"))
+
+
 @functools.cache
 def _claim_car_under_limit() -> Select[Any]:
     """PostgreSQL: the customer's count (under its lock, as above) and the car's claim in one
     statement, the claim only while the count is under ``:limit``. The count's CTE is referenced
     twice, so it is materialised and runs once; the UPDATE's condition on it is an InitPlan,
-    evaluated before the car's row is locked. Answers ``held``, ``claimed`` (0 or 1)."""
+    evaluated before the car's row is locked. Answers ``held``, ``claimed`` (0 or 1) and
+    ``car`` (whether the car exists: a claim that failed is then told apart from no such car
+    without another statement)."""
     v = tables.vehicles
     held = _COUNT_ACTIVE_HOLDS_LOCKED.with_only_columns(
         *[c.label("n") for c in _COUNT_ACTIVE_HOLDS_LOCKED.selected_columns]
@@ -167,7 +174,8 @@ def _claim_car_under_limit() -> Select[Any]:
         .cte("claimed")
     )
     claims = select(func.count()).select_from(claimed).scalar_subquery()
-    return select(count.label("held"), claims.label("claimed")).execution_options(**{sql.LOCKS: True})
+    car = exists().where(v.c.id == bindparam("ids"))
+    return select(count.label("held"), claims.label("claimed"), car.label("car")).execution_options(**{sql.LOCKS: True})
 
 
 # -- statements of the hot paths, built once (see adapters.sql.statements; joins: adapters.sql.views)
@@ -515,9 +523,11 @@ class SqlReservations(_Versioned[Reservation]):
         claim = _vehicle_status_params(vehicle_id, VehicleStatus.RESERVED, VehicleStatus.AVAILABLE)
         if self._dialect != "postgresql":
             held = self.count_active_for_customer(customer_id, now)
-            return CarClaim(held, claimed=held < limit and self._uow.count(_set_vehicle_status(True, True), claim) == 1)
+            claimed = held < limit and self._uow.count(_set_vehicle_status(True, True), claim) == 1
+            car_exists = claimed or self._number(_VEHICLE_EXISTS, {"ids": vehicle_id}) == 1
+            return CarClaim(held, claimed=claimed, car_exists=car_exists)
         (row,) = self._rows(_claim_car_under_limit(), {"customer_id": customer_id, "now": now, "limit": limit, **claim})
-        return CarClaim(int(row["held"]), claimed=int(row["claimed"]) == 1)
+        return CarClaim(int(row["held"]), claimed=int(row["claimed"]) == 1, car_exists=bool(row["car"]))
 
     def claim_due_for_expiry(self, now: datetime, limit: int) -> Sequence[tuple[Reservation, Payment | None]]:
         """One ``SELECT … LEFT JOIN payments … FOR UPDATE OF reservations SKIP LOCKED``: the sweep

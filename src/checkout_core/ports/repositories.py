@@ -67,6 +67,9 @@ class CarClaim:
     held: int
     #: Whether the car went from ``available`` to ``reserved`` (never when ``held`` reached the limit).
     claimed: bool
+    #: Whether the car exists at all (a claim that failed for want of a car is NotFound, not a
+    #: car someone holds: told by the same statement, a race's loser's round trip less).
+    car_exists: bool
 
 
 @attrs.frozen(kw_only=True)

@@ -168,7 +168,7 @@ def _claim(
             if claim.held >= limit:
                 raise ReservationLimitReached(f"you already hold {limit} active reservation(s)", limit=limit)
             if not claim.claimed:
-                if uow.vehicles.get(vehicle_id) is None:
+                if not claim.car_exists:
                     raise NotFound(f"vehicle {vehicle_id} not found")
                 lapsed = _free_lapsed_hold(ctx, uow, vehicle_id)
                 # Claim again when no hold has the car (or, below, once we freed it): looking for
