@@ -151,9 +151,10 @@ HTTP_COUNTS: dict[str, tuple[int, int, int, int, int, int, int]] = {
 #: with their outbox rows) is its transaction's only statement, so it goes outside any, with its
 #: row-count checks inside it (``statements.combined``'s ``expected``), and the stored answer
 #: after it on its own: one transaction (the claim's), no BEGIN and COMMIT around the second.
-#: A race's loser learns whether the car exists from its claim's statement (``CarClaim.car_exists``):
-#: 7 round trips, 8 before. An order's answer is stored by its combined statement (``mark_final(errors_to_caller=True)``:
-#: the request sends the use case's last writes with it). Checkout (reserve + place_order): 26
+#: A race's loser learns whether the car exists from its claim's statement
+#: (``CarClaim.car_exists``): 7 round trips, 8 before. An order's answer is stored by its
+#: combined statement (``mark_final(errors_to_caller=True)``: the request sends the use case's
+#: last writes with it). Checkout (reserve + place_order): 26
 #: round trips before, 19 at cbce396, 16 at 79a1459 (the order's car and deposit wait for its
 #: statement — the deposit read with the reservation —, the count rides with the claim), 13 now.
 HTTP_COUNTS_POSTGRES: dict[str, tuple[int, int, int, int, int, int, int]] = {
