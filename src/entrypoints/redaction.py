@@ -44,7 +44,6 @@ _SPLIT = re.compile(f"({_SEPARATOR})")
 # them. Almost all text has no such stretch, and one search in C rules it out before the exact
 # (Python) scan runs: the card guard scans every request and the redaction every log record.
 _CANDIDATE = re.compile(rf"[0-9](?:{_SEPARATOR}?[0-9]){{12}}")
-_CANDIDATE_BYTES = re.compile(_CANDIDATE.pattern.encode())
 _UUID = re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}(?![0-9A-Fa-f])")
 MIN_DIGITS, MAX_DIGITS = 13, 19
 #: A stretch of more digits than this is treated as holding a card number without being scanned.
@@ -129,13 +128,6 @@ def _card_spans(text: str) -> Iterator[tuple[int, int]]:
             continue
         if any(has_card_window(digits) for digits in _stretches(token)):
             yield run.start(), run.end()
-
-
-def may_contain_card_number(data: bytes) -> bool:
-    """False when no text of ``data`` (ASCII-compatible bytes, e.g. UTF-8) can hold a card
-    number, wherever it is cut: ``contains_card_number`` is then False for every substring. One
-    search in C; True means "look closer", not "found"."""
-    return _CANDIDATE_BYTES.search(data) is not None
 
 
 def contains_card_number(text: str) -> bool:

@@ -6,7 +6,6 @@ number: docs/http-api.md, "Card data guard and log redaction"."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
@@ -24,7 +23,6 @@ from entrypoints.redaction import (
     install_log_redaction,
     luhn_valid,
     mask_card_numbers,
-    may_contain_card_number,
     redact,
     redact_record,
 )
@@ -189,8 +187,6 @@ async def scan_request(request: Request[Any, Any, Any]) -> tuple[str | None, For
     media_type, _ = request.content_type
     if media_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
         return await _scan_form(request)
-    if _nothing_to_find(body):
-        return None, None
     try:
         document = msgspec.json.decode(body)
     except msgspec.DecodeError:
@@ -202,39 +198,6 @@ async def scan_request(request: Request[Any, Any, Any]) -> tuple[str | None, For
     except UnicodeDecodeError:
         raise _malformed("The JSON body is not valid UTF-8.", "(body)") from None
     return _scan_json(document, nul_possible=b"\\u0000" in body), None
-
-
-#: A JSON number with an exponent, or what could be one: the only token whose value as text
-#: (``str(4.242424242424242e15)``) has digits its JSON text does not have. Also found inside
-#: ids (``res_7e5…``): those bodies simply take the full scan.
-_EXPONENT = re.compile(rb"[0-9][eE][+-]?[0-9]")
-
-
-def _nothing_to_find(body: bytes) -> bool:
-    """Whether a JSON (or other) body can be passed without decoding it: no escape (``\\``), so
-    every key and string of the document is a piece of the body as sent; no exponent, so every
-    number's text is too; no piece of it that could hold a card number; and too few brackets to
-    nest past :data:`MAX_JSON_DEPTH`; and valid UTF-8 (the decoders' UnicodeDecodeError is the
-    guard's 400). Then ``_scan_json`` (and the text scan of a body that is not JSON) could only
-    answer None: most requests, and the whole scan of one was 3–7 % of a reservation's or an
-    order's CPU (issue 16)."""
-    return (
-        b"\\" not in body
-        and _is_utf8(body)
-        and body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH
-        and _EXPONENT.search(body) is None
-        and not may_contain_card_number(body)
-    )
-
-
-def _is_utf8(body: bytes) -> bool:
-    if body.isascii():
-        return True
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 async def _close_uploads(form: FormMultiDict | None) -> None:
