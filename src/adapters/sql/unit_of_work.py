@@ -139,7 +139,7 @@ class SqlUnitOfWork(UnitOfWorkBase):
         items = list(waiting)
         waiting.clear()
         if not (committing and self._may_send_alone() and together.may_go_alone(items)):
-            together.send(lambda s, p: self._send(s, p).one(), items, outbox)
+            together.send(self._send_one, items, outbox)
             return
         try:
             together.send(self._send_alone, items, outbox, guarded=True)
@@ -148,7 +148,11 @@ class SqlUnitOfWork(UnitOfWorkBase):
                 raise
             # A count was off: nothing was written. In a transaction, the checks say which.
             self._open_transaction()
-            together.send(lambda s, p: self._send(s, p).one(), items, outbox)
+            together.send(self._send_one, items, outbox)
+
+    def _send_one(self, statement: Executable, params: Any) -> tuple[Any, ...]:
+        """``statement`` in this unit of work's transaction; its one row."""
+        return self._send(statement, params).one()
 
     def _may_send_alone(self) -> bool:
         """Whether nothing was sent in this unit of work's transaction yet (nor is the request's
@@ -319,7 +323,7 @@ class SqlUnitOfWork(UnitOfWorkBase):
         if call is None or self._connection is None or not call.open:
             return False
         waiting: list[together.Waiting] = []
-        if self._waiting and errors_to_caller and self.dialect_name == "postgresql":
+        if self._waiting and errors_to_caller:  # writes only wait on PostgreSQL (together())
             waiting, self._waiting[:] = list(self._waiting), []
         elif self._waiting:
             # The stored answer then goes alone with the COMMIT, or on its own if the writes went
