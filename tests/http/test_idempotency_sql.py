@@ -6,6 +6,8 @@ connection is replaced on the first statement of a transaction."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +36,7 @@ from checkout_core.usecases.context import SYSTEM
 from checkout_core.usecases.ledger_audit import audit_ledger
 from entrypoints.bootstrap import App, bootstrap
 from entrypoints.http.app import create_app
+from entrypoints.http.idempotency import request_hash
 from entrypoints.settings import Settings
 from tests.http.conftest import new_key, order_request
 from tests.http.gateways import GATEWAY_DOWN, SpyGateway
@@ -249,11 +252,62 @@ def test_a_retry_keeps_its_claim_while_it_asks_the_gateway_about_its_first_charg
     assert spy.charges == 2  # the first one failed before reaching the card
 
 
-def test_the_same_key_with_another_body_is_422(client: Client, customer: dict[str, str]) -> None:
+def test_the_same_key_with_another_body_is_422(client: Client, customer: dict[str, str], core: App) -> None:
+    """On PostgreSQL the second request's claim rides in its first statement, the one that
+    claims its car: the key's UNIQUE violation undoes that statement whole — the other car stays
+    free, and nothing was charged."""
     key = new_key()
     assert _reserve(client, customer, key).status_code == 201
     other = _reserve(client, customer, key, {**RESERVE, "vehicleId": "veh_demo001"})
     assert (other.status_code, other.json()["code"]) == (422, "idempotency_key_reused")
+    with core.ctx.uow() as uow:
+        car = uow.vehicles.get("veh_demo001")
+        assert car is not None and car.status is VehicleStatus.AVAILABLE
+        assert [r.vehicle_id for r in uow.reservations.list(customer_id="cus_demo")] == ["veh_abc123"]
+
+
+def test_a_replay_refused_before_its_first_statement_is_still_replayed(
+    database_url: str, tmp_path: Path, clock: FixedClock, spy: SpyGateway, customer: dict[str, str]
+) -> None:
+    """A reservation's claim rides in its first statement (PostgreSQL), after the attempt limit
+    is counted: a replay over the limit is refused (429) before it learns it is a replay. The
+    first answer still wins — the retry gets it, byte for byte, and nothing more is charged."""
+    app = _sql_app(database_url, tmp_path, clock, spy, rate_limits=(("reservations_per_customer", 1, 600),))
+    try:
+        with TestClient(create_app(app), raise_server_exceptions=False) as client:
+            key = new_key()
+            first = _reserve(client, customer, key)
+            replayed = _reserve(client, customer, key)
+            fresh = _reserve(client, customer, new_key(), {**RESERVE, "vehicleId": "veh_demo001"})
+    finally:
+        app.close()
+    assert first.status_code == 201, first.text
+    assert (replayed.status_code, replayed.content) == (201, first.content)
+    assert replayed.headers["idempotent-replayed"] == "true"
+    assert (fresh.status_code, fresh.json()["code"]) == (429, "too_many_attempts")  # the limit itself holds
+    assert spy.charges == 1
+
+
+def test_an_abandoned_claim_is_taken_over_through_the_first_statement(
+    client: Client, customer: dict[str, str], core: App, clock: FixedClock, spy: SpyGateway
+) -> None:
+    """A claim left without an answer (its process died before anything else committed) is taken
+    over by the retry once abandoned: on PostgreSQL the retry's first statement fails on the key,
+    the claim is taken over the usual way, and that statement goes again — the car is claimed
+    once, by the retry."""
+    key = new_key()
+    scope = "cus_demo POST /api/v1/reservations"
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    body_hash = request_hash(json.dumps(RESERVE).encode(), "application/json")
+    assert core.idempotency.claim(scope=scope, key=digest, request_hash=body_hash, now=clock.now()) is None
+    early = _reserve(client, customer, key)
+    assert (early.status_code, early.json()["code"]) == (409, "idempotency_in_progress")
+    clock.advance(ABANDONED_AFTER + timedelta(seconds=1))
+    retried = _reserve(client, customer, key)
+    assert retried.status_code == 201, retried.text
+    assert retried.json()["status"] == "confirmed"
+    assert _reserve(client, customer, key).content == retried.content
+    assert spy.charges == 1
 
 
 def test_a_5xx_releases_the_key(client: Client, customer: dict[str, str], spy: SpyGateway, core: App) -> None:
@@ -426,10 +480,13 @@ def test_a_claim_lost_with_a_failed_transaction_is_made_again(engine: Engine, cl
             uow.rollback()  # the use case failed
         assert _record(engine, "s4") is None
         assert store.claim(scope="s4", key="k", request_hash="h", now=clock.now()) is None  # someone else
-        with pytest.raises(KeyTaken) as taken, SqlUnitOfWork(engine, SequentialIds()):
-            pass
+        # SQLite claims as the unit of work begins, PostgreSQL with its first statement: either
+        # way the use case goes no further.
+        with pytest.raises(KeyTaken) as taken, SqlUnitOfWork(engine, SequentialIds()) as uow:
+            _hold(uow)
         assert taken.value.record.status_code is None
         assert call.finish(None) is None
+        assert _record(engine, "s4") is not None  # the other request's claim, untouched
 
 
 def test_a_final_commit_followed_by_another_transaction_commits_early(engine: Engine, clock: FixedClock) -> None:

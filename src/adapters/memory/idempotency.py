@@ -40,6 +40,10 @@ class MemoryCall:
             )
         return None
 
+    def earlier(self) -> IdempotencyRecord | None:
+        """Always None: the claim was made at :meth:`MemoryIdempotencyStore.begin`."""
+        return None
+
     def __enter__(self) -> Self:
         return self
 
@@ -57,8 +61,12 @@ class MemoryIdempotencyStore:
         self._records: dict[tuple[str, str], IdempotencyRecord] = {}
         self._lock = threading.Lock()
 
-    def begin(self, *, scope: str, key: str, request_hash: str, now: datetime) -> MemoryCall:
-        """Claim ``key`` for one request."""
+    def begin(
+        self, *, scope: str, key: str, request_hash: str, now: datetime, claim_with_first_statement: bool = False
+    ) -> MemoryCall:
+        """Claim ``key`` for one request (at once, whatever ``claim_with_first_statement`` says:
+        in memory a claim costs no round trip)."""
+        del claim_with_first_statement
         return MemoryCall(self, scope=scope, key=key, request_hash=request_hash, now=now)
 
     def claim(self, *, scope: str, key: str, request_hash: str, now: datetime) -> IdempotencyRecord | None:

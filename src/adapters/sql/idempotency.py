@@ -21,18 +21,19 @@ from __future__ import annotations
 
 import enum
 import logging
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar, Token
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import Connection, Delete, Engine, Executable, Update, bindparam, exc, update
+from sqlalchemy import Connection, Delete, Engine, Executable, Insert, Select, Update, bindparam, exc, insert, update
 
 from adapters.sql import direct, mapping, tables, together
 from adapters.sql import statements as sql
 from adapters.sql.engine import is_disconnect
-from adapters.sql.repositories import translate_db_errors
+from adapters.sql.repositories import is_unique_violation, translate_db_errors
 from checkout_core.ports.idempotency import IdempotencyRecord, KeyTaken, StoredAnswer, is_abandoned
 
 log = logging.getLogger("checkout.idempotency")
@@ -62,6 +63,51 @@ _TAKE_OVER: Update = (
     .values(created_at=bindparam("now", type_=_t.c.created_at.type))
     .execution_options(preserve_rowcount=True)
 )
+
+#: The claim as a data-modifying CTE that rides in another statement (:func:`with_claim`). A plain
+#: INSERT, not ``ON CONFLICT DO NOTHING``: a key already there fails the whole statement with a
+#: UNIQUE violation on this table, so the statement it rode in did nothing either.
+_CLAIM_COLUMNS = ("scope", "key", "request_hash", "created_at", "status_code", "body", "content_type")
+_CLAIM_CTE = (
+    insert(_t)
+    .values({name: bindparam(f"claim_{name}", type_=_t.c[name].type) for name in _CLAIM_COLUMNS})
+    .cte("idempotency_claim")
+)
+
+#: Statement → the same statement with the claim riding in it (prebuilt statements are
+#: long-lived objects: the combined one is built once, and direct.py's caches keep working).
+_with_claim: weakref.WeakKeyDictionary[Executable, Executable] = weakref.WeakKeyDictionary()
+
+
+def with_claim(statement: Executable) -> Executable | None:
+    """``statement`` with the request's claim as a CTE of it (PostgreSQL: a data-modifying CTE
+    runs whether or not the statement refers to it), or None for a statement that cannot carry
+    one (text, DDL). Its rows are the statement's own; it takes the claim's parameters
+    (:meth:`SqlCall.claim_params`); a SELECT carrying it is marked as one that writes."""
+    if not isinstance(statement, Select | Insert | Update | Delete):
+        return None
+    found = _with_claim.get(statement)
+    if found is None:
+        combined: Executable = statement.add_cte(_CLAIM_CTE)
+        if isinstance(combined, Select):
+            combined = combined.execution_options(**{sql.LOCKS: True})
+        _with_claim[statement] = found = combined
+    return found
+
+
+class KeyInUse(Exception):
+    """A statement carrying the claim failed on the key's primary key: another request holds or
+    answered the key (or holds it uncommitted, and committed first). Nothing of the statement
+    happened; its transaction is aborted."""
+
+
+def key_in_use(error: exc.DBAPIError) -> bool:
+    """Whether ``error`` is a UNIQUE violation on the idempotency keys (the claim's CTE)."""
+    if not isinstance(error, exc.IntegrityError) or not is_unique_violation(error):
+        return False
+    diag = getattr(error.orig, "diag", None)
+    return getattr(diag, "table_name", None) == _t.name
+
 
 #: Runs one statement of the claim's transaction (straight to psycopg where it can: adapters.sql.direct).
 Execute = Callable[[Executable, Any], direct.Outcome]
@@ -195,12 +241,26 @@ class SqlCall:
     """See :class:`checkout_core.ports.idempotency.IdempotentCall` and the module docstring.
     Not thread-safe: one per request, in the thread that runs it."""
 
-    def __init__(self, engine: Engine, *, scope: str, key: str, request_hash: str, now: datetime) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        scope: str,
+        key: str,
+        request_hash: str,
+        now: datetime,
+        claim_with_first_statement: bool = False,
+    ) -> None:
         self._engine = engine
         self.scope = scope
         self.key = key
         self.request_hash = request_hash
         self.now = now
+        #: The claim is not sent by :meth:`start` but rides in the first statement of the first
+        #: unit of work (:func:`with_claim`; PostgreSQL only).
+        self._with_first_statement = claim_with_first_statement and engine.dialect.name == "postgresql"
+        #: Whether a statement of this request ever claimed the key (see :meth:`earlier`).
+        self._ever_claimed = False
         self._claim = _Claim.NONE
         self._connection: Connection | None = None
         #: The final transaction of a unit of work, its after-commit handlers and its outbox rows.
@@ -215,7 +275,11 @@ class SqlCall:
 
     def start(self) -> None:
         """Open the first transaction with the claim in it (kept for the first unit of work),
-        or learn who holds the key (:attr:`existing`); bind this call to the thread."""
+        or learn who holds the key (:attr:`existing`); bind this call to the thread. A claim that
+        rides in the first statement is not sent here: the first unit of work sends it."""
+        if self._with_first_statement:
+            self._token = _current.set(self)
+            return
         execute = _FirstStatementRetried(self._engine, self._engine.connect())
         try:
             with translate_db_errors():
@@ -339,7 +403,37 @@ class SqlCall:
         )
         if existing is None:
             self._claim = _Claim.HELD
+            self._ever_claimed = True
         return existing
+
+    def claim_params(self) -> dict[str, Any]:
+        """The parameters of the claim's CTE (:func:`with_claim`)."""
+        values = {
+            "scope": self.scope,
+            "key": self.key,
+            "request_hash": self.request_hash,
+            "created_at": self.now,
+            "status_code": None,
+            "body": b"",
+            "content_type": "application/json",
+        }
+        return {f"claim_{name}": value for name, value in values.items()}
+
+    def claimed_with_statement(self) -> None:
+        """A statement carrying the claim (:func:`with_claim`) succeeded in a unit of work's
+        transaction: the claim is held there."""
+        self._claim = _Claim.HELD
+        self._ever_claimed = True
+
+    def earlier(self) -> IdempotencyRecord | None:
+        """See :meth:`checkout_core.ports.idempotency.IdempotentCall.earlier`."""
+        if not self._with_first_statement or self._ever_claimed:
+            return None
+        with translate_db_errors(), self._engine.connect() as connection:
+            lookup = sql.select_where(connection.dialect.name, _t, ("scope", "key"))
+            row = _executor(connection)(lookup, sql.where_params(scope=self.scope, key=self.key)).first()
+            connection.rollback()
+        return None if row is None else mapping.from_row(row, IdempotencyRecord)
 
     def claim_or_raise(self, execute: Execute) -> None:
         """:meth:`claim_in` for a unit of work: KeyTaken if another request has the key."""
@@ -467,10 +561,20 @@ class SqlIdempotencyStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def begin(self, *, scope: str, key: str, request_hash: str, now: datetime) -> SqlCall:
+    def begin(
+        self, *, scope: str, key: str, request_hash: str, now: datetime, claim_with_first_statement: bool = False
+    ) -> SqlCall:
         """Claim ``key`` in a transaction the request's first unit of work adopts (see the
-        module docstring); the call is bound to this thread until it is closed."""
-        call = SqlCall(self._engine, scope=scope, key=key, request_hash=request_hash, now=now)
+        module docstring), or, ``claim_with_first_statement`` on PostgreSQL, in that unit of
+        work's first statement; the call is bound to this thread until it is closed."""
+        call = SqlCall(
+            self._engine,
+            scope=scope,
+            key=key,
+            request_hash=request_hash,
+            now=now,
+            claim_with_first_statement=claim_with_first_statement,
+        )
         call.start()
         return call
 

@@ -29,7 +29,7 @@ from adapters.sql import direct, tables, together
 from adapters.sql import repositories as repos
 from adapters.sql import statements as sql
 from adapters.sql.engine import POSTGRES_ISOLATION, SQLITE_NO_BEGIN, SQLITE_READ_ONLY, BeginFailed, is_disconnect
-from adapters.sql.idempotency import SqlCall, current_call
+from adapters.sql.idempotency import KeyInUse, SqlCall, current_call, key_in_use, with_claim
 from adapters.sql.repositories import conflict_on_unique, translate_db_errors
 from checkout_core.model.parties import Advisor, Customer, FinancingApplication, TradeInOffer
 from checkout_core.ports.clock import IdGenerator
@@ -51,6 +51,9 @@ class SqlUnitOfWork(UnitOfWorkBase):
         self._call: SqlCall | None = None
         #: Whether the open transaction holds the request's uncommitted claim.
         self._holds_claim = False
+        #: The request whose claim is still to be sent: with this transaction's first statement
+        #: (PostgreSQL, :meth:`_send_claiming`), else just before it.
+        self._pending_claim: SqlCall | None = None
         #: Whether the open transaction has sent a statement yet / one that is not a SELECT.
         self._began = False
         self._wrote = False
@@ -163,6 +166,7 @@ class SqlUnitOfWork(UnitOfWorkBase):
             and connection is not None
             and not self._began
             and not self._holds_claim
+            and self._pending_claim is None
             and (self._outside or not connection.in_transaction())
         )
 
@@ -194,11 +198,61 @@ class SqlUnitOfWork(UnitOfWorkBase):
         return self._send(statement, params).rowcount
 
     def _send(self, statement: Executable, params: Any, *, alone: bool = False) -> direct.Outcome:
+        if self._pending_claim is not None:
+            if self._waiting:
+                self._send_waiting()  # the waiting writes' statement carries the claim
+            if self._pending_claim is not None:
+                return self._send_claiming(self._pending_claim, statement, params)
         return self._run(statement, lambda connection: direct.run(connection, statement, params), alone=alone)
+
+    def _send_claiming(self, call: SqlCall, statement: Executable, params: Any) -> direct.Outcome:
+        """The transaction's first statement with the request's claim in it
+        (:func:`~adapters.sql.idempotency.with_claim`): a round trip less on every request
+        under an ``Idempotency-Key``. If the key is in use the statement did nothing, and the
+        claim is made the usual way in a new transaction — KeyTaken if another request has the
+        key, else (its claim was released, or abandoned and taken over) the statement goes again."""
+        merged = with_claim(statement)
+        if merged is None or not isinstance(params, Mapping | None):
+            self._claim_first()
+            return self._send(statement, params)
+        self._pending_claim = None
+        values = {**(params or {}), **call.claim_params()}
+        wrote = self._wrote
+
+        def send(connection: Connection) -> direct.Outcome:
+            try:
+                return direct.run(connection, merged, values)
+            except exc.DBAPIError as error:
+                if key_in_use(error):
+                    raise KeyInUse() from error
+                raise
+
+        try:
+            outcome = self._run(merged, send)
+        except KeyInUse:
+            self.connection.rollback()  # the transaction is aborted; nothing was written in it
+            self._began = self._wrote = False
+            self._pending_claim = call
+            self._claim_first()
+            return self._send(statement, params)
+        self._holds_claim = True
+        self._wrote = wrote or not _is_plain_read(statement)  # the claim is not the use case's write
+        call.claimed_with_statement()
+        return outcome
+
+    def _claim_first(self) -> None:
+        """Send the pending claim as a statement of its own (KeyTaken if the key is in use)."""
+        call, self._pending_claim = self._pending_claim, None
+        assert call is not None
+        call.claim_or_raise(self._send)
+        self._holds_claim = True
+        self._wrote = False  # the claim is not the use case's write
 
     def _run(self, statement: Executable, send: Callable[[Connection], _T], *, alone: bool = False) -> _T:
         if self._waiting:
-            self._send_waiting()
+            self._send_waiting()  # first: they carry a pending claim
+        if self._pending_claim is not None:
+            self._claim_first()  # a statement sent the SQLAlchemy way cannot carry it
         plain_read = _is_plain_read(statement)
         if self._outside and not plain_read and not alone:
             self._open_transaction()
@@ -252,7 +306,9 @@ class SqlUnitOfWork(UnitOfWorkBase):
             self._connection = self._engine.connect()
         if call is None and are_reads_expected():
             self._read_outside_transactions(self._connection)
-        if call is not None and call.needs_claim:
+        if call is not None and call.needs_claim and self.dialect_name == "postgresql":
+            self._pending_claim = call  # sent with the first statement (_send_claiming)
+        elif call is not None and call.needs_claim:
             try:
                 call.claim_or_raise(self._send)
             except BaseException:
@@ -350,6 +406,8 @@ class SqlUnitOfWork(UnitOfWorkBase):
         self._transaction_ended(committed=False)
 
     def _transaction_ended(self, *, committed: bool) -> None:
+        # A claim still pending was never sent: the next unit of work makes it (needs_claim).
+        self._pending_claim = None
         if self._holds_claim and self._call is not None:
             if committed:
                 self._call.claim_committed()

@@ -76,6 +76,13 @@ class IdempotentCall(Protocol):
         meanwhile (answer from it instead)."""
         ...
 
+    def earlier(self) -> IdempotencyRecord | None:
+        """For a claim that rides in the use case's first statement (see
+        :meth:`IdempotencyStore.begin`) and was never made: the record another request left
+        under the key, if any — a replay refused before its first statement (a rate limit)
+        learns here that it has an answer. None otherwise."""
+        ...
+
     def __enter__(self) -> Self:
         """Nothing to do: :meth:`IdempotencyStore.begin` did the claim."""
         ...
@@ -90,9 +97,17 @@ class IdempotentCall(Protocol):
 class IdempotencyStore(Protocol):
     """Stores idempotency keys and the responses they produced."""
 
-    def begin(self, *, scope: str, key: str, request_hash: str, now: datetime) -> IdempotentCall:
+    def begin(
+        self, *, scope: str, key: str, request_hash: str, now: datetime, claim_with_first_statement: bool = False
+    ) -> IdempotentCall:
         """Start one request: claim ``key`` (as :meth:`claim`); the answer is given to
-        :meth:`IdempotentCall.finish` in the same thread."""
+        :meth:`IdempotentCall.finish` in the same thread.
+
+        ``claim_with_first_statement``: the store may make the claim in the first statement of
+        the use case's first unit of work instead, a round trip less (then
+        :attr:`IdempotentCall.existing` is None, and a key in use raises :class:`KeyTaken` from
+        that statement). Only for a use case that does nothing before its first statement that
+        a replay must not do (a gateway call, a write elsewhere)."""
         ...
 
     def claim(self, *, scope: str, key: str, request_hash: str, now: datetime) -> IdempotencyRecord | None:

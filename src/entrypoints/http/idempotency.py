@@ -67,6 +67,11 @@ REQUIRED = "required"
 #: keeping a deferred Stripe event deferred for ever.
 EXEMPT = "exempt"
 MAX_KEY_LENGTH = 255
+#: Handler option: the key's claim may ride in the use case's first statement
+#: (``IdempotencyStore.begin(claim_with_first_statement=True)``, a round trip less). Only for a
+#: handler whose use case does nothing before its first statement that a replay must not do.
+CLAIM_OPT = "idempotency_claim"
+WITH_FIRST_STATEMENT = "with_first_statement"
 
 # Visible ASCII only: keys end up in a database column and in log lines.
 _VALID_KEY = re.compile(rf"^[\x21-\x7e]{{1,{MAX_KEY_LENGTH}}}$")
@@ -220,6 +225,7 @@ def _idempotent(handler: HTTPRouteHandler, fn: Callable[..., Any]) -> Callable[.
     media_type = _media_type(handler.media_type)
     serializer = get_serializer(handler.resolve_type_encoders())
     status_code = handler.status_code
+    claim_with_first_statement = handler.opt.get(CLAIM_OPT) == WITH_FIRST_STATEMENT
 
     def render(value: Any) -> Response[bytes]:
         response: Response[Any] = value
@@ -245,7 +251,11 @@ def _idempotent(handler: HTTPRouteHandler, fn: Callable[..., Any]) -> Callable[.
             return fn(*args, **kwargs)  # no key sent
         pending.taken = True
         with pending.store.begin(
-            scope=pending.scope, key=pending.key, request_hash=pending.request_hash, now=pending.now
+            scope=pending.scope,
+            key=pending.key,
+            request_hash=pending.request_hash,
+            now=pending.now,
+            claim_with_first_statement=claim_with_first_statement,
         ) as call:
             if call.existing is not None:
                 return existing_answer(call.existing, pending.same_request(call.existing))
@@ -255,6 +265,11 @@ def _idempotent(handler: HTTPRouteHandler, fn: Callable[..., Any]) -> Callable[.
                 status, problem, headers = describe(error)
                 if not storable(status):
                     call.finish(None)
+                    # Refused before its first statement (a rate limit), a request whose claim
+                    # rides there never learnt that it is a replay: the first answer wins.
+                    earlier = call.earlier()
+                    if earlier is not None:
+                        return existing_answer(earlier, pending.same_request(earlier))
                     raise error
                 answer = StoredAnswer(status_code=status, body=encode_problem(problem), content_type=PROBLEM_JSON)
                 other = call.finish(answer)

@@ -21,7 +21,14 @@ from checkout_core.usecases.order_view import placed_order_details
 from checkout_core.usecases.orders import PlaceOrder, cancel_order, list_orders, place_order_and_report
 from entrypoints.bootstrap import App
 from entrypoints.http import routes_delivery, routes_documents, routes_insurance, routes_payments
-from entrypoints.http.idempotency import IDEMPOTENCY_OPT, REQUIRED, OptionalIdempotencyKey, RequiredIdempotencyKey
+from entrypoints.http.idempotency import (
+    CLAIM_OPT,
+    IDEMPOTENCY_OPT,
+    REQUIRED,
+    WITH_FIRST_STATEMENT,
+    OptionalIdempotencyKey,
+    RequiredIdempotencyKey,
+)
 from entrypoints.http.order_routes import ORDER, ORDERS, order_body
 from entrypoints.http.problems import problem_responses
 from entrypoints.http.schemas import (
@@ -106,7 +113,7 @@ def place_order_command(data: OrderCreate) -> PlaceOrder:
     sync_to_thread=True,
     tags=ORDERS,
     summary="Place an order",
-    opt={IDEMPOTENCY_OPT: REQUIRED, BODY_OPT: JSON_BODY},
+    opt={IDEMPOTENCY_OPT: REQUIRED, CLAIM_OPT: WITH_FIRST_STATEMENT, BODY_OPT: JSON_BODY},
     responses=problem_responses(401, 404, 409, 415, 422),
 )
 def create_order(

@@ -16,7 +16,13 @@ from checkout_core.usecases.reservations import (
     reserve_vehicle,
 )
 from entrypoints.bootstrap import App
-from entrypoints.http.idempotency import IDEMPOTENCY_OPT, REQUIRED, RequiredIdempotencyKey
+from entrypoints.http.idempotency import (
+    CLAIM_OPT,
+    IDEMPOTENCY_OPT,
+    REQUIRED,
+    WITH_FIRST_STATEMENT,
+    RequiredIdempotencyKey,
+)
 from entrypoints.http.problems import problem_responses
 from entrypoints.http.schemas import (
     BODY_OPT,
@@ -43,7 +49,7 @@ def _body(result: ReservationResult) -> ReservationBody:
     sync_to_thread=True,
     tags=TAGS,
     summary="Reserve a vehicle",
-    opt={IDEMPOTENCY_OPT: REQUIRED, BODY_OPT: JSON_BODY},
+    opt={IDEMPOTENCY_OPT: REQUIRED, CLAIM_OPT: WITH_FIRST_STATEMENT, BODY_OPT: JSON_BODY},
     responses=problem_responses(401, 402, 404, 409, 415, 422, 503),
 )
 def create_reservation(
