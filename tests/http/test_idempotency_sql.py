@@ -34,6 +34,7 @@ from checkout_core.model.vehicle import VehicleStatus
 from checkout_core.ports.idempotency import ABANDONED_AFTER, IdempotencyRecord, KeyTaken, StoredAnswer
 from checkout_core.usecases.context import SYSTEM
 from checkout_core.usecases.ledger_audit import audit_ledger
+from checkout_core.usecases.reservations.reserving import apply_deposit_outcome
 from entrypoints.bootstrap import App, bootstrap
 from entrypoints.http.app import create_app
 from entrypoints.http.idempotency import request_hash
@@ -614,10 +615,11 @@ def test_a_checkout_sends_no_statement_through_sqlalchemys_execution(
 def test_a_reservation_dying_between_its_settling_and_its_answer_is_answered_by_the_retry(
     client: Client, customer: dict[str, str], spy: SpyGateway, core: App, clock: FixedClock, monkeypatch: Any
 ) -> None:
-    """The last boundary of a reservation: settled, its answer not stored. On PostgreSQL the
-    settling commits on its own (one statement, outside a transaction) and the answer follows;
-    on SQLite both were one transaction and die together. Either way the retry, once the claim
-    counts as abandoned, answers with the one confirmed hold and the one charge."""
+    """The last boundary of a reservation: settled, the request about to answer. On PostgreSQL
+    the settling and the stored answer are one statement, outside a transaction
+    (``mark_final(outcome=…)``): the retry is answered at once with that answer. On SQLite both
+    were one transaction and die together: the retry, once the claim counts as abandoned,
+    answers with the one confirmed hold. Either way, one charge."""
 
     def die(call: SqlCall, answer: StoredAnswer | None) -> None:
         # The process dies here: its connection closes (an open transaction rolls back), the
@@ -637,14 +639,62 @@ def test_a_reservation_dying_between_its_settling_and_its_answer_is_answered_by_
     assert held is not None
     assert held.status is (ReservationStatus.CONFIRMED if postgres else ReservationStatus.PENDING_DEPOSIT)
     in_flight = _reserve(client, customer, key)
-    assert (in_flight.status_code, in_flight.json()["code"]) == (409, "idempotency_in_progress")
-
-    clock.advance(ABANDONED_AFTER + timedelta(seconds=1))
-    retried = _reserve(client, customer, key)
+    if postgres:
+        assert in_flight.status_code == 201, in_flight.text
+        assert in_flight.headers["idempotent-replayed"] == "true"
+        retried = in_flight
+    else:
+        assert (in_flight.status_code, in_flight.json()["code"]) == (409, "idempotency_in_progress")
+        clock.advance(ABANDONED_AFTER + timedelta(seconds=1))
+        retried = _reserve(client, customer, key)
     assert retried.status_code == 201, retried.text
     assert (retried.json()["reservationId"], retried.json()["status"]) == (held.id, "confirmed")
     assert spy.charges == 1
     replay = _reserve(client, customer, key)
     assert replay.headers["idempotent-replayed"] == "true"
     assert replay.content == retried.content
+    assert audit_ledger(core.ctx, SYSTEM).is_clean
+
+
+def test_a_reservation_settled_by_someone_else_first_stores_what_was_decided(
+    client: Client, customer: dict[str, str], spy: SpyGateway, core: App
+) -> None:
+    """The request announced its answer with its settling (``mark_final(outcome=…)``), but a
+    webhook settled the deposit between the charge and that statement: on PostgreSQL the
+    statement's row checks fail it whole — neither the settling nor the announced answer is
+    written —, the use case finds the hold settled, and what is stored and replayed is that
+    answer. One charge, one DepositPaid, a clean ledger."""
+    charge = spy.charge
+
+    def charge_then_webhook(**kwargs: Any) -> Any:
+        made = charge(**kwargs)
+        metadata = kwargs["metadata"]
+
+        def settle() -> None:  # another thread: the webhook, outside this request
+            with core.ctx.uow() as uow:
+                held = uow.reservations.get(metadata["reservation_id"])
+                deposit = uow.ledger.get_payment(metadata["ledger_id"])
+                assert held is not None and deposit is not None
+                apply_deposit_outcome(core.ctx, uow, held, deposit, made)
+                uow.commit()
+
+        webhook = threading.Thread(target=settle)
+        webhook.start()
+        webhook.join(timeout=10)
+        return made
+
+    spy.charge = charge_then_webhook  # type: ignore[method-assign]  # the webhook rides on the charge
+    key = new_key()
+    answered = _reserve(client, customer, key)
+    assert answered.status_code == 201, answered.text
+    assert answered.json()["status"] == "confirmed"
+    replay = _reserve(client, customer, key)
+    assert (replay.status_code, replay.content) == (201, answered.content)
+    assert replay.headers["idempotent-replayed"] == "true"
+    [record] = _stored(core)
+    assert (record["status_code"], bytes(record["body"])) == (201, answered.content)
+    with core.ctx.uow() as uow:
+        events = [e.name for e in uow.outbox.for_aggregate(answered.json()["reservationId"])]
+    assert events.count("DepositPaid") == 1
+    assert spy.charges == 1
     assert audit_ledger(core.ctx, SYSTEM).is_clean

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from types import TracebackType
 from typing import Self
@@ -62,11 +63,19 @@ class MemoryIdempotencyStore:
         self._lock = threading.Lock()
 
     def begin(
-        self, *, scope: str, key: str, request_hash: str, now: datetime, claim_with_first_statement: bool = False
+        self,
+        *,
+        scope: str,
+        key: str,
+        request_hash: str,
+        now: datetime,
+        claim_with_first_statement: bool = False,
+        answer_of: Callable[[object], StoredAnswer | None] | None = None,
     ) -> MemoryCall:
         """Claim ``key`` for one request (at once, whatever ``claim_with_first_statement`` says:
-        in memory a claim costs no round trip)."""
-        del claim_with_first_statement
+        in memory a claim costs no round trip; the answer is stored at the end, ``answer_of``
+        unused)."""
+        del claim_with_first_statement, answer_of
         return MemoryCall(self, scope=scope, key=key, request_hash=request_hash, now=now)
 
     def claim(self, *, scope: str, key: str, request_hash: str, now: datetime) -> IdempotencyRecord | None:

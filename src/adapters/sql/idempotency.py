@@ -250,8 +250,12 @@ class SqlCall:
         request_hash: str,
         now: datetime,
         claim_with_first_statement: bool = False,
+        answer_of: Callable[[object], StoredAnswer | None] | None = None,
     ) -> None:
         self._engine = engine
+        self._answer_of = answer_of
+        #: The answer stored with the last commit's writes (:meth:`early_answer`), if any.
+        self._stored_early: StoredAnswer | None = None
         self.scope = scope
         self.key = key
         self.request_hash = request_hash
@@ -435,6 +439,24 @@ class SqlCall:
             connection.rollback()
         return None if row is None else mapping.from_row(row, IdempotencyRecord)
 
+    def early_answer(self, outcome: object) -> together.Waiting | None:
+        """The write that stores the answer ``outcome`` renders to (``mark_final(outcome=…)``),
+        to go with the last commit's own writes; None if the request cannot render it, or it is
+        not to be stored. Call :meth:`stored_early` once that statement succeeded."""
+        if outcome is None or self._answer_of is None or self._finished:
+            return None
+        answer = self._answer_of(outcome)
+        if answer is None:
+            return None
+        return together.Waiting(_STORE, _store_params(self.scope, self.key, answer), _stored_check(self), None)
+
+    def stored_early(self, write: together.Waiting) -> None:
+        """:meth:`early_answer`'s write went: :meth:`finish` with the same answer stores nothing."""
+        params = write.params
+        self._stored_early = StoredAnswer(
+            status_code=params["v_status_code"], body=params["v_body"], content_type=params["v_content_type"]
+        )
+
     def claim_or_raise(self, execute: Execute) -> None:
         """:meth:`claim_in` for a unit of work: KeyTaken if another request has the key."""
         existing = self.claim_in(execute)
@@ -484,6 +506,8 @@ class SqlCall:
                         _STORE, _store_params(self.scope, self.key, answer), _stored_check(self), None
                     )
                     together.send(_one_row_of(execute), (*writes, stored), outbox)
+                elif answer is not None and answer == self._stored_early and not outbox:
+                    pass  # stored with the last commit's writes already
                 elif answer is not None:
                     combine = connection.dialect.name == "postgresql"
                     _store_with(execute, self.scope, self.key, answer, outbox, combine=combine)
@@ -562,7 +586,14 @@ class SqlIdempotencyStore:
         self._engine = engine
 
     def begin(
-        self, *, scope: str, key: str, request_hash: str, now: datetime, claim_with_first_statement: bool = False
+        self,
+        *,
+        scope: str,
+        key: str,
+        request_hash: str,
+        now: datetime,
+        claim_with_first_statement: bool = False,
+        answer_of: Callable[[object], StoredAnswer | None] | None = None,
     ) -> SqlCall:
         """Claim ``key`` in a transaction the request's first unit of work adopts (see the
         module docstring), or, ``claim_with_first_statement`` on PostgreSQL, in that unit of
@@ -574,6 +605,7 @@ class SqlIdempotencyStore:
             request_hash=request_hash,
             now=now,
             claim_with_first_statement=claim_with_first_statement,
+            answer_of=answer_of,
         )
         call.start()
         return call

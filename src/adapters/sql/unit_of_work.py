@@ -31,6 +31,7 @@ from adapters.sql import statements as sql
 from adapters.sql.engine import POSTGRES_ISOLATION, SQLITE_NO_BEGIN, SQLITE_READ_ONLY, BeginFailed, is_disconnect
 from adapters.sql.idempotency import KeyInUse, SqlCall, current_call, key_in_use, with_claim
 from adapters.sql.repositories import conflict_on_unique, translate_db_errors
+from adapters.sql.together import Waiting
 from checkout_core.model.parties import Advisor, Customer, FinancingApplication, TradeInOffer
 from checkout_core.ports.clock import IdGenerator
 from checkout_core.ports.unit_of_work import EventHandler, UnitOfWorkBase, are_reads_expected
@@ -124,7 +125,13 @@ class SqlUnitOfWork(UnitOfWorkBase):
             count = self.count(statement, params)
         check(count)
 
-    def _send_waiting(self, outbox: Sequence[Mapping[str, Any]] = (), *, committing: bool = False) -> None:
+    def _send_waiting(
+        self,
+        outbox: Sequence[Mapping[str, Any]] = (),
+        *,
+        committing: bool = False,
+        answer: Waiting | None = None,
+    ) -> None:
         """The waiting writes (and ``outbox`` rows) as one statement; then each write's check,
         in the order they were made. A UNIQUE violation is told by its table.
 
@@ -133,7 +140,11 @@ class SqlUnitOfWork(UnitOfWorkBase):
         it (:func:`statements.combined`'s ``expected``): a statement on its own is atomic, so
         BEGIN and COMMIT were two round trips for nothing (the settling of a reservation's
         deposit, a webhook's update, …). If a count is off it wrote nothing, and the same
-        writes go again in a transaction, whose checks raise the port's error as before."""
+        writes go again in a transaction, whose checks raise the port's error as before.
+
+        ``answer``: the request's stored answer (``SqlCall.early_answer``), sent in that same
+        statement when it goes outside a transaction — and only then: sent again in a
+        transaction, the writes go without it (the use case may still change its answer)."""
         waiting = self._waiting
         if not waiting:
             if outbox:
@@ -145,7 +156,9 @@ class SqlUnitOfWork(UnitOfWorkBase):
             together.send(self._send_one, items, outbox)
             return
         try:
-            together.send(self._send_alone, items, outbox, guarded=True)
+            together.send(self._send_alone, [*items, answer] if answer else items, outbox, guarded=True)
+            if answer is not None and self._call is not None:
+                self._call.stored_early(answer)
         except exc.DataError as error:
             if getattr(error.orig, "sqlstate", None) != sql.GUARD_TRIPPED:
                 raise
@@ -365,7 +378,9 @@ class SqlUnitOfWork(UnitOfWorkBase):
             self.connection.commit()
         self._transaction_ended(committed=True)
 
-    def _defer_commit(self, after_commit: Callable[[], None], *, errors_to_caller: bool = False) -> bool:
+    def _defer_commit(
+        self, after_commit: Callable[[], None], *, errors_to_caller: bool = False, outcome: object = None
+    ) -> bool:
         """A final commit inside a request: the transaction is parked with the request, which
         stores its answer in it and commits (see :mod:`adapters.sql.idempotency`). The staged
         outbox rows go with it, unwritten: nothing in the use case reads them, and on PostgreSQL
@@ -374,7 +389,9 @@ class SqlUnitOfWork(UnitOfWorkBase):
         The waiting writes (``together``) go now, with the outbox rows — their errors belong to
         the use case, not to the request after it (reserve's settlement catches a Conflict
         there) — unless the use case gave them to its caller (``errors_to_caller``, place
-        order's): then they are parked too, and the answer is stored by the same statement."""
+        order's): then they are parked too, and the answer is stored by the same statement.
+        When they go now outside a transaction and the use case said what it will answer
+        (``outcome``, reserve's settlement), the answer goes in their statement."""
         call = self._call
         if call is None or self._connection is None or not call.open:
             return False
@@ -383,8 +400,8 @@ class SqlUnitOfWork(UnitOfWorkBase):
             waiting, self._waiting[:] = list(self._waiting), []
         elif self._waiting:
             # The stored answer then goes alone with the COMMIT, or on its own if the writes went
-            # outside a transaction.
-            self._send_waiting(self._outbox.take(), committing=True)
+            # outside a transaction — unless it could go with them (outcome).
+            self._send_waiting(self._outbox.take(), committing=True, answer=call.early_answer(outcome))
         connection, self._connection = self._connection, None
         call.park(connection, after_commit, holds_claim=self._holds_claim, outbox=self._outbox.take(), writes=waiting)
         self._holds_claim = self._began = self._wrote = False

@@ -18,6 +18,7 @@ answer, or release the key)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Protocol, Self
@@ -98,7 +99,14 @@ class IdempotencyStore(Protocol):
     """Stores idempotency keys and the responses they produced."""
 
     def begin(
-        self, *, scope: str, key: str, request_hash: str, now: datetime, claim_with_first_statement: bool = False
+        self,
+        *,
+        scope: str,
+        key: str,
+        request_hash: str,
+        now: datetime,
+        claim_with_first_statement: bool = False,
+        answer_of: Callable[[object], StoredAnswer | None] | None = None,
     ) -> IdempotentCall:
         """Start one request: claim ``key`` (as :meth:`claim`); the answer is given to
         :meth:`IdempotentCall.finish` in the same thread.
@@ -107,7 +115,11 @@ class IdempotencyStore(Protocol):
         the use case's first unit of work instead, a round trip less (then
         :attr:`IdempotentCall.existing` is None, and a key in use raises :class:`KeyTaken` from
         that statement). Only for a use case that does nothing before its first statement that
-        a replay must not do (a gateway call, a write elsewhere)."""
+        a replay must not do (a gateway call, a write elsewhere).
+
+        ``answer_of``: the answer a use-case outcome renders to (None: not storable), for a
+        store that stores it with the last commit's own writes when the use case says what its
+        outcome will be (``UnitOfWork.mark_final(outcome=…)``)."""
         ...
 
     def claim(self, *, scope: str, key: str, request_hash: str, now: datetime) -> IdempotencyRecord | None:

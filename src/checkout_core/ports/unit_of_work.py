@@ -122,7 +122,7 @@ class UnitOfWork(Protocol):
         """Stage events that belong to no loaded aggregate."""
         ...
 
-    def mark_final(self, *, errors_to_caller: bool = False) -> None:
+    def mark_final(self, *, errors_to_caller: bool = False, outcome: object = None) -> None:
         """Declare that the next :meth:`commit` is the use case's last: nothing external (no
         gateway call, no other transaction) follows it. An HTTP request under an
         ``Idempotency-Key`` may then store its answer in this transaction just before its COMMIT,
@@ -134,7 +134,13 @@ class UnitOfWork(Protocol):
         writes with its answer, as one statement, and raise their error (Conflict,
         VehicleUnavailable) itself, after the use case returned: its answer is then that error's,
         and nothing of the transaction is written. Only for a commit whose failure the use case
-        would not catch."""
+        would not catch.
+
+        ``outcome``: what the use case will return (or the exception it will raise) once that
+        commit succeeds — the request may then render its answer before the commit and store it
+        with the commit's own writes, one statement (a commit that fails stores nothing, and the
+        use case goes on as without it). Only an outcome fixed before the commit: the answer
+        stored is the one this value renders to."""
         ...
 
     def together(self) -> AbstractContextManager[None]:
@@ -185,6 +191,7 @@ class UnitOfWorkBase:
         self._committed: tuple[StoredEvent, ...] = ()
         self._final = False
         self._errors_to_caller = False
+        self._outcome: object = None
 
     @property
     def committed_events(self) -> Sequence[StoredEvent]:
@@ -201,10 +208,11 @@ class UnitOfWorkBase:
         """See :meth:`UnitOfWork.emit`."""
         self._staged.extend(events)
 
-    def mark_final(self, *, errors_to_caller: bool = False) -> None:
+    def mark_final(self, *, errors_to_caller: bool = False, outcome: object = None) -> None:
         """See :meth:`UnitOfWork.mark_final`."""
         self._final = True
         self._errors_to_caller = errors_to_caller
+        self._outcome = outcome
 
     def together(self) -> AbstractContextManager[None]:
         """See :meth:`UnitOfWork.together`: by default each write goes at its call."""
@@ -214,6 +222,7 @@ class UnitOfWorkBase:
         """See :meth:`UnitOfWork.commit`."""
         final, self._final = self._final, False
         errors_to_caller, self._errors_to_caller = self._errors_to_caller, False
+        outcome, self._outcome = self._outcome, None
         events = list(self._staged)
         for aggregate in self._seen:
             events.extend(aggregate.pull_events())
@@ -236,7 +245,7 @@ class UnitOfWorkBase:
                 for handler in self._handlers:
                     handler(events)
 
-        if final and self._defer_commit(after_commit, errors_to_caller=errors_to_caller):
+        if final and self._defer_commit(after_commit, errors_to_caller=errors_to_caller, outcome=outcome):
             # The COMMIT is the request's to send, with its answer; the handlers run after it.
             self._committed = stored
             self._staged.clear()
@@ -256,11 +265,14 @@ class UnitOfWorkBase:
     def _commit(self) -> None:
         raise NotImplementedError
 
-    def _defer_commit(self, after_commit: Callable[[], None], *, errors_to_caller: bool = False) -> bool:
+    def _defer_commit(
+        self, after_commit: Callable[[], None], *, errors_to_caller: bool = False, outcome: object = None
+    ) -> bool:
         """A final commit: hand the open transaction to whoever will COMMIT it (and then call
         ``after_commit``), and True; or False for a plain commit. Adapters without such a
-        taker (the default) commit at once. ``errors_to_caller``: see :meth:`UnitOfWork.mark_final`."""
-        del after_commit, errors_to_caller
+        taker (the default) commit at once. ``errors_to_caller``, ``outcome``: see
+        :meth:`UnitOfWork.mark_final`."""
+        del after_commit, errors_to_caller, outcome
         return False
 
     def _rollback(self) -> None:

@@ -72,6 +72,10 @@ MAX_KEY_LENGTH = 255
 #: handler whose use case does nothing before its first statement that a replay must not do.
 CLAIM_OPT = "idempotency_claim"
 WITH_FIRST_STATEMENT = "with_first_statement"
+#: Handler option: the function that turns its use case's result into the handler's return
+#: value — so that an outcome the use case announces before its last commit
+#: (``UnitOfWork.mark_final(outcome=…)``) can be rendered and stored with that commit's writes.
+ANSWER_OPT = "idempotency_answer"
 
 # Visible ASCII only: keys end up in a database column and in log lines.
 _VALID_KEY = re.compile(rf"^[\x21-\x7e]{{1,{MAX_KEY_LENGTH}}}$")
@@ -226,6 +230,7 @@ def _idempotent(handler: HTTPRouteHandler, fn: Callable[..., Any]) -> Callable[.
     serializer = get_serializer(handler.resolve_type_encoders())
     status_code = handler.status_code
     claim_with_first_statement = handler.opt.get(CLAIM_OPT) == WITH_FIRST_STATEMENT
+    to_value: Callable[[Any], Any] | None = handler.opt.get(ANSWER_OPT)
 
     def render(value: Any) -> Response[bytes]:
         response: Response[Any] = value
@@ -244,6 +249,22 @@ def _idempotent(handler: HTTPRouteHandler, fn: Callable[..., Any]) -> Callable[.
             encoding=response.encoding,
         )
 
+    def stored(response: Response[bytes]) -> StoredAnswer | None:
+        status = response.status_code or status_code
+        if not storable(status):
+            return None
+        return StoredAnswer(status_code=status, body=bytes(response.content), content_type=_content_type(response))
+
+    def answer_of(outcome: object) -> StoredAnswer | None:
+        """What the request will answer if its use case ends with ``outcome`` (the same bytes as
+        below: the handler's value rendered, or the error's problem)."""
+        if isinstance(outcome, Exception):
+            status, problem, _headers = describe(outcome)
+            if not storable(status):
+                return None
+            return StoredAnswer(status_code=status, body=encode_problem(problem), content_type=PROBLEM_JSON)
+        return None if to_value is None else stored(render(to_value(outcome)))
+
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
         pending = _PENDING.get()
@@ -256,6 +277,7 @@ def _idempotent(handler: HTTPRouteHandler, fn: Callable[..., Any]) -> Callable[.
             request_hash=pending.request_hash,
             now=pending.now,
             claim_with_first_statement=claim_with_first_statement,
+            answer_of=answer_of,
         ) as call:
             if call.existing is not None:
                 return existing_answer(call.existing, pending.same_request(call.existing))
@@ -287,14 +309,8 @@ def _idempotent(handler: HTTPRouteHandler, fn: Callable[..., Any]) -> Callable[.
                 return existing_answer(taken.record, pending.same_request(taken.record))
             except Exception as error:
                 return refused(error)
-            status = response.status_code or status_code
-            kept = None
-            if storable(status):
-                kept = StoredAnswer(
-                    status_code=status, body=bytes(response.content), content_type=_content_type(response)
-                )
             try:
-                other = call.finish(kept)
+                other = call.finish(stored(response))
             except Exception as error:
                 # The use case left its last writes' errors to us (place order: the car or the
                 # deposit moved under the hold): they went with the answer, which was not

@@ -17,6 +17,7 @@ from checkout_core.usecases.reservations import (
 )
 from entrypoints.bootstrap import App
 from entrypoints.http.idempotency import (
+    ANSWER_OPT,
     CLAIM_OPT,
     IDEMPOTENCY_OPT,
     REQUIRED,
@@ -49,7 +50,7 @@ def _body(result: ReservationResult) -> ReservationBody:
     sync_to_thread=True,
     tags=TAGS,
     summary="Reserve a vehicle",
-    opt={IDEMPOTENCY_OPT: REQUIRED, CLAIM_OPT: WITH_FIRST_STATEMENT, BODY_OPT: JSON_BODY},
+    opt={IDEMPOTENCY_OPT: REQUIRED, CLAIM_OPT: WITH_FIRST_STATEMENT, ANSWER_OPT: _body, BODY_OPT: JSON_BODY},
     responses=problem_responses(401, 402, 404, 409, 415, 422, 503),
 )
 def create_reservation(

@@ -281,7 +281,13 @@ def _settle(ctx: Context, reservation: Reservation, payment: Payment, charge: Ch
     try:
         with ctx.uow() as uow, uow.together():  # the payment and the reservation in one statement
             apply_deposit_outcome(ctx, uow, reservation, payment, charge)
-            uow.mark_final()  # the answer is all that follows (a decline is raised, not sent)
+            # The answer is all that follows, and known now (a decline is raised, not returned):
+            # a request may store it with the writes, one statement.
+            if charge.status is ChargeStatus.FAILED:
+                outcome: object = _declined(reservation, payment, charge)
+            else:
+                outcome = ReservationResult(reservation=reservation, deposit=payment)
+            uow.mark_final(outcome=outcome)
             uow.commit()
     except Conflict:
         # A webhook or the recovery job settled it first (this request was slow): answer with
@@ -298,6 +304,6 @@ def _settle(ctx: Context, reservation: Reservation, payment: Payment, charge: Ch
                 reservation_id=reservation.id,
             ) from None
         raise _declined(reservation, decided.deposit, charge) from None
-    if charge.status is ChargeStatus.FAILED:
-        raise _declined(reservation, payment, charge)
+    if isinstance(outcome, PaymentDeclined):
+        raise outcome
     return ReservationResult(reservation=reservation, deposit=payment)
