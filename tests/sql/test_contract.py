@@ -368,6 +368,76 @@ def test_claim_car_counts_the_customer_and_claims_only_under_the_limit(backend: 
     assert statuses["veh_4"] is VehicleStatus.RESERVED and statuses["veh_5"] is VehicleStatus.AVAILABLE
 
 
+def _new_hold(reservation_id: str, vehicle_id: str, customer_id: str) -> tuple[Reservation, Payment]:
+    """A hold as the reservation use case makes it (its VehicleReservationInitiated pending)."""
+    hold = Reservation.start(
+        id=reservation_id, vehicle_id=vehicle_id, customer_id=customer_id, deposit=Money(10000), hold_hours=72, now=T0
+    )
+    deposit = attrs.evolve(
+        payment(f"pay_{reservation_id}", key=hold.deposit_idempotency_key, reservation_id=reservation_id),
+        status=PaymentStatus.PENDING,
+        gateway_ref=None,
+    )
+    return hold, deposit
+
+
+def test_claim_car_with_a_hold_adds_it_only_when_the_car_is_claimed(backend: Backend) -> None:
+    """``claim_car(hold=…)``: claimed, the hold, its deposit intent and their event are written
+    (on PostgreSQL by the claim's own statement) and the commit reports the event once; not
+    claimed — the car taken, the limit reached — nothing of them is written, the event stays
+    pending on the hold, and the same hold can still be added the usual way."""
+    seed(backend, "veh_1", "veh_2")
+    won, lost, capped = (
+        _new_hold("res_w", "veh_1", "cus_1"),
+        _new_hold("res_l", "veh_1", "cus_2"),
+        _new_hold("res_c", "veh_2", "cus_1"),
+    )
+    with backend.uow() as uow:
+        claim = uow.reservations.claim_car("veh_1", customer_id="cus_1", now=T0, limit=2, hold=won)
+        assert claim == CarClaim(0, claimed=True, car_exists=True, hold_made=True)
+        uow.commit()
+        assert [e.name for e in uow.committed_events] == ["VehicleReservationInitiated"]
+    assert won[0].pending_events == []
+    with backend.uow() as uow:
+        taken = uow.reservations.claim_car("veh_1", customer_id="cus_2", now=T0, limit=2, hold=lost)
+        assert taken == CarClaim(0, claimed=False, car_exists=True, hold_made=False)
+        capped_claim = uow.reservations.claim_car("veh_2", customer_id="cus_1", now=T0, limit=1, hold=capped)
+        assert capped_claim == CarClaim(1, claimed=False, car_exists=True, hold_made=False)
+        uow.commit()
+        assert uow.committed_events == ()
+    assert [e.name for e in lost[0].pending_events] == ["VehicleReservationInitiated"]
+    with backend.uow() as uow:
+        assert [r.id for r in uow.reservations.list(customer_id="cus_1")] == ["res_w"]
+        assert uow.reservations.list(customer_id="cus_2") == []
+        assert uow.ledger.get_payment(idempotency_key=won[1].idempotency_key) == won[1]
+        assert uow.ledger.get_payment(idempotency_key=lost[1].idempotency_key) is None
+        assert [e.name for e in uow.outbox.for_aggregate("res_w")] == ["VehicleReservationInitiated"]
+        assert uow.outbox.for_aggregate("res_l") == []
+        cars = {v.id: v.status for v in uow.vehicles.list()}
+    assert cars == {"veh_1": VehicleStatus.RESERVED, "veh_2": VehicleStatus.AVAILABLE}
+
+
+def test_claim_car_with_a_hold_whose_id_exists_writes_nothing(backend: Backend) -> None:
+    """A hold whose id is taken (a keyed retry whose first hold ended and freed the car): the
+    claim and the hold fail together — the car stays available — with the Conflict ``add``
+    gives."""
+    seed(backend, "veh_1")
+    add_reservation(backend, reservation("res_1", vehicle_id="veh_1", status=ReservationStatus.FAILED))
+    again = _new_hold("res_1", "veh_1", "cus_1")
+    with backend.uow() as uow:
+
+        def claim_and_commit() -> None:
+            uow.reservations.claim_car("veh_1", customer_id="cus_1", now=T0, limit=2, hold=again)
+            uow.commit()
+
+        with pytest.raises(Conflict):
+            claim_and_commit()
+    with backend.uow() as uow:
+        car = uow.vehicles.get("veh_1")
+        assert car is not None and car.status is VehicleStatus.AVAILABLE
+        assert uow.ledger.get_payment(idempotency_key=again[1].idempotency_key) is None
+
+
 def test_claim_due_for_expiry(backend: Backend) -> None:
     seed(backend, "veh_1", "veh_2", "veh_3", "veh_4")
     add_reservation(

@@ -232,14 +232,25 @@ class MemoryReservations(_Table[Reservation]):
     def count_active_for_customer(self, customer_id: str, now: datetime) -> int:
         return sum(1 for r in self._rows.values() if r.customer_id == customer_id and r.is_active(now))
 
-    def claim_car(self, vehicle_id: str, *, customer_id: str, now: datetime, limit: int) -> CarClaim:
+    def claim_car(
+        self,
+        vehicle_id: str,
+        *,
+        customer_id: str,
+        now: datetime,
+        limit: int,
+        hold: tuple[Reservation, Payment] | None = None,
+    ) -> CarClaim:
         held = self.count_active_for_customer(customer_id, now)
         exists = self._uow.vehicles.get(vehicle_id) is not None
         if held >= limit:
             return CarClaim(held, claimed=False, car_exists=exists)
         reserved, available = VehicleStatus.RESERVED, VehicleStatus.AVAILABLE
         claimed = self._uow.vehicles.set_status(vehicle_id, reserved, expected=available) == 1
-        return CarClaim(held, claimed=claimed, car_exists=exists)
+        if claimed and hold is not None:
+            self.add(hold[0])
+            self._uow.ledger.add_payment(hold[1])
+        return CarClaim(held, claimed=claimed, car_exists=exists, hold_made=claimed and hold is not None)
 
     def claim_due_for_expiry(self, now: datetime, limit: int) -> Sequence[tuple[Reservation, Payment | None]]:
         by_key = {p.idempotency_key: p for p in self._s.payments.values()}

@@ -178,6 +178,45 @@ def _claim_car_under_limit() -> Select[Any]:
     return select(count.label("held"), claims.label("claimed"), car.label("car")).execution_options(**{sql.LOCKS: True})
 
 
+def _insert_if(table: Table, keys: tuple[str, ...], prefix: str, condition: ColumnElement[bool]) -> Insert:
+    """``INSERT INTO table (keys) SELECT :<prefix><key>, … WHERE condition``: a row written only
+    if ``condition`` holds (a plain INSERT: a UNIQUE violation fails the whole statement)."""
+    values = [bindparam(prefix + key, type_=table.c[key].type) for key in keys]
+    return table.insert().from_select(list(keys), select(*values).where(condition))
+
+
+@functools.cache
+def _claim_car_holding(
+    reservation: tuple[str, ...], deposit: tuple[str, ...], event: tuple[str, ...], events: int
+) -> Select[Any]:
+    """PostgreSQL: :func:`_claim_car_under_limit`, and in the same statement — only if the car
+    was claimed — the hold (``r_*``), its deposit intent (``p_*``) and the hold's outbox rows
+    (``e<n>_*``). Adds ``hold``: 1 if they were written. Plain INSERTs: a second active hold on
+    the car (the partial unique index) or a second deposit with its key fails the statement
+    whole, the claim with it."""
+    v = tables.vehicles
+    held = _COUNT_ACTIVE_HOLDS_LOCKED.with_only_columns(
+        *[c.label("n") for c in _COUNT_ACTIVE_HOLDS_LOCKED.selected_columns]
+    ).cte("held")
+    count = select(held.c.n).scalar_subquery()
+    claimed = (
+        v.update()
+        .where(v.c.id == bindparam("ids"), v.c.status == bindparam("expected"), count < bindparam("limit"))
+        .values(status=bindparam("status"))
+        .returning(literal_column("1"))
+        .cte("claimed")
+    )
+    won = exists().select_from(claimed)
+    hold = _insert_if(tables.reservations, reservation, "r_", won).returning(literal_column("1")).cte("hold")
+    writes = [_insert_if(tables.payments, deposit, "p_", won).cte("deposit")]
+    writes += [_insert_if(tables.outbox, event, f"e{n}_", won).cte(f"event{n}") for n in range(events)]
+    claims = select(func.count()).select_from(claimed).scalar_subquery()
+    made = select(func.count()).select_from(hold).scalar_subquery()
+    car = exists().where(v.c.id == bindparam("ids"))
+    statement = select(count.label("held"), claims.label("claimed"), car.label("car"), made.label("hold"))
+    return statement.add_cte(*writes).execution_options(**{sql.LOCKS: True})
+
+
 # -- statements of the hot paths, built once (see adapters.sql.statements; joins: adapters.sql.views)
 
 
@@ -517,17 +556,61 @@ class SqlReservations(_Versioned[Reservation]):
         statement = _COUNT_ACTIVE_HOLDS_LOCKED if self._dialect == "postgresql" else _COUNT_ACTIVE_HOLDS
         return self._number(statement, {"customer_id": customer_id, "now": now})
 
-    def claim_car(self, vehicle_id: str, *, customer_id: str, now: datetime, limit: int) -> CarClaim:
+    def claim_car(
+        self,
+        vehicle_id: str,
+        *,
+        customer_id: str,
+        now: datetime,
+        limit: int,
+        hold: tuple[Reservation, Payment] | None = None,
+    ) -> CarClaim:
         """PostgreSQL: one statement (:func:`_claim_car_under_limit`), a round trip less on every
-        reservation. SQLite: the count, then the claim (the transaction holds the write lock)."""
+        reservation; with ``hold``, the hold, its deposit intent and their outbox rows in it too
+        (:func:`_claim_car_holding`), sent outside any transaction when it is the unit of work's
+        first (``SqlSession.rows_first``): BEGIN, a statement and COMMIT less. SQLite: the count,
+        then the claim (the transaction holds the write lock), then the hold."""
         claim = _vehicle_status_params(vehicle_id, VehicleStatus.RESERVED, VehicleStatus.AVAILABLE)
         if self._dialect != "postgresql":
             held = self.count_active_for_customer(customer_id, now)
             claimed = held < limit and self._uow.count(_set_vehicle_status(True, True), claim) == 1
             car_exists = claimed or self._number(_VEHICLE_EXISTS, {"ids": vehicle_id}) == 1
-            return CarClaim(held, claimed=claimed, car_exists=car_exists)
-        (row,) = self._rows(_claim_car_under_limit(), {"customer_id": customer_id, "now": now, "limit": limit, **claim})
-        return CarClaim(int(row["held"]), claimed=int(row["claimed"]) == 1, car_exists=bool(row["car"]))
+            if claimed and hold is not None:
+                self.add(hold[0])
+                self._uow.ledger.add_payment(hold[1])
+            return CarClaim(held, claimed=claimed, car_exists=car_exists, hold_made=claimed and hold is not None)
+        params = {"customer_id": customer_id, "now": now, "limit": limit, **claim}
+        if hold is None:
+            (row,) = self._rows(_claim_car_under_limit(), params)
+            return CarClaim(int(row["held"]), claimed=int(row["claimed"]) == 1, car_exists=bool(row["car"]))
+        reservation, deposit = hold
+        hold_row, deposit_row = mapping.to_row(reservation), mapping.to_row(deposit)
+        events = self._uow.outbox_rows_of(reservation)
+        event_rows = [mapping.to_row(event) for event in events]
+        event_keys = tuple(event_rows[0]) if event_rows else ()
+        statement = _claim_car_holding(tuple(hold_row), tuple(deposit_row), event_keys, len(event_rows))
+        params |= {f"r_{k}": v for k, v in hold_row.items()} | {f"p_{k}": v for k, v in deposit_row.items()}
+        for n, event_row in enumerate(event_rows):
+            params |= {f"e{n}_{k}": v for k, v in event_row.items()}
+        try:
+            found, _ = self._uow.rows_first(statement, params)
+        except sa_exc.IntegrityError as error:
+            diag = getattr(error.orig, "diag", None)
+            table, constraint = getattr(diag, "table_name", None), getattr(diag, "constraint_name", None)
+            if not is_unique_violation(error) or table not in ("reservations", "payments"):
+                raise
+            # As add() and add_payment() would answer (nothing of the statement was written).
+            if table == "reservations" and constraint != "pk_reservations":
+                raise VehicleUnavailable(f"vehicle {vehicle_id} is already reserved", vehicle_id=vehicle_id) from None
+            what = f"reservation {reservation.id}" if table == "reservations" else f"payment {deposit.id}"
+            raise Conflict(f"{what} exists") from None
+        (row,) = found
+        made = int(row["hold"]) == 1
+        if made:
+            self._uow.written_with(reservation, events)
+            self.remember(reservation)
+            self._uow.ledger.remember(deposit)
+        return CarClaim(int(row["held"]), claimed=int(row["claimed"]) == 1, car_exists=bool(row["car"]), hold_made=made)
 
     def claim_due_for_expiry(self, now: datetime, limit: int) -> Sequence[tuple[Reservation, Payment | None]]:
         """One ``SELECT … LEFT JOIN payments … FOR UPDATE OF reservations SKIP LOCKED``: the sweep

@@ -13,6 +13,7 @@ from sqlalchemy import CursorResult, Executable, Insert, Update
 
 from checkout_core.model.aggregate import Aggregate
 from checkout_core.model.payments import Payment
+from checkout_core.ports.repositories import StoredEvent
 
 
 class SeenPayments(Protocol):
@@ -20,6 +21,10 @@ class SeenPayments(Protocol):
 
     def remember(self, payment: Payment) -> None:
         """Treat ``payment`` as read by this unit of work (another repository read it in a join)."""
+        ...
+
+    def add_payment(self, payment: Payment) -> None:
+        """Insert a payment (``LedgerRepository.add_payment``)."""
         ...
 
 
@@ -59,4 +64,18 @@ class SqlSession(Protocol):
 
     def track(self, aggregate: Aggregate) -> None:
         """Remember an aggregate so its events are stored on commit."""
+        ...
+
+    def rows_first(self, statement: Executable, params: Mapping[str, Any]) -> tuple[Sequence[Mapping[Any, Any]], bool]:
+        """:meth:`rows` of a statement that is all its step writes: sent outside any transaction
+        when it is the unit of work's first (PostgreSQL; a request's pending claim rides in it),
+        so it commits as it ends — and then True. Else in the transaction, and False."""
+        ...
+
+    def outbox_rows_of(self, aggregate: Aggregate) -> tuple[StoredEvent, ...]:
+        """``UnitOfWorkBase.outbox_rows_of``."""
+        ...
+
+    def written_with(self, aggregate: Aggregate, rows: Sequence[StoredEvent]) -> None:
+        """``UnitOfWorkBase.written_with``."""
         ...

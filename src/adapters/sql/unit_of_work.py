@@ -170,7 +170,46 @@ class SqlUnitOfWork(UnitOfWorkBase):
         """``statement`` in this unit of work's transaction; its one row."""
         return self._send(statement, params).one()
 
-    def _may_send_alone(self) -> bool:
+    def rows_first(self, statement: Executable, params: Mapping[str, Any]) -> tuple[Sequence[Mapping[Any, Any]], bool]:
+        """See :meth:`adapters.sql.session.SqlSession.rows_first`. Outside a transaction the
+        request's pending claim rides in the statement, and commits with it; if the key is in use
+        nothing was written, and the claim and the statement go the usual way, in a transaction."""
+        if self._waiting or not self._may_send_alone(claim_rides=True):
+            return self.rows(statement, params), False
+        call, self._pending_claim = self._pending_claim, None
+        sent, values = statement, params
+        if call is not None:
+            merged = with_claim(statement)
+            if merged is None:
+                self._pending_claim = call
+                return self.rows(statement, params), False
+            sent, values = merged, {**params, **call.claim_params()}
+        if not self._outside:
+            self._read_outside_transactions(self.connection)
+
+        def send(connection: Connection) -> direct.Outcome:
+            try:
+                return direct.run(connection, sent, values)
+            except exc.DBAPIError as error:
+                if call is not None and key_in_use(error):
+                    raise KeyInUse() from error
+                raise
+
+        try:
+            outcome = self._run(sent, send, alone=True)
+        except KeyInUse:
+            self._pending_claim = call
+            self._claim_first()  # in a transaction: KeyTaken, or ours after all
+            return self.rows(statement, params), False
+        except BaseException:
+            self._pending_claim = call  # nothing was written: the next statement claims
+            raise
+        if call is not None:
+            call.claimed_with_statement()
+            call.claim_committed()
+        return outcome.rows, True
+
+    def _may_send_alone(self, *, claim_rides: bool = False) -> bool:
         """Whether nothing was sent in this unit of work's transaction yet (nor is the request's
         claim in it: that transaction began with the claim), on PostgreSQL."""
         connection = self._connection
@@ -179,7 +218,7 @@ class SqlUnitOfWork(UnitOfWorkBase):
             and connection is not None
             and not self._began
             and not self._holds_claim
-            and self._pending_claim is None
+            and (claim_rides or self._pending_claim is None)
             and (self._outside or not connection.in_transaction())
         )
 

@@ -70,6 +70,8 @@ class CarClaim:
     #: Whether the car exists at all (a claim that failed for want of a car is NotFound, not a
     #: car someone holds: told by the same statement, a race's loser's round trip less).
     car_exists: bool
+    #: Whether the ``hold`` given to :meth:`ReservationRepository.claim_car` was added with the claim.
+    hold_made: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -127,13 +129,29 @@ class ReservationRepository(Protocol):
         same customer that counts waits, then sees this one's outcome (so the cap holds under races)."""
         ...
 
-    def claim_car(self, vehicle_id: str, *, customer_id: str, now: datetime, limit: int) -> CarClaim:
+    def claim_car(
+        self,
+        vehicle_id: str,
+        *,
+        customer_id: str,
+        now: datetime,
+        limit: int,
+        hold: tuple[Reservation, Payment] | None = None,
+    ) -> CarClaim:
         """The first step of a hold, in one statement where the adapter can: count the customer's
         holds (:meth:`count_active_for_customer`, the count then the customer's until the
         transaction ends) and, only while they are under ``limit``, claim the car
         (``VehicleRepository.set_status(vehicle_id, RESERVED, expected=AVAILABLE)``: of concurrent
         callers exactly one claims it). Nothing else is looked at: why a car did not claim (no
-        such car, a live hold, an overdue one) is the caller's next question."""
+        such car, a live hold, an overdue one) is the caller's next question.
+
+        ``hold``: the reservation and its deposit intent to add if the car is claimed (as
+        :meth:`add` and ``LedgerRepository.add_payment`` would, their events with them):
+        :attr:`CarClaim.hold_made` then says they were. An adapter may write them with the
+        claim, in the same statement — and when that statement is the unit of work's first, it
+        may commit it as it ends (a statement alone is atomic): the caller then commits nothing
+        more of that step, and must not expect to undo it. Not claimed, nothing of them is
+        written and their events stay pending."""
         ...
 
     def claim_due_for_expiry(self, now: datetime, limit: int) -> Sequence[tuple[Reservation, Payment | None]]:

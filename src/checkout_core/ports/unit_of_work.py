@@ -192,6 +192,8 @@ class UnitOfWorkBase:
         self._final = False
         self._errors_to_caller = False
         self._outcome: object = None
+        #: Events an adapter wrote with their aggregate (:meth:`events_written_with`).
+        self._written: list[tuple[DomainEvent, StoredEvent]] = []
 
     @property
     def committed_events(self) -> Sequence[StoredEvent]:
@@ -227,18 +229,13 @@ class UnitOfWorkBase:
         for aggregate in self._seen:
             events.extend(aggregate.pull_events())
         events.sort(key=lambda e: e.occurred_at)
-        stored = tuple(
-            StoredEvent(
-                id=self._ids.new("evt"),
-                aggregate_id=event.aggregate_id,
-                name=event.name,
-                payload=event_payload(event),
-                occurred_at=event.occurred_at,
-            )
-            for event in events
-        )
+        stored = tuple(self._stored_event(event) for event in events)
         for row in stored:
             self.outbox.add(row)
+        if self._written:  # written by an adapter with their aggregate: reported, not written again
+            events = sorted([*events, *(event for event, _ in self._written)], key=lambda e: e.occurred_at)
+            stored = tuple(sorted([*stored, *(row for _, row in self._written)], key=lambda r: r.occurred_at))
+            self._written.clear()
 
         def after_commit() -> None:
             if events:
@@ -260,7 +257,29 @@ class UnitOfWorkBase:
         for aggregate in self._seen:
             aggregate.pull_events()
         self._staged.clear()
+        self._written.clear()
         self._rollback()
+
+    def _stored_event(self, event: DomainEvent) -> StoredEvent:
+        return StoredEvent(
+            id=self._ids.new("evt"),
+            aggregate_id=event.aggregate_id,
+            name=event.name,
+            payload=event_payload(event),
+            occurred_at=event.occurred_at,
+        )
+
+    def outbox_rows_of(self, aggregate: Aggregate) -> tuple[StoredEvent, ...]:
+        """For an adapter that may write ``aggregate``'s pending events in the statement that
+        writes the aggregate: those events as outbox rows, left pending. If the statement wrote
+        them, :meth:`written_with` says so."""
+        return tuple(self._stored_event(event) for event in aggregate.pending_events)
+
+    def written_with(self, aggregate: Aggregate, rows: Sequence[StoredEvent]) -> None:
+        """``rows`` (:meth:`outbox_rows_of`) were written with ``aggregate``: its events are
+        taken from it, and the next :meth:`commit` reports them (handlers,
+        :attr:`committed_events`) without writing them again; a rollback forgets them."""
+        self._written.extend(zip(aggregate.pull_events(), rows, strict=True))
 
     def _commit(self) -> None:
         raise NotImplementedError

@@ -160,11 +160,37 @@ def _claim(
     stores its answer in it (one transaction where the loser of a race used three); a request
     with a key first looks, in the same transaction, for the hold its first attempt made."""
     now = ctx.clock.now()
+    reservation = Reservation.start(
+        id=reservation_id or ctx.ids.new("res"),
+        vehicle_id=vehicle_id,
+        customer_id=actor.id,
+        deposit=ctx.policy.deposit,
+        hold_hours=ctx.policy.hold_hours,
+        now=now,
+    )
+    payment = Payment(
+        id=ctx.ids.new("pay"),
+        purpose=PaymentPurpose.DEPOSIT,
+        method=PaymentMethod.CARD,
+        amount=reservation.deposit,
+        status=PaymentStatus.PENDING,
+        idempotency_key=reservation.deposit_idempotency_key,
+        reservation_id=reservation.id,
+        created_at=now,
+        updated_at=now,
+    )
     with ctx.uow() as uow:
         lapsed = None
         try:
             limit = ctx.policy.max_active_reservations
-            claim = uow.reservations.claim_car(vehicle_id, customer_id=actor.id, now=now, limit=limit)
+            # The hold and its deposit intent go with the claim: on PostgreSQL one statement,
+            # committed as it ends (nothing follows it in this step).
+            claim = uow.reservations.claim_car(
+                vehicle_id, customer_id=actor.id, now=now, limit=limit, hold=(reservation, payment)
+            )
+            if claim.hold_made:
+                uow.commit()
+                return reservation, payment, []
             if claim.held >= limit:
                 raise ReservationLimitReached(f"you already hold {limit} active reservation(s)", limit=limit)
             if not claim.claimed:
@@ -188,27 +214,9 @@ def _claim(
             opened = open_refunds(ctx, uow, deposits, RefundReason.RESERVATION_EXPIRED, now)
             if not uow.vehicles.set_status(vehicle_id, VehicleStatus.RESERVED, expected=VehicleStatus.AVAILABLE):
                 raise VehicleUnavailable(f"vehicle {vehicle_id} is not available", vehicle_id=vehicle_id)
-        reservation = Reservation.start(
-            id=reservation_id or ctx.ids.new("res"),
-            vehicle_id=vehicle_id,
-            customer_id=actor.id,
-            deposit=ctx.policy.deposit,
-            hold_hours=ctx.policy.hold_hours,
-            now=now,
-        )
-        payment = Payment(
-            id=ctx.ids.new("pay"),
-            purpose=PaymentPurpose.DEPOSIT,
-            method=PaymentMethod.CARD,
-            amount=reservation.deposit,
-            status=PaymentStatus.PENDING,
-            idempotency_key=reservation.deposit_idempotency_key,
-            reservation_id=reservation.id,
-            created_at=now,
-            updated_at=now,
-        )
-        # The hold, the deposit intent and their events in one statement where that saves round
-        # trips; a second hold on the car is still VehicleUnavailable (raised by the commit).
+        # Claimed the second time (an overdue hold freed, or a sweep's release seen): the hold,
+        # the deposit intent and their events in one statement where that saves round trips; a
+        # second hold on the car is still VehicleUnavailable (raised by the commit).
         with uow.together():
             uow.reservations.add(reservation)
             uow.ledger.add_payment(payment)
