@@ -394,15 +394,22 @@ def test_claim_car_with_a_hold_adds_it_only_when_the_car_is_claimed(backend: Bac
     )
     with backend.uow() as uow:
         claim = uow.reservations.claim_car("veh_1", customer_id="cus_1", now=T0, limit=2, hold=won)
-        assert claim == CarClaim(0, claimed=True, car_exists=True, hold_made=True)
+        assert attrs.evolve(claim, hold_id_taken=None) == CarClaim(0, claimed=True, car_exists=True, hold_made=True)
+        assert claim.hold_id_taken in (None, False)  # told on PostgreSQL, by the same statement
         uow.commit()
         assert [e.name for e in uow.committed_events] == ["VehicleReservationInitiated"]
     assert won[0].pending_events == []
     with backend.uow() as uow:
         taken = uow.reservations.claim_car("veh_1", customer_id="cus_2", now=T0, limit=2, hold=lost)
-        assert taken == CarClaim(0, claimed=False, car_exists=True, hold_made=False)
+        assert attrs.evolve(taken, hold_id_taken=None) == CarClaim(0, claimed=False, car_exists=True)
         capped_claim = uow.reservations.claim_car("veh_2", customer_id="cus_1", now=T0, limit=1, hold=capped)
-        assert capped_claim == CarClaim(1, claimed=False, car_exists=True, hold_made=False)
+        assert attrs.evolve(capped_claim, hold_id_taken=None) == CarClaim(1, claimed=False, car_exists=True)
+        # The same hold's id again (a retry of the first): taken, where the adapter tells.
+        retried = uow.reservations.claim_car(
+            "veh_1", customer_id="cus_1", now=T0, limit=2, hold=_new_hold("res_w", "veh_1", "cus_1")
+        )
+        assert (retried.claimed, retried.hold_made, retried.hold_id_taken in (None, True)) == (False, False, True)
+        assert taken.hold_id_taken in (None, False)
         uow.commit()
         assert uow.committed_events == ()
     assert [e.name for e in lost[0].pending_events] == ["VehicleReservationInitiated"]

@@ -213,7 +213,12 @@ def _claim_car_holding(
     claims = select(func.count()).select_from(claimed).scalar_subquery()
     made = select(func.count()).select_from(hold).scalar_subquery()
     car = exists().where(v.c.id == bindparam("ids"))
-    statement = select(count.label("held"), claims.label("claimed"), car.label("car"), made.label("hold"))
+    # Whether the hold's id is taken (its snapshot: before this statement's own INSERT): a
+    # refused request then knows whether a first attempt of its key left a hold, unread.
+    taken = exists().where(tables.reservations.c.id == bindparam("r_id"))
+    statement = select(
+        count.label("held"), claims.label("claimed"), car.label("car"), made.label("hold"), taken.label("taken")
+    )
     return statement.add_cte(*writes).execution_options(**{sql.LOCKS: True})
 
 
@@ -610,7 +615,13 @@ class SqlReservations(_Versioned[Reservation]):
             self._uow.written_with(reservation, events)
             self.remember(reservation)
             self._uow.ledger.remember(deposit)
-        return CarClaim(int(row["held"]), claimed=int(row["claimed"]) == 1, car_exists=bool(row["car"]), hold_made=made)
+        return CarClaim(
+            int(row["held"]),
+            claimed=int(row["claimed"]) == 1,
+            car_exists=bool(row["car"]),
+            hold_made=made,
+            hold_id_taken=bool(row["taken"]),
+        )
 
     def claim_due_for_expiry(self, now: datetime, limit: int) -> Sequence[tuple[Reservation, Payment | None]]:
         """One ``SELECT … LEFT JOIN payments … FOR UPDATE OF reservations SKIP LOCKED``: the sweep

@@ -72,6 +72,9 @@ class CarClaim:
     car_exists: bool
     #: Whether the ``hold`` given to :meth:`ReservationRepository.claim_car` was added with the claim.
     hold_made: bool = False
+    #: Whether a reservation with that hold's id existed already (a keyed retry's first attempt),
+    #: where the adapter told it with the claim; None: not looked at.
+    hold_id_taken: bool | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -181,6 +181,7 @@ def _claim(
     )
     with ctx.uow() as uow:
         lapsed = None
+        claim = None
         try:
             limit = ctx.policy.max_active_reservations
             # The hold and its deposit intent go with the claim: on PostgreSQL one statement,
@@ -207,7 +208,9 @@ def _claim(
                 ):
                     raise VehicleUnavailable(f"vehicle {vehicle_id} is not available", vehicle_id=vehicle_id)
         except (ReservationLimitReached, VehicleUnavailable, NotFound) as refused:
-            return _refusal(uow, refused, reservation_id)
+            # No earlier attempt to look for when the claim said the hold's id is free.
+            earlier_possible = claim is None or claim.hold_id_taken is not False
+            return _refusal(uow, refused, reservation_id if earlier_possible else None)
         opened: list[tuple[Refund, Payment]] = []
         if lapsed is not None:
             deposits = uow.ledger.payments_for(reservation_id=lapsed.id)
