@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import attrs
 import psycopg
 import pytest
 from litestar import Litestar
@@ -29,7 +30,7 @@ from adapters.sql.unit_of_work import SqlUnitOfWork
 from adapters.system.clock import FixedClock
 from adapters.system.ids import SequentialIds
 from checkout_core.demo import load_demo
-from checkout_core.model.reservation import ReservationStatus
+from checkout_core.model.reservation import Reservation, ReservationStatus
 from checkout_core.model.vehicle import VehicleStatus
 from checkout_core.ports.idempotency import ABANDONED_AFTER, IdempotencyRecord, KeyTaken, StoredAnswer
 from checkout_core.usecases.context import SYSTEM
@@ -709,3 +710,70 @@ def test_a_reservation_settled_by_someone_else_first_stores_what_was_decided(
     assert events.count("DepositPaid") == 1
     assert spy.charges == 1
     assert audit_ledger(core.ctx, SYSTEM).is_clean
+
+
+def test_an_answer_that_cannot_be_made_early_does_not_hold_up_the_settling(
+    client: Client, customer: dict[str, str], spy: SpyGateway, core: App, monkeypatch: Any
+) -> None:
+    """The answer a reservation announces is rendered before its settling is written (to go in
+    the same statement): if that fails, the settling is written anyway — the charge is never left
+    unrecorded for a presentation error — and the answer is stored after it as usual."""
+
+    def broken(call: SqlCall, outcome: object) -> Any:
+        raise RuntimeError("cannot render")
+
+    monkeypatch.setattr(SqlCall, "early_answer", broken)
+    key = new_key()
+    answered = _reserve(client, customer, key)
+    assert answered.status_code == 201, answered.text
+    with core.ctx.uow() as uow:
+        held = uow.reservations.get(answered.json()["reservationId"])
+    assert held is not None and held.status is ReservationStatus.CONFIRMED
+    replay = _reserve(client, customer, key)
+    assert (replay.status_code, replay.content) == (201, answered.content)
+    assert spy.charges == 1
+
+
+def test_a_hold_refused_by_its_own_insert_after_a_take_over_is_a_409(
+    client: Client, customer: dict[str, str], core: App, clock: FixedClock, spy: SpyGateway
+) -> None:
+    """Damaged data — a live hold on a car marked available — met by a retry that takes its key
+    over (so its claim and hold go in a transaction, not alone): the hold's INSERT is refused by
+    the one-live-hold index, and the request answers 409 ``vehicle_unavailable`` (not a 500 from
+    reading on in the aborted transaction); nothing is written or charged."""
+    other = {**RESERVE, "vehicleId": "veh_demo001"}
+    engine = make_engine(core.settings.effective_database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                tables.reservations.insert().values(
+                    mapping.to_row(
+                        attrs.evolve(
+                            Reservation.start(
+                                id="res_damaged",
+                                vehicle_id="veh_demo001",
+                                customer_id="cus_someone",
+                                deposit=core.ctx.policy.deposit,
+                                hold_hours=72,
+                                now=clock.now(),
+                            ),
+                            pending_events=[],
+                        )
+                    )
+                )
+            )
+    finally:
+        engine.dispose()
+    key = new_key()
+    scope = "cus_demo POST /api/v1/reservations"
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    body_hash = request_hash(json.dumps(other).encode(), "application/json")
+    assert core.idempotency.claim(scope=scope, key=digest, request_hash=body_hash, now=clock.now()) is None
+    clock.advance(ABANDONED_AFTER + timedelta(seconds=1))
+    refused = _reserve(client, customer, key, other)
+    assert (refused.status_code, refused.json()["code"]) == (409, "vehicle_unavailable"), refused.text
+    with core.ctx.uow() as uow:
+        car = uow.vehicles.get("veh_demo001")
+        assert car is not None and car.status is VehicleStatus.AVAILABLE
+        assert uow.reservations.list(customer_id="cus_demo") == []
+    assert spy.charges == 0

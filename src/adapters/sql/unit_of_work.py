@@ -18,6 +18,7 @@ it is sent once more on a new connection (nothing was written on the dead one)."
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
@@ -37,6 +38,8 @@ from checkout_core.ports.clock import IdGenerator
 from checkout_core.ports.unit_of_work import EventHandler, UnitOfWorkBase, are_reads_expected
 
 _T = TypeVar("_T")
+
+log = logging.getLogger("checkout.sql")
 
 
 class SqlUnitOfWork(UnitOfWorkBase):
@@ -130,7 +133,7 @@ class SqlUnitOfWork(UnitOfWorkBase):
         outbox: Sequence[Mapping[str, Any]] = (),
         *,
         committing: bool = False,
-        answer: Waiting | None = None,
+        answer: Callable[[], Waiting | None] | None = None,
     ) -> None:
         """The waiting writes (and ``outbox`` rows) as one statement; then each write's check,
         in the order they were made. A UNIQUE violation is told by its table.
@@ -142,9 +145,11 @@ class SqlUnitOfWork(UnitOfWorkBase):
         deposit, a webhook's update, …). If a count is off it wrote nothing, and the same
         writes go again in a transaction, whose checks raise the port's error as before.
 
-        ``answer``: the request's stored answer (``SqlCall.early_answer``), sent in that same
-        statement when it goes outside a transaction — and only then: sent again in a
-        transaction, the writes go without it (the use case may still change its answer)."""
+        ``answer``: makes the request's stored answer (``SqlCall.early_answer``), sent in that
+        same statement when it goes outside a transaction — and only then, made only then: sent
+        again in a transaction, the writes go without it (the use case may still change its
+        answer). An answer that cannot be made is no reason not to write: the writes go alone,
+        and the answer is stored at the end as without one."""
         waiting = self._waiting
         if not waiting:
             if outbox:
@@ -155,10 +160,16 @@ class SqlUnitOfWork(UnitOfWorkBase):
         if not (committing and self._may_send_alone() and together.may_go_alone(items)):
             together.send(self._send_one, items, outbox)
             return
+        early = None
+        if answer is not None:
+            try:
+                early = answer()
+            except Exception:
+                log.exception("the answer could not be made before the commit; it is stored after it")
         try:
-            together.send(self._send_alone, [*items, answer] if answer else items, outbox, guarded=True)
-            if answer is not None and self._call is not None:
-                self._call.stored_early(answer)
+            together.send(self._send_alone, [*items, early] if early else items, outbox, guarded=True)
+            if early is not None and self._call is not None:
+                self._call.stored_early(early)
         except exc.DataError as error:
             if getattr(error.orig, "sqlstate", None) != sql.GUARD_TRIPPED:
                 raise
@@ -434,13 +445,18 @@ class SqlUnitOfWork(UnitOfWorkBase):
         call = self._call
         if call is None or self._connection is None or not call.open:
             return False
+        if self._pending_claim is not None:
+            # Nothing carried the claim yet (a final commit that sent no statement before it):
+            # the parked transaction must hold it, or the answer would find no key to store under.
+            self._claim_first()
         waiting: list[together.Waiting] = []
         if self._waiting and errors_to_caller:  # writes only wait on PostgreSQL (together())
             waiting, self._waiting[:] = list(self._waiting), []
         elif self._waiting:
             # The stored answer then goes alone with the COMMIT, or on its own if the writes went
             # outside a transaction — unless it could go with them (outcome).
-            self._send_waiting(self._outbox.take(), committing=True, answer=call.early_answer(outcome))
+            answer = None if outcome is None else lambda: call.early_answer(outcome)
+            self._send_waiting(self._outbox.take(), committing=True, answer=answer)
         connection, self._connection = self._connection, None
         call.park(connection, after_commit, holds_claim=self._holds_claim, outbox=self._outbox.take(), writes=waiting)
         self._holds_claim = self._began = self._wrote = False

@@ -181,17 +181,18 @@ def _claim(
     )
     with ctx.uow() as uow:
         lapsed = None
-        claim = None
+        limit = ctx.policy.max_active_reservations
+        # The hold and its deposit intent go with the claim: on PostgreSQL one statement,
+        # committed as it ends (nothing follows it in this step). A hold refused by its own
+        # INSERT (another active hold on the car, its id taken) leaves this unit of work, as the
+        # commit's refusal did: its transaction may be aborted.
+        claim = uow.reservations.claim_car(
+            vehicle_id, customer_id=actor.id, now=now, limit=limit, hold=(reservation, payment)
+        )
+        if claim.hold_made:
+            uow.commit()
+            return reservation, payment, []
         try:
-            limit = ctx.policy.max_active_reservations
-            # The hold and its deposit intent go with the claim: on PostgreSQL one statement,
-            # committed as it ends (nothing follows it in this step).
-            claim = uow.reservations.claim_car(
-                vehicle_id, customer_id=actor.id, now=now, limit=limit, hold=(reservation, payment)
-            )
-            if claim.hold_made:
-                uow.commit()
-                return reservation, payment, []
             if claim.held >= limit:
                 raise ReservationLimitReached(f"you already hold {limit} active reservation(s)", limit=limit)
             if not claim.claimed:
@@ -209,7 +210,7 @@ def _claim(
                     raise VehicleUnavailable(f"vehicle {vehicle_id} is not available", vehicle_id=vehicle_id)
         except (ReservationLimitReached, VehicleUnavailable, NotFound) as refused:
             # No earlier attempt to look for when the claim said the hold's id is free.
-            earlier_possible = claim is None or claim.hold_id_taken is not False
+            earlier_possible = claim.hold_id_taken is not False
             return _refusal(uow, refused, reservation_id if earlier_possible else None)
         opened: list[tuple[Refund, Payment]] = []
         if lapsed is not None:
