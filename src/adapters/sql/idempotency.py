@@ -101,12 +101,23 @@ class KeyInUse(Exception):
     happened; its transaction is aborted."""
 
 
-def key_in_use(error: exc.DBAPIError) -> bool:
+def _key_in_use(error: exc.DBAPIError) -> bool:
     """Whether ``error`` is a UNIQUE violation on the idempotency keys (the claim's CTE)."""
     if not isinstance(error, exc.IntegrityError) or not is_unique_violation(error):
         return False
     diag = getattr(error.orig, "diag", None)
     return getattr(diag, "table_name", None) == _t.name
+
+
+def run_with_claim(connection: Connection, statement: Executable, params: Mapping[str, Any]) -> direct.Outcome:
+    """``direct.run`` of a statement carrying the claim (:func:`with_claim`): KeyInUse when the
+    key is in use, every other error as it comes."""
+    try:
+        return direct.run(connection, statement, params)
+    except exc.DBAPIError as error:
+        if _key_in_use(error):
+            raise KeyInUse() from error
+        raise
 
 
 #: Runs one statement of the claim's transaction (straight to psycopg where it can: adapters.sql.direct).
@@ -254,7 +265,8 @@ class SqlCall:
     ) -> None:
         self._engine = engine
         self._answer_of = answer_of
-        #: The answer stored with the last commit's writes (:meth:`early_answer`), if any.
+        #: The answer :meth:`early_answer` made, and the one stored with the last commit's writes.
+        self._early: StoredAnswer | None = None
         self._stored_early: StoredAnswer | None = None
         self.scope = scope
         self.key = key
@@ -445,17 +457,14 @@ class SqlCall:
         not to be stored. Call :meth:`stored_early` once that statement succeeded."""
         if outcome is None or self._answer_of is None or self._finished:
             return None
-        answer = self._answer_of(outcome)
+        self._early = answer = self._answer_of(outcome)
         if answer is None:
             return None
         return together.Waiting(_STORE, _store_params(self.scope, self.key, answer), _stored_check(self), None)
 
-    def stored_early(self, write: together.Waiting) -> None:
+    def stored_early(self) -> None:
         """:meth:`early_answer`'s write went: :meth:`finish` with the same answer stores nothing."""
-        params = write.params
-        self._stored_early = StoredAnswer(
-            status_code=params["v_status_code"], body=params["v_body"], content_type=params["v_content_type"]
-        )
+        self._stored_early = self._early
 
     def claim_or_raise(self, execute: Execute) -> None:
         """:meth:`claim_in` for a unit of work: KeyTaken if another request has the key."""

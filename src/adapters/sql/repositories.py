@@ -17,10 +17,12 @@ from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import (
+    CTE,
     ColumnElement,
     CursorResult,
     Executable,
     Insert,
+    ScalarSelect,
     Select,
     Table,
     Update,
@@ -161,6 +163,13 @@ def _claim_car_under_limit() -> Select[Any]:
     evaluated before the car's row is locked. Answers ``held``, ``claimed`` (0 or 1) and
     ``car`` (whether the car exists: a claim that failed is then told apart from no such car
     without another statement)."""
+    count, claimed = _count_and_claim()
+    return select(*_claim_answers(count, claimed)).execution_options(**{sql.LOCKS: True})
+
+
+def _count_and_claim() -> tuple[ScalarSelect[Any], CTE]:
+    """The customer's count (a CTE, as a scalar) and the car's claim under ``:limit`` (a CTE
+    returning a row if the car was claimed)."""
     v = tables.vehicles
     held = _COUNT_ACTIVE_HOLDS_LOCKED.with_only_columns(
         *[c.label("n") for c in _COUNT_ACTIVE_HOLDS_LOCKED.selected_columns]
@@ -173,9 +182,14 @@ def _claim_car_under_limit() -> Select[Any]:
         .returning(literal_column("1"))
         .cte("claimed")
     )
+    return count, claimed
+
+
+def _claim_answers(count: ScalarSelect[Any], claimed: CTE) -> list[ColumnElement[Any]]:
+    """``held``, ``claimed`` (0 or 1) and ``car`` (whether it exists) of :func:`_count_and_claim`."""
     claims = select(func.count()).select_from(claimed).scalar_subquery()
-    car = exists().where(v.c.id == bindparam("ids"))
-    return select(count.label("held"), claims.label("claimed"), car.label("car")).execution_options(**{sql.LOCKS: True})
+    car = exists().where(tables.vehicles.c.id == bindparam("ids"))
+    return [count.label("held"), claims.label("claimed"), car.label("car")]
 
 
 def _insert_if(table: Table, keys: tuple[str, ...], prefix: str, condition: ColumnElement[bool]) -> Insert:
@@ -194,31 +208,16 @@ def _claim_car_holding(
     (``e<n>_*``). Adds ``hold``: 1 if they were written. Plain INSERTs: a second active hold on
     the car (the partial unique index) or a second deposit with its key fails the statement
     whole, the claim with it."""
-    v = tables.vehicles
-    held = _COUNT_ACTIVE_HOLDS_LOCKED.with_only_columns(
-        *[c.label("n") for c in _COUNT_ACTIVE_HOLDS_LOCKED.selected_columns]
-    ).cte("held")
-    count = select(held.c.n).scalar_subquery()
-    claimed = (
-        v.update()
-        .where(v.c.id == bindparam("ids"), v.c.status == bindparam("expected"), count < bindparam("limit"))
-        .values(status=bindparam("status"))
-        .returning(literal_column("1"))
-        .cte("claimed")
-    )
+    count, claimed = _count_and_claim()
     won = exists().select_from(claimed)
     hold = _insert_if(tables.reservations, reservation, "r_", won).returning(literal_column("1")).cte("hold")
     writes = [_insert_if(tables.payments, deposit, "p_", won).cte("deposit")]
     writes += [_insert_if(tables.outbox, event, f"e{n}_", won).cte(f"event{n}") for n in range(events)]
-    claims = select(func.count()).select_from(claimed).scalar_subquery()
     made = select(func.count()).select_from(hold).scalar_subquery()
-    car = exists().where(v.c.id == bindparam("ids"))
     # Whether the hold's id is taken (its snapshot: before this statement's own INSERT): a
     # refused request then knows whether a first attempt of its key left a hold, unread.
     taken = exists().where(tables.reservations.c.id == bindparam("r_id"))
-    statement = select(
-        count.label("held"), claims.label("claimed"), car.label("car"), made.label("hold"), taken.label("taken")
-    )
+    statement = select(*_claim_answers(count, claimed), made.label("hold"), taken.label("taken"))
     return statement.add_cte(*writes).execution_options(**{sql.LOCKS: True})
 
 

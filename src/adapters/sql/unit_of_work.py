@@ -30,7 +30,7 @@ from adapters.sql import direct, tables, together
 from adapters.sql import repositories as repos
 from adapters.sql import statements as sql
 from adapters.sql.engine import POSTGRES_ISOLATION, SQLITE_NO_BEGIN, SQLITE_READ_ONLY, BeginFailed, is_disconnect
-from adapters.sql.idempotency import KeyInUse, SqlCall, current_call, key_in_use, with_claim
+from adapters.sql.idempotency import KeyInUse, SqlCall, current_call, run_with_claim, with_claim
 from adapters.sql.repositories import conflict_on_unique, translate_db_errors
 from adapters.sql.together import Waiting
 from checkout_core.model.parties import Advisor, Customer, FinancingApplication, TradeInOffer
@@ -66,7 +66,7 @@ class SqlUnitOfWork(UnitOfWorkBase):
         #: Set while leaving: commit the read-only transaction holding the claim.
         self._keep_claim = False
         #: Inside ``together()`` on PostgreSQL: the writes waiting to go as one statement.
-        self._waiting: list[together.Waiting] | None = None
+        self._waiting: list[Waiting] | None = None
         self.outbox = self._outbox = repos.SqlOutbox(self)
         self.vehicles = repos.SqlVehicles(self)
         self.reservations = repos.SqlReservations(self)
@@ -121,7 +121,7 @@ class SqlUnitOfWork(UnitOfWorkBase):
             and isinstance(params, Mapping)
             and all(w.statement.table is not statement.table for w in waiting)
         ):
-            waiting.append(together.Waiting(statement, params, check, unique))
+            waiting.append(Waiting(statement, params, check, unique))
             self._wrote = True
             return
         with conflict_on_unique(unique) if unique else contextlib.nullcontext():
@@ -169,7 +169,7 @@ class SqlUnitOfWork(UnitOfWorkBase):
         try:
             together.send(self._send_alone, [*items, early] if early else items, outbox, guarded=True)
             if early is not None and self._call is not None:
-                self._call.stored_early(early)
+                self._call.stored_early()
         except exc.DataError as error:
             if getattr(error.orig, "sqlstate", None) != sql.GUARD_TRIPPED:
                 raise
@@ -197,17 +197,9 @@ class SqlUnitOfWork(UnitOfWorkBase):
             sent, values = merged, {**params, **call.claim_params()}
         if not self._outside:
             self._read_outside_transactions(self.connection)
-
-        def send(connection: Connection) -> direct.Outcome:
-            try:
-                return direct.run(connection, sent, values)
-            except exc.DBAPIError as error:
-                if call is not None and key_in_use(error):
-                    raise KeyInUse() from error
-                raise
-
+        run = direct.run if call is None else run_with_claim
         try:
-            outcome = self._run(sent, send, alone=True)
+            outcome = self._run(sent, lambda connection: run(connection, sent, values), alone=True)
         except KeyInUse:
             self._pending_claim = call
             self._claim_first()  # in a transaction: KeyTaken, or ours after all
@@ -281,17 +273,8 @@ class SqlUnitOfWork(UnitOfWorkBase):
         self._pending_claim = None
         values = {**(params or {}), **call.claim_params()}
         wrote = self._wrote
-
-        def send(connection: Connection) -> direct.Outcome:
-            try:
-                return direct.run(connection, merged, values)
-            except exc.DBAPIError as error:
-                if key_in_use(error):
-                    raise KeyInUse() from error
-                raise
-
         try:
-            outcome = self._run(merged, send)
+            outcome = self._run(merged, lambda connection: run_with_claim(connection, merged, values))
         except KeyInUse:
             self.connection.rollback()  # the transaction is aborted; nothing was written in it
             self._began = self._wrote = False
@@ -449,7 +432,7 @@ class SqlUnitOfWork(UnitOfWorkBase):
             # Nothing carried the claim yet (a final commit that sent no statement before it):
             # the parked transaction must hold it, or the answer would find no key to store under.
             self._claim_first()
-        waiting: list[together.Waiting] = []
+        waiting: list[Waiting] = []
         if self._waiting and errors_to_caller:  # writes only wait on PostgreSQL (together())
             waiting, self._waiting[:] = list(self._waiting), []
         elif self._waiting:

@@ -214,6 +214,11 @@ async def _send_existing(record: IdempotencyRecord, same_request: bool, send: Se
     await send({"type": "http.response.body", "body": record.body, "more_body": False})
 
 
+def _problem_answer(status: int, problem: dict[str, Any]) -> StoredAnswer:
+    """A problem's stored answer (what the exception handler would send)."""
+    return StoredAnswer(status_code=status, body=encode_problem(problem), content_type=PROBLEM_JSON)
+
+
 def _media_type(value: Any) -> str:
     return str(value.value if isinstance(value, Enum) else value)
 
@@ -260,9 +265,7 @@ def _idempotent(handler: HTTPRouteHandler, fn: Callable[..., Any]) -> Callable[.
         below: the handler's value rendered, or the error's problem)."""
         if isinstance(outcome, Exception):
             status, problem, _headers = describe(outcome)
-            if not storable(status):
-                return None
-            return StoredAnswer(status_code=status, body=encode_problem(problem), content_type=PROBLEM_JSON)
+            return _problem_answer(status, problem) if storable(status) else None
         return None if to_value is None else stored(render(to_value(outcome)))
 
     @functools.wraps(fn)
@@ -293,7 +296,7 @@ def _idempotent(handler: HTTPRouteHandler, fn: Callable[..., Any]) -> Callable[.
                     if earlier is not None:
                         return existing_answer(earlier, pending.same_request(earlier))
                     raise error
-                answer = StoredAnswer(status_code=status, body=encode_problem(problem), content_type=PROBLEM_JSON)
+                answer = _problem_answer(status, problem)
                 other = call.finish(answer)
                 if other is not None:
                     return existing_answer(other, pending.same_request(other))
