@@ -36,7 +36,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.engine.default import DefaultDialect
 
 from adapters.auth.jwt_tokens import JwtTokens
-from adapters.sql.engine import SQLITE_NO_BEGIN, make_engine
+from adapters.sql.engine import is_outside_transactions, make_engine
 from adapters.sql.migrations import upgrade_database
 from adapters.system.clock import FixedClock
 from adapters.system.ids import SequentialIds
@@ -281,8 +281,7 @@ class _HttpRecording:
 
 def _autocommit(conn: Any) -> bool:
     """Whether ``conn`` sends no BEGIN (nor COMMIT or ROLLBACK): reads outside transactions."""
-    options = conn.get_execution_options()
-    return bool(options.get("isolation_level") == "AUTOCOMMIT" or options.get(SQLITE_NO_BEGIN))
+    return is_outside_transactions(conn)
 
 
 @contextmanager

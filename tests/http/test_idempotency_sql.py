@@ -24,7 +24,7 @@ from sqlalchemy import Engine, event, select, update
 from sqlalchemy.engine import make_url
 
 from adapters.sql import mapping, tables
-from adapters.sql.engine import SQLITE_NO_BEGIN, SQLITE_READ_ONLY, make_engine
+from adapters.sql.engine import SQLITE_READ_ONLY, is_outside_transactions, make_engine
 from adapters.sql.idempotency import SqlCall, SqlIdempotencyStore
 from adapters.sql.unit_of_work import SqlUnitOfWork
 from adapters.system.clock import FixedClock
@@ -95,10 +95,8 @@ def transactions(core: App) -> Iterator[list[str]]:
 
     def listener(name: str) -> Any:
         def on(conn: Any) -> None:
-            options = conn.get_execution_options()
             # Reads outside transactions send no BEGIN, COMMIT or ROLLBACK (PostgreSQL, SQLite).
-            outside = options.get("isolation_level") == "AUTOCOMMIT" or options.get(SQLITE_NO_BEGIN)
-            if conn.engine.url.database == database and not outside:
+            if conn.engine.url.database == database and not is_outside_transactions(conn):
                 seen.append(name)
 
         return on

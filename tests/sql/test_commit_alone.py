@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Engine, event, select
 
 from adapters.sql import tables
+from adapters.sql.engine import is_outside_transactions
 from adapters.sql.unit_of_work import SqlUnitOfWork
 from adapters.system.ids import SequentialIds
 from checkout_core.demo import load_demo
@@ -47,7 +48,7 @@ def _sent(engine: Engine) -> Iterator[list[str]]:
 
     def on(name: str) -> Any:
         def record(conn: Any) -> None:
-            if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            if not is_outside_transactions(conn):
                 seen.append(name)
 
         return record

@@ -9,10 +9,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, func, select, update
+from sqlalchemy import Connection, Engine, event, func, select, update
 
 from adapters.sql import tables
-from adapters.sql.engine import SQLITE_NO_BEGIN
+from adapters.sql.engine import is_outside_transactions, make_engine, outside_transactions
 from adapters.sql.unit_of_work import SqlUnitOfWork
 from adapters.system.ids import SequentialIds
 from checkout_core.demo import load_demo
@@ -41,8 +41,7 @@ def _begins(engine: Engine) -> Iterator[list[str]]:
     seen: list[str] = []
 
     def on_begin(conn: Any) -> None:
-        options = conn.get_execution_options()
-        if options.get("isolation_level") != "AUTOCOMMIT" and not options.get(SQLITE_NO_BEGIN):
+        if not is_outside_transactions(conn):
             seen.append("begin")
 
     event.listen(engine, "begin", on_begin)
@@ -79,3 +78,31 @@ def _write_then_fail(uow: SqlUnitOfWork) -> None:
     uow.execute(select(_V.c.id)).all()
     uow.execute(update(_V).where(_V.c.id == "veh_abc123").values(status="sold"))
     raise RuntimeError("the use case failed after its write")
+
+
+def _driver(connection: Connection) -> Any:
+    return connection.connection.driver_connection
+
+
+@pytest.mark.postgres
+def test_a_connection_never_goes_back_to_the_pool_in_autocommit(pg_database: tuple[str, Engine]) -> None:
+    """Reads switch the driver to autocommit behind SQLAlchemy's back (engine.outside_transactions):
+    whoever returns the connection — the unit of work, or code that never switched back — the
+    next user of that pooled connection must get transactions, or its writes would commit one by
+    one. One pooled connection, so every checkout is the same one."""
+    engine = make_engine(pg_database[0], pool_size=1, max_overflow=0)
+    try:
+        with reads_expected(), SqlUnitOfWork(engine, SequentialIds()) as uow:
+            uow.execute(select(func.count()).select_from(_V)).scalar_one()
+            assert is_outside_transactions(uow.connection)
+        with engine.connect() as connection:
+            outside_transactions(connection)
+            assert _driver(connection).autocommit
+        # Returned without in_transactions(): the pool's checkin ended it.
+        with engine.connect() as connection:
+            assert not _driver(connection).autocommit
+            connection.execute(update(_V).where(_V.c.id == "nope").values(status="sold"))
+            assert _driver(connection).info.transaction_status.name == "INTRANS"
+            connection.rollback()
+    finally:
+        engine.dispose()

@@ -29,7 +29,14 @@ from sqlalchemy import Connection, CursorResult, Engine, Executable, Insert, Sel
 from adapters.sql import direct, tables, together
 from adapters.sql import repositories as repos
 from adapters.sql import statements as sql
-from adapters.sql.engine import POSTGRES_ISOLATION, SQLITE_NO_BEGIN, SQLITE_READ_ONLY, BeginFailed, is_disconnect
+from adapters.sql.engine import (
+    SQLITE_NO_BEGIN,
+    SQLITE_READ_ONLY,
+    BeginFailed,
+    in_transactions,
+    is_disconnect,
+    outside_transactions,
+)
 from adapters.sql.idempotency import KeyInUse, SqlCall, current_call, run_with_claim, with_claim
 from adapters.sql.repositories import conflict_on_unique, translate_db_errors
 from adapters.sql.together import Waiting
@@ -387,7 +394,7 @@ class SqlUnitOfWork(UnitOfWorkBase):
         # Reads in autocommit see what READ COMMITTED would show them (each statement its own
         # snapshot) and take no locks either, so nothing changes but the BEGIN/ROLLBACK saved.
         if self.dialect_name == "postgresql":
-            connection.execution_options(isolation_level="AUTOCOMMIT")
+            outside_transactions(connection)
         else:
             connection.execution_options(**{SQLITE_NO_BEGIN: True})
         self._outside = True
@@ -398,7 +405,7 @@ class SqlUnitOfWork(UnitOfWorkBase):
         connection = self.connection
         connection.rollback()  # ends SQLAlchemy's bookkeeping only: nothing is open at the database
         if self.dialect_name == "postgresql":
-            connection.execution_options(isolation_level=POSTGRES_ISOLATION)
+            in_transactions(connection)
         else:
             connection.execution_options(**{SQLITE_NO_BEGIN: False})
         self._outside = False
