@@ -183,6 +183,10 @@ def test_a_dead_pooled_connection_is_replaced_for_a_first_direct_read(engine: En
     assert killed is not None and killed[0] >= 1
     with reads_expected(), SqlUnitOfWork(engine, SequentialIds()) as uow:
         assert uow.vehicles.get("veh_1") is not None
+    # The replacement was switched to autocommit for the read; back in the pool, it is not.
+    with engine.connect() as connection:
+        driver: Any = connection.connection.driver_connection
+        assert not driver.autocommit
 
 
 def test_rows_are_the_mapping_layers_input(engine: Engine) -> None:
