@@ -9,7 +9,6 @@ details, any other is "no".
 from __future__ import annotations
 
 import enum
-import functools
 
 import attrs
 
@@ -56,11 +55,9 @@ def disclosure_checklist(vehicle: Vehicle) -> tuple[ChecklistItem, ...]:
     return checklist_of(vehicle.disclosures)
 
 
-@functools.lru_cache(maxsize=1024)
 def checklist_of(disclosures: tuple[Disclosure, ...]) -> tuple[ChecklistItem, ...]:
-    """:func:`disclosure_checklist` of a car with these disclosures. Kept per distinct list (most
-    cars declare none or the same few): every read of an order shows it, and building its 15
-    answers was a fifth of the order view's CPU. The answers are frozen values, safe to share."""
+    """:func:`disclosure_checklist` of a car with these disclosures (the order view keeps its
+    rendering per distinct list: ``entrypoints.views``)."""
     declared: dict[DisclosureKind, list[str]] = {}
     for disclosure in disclosures:
         declared.setdefault(disclosure.kind, []).append(disclosure.detail.strip())
